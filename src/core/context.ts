@@ -1,0 +1,144 @@
+/**
+ * The one request/response context every restwell middleware speaks.
+ *
+ * An adapter (`restwell/express`, `restwell/koa`) builds a {@link Context} once
+ * per request and hands it to the middleware chain. Modules read the request,
+ * call `next()`, then see, and may replace, the *final* response: its status,
+ * headers and body. Nothing here imports a web framework.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { HeaderValue } from './errors.js';
+import type { Logger } from './logger.js';
+
+/**
+ * A response body as modules see it. Strings and bytes are complete bodies;
+ * a stream (Node `Readable` or web `ReadableStream`) is a streaming response
+ * (SSE, a large download) that modules which need the whole body leave alone.
+ * `null` means no body.
+ */
+export type ResponseBody = string | Uint8Array | Readable | ReadableStream<Uint8Array> | null;
+
+/** The authenticated caller, set by authentication middleware. */
+export interface Principal {
+  /** A stable identifier: user id, API key id, service account. Scopes idempotency keys and rate limits. */
+  id: string;
+  /** What kind of principal this is, for example `user` or `api-key`. */
+  type?: string;
+  [key: string]: unknown;
+}
+
+/** Per-request state shared by middlewares and handlers. */
+export interface ContextState {
+  principal?: Principal;
+  [key: string]: unknown;
+}
+
+export interface RequestView {
+  /** Upper-case method, for example `GET`. */
+  readonly method: string;
+  /** The request target as received: path and query (`/v1/users?limit=10`). */
+  readonly url: string;
+  /** The path component of `url`, still percent-encoded. */
+  readonly path: string;
+  /** The parsed query string. Parsed on first access. */
+  readonly query: URLSearchParams;
+  /** Raw request headers, lower-case names (Node's `IncomingHttpHeaders`). */
+  readonly headers: Readonly<IncomingHttpHeaders>;
+  /** One header's value; repeated fields are joined with `", "` (RFC 9110 §5.3). */
+  header(name: string): string | undefined;
+  /**
+   * The client's IP address. Taken from the socket unless the adapter's
+   * `trustProxy` setting says which proxies' `X-Forwarded-For` to believe;
+   * never from the header by default. `undefined` when the socket is gone.
+   */
+  readonly ip: string | undefined;
+  /** `https` when the connection is TLS, or when a trusted proxy says so via `X-Forwarded-Proto`. */
+  readonly protocol: 'http' | 'https';
+  /**
+   * The matched route pattern when the framework knows it (`/v1/users/:id`),
+   * else `undefined`. Used to scope keys per route.
+   */
+  readonly route: string | undefined;
+  /** Route parameters when the framework parsed them. */
+  readonly params: Readonly<Record<string, string>>;
+  /** The parsed body, when a body parser ran (restwell's `jsonBody()` or the framework's). */
+  body: unknown;
+  /** The raw body bytes, when a body parser kept them. */
+  rawBody: Uint8Array | undefined;
+  /** Whether the body stream has already been consumed by a parser. */
+  readonly bodyConsumed: boolean;
+  /** The body as a byte stream; may be read once. */
+  stream(): AsyncIterable<Uint8Array>;
+}
+
+/** Case-insensitive view of the response headers. */
+export interface ResponseHeaders {
+  /** The header's value; several values are joined with `", "`. */
+  get(name: string): string | undefined;
+  has(name: string): boolean;
+  set(name: string, value: HeaderValue): void;
+  /** Adds a value, keeping existing ones (for list-valued fields like `Vary` or `Link`). */
+  append(name: string, value: string): void;
+  delete(name: string): void;
+  /** Lower-case names of all headers set. */
+  names(): string[];
+}
+
+export interface ResponseView {
+  /** The status code. Readable and writable after `await next()`. */
+  status: number;
+  readonly headers: ResponseHeaders;
+  /** The body. Readable and replaceable after `await next()`. */
+  body: ResponseBody;
+}
+
+export interface Context {
+  readonly request: RequestView;
+  readonly response: ResponseView;
+  readonly state: ContextState;
+  /**
+   * The request's trace id: the trace-id of a valid W3C `traceparent` header,
+   * otherwise a generated 32-hex-digit id. Computed on first access.
+   */
+  readonly traceId: string;
+  /** The server-side logger configured on the adapter. */
+  readonly log: Logger;
+  /** Which adapter built this context, for diagnostics (`express`, `koa`, ...). */
+  readonly adapter: string;
+}
+
+export type Next = () => Promise<void>;
+
+/**
+ * A restwell middleware: runs before `next()`, sees the final response after it.
+ * Same onion model as Koa.
+ */
+export type Middleware = (ctx: Context, next: Next) => Promise<void> | void;
+
+/** Whether a body is a stream (and so must not be buffered or rewritten by modules that need bytes). */
+export function isStreamBody(
+  body: ResponseBody | undefined,
+): body is Readable | ReadableStream<Uint8Array> {
+  return (
+    body !== null &&
+    body !== undefined &&
+    typeof body === 'object' &&
+    !(body instanceof Uint8Array) &&
+    (typeof (body as Readable).pipe === 'function' ||
+      typeof (body as ReadableStream<Uint8Array>).getReader === 'function')
+  );
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * The complete body as bytes, or `undefined` for a streaming body.
+ * An empty body is an empty array; `null` is `undefined`-free: it returns an empty array.
+ */
+export function bodyBytes(body: ResponseBody | undefined): Uint8Array | undefined {
+  if (body === null || body === undefined) return new Uint8Array(0);
+  if (typeof body === 'string') return encoder.encode(body);
+  if (body instanceof Uint8Array) return body;
+  return undefined;
+}

@@ -1,0 +1,58 @@
+/**
+ * The pluggable server-side logger. restwell logs what clients must not see
+ * (stack traces, store failures, causes) here. Pass your own (pino, winston,
+ * console) to the adapter; the default writes one JSON line per entry on stderr.
+ */
+
+export type LogLevel = 'error' | 'warn' | 'info';
+
+export interface Logger {
+  error(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Turns an error (and its `cause` chain) into plain JSON-safe fields. */
+export function serializeError(err: unknown, depth = 0): unknown {
+  if (!(err instanceof Error)) return err;
+  const out: Record<string, unknown> = { name: err.name, message: err.message };
+  const code = (err as { code?: unknown }).code;
+  if (code !== undefined) out.code = code;
+  if (err.stack) out.stack = err.stack;
+  if (err.cause !== undefined && depth < 5) out.cause = serializeError(err.cause, depth + 1);
+  return out;
+}
+
+function replacer(_key: string, value: unknown): unknown {
+  if (value instanceof Error) return serializeError(value);
+  if (typeof value === 'bigint') return value.toString();
+  return value;
+}
+
+/** A logger that writes one JSON object per line to a stream (stderr by default). */
+export function jsonLogger(
+  write: (line: string) => void = (line) => process.stderr.write(line),
+): Logger {
+  const emit = (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
+    let line: string;
+    try {
+      line = JSON.stringify(
+        { level, time: new Date().toISOString(), msg: message, ...fields },
+        replacer,
+      );
+    } catch {
+      line = JSON.stringify({ level, time: new Date().toISOString(), msg: message });
+    }
+    write(`${line}\n`);
+  };
+  return {
+    error: (m, f) => emit('error', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    info: (m, f) => emit('info', m, f),
+  };
+}
+
+/** A logger that drops everything; useful in tests. */
+export const silentLogger: Logger = { error() {}, warn() {}, info() {} };
+
+export const defaultLogger: Logger = jsonLogger();

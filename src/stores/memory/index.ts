@@ -1,0 +1,144 @@
+/**
+ * MemoryStore: the embedded default store. Single-process only; use the Redis
+ * or PostgreSQL store when several processes serve the same API.
+ *
+ * Exported from `restwell/memory` (and re-exported from `restwell`).
+ *
+ * - Bounded: at most `maxEntries` keys; when full, expired keys are swept and
+ *   then the least recently written ones are evicted.
+ * - Expiry without a timer per key: each entry carries its deadline, checked on
+ *   access, and a bounded sweep runs as keys are written.
+ * - Same semantics as the Redis and PostgreSQL stores, proven by one contract suite.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore } from 'restwell/memory';
+ * const store = new MemoryStore({ maxEntries: 50_000 });
+ * ```
+ */
+import { invalidOption } from '../../core/errors.js';
+import { assertTtl, type Store, type StoreOptions } from '../types.js';
+
+export interface MemoryStoreOptions extends Pick<StoreOptions, 'prefix'> {
+  /** Most keys held at once. @default 10_000 */
+  maxEntries?: number;
+  /** The clock, in milliseconds; injectable for tests. @default Date.now */
+  now?: () => number;
+}
+
+interface Entry {
+  value: string;
+  expiresAt: number;
+}
+
+/** How many entries one write may examine while sweeping expired keys. */
+const SWEEP_BATCH = 16;
+
+export class MemoryStore implements Store {
+  readonly kind = 'memory';
+  readonly prefix: string;
+  readonly maxEntries: number;
+  private readonly now: () => number;
+  // A Map iterates in insertion order; re-inserting on write keeps the oldest
+  // writes first, which is both the sweep order and the eviction order.
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(options: MemoryStoreOptions = {}) {
+    const { prefix = 'rw:', maxEntries = 10_000, now = Date.now } = options;
+    if (typeof prefix !== 'string') invalidOption('memory', 'prefix', 'a string', prefix);
+    if (!Number.isInteger(maxEntries) || maxEntries < 1) {
+      invalidOption('memory', 'maxEntries', 'a positive integer', maxEntries);
+    }
+    if (typeof now !== 'function') invalidOption('memory', 'now', 'a function', now);
+    this.prefix = prefix;
+    this.maxEntries = maxEntries;
+    this.now = now;
+  }
+
+  /** Number of keys held, expired ones included until swept. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private live(key: string): Entry | undefined {
+    const entry = this.entries.get(this.prefix + key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= this.now()) {
+      this.entries.delete(this.prefix + key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  private write(key: string, value: string, ttlMs: number): void {
+    const full = this.prefix + key;
+    this.entries.delete(full);
+    this.makeRoom();
+    this.entries.set(full, { value, expiresAt: this.now() + ttlMs });
+  }
+
+  private makeRoom(): void {
+    const now = this.now();
+    let examined = 0;
+    for (const [k, e] of this.entries) {
+      if (examined++ >= SWEEP_BATCH) break;
+      if (e.expiresAt <= now) this.entries.delete(k);
+    }
+    while (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done) break;
+      this.entries.delete(oldest.value);
+    }
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.live(key)?.value ?? null;
+  }
+
+  async set(key: string, value: string, ttlMs: number): Promise<void> {
+    assertTtl(ttlMs);
+    this.write(key, value, ttlMs);
+  }
+
+  async add(key: string, value: string, ttlMs: number): Promise<boolean> {
+    assertTtl(ttlMs);
+    if (this.live(key) !== undefined) return false;
+    this.write(key, value, ttlMs);
+    return true;
+  }
+
+  async compareAndSet(
+    key: string,
+    expected: string,
+    value: string,
+    ttlMs: number,
+  ): Promise<boolean> {
+    assertTtl(ttlMs);
+    const entry = this.live(key);
+    if (entry === undefined || entry.value !== expected) return false;
+    this.write(key, value, ttlMs);
+    return true;
+  }
+
+  async compareAndDelete(key: string, expected: string): Promise<boolean> {
+    const entry = this.live(key);
+    if (entry === undefined || entry.value !== expected) return false;
+    this.entries.delete(this.prefix + key);
+    return true;
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const existed = this.live(key) !== undefined;
+    this.entries.delete(this.prefix + key);
+    return existed;
+  }
+
+  /** Drops every key. */
+  clear(): void {
+    this.entries.clear();
+  }
+
+  async close(): Promise<void> {
+    this.entries.clear();
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * The Store contract shared by restwell modules that keep state (idempotency
+ * records, and any module that needs atomic key/value operations).
+ *
+ * Every operation is atomic and costs one round trip on a networked store.
+ * Values are strings; modules encode their own records. TTLs are milliseconds
+ * and always positive: a key never lives forever by accident.
+ *
+ * A store that cannot answer throws `StoreUnavailableError`, or
+ * `StoreTimeoutError` once its `timeoutMs` has passed: never hangs, never
+ * returns a made-up answer. Modules decide whether to fail open or closed.
+ */
+export interface Store {
+  /** A short name for logs: `memory`, `redis`, `postgres`. */
+  readonly kind: string;
+  /** The current value, or `null` when absent or expired. */
+  get(key: string): Promise<string | null>;
+  /** Writes unconditionally with a TTL. */
+  set(key: string, value: string, ttlMs: number): Promise<void>;
+  /**
+   * Creates the key only if it is absent (or expired). Exactly one of any number
+   * of concurrent callers gets `true`.
+   */
+  add(key: string, value: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Replaces the value only if it currently equals `expected`, with a new TTL.
+   * `false` when the key is absent, expired or holds another value.
+   */
+  compareAndSet(key: string, expected: string, value: string, ttlMs: number): Promise<boolean>;
+  /** Deletes the key only if it currently equals `expected`. */
+  compareAndDelete(key: string, expected: string): Promise<boolean>;
+  /** Deletes the key; `true` when something was deleted. */
+  delete(key: string): Promise<boolean>;
+  /** Releases what the store owns (timers, its own connections). Clients passed in are left open. */
+  close?(): Promise<void>;
+}
+
+/** Options every store accepts. */
+export interface StoreOptions {
+  /**
+   * Prepended to every key, so that several applications (or modules) can share
+   * one server. @default 'rw:'
+   */
+  prefix?: string;
+  /**
+   * Longest time one operation may take before it fails with
+   * `StoreTimeoutError`. Bounds the damage of a slow or unreachable server.
+   * Ignored by the memory store. @default 1000
+   */
+  timeoutMs?: number;
+}
+
+/** Validates a TTL argument: a positive finite number of milliseconds. */
+export function assertTtl(ttlMs: number): void {
+  if (!Number.isFinite(ttlMs) || ttlMs <= 0) {
+    throw new TypeError(
+      `restwell: a store TTL must be a positive number of milliseconds, got ${ttlMs}.`,
+    );
+  }
+}
