@@ -1,1 +1,204 @@
-export {};
+/**
+ * The Express adapter (Express 4 and 5): runs restwell middlewares inside an
+ * Express app. Translates only; every decision lives in the modules.
+ *
+ * Exported from `restwell/express`.
+ *
+ * The context is built once per request, however many times `rw(...)` is
+ * mounted (globally and per route). Handlers' responses are captured so that
+ * restwell middlewares see, and may replace, the final status, headers and body;
+ * streaming responses pass through. Errors from handlers travel back through
+ * the restwell middlewares (as they do in Koa) when `rw.errorHandler()` is
+ * mounted last, and are rendered as RFC 9457 problem details.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { expressAdapter } from 'restwell/express';
+ *
+ * const app = express();
+ * const rw = expressAdapter({ trustProxy: 'loopback' });
+ * app.use(express.json());
+ * app.use(rw(rateLimit({ ... })));
+ * app.post('/v1/payments', rw(idempotency({ store, required: true })), createPayment);
+ * app.use(rw.notFound());
+ * app.use(rw.errorHandler());
+ * ```
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { compose } from '../../core/compose.js';
+import type { ContextState, Middleware } from '../../core/context.js';
+import { MethodNotAllowedError, NotFoundError } from '../../core/errors.js';
+import {
+  type AdapterOptions,
+  type FrameworkBinding,
+  finalizeResponse,
+  NodeContext,
+  resolveAdapterOptions,
+} from '../../core/node.js';
+import { renderProblem } from '../../core/problem.js';
+import { ResponseCapture } from './capture.js';
+
+/** The parts of Express's request that the adapter reads; structural, so no Express types are needed. */
+export interface ExpressRequest extends IncomingMessage {
+  originalUrl?: string;
+  body?: unknown;
+  rawBody?: Uint8Array;
+  params?: Record<string, string>;
+  route?: { path?: unknown; methods?: Record<string, boolean> };
+}
+
+export type ExpressNext = (err?: unknown) => void;
+export type ExpressMiddleware = (
+  req: ExpressRequest,
+  res: ServerResponse,
+  next: ExpressNext,
+) => void;
+export type ExpressErrorMiddleware = (
+  err: unknown,
+  req: ExpressRequest,
+  res: ServerResponse,
+  next: ExpressNext,
+) => void;
+
+export interface ExpressAdapterOptions extends AdapterOptions {
+  /**
+   * Bytes of a response written in several chunks that are held in memory
+   * before it is treated as a stream (and passed through). A body sent in one
+   * `res.send()`/`res.end()` call is always held: it is in memory already.
+   * @default 1_048_576
+   */
+  maxBufferedBytes?: number;
+}
+
+export interface ExpressAdapter {
+  /** Mounts restwell middlewares as one Express middleware. */
+  (...middlewares: Middleware[]): ExpressMiddleware;
+  /** Last in the route list: an unmatched request becomes a 404 problem. */
+  notFound(): ExpressMiddleware;
+  /**
+   * As a route's last handler (`app.route('/x').get(...).all(rw.methodNotAllowed())`):
+   * a 405 problem with `Allow` listing the route's methods (RFC 9110 §15.5.6).
+   */
+  methodNotAllowed(): ExpressMiddleware;
+  /** Last of all: hands errors back to the restwell middlewares, or renders them as problems. */
+  errorHandler(): ExpressErrorMiddleware;
+}
+
+interface RequestState {
+  ctx: NodeContext;
+  capture: ResponseCapture;
+}
+
+const STATE = Symbol.for('restwell.express.state');
+type WithState = ExpressRequest & { [STATE]?: RequestState };
+
+export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdapter {
+  const settings = resolveAdapterOptions(options);
+  const maxBufferedBytes = options.maxBufferedBytes ?? 1_048_576;
+  if (!Number.isInteger(maxBufferedBytes) || maxBufferedBytes < 0) {
+    throw new TypeError(
+      `restwell/express: option "maxBufferedBytes" must be a non-negative integer, got ${maxBufferedBytes}.`,
+    );
+  }
+
+  function stateOf(
+    req: WithState,
+    res: ServerResponse,
+  ): { state: RequestState; outermost: boolean } {
+    const existing = req[STATE];
+    if (existing !== undefined && !existing.capture.flushed)
+      return { state: existing, outermost: false };
+    const capture = new ResponseCapture(res, maxBufferedBytes, req.method === 'HEAD');
+    const binding: FrameworkBinding = {
+      url: req.originalUrl ?? req.url ?? '/',
+      getBody: () => req.body,
+      setBody: (v) => {
+        req.body = v;
+      },
+      getRawBody: () => req.rawBody,
+      setRawBody: (v) => {
+        req.rawBody = v;
+      },
+      route: () => {
+        const path = req.route?.path;
+        return typeof path === 'string' ? path : undefined;
+      },
+      params: () => req.params ?? {},
+    };
+    const state: RequestState = {
+      ctx: new NodeContext('express', req, binding, capture, settings, {} as ContextState),
+      capture,
+    };
+    req[STATE] = state;
+    return { state, outermost: true };
+  }
+
+  function send(state: RequestState): void {
+    finalizeResponse(state.ctx);
+    state.capture.flush();
+  }
+
+  const adapter = function mount(...middlewares: Middleware[]): ExpressMiddleware {
+    const run = compose(middlewares);
+    return function restwell(req, res, next) {
+      const { state, outermost } = stateOf(req as WithState, res);
+      const { ctx, capture } = state;
+      const downstream = () => {
+        const waited = capture.wait();
+        next();
+        return waited;
+      };
+      run(ctx, downstream).then(
+        () => {
+          if (outermost) send(state);
+          // Inner mount done: the next mount out sees the downstream as answered.
+          else capture.settleInnermost();
+        },
+        (err: unknown) => {
+          if (!outermost) {
+            capture.settleInnermost(err);
+            return;
+          }
+          renderProblem(ctx, err, settings.problems);
+          send(state);
+        },
+      );
+    };
+  } as ExpressAdapter;
+
+  adapter.notFound = () =>
+    function restwellNotFound(_req, _res, next) {
+      next(new NotFoundError());
+    };
+
+  adapter.methodNotAllowed = () =>
+    function restwellMethodNotAllowed(req, _res, next) {
+      const methods = Object.keys(req.route?.methods ?? {})
+        .filter((m) => m !== '_all')
+        .map((m) => m.toUpperCase());
+      if (methods.includes('GET') && !methods.includes('HEAD')) methods.push('HEAD');
+      next(new MethodNotAllowedError(req.method ?? 'GET', methods));
+    };
+
+  adapter.errorHandler = () =>
+    function restwellErrorHandler(err, req, res, next) {
+      const existing = (req as WithState)[STATE];
+      if (existing !== undefined && !existing.capture.flushed) {
+        // Hand the error to the innermost restwell mount waiting for this response.
+        if (existing.capture.settleInnermost(err)) return;
+      }
+      if (res.headersSent) {
+        // Too late for a problem document: end the broken response.
+        next(err);
+        return;
+      }
+      const { state } = stateOf(req as WithState, res);
+      renderProblem(state.ctx, err, settings.problems);
+      send(state);
+    };
+
+  return adapter;
+}
+
+export type { AdapterOptions } from '../../core/node.js';

@@ -1,0 +1,121 @@
+/**
+ * Client IP resolution behind proxies.
+ *
+ * `X-Forwarded-For` is written by whoever sent the request, so it is believed
+ * only as far as the operator says: by default not at all. The list is walked
+ * from the right (the hop closest to us) and every address the `trustProxy`
+ * setting trusts is skipped; the first untrusted one is the client. An entry
+ * that is not an IP address (garbage, an obfuscated identifier) stops the walk,
+ * so it can never become the client address or a rate-limit key.
+ */
+import { BlockList, isIP } from 'node:net';
+import { invalidOption } from './errors.js';
+
+/**
+ * Which proxies to believe.
+ * - `false` (default): the socket address is the client; `X-Forwarded-For` is ignored.
+ * - `true`: trust every hop; the left-most valid address is the client. Only behind a proxy that overwrites the header.
+ * - a number `n`: trust the `n` hops closest to the server.
+ * - a list of addresses, CIDR ranges (`10.0.0.0/8`, `fd00::/8`) or presets
+ *   `loopback`, `linklocal`, `uniquelocal`.
+ * - a function `(address, hopIndex) => boolean`.
+ */
+export type TrustProxy =
+  | boolean
+  | number
+  | string
+  | readonly string[]
+  | ((address: string, hop: number) => boolean);
+
+const PRESETS: Record<string, readonly string[]> = {
+  loopback: ['127.0.0.0/8', '::1/128'],
+  linklocal: ['169.254.0.0/16', 'fe80::/10'],
+  uniquelocal: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+};
+
+/**
+ * Normalises one address: strips a port (`1.2.3.4:80`, `[::1]:80`) and an IPv6
+ * zone, maps IPv4-mapped IPv6 (`::ffff:1.2.3.4`) to IPv4, lower-cases IPv6.
+ * Returns `undefined` when what remains is not an IP address.
+ */
+export function normalizeIp(raw: string): string | undefined {
+  let s = raw.trim();
+  if (s.length === 0 || s.length > 64) return undefined;
+  if (s.startsWith('[')) {
+    const end = s.indexOf(']');
+    if (end < 0) return undefined;
+    s = s.slice(1, end);
+  } else if (s.indexOf(':') > 0 && s.indexOf(':') === s.lastIndexOf(':') && s.includes('.')) {
+    // exactly one colon and a dot: IPv4 with a port
+    s = s.slice(0, s.indexOf(':'));
+  }
+  const zone = s.indexOf('%');
+  if (zone >= 0) s = s.slice(0, zone);
+  const family = isIP(s);
+  if (family === 4) return s;
+  if (family === 6) {
+    s = s.toLowerCase();
+    const mapped = /^(?:0{0,4}:){0,5}:?ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/.exec(s);
+    if (mapped?.[1] !== undefined && isIP(mapped[1]) === 4) return mapped[1];
+    return s;
+  }
+  return undefined;
+}
+
+/** Compiles a `trustProxy` setting into a predicate, validating it once. */
+export function compileTrust(trust: TrustProxy = false): (address: string, hop: number) => boolean {
+  if (trust === false) return () => false;
+  if (trust === true) return () => true;
+  if (typeof trust === 'function') return trust;
+  if (typeof trust === 'number') {
+    if (!Number.isInteger(trust) || trust < 0) {
+      invalidOption('core', 'trustProxy', 'a non-negative integer hop count', trust);
+    }
+    return (_address, hop) => hop < trust;
+  }
+  const items = typeof trust === 'string' ? trust.split(',').map((s) => s.trim()) : trust;
+  if (!Array.isArray(items))
+    invalidOption('core', 'trustProxy', 'a boolean, number, list or function', trust);
+  const list = new BlockList();
+  for (const item of items.flatMap((i) => PRESETS[i] ?? [i])) {
+    const [addr = '', bits] = item.split('/');
+    const ip = normalizeIp(addr);
+    if (ip === undefined)
+      invalidOption('core', 'trustProxy', 'IP addresses, CIDR ranges or presets', item);
+    const type = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) {
+      list.addAddress(ip, type);
+    } else {
+      const prefix = Number(bits);
+      const max = type === 'ipv6' ? 128 : 32;
+      if (!/^\d{1,3}$/.test(bits) || prefix > max) {
+        invalidOption('core', 'trustProxy', `a CIDR prefix length from 0 to ${max}`, item);
+      }
+      list.addSubnet(ip, prefix, type);
+    }
+  }
+  return (address) => list.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
+}
+
+/**
+ * The client address: the socket address, or, walking `X-Forwarded-For` from
+ * the right, the first address not trusted by `trusted`.
+ */
+export function resolveClientIp(
+  socketAddress: string | undefined,
+  forwardedFor: string | undefined,
+  trusted: (address: string, hop: number) => boolean,
+): string | undefined {
+  const socket = socketAddress === undefined ? undefined : normalizeIp(socketAddress);
+  if (socket === undefined || forwardedFor === undefined || !trusted(socket, 0)) return socket;
+  const hops = forwardedFor.split(',');
+  let client = socket;
+  for (let i = hops.length - 1, hop = 1; i >= 0; i--, hop++) {
+    const addr = normalizeIp(hops[i] ?? '');
+    // Garbage ends the walk: the last good hop is the best we know.
+    if (addr === undefined) return client;
+    client = addr;
+    if (!trusted(addr, hop)) return addr;
+  }
+  return client;
+}

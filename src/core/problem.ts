@@ -1,0 +1,235 @@
+/**
+ * RFC 9457 problem details: turns any thrown value into an
+ * `application/problem+json` response with a stable `code` and the request's
+ * `traceId`.
+ *
+ * Understands restwell's own errors, http-errors objects (Koa's `ctx.throw`,
+ * Express body-parser) and anything else. A 5xx answer never carries the
+ * error's message, stack, SQL or host names: clients get a generic detail and
+ * the trace id; the full error goes to the server log.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Context } from './context.js';
+import { RestwellError, type HeaderValue } from './errors.js';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** The members restwell writes; extensions follow them. */
+export interface ProblemDocument {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  instance?: string;
+  code: string;
+  traceId: string;
+  [extension: string]: unknown;
+}
+
+export interface ProblemOptions {
+  /**
+   * Base URI for problem types: `type` becomes `typeBase + code`, for example
+   * `https://api.example.com/problems/` gives `https://api.example.com/problems/rate-limited`.
+   * Point it at your own documentation. When unset, `type` is `about:blank` and
+   * `title` is the HTTP status phrase (RFC 9457 §4.2.1); `code` still identifies the problem.
+   * @default undefined
+   */
+  typeBase?: string;
+  /**
+   * Whether to set `instance` to the request path (RFC 9457 §3.1.5 leaves its
+   * meaning to the API). A function can build any URI reference.
+   * @default false
+   */
+  instance?: boolean | ((ctx: Context) => string | undefined);
+  /**
+   * Maps application errors to problems before the defaults apply. Return
+   * `undefined` to fall through.
+   * @default undefined
+   */
+  map?: (err: unknown, ctx: Context) => ProblemInit | undefined;
+}
+
+/** What a mapped error becomes. */
+export interface ProblemInit {
+  status: number;
+  code: string;
+  detail?: string;
+  headers?: Record<string, HeaderValue>;
+  extensions?: Record<string, unknown>;
+}
+
+// RFC 9457 §3.2: extension names SHOULD start with a letter, use ASCII letters,
+// digits and underscores, and be at least three characters, so that they map
+// onto identifiers in common languages.
+const EXTENSION_NAME = /^[A-Za-z][A-Za-z0-9_]{2,}$/;
+const RESERVED = new Set(['type', 'title', 'status', 'detail', 'instance', 'code', 'traceId']);
+
+// Headers that describe the representation the failed handler may have started;
+// they would lie about the problem document that replaces it.
+const REPRESENTATION_HEADERS = [
+  'content-length',
+  'content-encoding',
+  'content-range',
+  'content-disposition',
+  'content-language',
+  'etag',
+  'last-modified',
+];
+
+const GENERIC_5XX_DETAIL =
+  'The server could not complete the request. Quote the traceId when reporting it.';
+
+/** Turns a status phrase into a code: `Unprocessable Entity` → `unprocessable-entity`. */
+function codeForStatus(status: number): string {
+  switch (status) {
+    case 500:
+      return 'internal-error';
+    case 413:
+      return 'payload-too-large';
+    default:
+      return (STATUS_CODES[status] ?? 'error')
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-|-$/g, '');
+  }
+}
+
+interface HttpErrorLike {
+  status?: unknown;
+  statusCode?: unknown;
+  expose?: unknown;
+  message?: unknown;
+  headers?: unknown;
+  type?: unknown;
+}
+
+function validStatus(s: unknown): s is number {
+  return typeof s === 'number' && Number.isInteger(s) && s >= 400 && s <= 599;
+}
+
+/** Classifies any thrown value. */
+export function problemInitFrom(err: unknown): ProblemInit {
+  if (err instanceof RestwellError) {
+    const status = validStatus(err.status) ? err.status : 500;
+    const init: ProblemInit = {
+      status,
+      code: err.code,
+      headers: err.headers,
+      extensions: err.extensions,
+    };
+    if (status < 500 && err.detail !== undefined) init.detail = err.detail;
+    return init;
+  }
+  if (err !== null && typeof err === 'object') {
+    const e = err as HttpErrorLike;
+    const status = validStatus(e.status)
+      ? e.status
+      : validStatus(e.statusCode)
+        ? e.statusCode
+        : 500;
+    let code = codeForStatus(status);
+    // body-parser / raw-body / co-body error types (Express's and Koa's parsers).
+    switch (e.type) {
+      case 'entity.parse.failed':
+        code = 'malformed-json';
+        break;
+      case 'entity.too.large':
+        code = 'payload-too-large';
+        break;
+      case 'encoding.unsupported':
+      case 'charset.unsupported':
+        code = 'unsupported-media-type';
+        break;
+    }
+    const init: ProblemInit = { status, code };
+    const message = typeof e.message === 'string' ? e.message : undefined;
+    // http-errors marks client errors `expose: true`; only those messages are shown.
+    if (status < 500 && e.expose === true && message && message !== STATUS_CODES[status]) {
+      init.detail = message;
+    }
+    if (e.headers !== null && typeof e.headers === 'object') {
+      init.headers = e.headers as Record<string, HeaderValue>;
+    }
+    return init;
+  }
+  return { status: 500, code: 'internal-error' };
+}
+
+/** Builds the problem document and the headers of its response. */
+export function buildProblem(
+  init: ProblemInit,
+  ctx: Context,
+  options: ProblemOptions = {},
+): ProblemDocument {
+  const status = validStatus(init.status) ? init.status : 500;
+  const phrase = STATUS_CODES[status] ?? 'Error';
+  const doc: ProblemDocument = {
+    type: options.typeBase ? options.typeBase + init.code : 'about:blank',
+    title: phrase,
+    status,
+    code: init.code,
+    traceId: ctx.traceId,
+  };
+  if (status >= 500) doc.detail = GENERIC_5XX_DETAIL;
+  else if (init.detail !== undefined) doc.detail = init.detail;
+  const instance =
+    typeof options.instance === 'function'
+      ? options.instance(ctx)
+      : options.instance
+        ? ctx.request.path
+        : undefined;
+  if (instance !== undefined) doc.instance = instance;
+  if (init.extensions) {
+    for (const [name, value] of Object.entries(init.extensions)) {
+      if (EXTENSION_NAME.test(name) && !RESERVED.has(name) && value !== undefined)
+        doc[name] = value;
+    }
+  }
+  return doc;
+}
+
+/**
+ * Renders `err` into `ctx.response` as a problem. Logs every 5xx with the full
+ * error and the trace id.
+ */
+export function renderProblem(
+  ctx: Context,
+  err: unknown,
+  options: ProblemOptions = {},
+): ProblemDocument {
+  const init = options.map?.(err, ctx) ?? problemInitFrom(err);
+  const doc = buildProblem(init, ctx, options);
+  if (doc.status >= 500) {
+    ctx.log.error('request failed', {
+      traceId: ctx.traceId,
+      method: ctx.request.method,
+      path: ctx.request.path,
+      status: doc.status,
+      code: doc.code,
+      err,
+    });
+  }
+  const headers = ctx.response.headers;
+  for (const name of REPRESENTATION_HEADERS) headers.delete(name);
+  if (init.headers) {
+    for (const [name, value] of Object.entries(init.headers)) {
+      if (value !== undefined && !REPRESENTATION_HEADERS.includes(name.toLowerCase())) {
+        headers.set(name, value);
+      }
+    }
+  }
+  headers.set('content-type', PROBLEM_CONTENT_TYPE);
+  ctx.response.status = doc.status;
+  ctx.response.body = JSON.stringify(doc);
+  return doc;
+}
+
+/**
+ * An error status with no body (Koa's default 404, a router's bare 405 with
+ * `Allow`) becomes a problem document for that status, keeping its headers.
+ */
+export function renderStatusProblem(ctx: Context, options: ProblemOptions = {}): void {
+  const { status } = ctx.response;
+  if (status < 400 || status > 599 || ctx.response.body !== null) return;
+  renderProblem(ctx, { status, expose: true }, options);
+}
