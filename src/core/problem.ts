@@ -163,22 +163,23 @@ export function buildProblem(
 ): ProblemDocument {
   const status = validStatus(init.status) ? init.status : 500;
   const phrase = STATUS_CODES[status] ?? 'Error';
-  const doc: ProblemDocument = {
-    type: options.typeBase ? options.typeBase + init.code : 'about:blank',
-    title: phrase,
-    status,
-    code: init.code,
-    traceId: ctx.traceId,
-  };
-  if (status >= 500) doc.detail = GENERIC_5XX_DETAIL;
-  else if (init.detail !== undefined) doc.detail = init.detail;
   const instance =
     typeof options.instance === 'function'
       ? options.instance(ctx)
       : options.instance
         ? ctx.request.path
         : undefined;
-  if (instance !== undefined) doc.instance = instance;
+  const detail = status >= 500 ? GENERIC_5XX_DETAIL : init.detail;
+  // Members in the order RFC 9457 §3.1 lists them, then restwell's, then extensions.
+  const doc: ProblemDocument = {
+    type: options.typeBase ? options.typeBase + init.code : 'about:blank',
+    title: phrase,
+    status,
+    ...(detail === undefined ? {} : { detail }),
+    ...(instance === undefined ? {} : { instance }),
+    code: init.code,
+    traceId: ctx.traceId,
+  };
   if (init.extensions) {
     for (const [name, value] of Object.entries(init.extensions)) {
       if (EXTENSION_NAME.test(name) && !RESERVED.has(name) && value !== undefined)

@@ -1,0 +1,88 @@
+/**
+ * The example payments API on Express, wired with restwell.
+ *
+ * Every error, including unknown routes (404) and unsupported methods (405),
+ * is an RFC 9457 problem with a trace id.
+ */
+import express from 'express';
+import { jsonBody, type Logger, NotFoundError, type Store, validate } from 'restwell';
+import { expressAdapter } from 'restwell/express';
+import { Repository } from '../shared/domain.js';
+import { CreatePayment, CreateUser, PatchUser, ReplaceUser } from '../shared/schemas.js';
+
+export interface ExampleOptions {
+  store: Store;
+  repo?: Repository;
+  logger?: Logger;
+}
+
+export function createApp({ repo = new Repository(), logger }: ExampleOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  const rw = expressAdapter({ trustProxy: 'loopback', ...(logger ? { logger } : {}) });
+
+  // Global: trace ids, problem details, and JSON bodies read within a limit.
+  app.use(rw(jsonBody({ limit: 64 * 1024 })));
+
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app
+    .route('/v1/users')
+    .get((_req, res) => {
+      res.json({ data: repo.listUsers() });
+    })
+    .post(rw(validate({ body: CreateUser })), (req, res) => {
+      const user = repo.createUser(req.body);
+      res.status(201).location(`/v1/users/${user.id}`).json(user);
+    })
+    .all(rw.methodNotAllowed());
+
+  app
+    .route('/v1/users/:id')
+    .get((req, res) => {
+      const user = repo.users.get(req.params.id);
+      if (user === undefined) throw new NotFoundError(`No user ${req.params.id}.`);
+      res.json(user);
+    })
+    .put(rw(validate({ body: ReplaceUser })), (req, res) => {
+      const user = repo.updateUser(req.params.id, req.body);
+      if (user === undefined) throw new NotFoundError(`No user ${req.params.id}.`);
+      res.json(user);
+    })
+    .patch(rw(validate({ body: PatchUser })), (req, res) => {
+      const user = repo.updateUser(req.params.id, req.body);
+      if (user === undefined) throw new NotFoundError(`No user ${req.params.id}.`);
+      res.json(user);
+    })
+    .delete((req, res) => {
+      if (!repo.deleteUser(req.params.id)) throw new NotFoundError(`No user ${req.params.id}.`);
+      res.status(204).end();
+    })
+    .all(rw.methodNotAllowed());
+
+  app
+    .route('/v1/payments')
+    .get((_req, res) => {
+      res.json({ data: repo.listPayments() });
+    })
+    .post(rw(validate({ body: CreatePayment })), (req, res) => {
+      const payment = repo.createPayment(req.body);
+      res.status(201).location(`/v1/payments/${payment.id}`).json(payment);
+    })
+    .all(rw.methodNotAllowed());
+
+  app
+    .route('/v1/payments/:id')
+    .get((req, res) => {
+      const payment = repo.payments.get(req.params.id);
+      if (payment === undefined) throw new NotFoundError(`No payment ${req.params.id}.`);
+      res.json(payment);
+    })
+    .all(rw.methodNotAllowed());
+
+  app.use(rw.notFound());
+  app.use(rw.errorHandler());
+  return app;
+}
