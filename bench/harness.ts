@@ -1,0 +1,88 @@
+/**
+ * Shared benchmark plumbing: start a server case in its own process (so the
+ * load generator does not steal its CPU), drive it with autocannon over
+ * loopback for a bounded time, and stop it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import autocannon from 'autocannon';
+
+export interface LoadResult {
+  requestsPerSec: number;
+  p99Ms: number;
+  non2xx: number;
+}
+
+export interface ServerHandle {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts `node --import tsx <script> ...args` and waits for it to print `{"port": n}`. */
+export async function startServer(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerHandle> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} ${args.join(' ')} did not start`)), 20_000);
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      resolve((JSON.parse(line) as { port: number }).port);
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  return {
+    port,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
+
+export interface LoadOptions {
+  url: string;
+  method?: 'GET' | 'POST';
+  body?: string;
+  headers?: Record<string, string>;
+  /** Seconds of load. */
+  duration?: number;
+  connections?: number;
+  /** Per-request override (e.g. unique idempotency keys). */
+  setupRequest?: (req: { headers?: Record<string, string>; body?: string }) => { headers?: Record<string, string>; body?: string };
+}
+
+export async function load(options: LoadOptions): Promise<LoadResult> {
+  const result = await autocannon({
+    url: options.url,
+    method: options.method ?? 'GET',
+    body: options.body,
+    headers: { 'content-type': 'application/json', ...options.headers },
+    duration: options.duration ?? 5,
+    connections: options.connections ?? 16,
+    pipelining: 1,
+    ...(options.setupRequest
+      ? { requests: [{ setupRequest: options.setupRequest as never }] }
+      : {}),
+  });
+  return { requestsPerSec: result.requests.average, p99Ms: result.latency.p99, non2xx: result.non2xx };
+}
+
+/** Warm up, then measure. */
+export async function measure(options: LoadOptions): Promise<LoadResult> {
+  await load({ ...options, duration: 1 });
+  return load(options);
+}
+
+export function table(header: string[], rows: Array<Array<string | number>>): string {
+  const fmt = (v: string | number) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : v);
+  return [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(fmt).join(' | ')} |`),
+  ].join('\n');
+}

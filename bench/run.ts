@@ -1,0 +1,23 @@
+/**
+ * `npm run bench`: runs every benchmark in turn (or those named on the command
+ * line: `npm run bench -- core idempotency`). Each prints a markdown table.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const all = ['core', 'stores', 'idempotency', 'rate-limit', 'caching'];
+const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : all;
+let failed = 0;
+for (const name of chosen) {
+  const file = fileURLToPath(new URL(`./${name}.ts`, import.meta.url));
+  if (!existsSync(file)) {
+    console.error(`no benchmark named ${name}`);
+    failed++;
+    continue;
+  }
+  console.log(`\n## ${name}\n`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', file], { stdio: 'inherit' });
+  if (r.status !== 0) failed++;
+}
+process.exit(failed === 0 ? 0 : 1);
