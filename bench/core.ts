@@ -19,19 +19,29 @@ for (const framework of ['express', 'koa'] as const) {
       const handle = await startServer(server, [kind]);
       try {
         results.push(
-          await measure({ url: `http://127.0.0.1:${handle.port}${path}`, method, duration, ...(method === 'POST' ? { body } : {}) }),
+          await measure({
+            url: `http://127.0.0.1:${handle.port}${path}`,
+            method,
+            duration,
+            ...(method === 'POST' ? { body } : {}),
+          }),
         );
       } finally {
         await handle.stop();
       }
     }
     const [bare, withCore] = results as [(typeof results)[number], (typeof results)[number]];
+    const bareCpu = bare.cpuMicrosPerRequest ?? Number.NaN;
+    const coreCpu = withCore.cpuMicrosPerRequest ?? Number.NaN;
     rows.push([
       framework,
       route,
       Math.round(bare.requestsPerSec),
       Math.round(withCore.requestsPerSec),
       `${((1 - withCore.requestsPerSec / bare.requestsPerSec) * 100).toFixed(1)}%`,
+      bareCpu,
+      coreCpu,
+      `${((coreCpu / bareCpu - 1) * 100).toFixed(1)}%`,
       bare.p99Ms,
       withCore.p99Ms,
     ]);
@@ -39,4 +49,23 @@ for (const framework of ['express', 'koa'] as const) {
 }
 
 console.log(`\n### Core overhead (${duration} s per case, 16 connections, loopback)\n`);
-console.log(table(['framework', 'route', 'bare req/s', 'with restwell req/s', 'throughput cost', 'bare p99 ms', 'restwell p99 ms'], rows));
+console.log(
+  table(
+    [
+      'framework',
+      'route',
+      'bare req/s',
+      'restwell req/s',
+      'throughput cost',
+      'bare CPU µs/req',
+      'restwell CPU µs/req',
+      'CPU cost',
+      'bare p99 ms',
+      'restwell p99 ms',
+    ],
+    rows,
+  ),
+);
+console.log(
+  "\nOn two cores the load generator competes with the server, so req/s is bounded by the client; server CPU time per request is the figure that isolates restwell's cost.",
+);

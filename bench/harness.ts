@@ -12,6 +12,8 @@ export interface LoadResult {
   requestsPerSec: number;
   p99Ms: number;
   non2xx: number;
+  /** Server CPU time (user + system) per request, in microseconds, when the server reports it. */
+  cpuMicrosPerRequest?: number;
 }
 
 export interface ServerHandle {
@@ -20,14 +22,21 @@ export interface ServerHandle {
 }
 
 /** Starts `node --import tsx <script> ...args` and waits for it to print `{"port": n}`. */
-export async function startServer(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerHandle> {
+export async function startServer(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<ServerHandle> {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });
   const lines = createInterface({ input: child.stdout! });
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} ${args.join(' ')} did not start`)), 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${script} ${args.join(' ')} did not start`)),
+      20_000,
+    );
     lines.once('line', (line) => {
       clearTimeout(timer);
       resolve((JSON.parse(line) as { port: number }).port);
@@ -53,7 +62,10 @@ export interface LoadOptions {
   duration?: number;
   connections?: number;
   /** Per-request override (e.g. unique idempotency keys). */
-  setupRequest?: (req: { headers?: Record<string, string>; body?: string }) => { headers?: Record<string, string>; body?: string };
+  setupRequest?: (req: { headers?: Record<string, string>; body?: string }) => {
+    headers?: Record<string, string>;
+    body?: string;
+  };
 }
 
 export async function load(options: LoadOptions): Promise<LoadResult> {
@@ -69,17 +81,39 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
       ? { requests: [{ setupRequest: options.setupRequest as never }] }
       : {}),
   });
-  return { requestsPerSec: result.requests.average, p99Ms: result.latency.p99, non2xx: result.non2xx };
+  return {
+    requestsPerSec: result.requests.average,
+    p99Ms: result.latency.p99,
+    non2xx: result.non2xx,
+    requests: result.requests.total,
+  } as LoadResult & { requests: number };
+}
+
+async function serverCpu(url: string): Promise<number | undefined> {
+  try {
+    const res = await fetch(new URL('/__cpu', url));
+    const { user, system } = (await res.json()) as { user: number; system: number };
+    return user + system;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Warm up, then measure. */
 export async function measure(options: LoadOptions): Promise<LoadResult> {
   await load({ ...options, duration: 1 });
-  return load(options);
+  const before = await serverCpu(options.url);
+  const result = (await load(options)) as LoadResult & { requests: number };
+  const after = await serverCpu(options.url);
+  if (before !== undefined && after !== undefined && result.requests > 0) {
+    result.cpuMicrosPerRequest = (after - before) / result.requests;
+  }
+  return result;
 }
 
 export function table(header: string[], rows: Array<Array<string | number>>): string {
-  const fmt = (v: string | number) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : v);
+  const fmt = (v: string | number) =>
+    typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : v;
   return [
     `| ${header.join(' | ')} |`,
     `| ${header.map(() => '---').join(' | ')} |`,

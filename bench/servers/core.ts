@@ -62,17 +62,26 @@ function koaApp(withRestwell: boolean) {
 
 const which = process.argv[2];
 const handler =
-  which === 'express' ? expressApp(false)
-  : which === 'express+restwell' ? expressApp(true)
-  : which === 'koa' ? koaApp(false)
-  : which === 'koa+restwell' ? koaApp(true)
-  : undefined;
+  which === 'express'
+    ? expressApp(false)
+    : which === 'express+restwell'
+      ? expressApp(true)
+      : which === 'koa'
+        ? koaApp(false)
+        : which === 'koa+restwell'
+          ? koaApp(true)
+          : undefined;
 if (handler === undefined) {
   console.error(`unknown case ${which}`);
   process.exit(2);
 }
 const { createServer } = await import('node:http');
-const server = createServer(handler);
+const app = handler;
+// `/__cpu` reports the process's CPU time, so the harness can compute CPU per request.
+const server = createServer((req, res) => {
+  if (req.url === '/__cpu') res.end(JSON.stringify(process.cpuUsage()));
+  else app(req, res);
+});
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();
   console.log(JSON.stringify({ port: typeof address === 'object' && address ? address.port : 0 }));

@@ -9,8 +9,22 @@ import { MemoryStore } from '../../src/stores/memory/index.js';
 const PROBLEM = /^application\/problem\+json/;
 
 const apps: Array<{ name: string; make(): RequestListener }> = [
-  { name: 'express', make: () => createExpressApp({ store: new MemoryStore(), logger: silentLogger }) as unknown as RequestListener },
-  { name: 'koa', make: () => createKoaApp({ store: new MemoryStore(), logger: silentLogger }).callback() as RequestListener },
+  {
+    name: 'express',
+    make: () =>
+      createExpressApp({
+        store: new MemoryStore(),
+        logger: silentLogger,
+      }) as unknown as RequestListener,
+  },
+  {
+    name: 'koa',
+    make: () =>
+      createKoaApp({
+        store: new MemoryStore(),
+        logger: silentLogger,
+      }).callback() as RequestListener,
+  },
 ];
 
 describe.each(apps)('example payments API on $name', ({ make }) => {
@@ -23,7 +37,11 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
   it('lists and reads users', async () => {
     const app = make();
     const list = await request(app).get('/v1/users').expect(200);
-    expect(list.body.data.map((u: { id: string }) => u.id)).toEqual(['usr_ada', 'usr_alan', 'usr_grace']);
+    expect(list.body.data.map((u: { id: string }) => u.id)).toEqual([
+      'usr_ada',
+      'usr_alan',
+      'usr_grace',
+    ]);
     const one = await request(app).get('/v1/users/usr_ada').expect(200);
     expect(one.body).toMatchObject({ id: 'usr_ada', email: 'ada@example.com', version: 1 });
   });
@@ -31,24 +49,42 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
   it('answers an unknown user with a 404 problem', async () => {
     const res = await request(make()).get('/v1/users/usr_nobody').expect(404);
     expect(res.headers['content-type']).toMatch(PROBLEM);
-    expect(res.body).toMatchObject({ status: 404, code: 'not-found', detail: 'No user usr_nobody.' });
+    expect(res.body).toMatchObject({
+      status: 404,
+      code: 'not-found',
+      detail: 'No user usr_nobody.',
+    });
   });
 
   it('creates a user with 201 and Location, then updates it', async () => {
     const app = make();
-    const created = await request(app).post('/v1/users').send({ email: 'k@example.com', name: 'Katherine' }).expect(201);
+    const created = await request(app)
+      .post('/v1/users')
+      .send({ email: 'k@example.com', name: 'Katherine' })
+      .expect(201);
     expect(created.headers.location).toBe(`/v1/users/${created.body.id}`);
-    const patched = await request(app).patch(created.headers.location).send({ name: 'Katherine Johnson' }).expect(200);
+    const location = String(created.headers.location);
+    const patched = await request(app)
+      .patch(location)
+      .send({ name: 'Katherine Johnson' })
+      .expect(200);
     expect(patched.body).toMatchObject({ name: 'Katherine Johnson', version: 2 });
-    await request(app).delete(created.headers.location).expect(204);
-    await request(app).get(created.headers.location).expect(404);
+    await request(app).delete(location).expect(204);
+    await request(app).get(location).expect(404);
   });
 
   it('lists every invalid field of a payment at once', async () => {
-    const res = await request(make()).post('/v1/payments').send({ amount: -5, currency: 'euro' }).expect(400);
+    const res = await request(make())
+      .post('/v1/payments')
+      .send({ amount: -5, currency: 'euro' })
+      .expect(400);
     expect(res.headers['content-type']).toMatch(PROBLEM);
     expect(res.body.code).toBe('validation-failed');
-    expect(res.body.errors.map((e: { pointer: string }) => e.pointer).sort()).toEqual(['/amount', '/currency', '/userId']);
+    expect(res.body.errors.map((e: { pointer: string }) => e.pointer).sort()).toEqual([
+      '/amount',
+      '/currency',
+      '/userId',
+    ]);
   });
 
   it('creates and reads a payment', async () => {
@@ -64,10 +100,26 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
 
   it.each([
     ['malformed JSON', '{"amount":', 'application/json', 400, 'malformed-json'],
-    ['a non-JSON media type', 'amount=1', 'application/x-www-form-urlencoded', 415, 'unsupported-media-type'],
-    ['a body over the limit', JSON.stringify({ description: 'x'.repeat(70_000) }), 'application/json', 413, 'payload-too-large'],
+    [
+      'a non-JSON media type',
+      'amount=1',
+      'application/x-www-form-urlencoded',
+      415,
+      'unsupported-media-type',
+    ],
+    [
+      'a body over the limit',
+      JSON.stringify({ description: 'x'.repeat(70_000) }),
+      'application/json',
+      413,
+      'payload-too-large',
+    ],
   ])('answers %s with a problem', async (_name, body, type, status, code) => {
-    const res = await request(make()).post('/v1/payments').set('content-type', type).send(body).expect(status);
+    const res = await request(make())
+      .post('/v1/payments')
+      .set('content-type', type)
+      .send(body)
+      .expect(status);
     expect(res.headers['content-type']).toMatch(PROBLEM);
     expect(res.body).toMatchObject({ status, code });
   });
@@ -75,7 +127,9 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
   it('answers an unsupported method with 405 and Allow', async () => {
     const res = await request(make()).delete('/v1/payments').expect(405);
     expect(res.headers['content-type']).toMatch(PROBLEM);
-    expect(String(res.headers.allow).split(/\s*,\s*/)).toEqual(expect.arrayContaining(['GET', 'POST']));
+    expect(String(res.headers.allow).split(/\s*,\s*/)).toEqual(
+      expect.arrayContaining(['GET', 'POST']),
+    );
   });
 
   it('answers an unknown route with a 404 problem', async () => {

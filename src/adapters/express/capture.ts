@@ -8,9 +8,15 @@
  * and bodies written in many chunks beyond `maxBufferedBytes` switch to
  * streaming, where the body becomes a stream that is piped to the socket as
  * soon as the chain has unwound.
+ *
+ * The interceptors are shared module-level functions that find their capture
+ * through one symbol slot: no closures are created per request, and the
+ * response object changes shape the same way every time, which keeps Node's
+ * own hot paths fast.
  */
 import type { ServerResponse } from 'node:http';
 import { PassThrough, Readable, Writable } from 'node:stream';
+import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
 import type { ResponseBody, ResponseView } from '../../core/context.js';
 import { NodeResponseHeaders } from '../../core/node.js';
 
@@ -22,39 +28,105 @@ interface Waiter {
   reject(err: unknown): void;
 }
 
+type AnyWrite = (
+  this: ServerResponse,
+  chunk: Chunk,
+  encoding?: BufferEncoding | WriteCallback,
+  cb?: WriteCallback,
+) => boolean;
+type AnyEnd = (
+  this: ServerResponse,
+  chunk?: Chunk | (() => void),
+  encoding?: BufferEncoding | (() => void),
+  cb?: () => void,
+) => ServerResponse;
+type AnyWriteHead = (
+  this: ServerResponse,
+  statusCode: number,
+  ...rest: unknown[]
+) => ServerResponse;
+
+const CAPTURE = Symbol('restwell.capture');
+type CapturedResponse = ServerResponse & { [CAPTURE]?: ResponseCapture };
+
 const EMPTY_STATUSES = new Set([204, 205, 304]);
 
 function toBuffer(chunk: Chunk, encoding?: BufferEncoding): Buffer {
-  return typeof chunk === 'string'
-    ? Buffer.from(chunk, encoding ?? 'utf8')
+  if (typeof chunk === 'string') return Buffer.from(chunk, encoding ?? 'utf8');
+  return Buffer.isBuffer(chunk)
+    ? chunk
     : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+// Once the response is flushed the interceptors stay installed and delegate to
+// Node's own methods: putting the originals back would change the fields'
+// values on every response and cost more than the delegation.
+
+function capturedWriteHead(
+  this: CapturedResponse,
+  statusCode: number,
+  ...rest: unknown[]
+): ServerResponse {
+  const c = this[CAPTURE]!;
+  if (c.flushed) return c.origWriteHead.call(this, statusCode, ...rest);
+  c.writeHead(statusCode, rest);
+  return this;
+}
+
+function capturedWrite(
+  this: CapturedResponse,
+  chunk: Chunk,
+  encoding?: BufferEncoding | WriteCallback,
+  cb?: WriteCallback,
+): boolean {
+  const c = this[CAPTURE]!;
+  if (c.released) return c.origWrite.call(this, chunk, encoding, cb);
+  if (typeof encoding === 'function') return c.write(chunk, undefined, encoding);
+  return c.write(chunk, encoding, cb);
+}
+
+function capturedEnd(
+  this: CapturedResponse,
+  chunk?: Chunk | (() => void),
+  encoding?: BufferEncoding | (() => void),
+  cb?: () => void,
+): ServerResponse {
+  const c = this[CAPTURE]!;
+  if (c.released) return c.origEnd.call(this, chunk, encoding, cb);
+  if (typeof chunk === 'function') c.end(undefined, undefined, chunk);
+  else if (typeof encoding === 'function') c.end(chunk, undefined, encoding);
+  else c.end(chunk, encoding, cb);
+  return this;
+}
+
+function capturedFlushHeaders(this: CapturedResponse): void {
+  const c = this[CAPTURE]!;
+  if (c.flushed) c.origFlushHeaders.call(this);
+  else c.startStreaming();
 }
 
 export class ResponseCapture implements ResponseView {
   readonly headers: NodeResponseHeaders;
   /** Mounts waiting for the downstream response, innermost last. */
   private readonly waiters: Waiter[] = [];
-  private chunks: Buffer[] = [];
+  // The body as written: usually one chunk from `res.send()`, kept as given (no copy).
+  private first: Chunk | undefined;
+  private firstEncoding: BufferEncoding | undefined;
+  private rest: Buffer[] | undefined;
   private size = 0;
   private stream: PassThrough | undefined;
-  private replacedBody: ResponseBody | undefined;
+  private replacedBody: ResponseBody = null;
   private bodyReplaced = false;
   /** True once the downstream has answered (ended, or switched to streaming). */
   settled = false;
+  /** The restwell middlewares are done: the head goes out through Node's own methods. */
   flushed = false;
-  private readonly originals: {
-    writeHead: ServerResponse['writeHead'];
-    write: ServerResponse['write'];
-    end: ServerResponse['end'];
-    flushHeaders: ServerResponse['flushHeaders'];
-  };
-  // The same functions, typed by the one call shape this file uses.
-  private readonly rawWrite: (
-    this: ServerResponse,
-    chunk: Uint8Array,
-    cb: WriteCallback,
-  ) => boolean;
-  private readonly rawEnd: (this: ServerResponse, chunk?: Uint8Array | (() => void)) => void;
+  /** Writes go to Node's own methods too (a buffered response, once flushed). */
+  released = false;
+  readonly origWriteHead: AnyWriteHead;
+  readonly origWrite: AnyWrite;
+  readonly origEnd: AnyEnd;
+  readonly origFlushHeaders: () => void;
 
   constructor(
     private readonly res: ServerResponse,
@@ -62,15 +134,16 @@ export class ResponseCapture implements ResponseView {
     private readonly isHead: boolean,
   ) {
     this.headers = new NodeResponseHeaders(res);
-    this.originals = {
-      writeHead: res.writeHead,
-      write: res.write,
-      end: res.end,
-      flushHeaders: res.flushHeaders,
-    };
-    this.rawWrite = res.write as unknown as typeof this.rawWrite;
-    this.rawEnd = res.end as unknown as typeof this.rawEnd;
-    this.intercept();
+    const r = res as CapturedResponse;
+    this.origWriteHead = r.writeHead as AnyWriteHead;
+    this.origWrite = r.write as AnyWrite;
+    this.origEnd = r.end as AnyEnd;
+    this.origFlushHeaders = r.flushHeaders;
+    r[CAPTURE] = this;
+    r.writeHead = capturedWriteHead as ServerResponse['writeHead'];
+    r.write = capturedWrite as ServerResponse['write'];
+    r.end = capturedEnd as ServerResponse['end'];
+    r.flushHeaders = capturedFlushHeaders;
   }
 
   get status(): number {
@@ -82,11 +155,27 @@ export class ResponseCapture implements ResponseView {
   }
 
   get body(): ResponseBody {
-    if (this.bodyReplaced) return this.replacedBody ?? null;
+    if (this.bodyReplaced) return this.replacedBody;
     if (this.stream) return this.stream;
-    if (this.chunks.length === 0) return null;
-    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.size)];
-    return this.chunks[0] ?? null;
+    if (this.first === undefined) return null;
+    if (this.rest === undefined) {
+      if (
+        typeof this.first === 'string' &&
+        (this.firstEncoding === undefined ||
+          this.firstEncoding === 'utf8' ||
+          this.firstEncoding === 'utf-8')
+      ) {
+        return this.first;
+      }
+      this.first = toBuffer(this.first, this.firstEncoding);
+      this.firstEncoding = undefined;
+      return this.first;
+    }
+    const all = Buffer.concat([toBuffer(this.first, this.firstEncoding), ...this.rest], this.size);
+    this.first = all;
+    this.firstEncoding = undefined;
+    this.rest = undefined;
+    return all;
   }
 
   set body(value: ResponseBody) {
@@ -101,11 +190,6 @@ export class ResponseCapture implements ResponseView {
     });
   }
 
-  /** Whether any mount is waiting for the downstream. */
-  get waiting(): boolean {
-    return this.waiters.length > 0;
-  }
-
   /** Settles the innermost waiting mount: the downstream answered, or failed. */
   settleInnermost(err?: unknown): boolean {
     const waiter = this.waiters.pop();
@@ -115,95 +199,87 @@ export class ResponseCapture implements ResponseView {
     return true;
   }
 
-  private intercept(): void {
+  writeHead(statusCode: number, rest: unknown[]): void {
     const res = this.res;
-    const self = this;
-    res.writeHead = function writeHead(
-      this: ServerResponse,
-      statusCode: number,
-      ...rest: unknown[]
-    ): ServerResponse {
-      self.status = statusCode;
-      const headers = typeof rest[0] === 'string' ? rest[1] : rest[0];
-      if (typeof rest[0] === 'string') res.statusMessage = rest[0];
-      if (Array.isArray(headers)) {
-        // flat [name, value, name, value] or [[name, value], ...]
-        if (Array.isArray(headers[0])) {
-          for (const [k, v] of headers as [string, string][]) res.setHeader(k, v);
-        } else {
-          for (let i = 0; i + 1 < headers.length; i += 2)
-            res.setHeader(String(headers[i]), headers[i + 1]);
-        }
-      } else if (headers !== null && typeof headers === 'object') {
-        for (const [k, v] of Object.entries(
-          headers as Record<string, string | string[] | number | undefined>,
-        )) {
-          if (v !== undefined) res.setHeader(k, v);
-        }
+    res.statusCode = statusCode;
+    let headers = rest[0];
+    if (typeof headers === 'string') {
+      res.statusMessage = headers;
+      headers = rest[1];
+    }
+    if (Array.isArray(headers)) {
+      // flat [name, value, name, value] or [[name, value], ...]
+      if (Array.isArray(headers[0])) {
+        for (const [k, v] of headers as [string, string][]) res.setHeader(k, v);
+      } else {
+        for (let i = 0; i + 1 < headers.length; i += 2)
+          res.setHeader(String(headers[i]), headers[i + 1]);
       }
-      return res;
-    } as ServerResponse['writeHead'];
+    } else if (headers !== null && typeof headers === 'object') {
+      for (const [k, v] of Object.entries(
+        headers as Record<string, string | string[] | number | undefined>,
+      )) {
+        if (v !== undefined) res.setHeader(k, v);
+      }
+    }
+  }
 
-    res.write = function write(
-      chunk: Chunk,
-      encoding?: BufferEncoding | WriteCallback,
-      cb?: WriteCallback,
-    ): boolean {
-      if (typeof encoding === 'function') {
-        cb = encoding;
-        encoding = undefined;
-      }
-      if (self.flushed && !self.stream) return false;
-      if (self.stream) return self.stream.write(toBuffer(chunk, encoding), cb);
-      self.chunks.push(toBuffer(chunk, encoding));
-      self.size += self.chunks[self.chunks.length - 1]!.length;
-      if (cb) process.nextTick(cb);
-      const type = String(res.getHeader('content-type') ?? '');
-      if (self.size > self.maxBufferedBytes || type.startsWith('text/event-stream'))
-        self.startStreaming();
-      return true;
-    } as ServerResponse['write'];
+  private append(chunk: Chunk, encoding: BufferEncoding | undefined): void {
+    if (this.first === undefined) {
+      this.first = chunk;
+      this.firstEncoding = encoding;
+      this.size = typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.byteLength;
+      return;
+    }
+    const buf = toBuffer(chunk, encoding);
+    (this.rest ??= []).push(buf);
+    this.size += buf.length;
+  }
 
-    res.end = function end(
-      chunk?: Chunk | (() => void),
-      encoding?: BufferEncoding | (() => void),
-      cb?: () => void,
-    ): ServerResponse {
-      if (typeof chunk === 'function') {
-        cb = chunk;
-        chunk = undefined;
-      } else if (typeof encoding === 'function') {
-        cb = encoding;
-        encoding = undefined;
-      }
-      if (cb) res.once('finish', cb);
-      if (self.stream) {
-        if (chunk !== undefined && chunk !== null)
-          self.stream.end(toBuffer(chunk, encoding as BufferEncoding | undefined));
-        else self.stream.end();
-        return res;
-      }
-      if (self.settled) return res;
-      if (chunk !== undefined && chunk !== null && (chunk as Chunk).length > 0) {
-        self.chunks.push(toBuffer(chunk as Chunk, encoding as BufferEncoding | undefined));
-        self.size += self.chunks[self.chunks.length - 1]!.length;
-      }
-      self.settled = true;
-      self.settleInnermost();
-      return res;
-    } as ServerResponse['end'];
+  write(
+    chunk: Chunk,
+    encoding: BufferEncoding | undefined,
+    cb: WriteCallback | undefined,
+  ): boolean {
+    if (this.stream) return this.stream.write(toBuffer(chunk, encoding), cb);
+    if (this.settled) return false;
+    this.append(chunk, encoding);
+    if (cb) process.nextTick(cb);
+    const type = this.res.getHeader('content-type');
+    if (
+      this.size > this.maxBufferedBytes ||
+      (typeof type === 'string' && type.startsWith('text/event-stream'))
+    ) {
+      this.startStreaming();
+    }
+    return true;
+  }
 
-    res.flushHeaders = function flushHeaders(): void {
-      self.startStreaming();
-    };
+  end(
+    chunk: Chunk | undefined,
+    encoding: BufferEncoding | undefined,
+    cb: (() => void) | undefined,
+  ): void {
+    if (cb) this.res.once('finish', cb);
+    if (this.stream) {
+      if (chunk !== undefined && chunk !== null) this.stream.end(toBuffer(chunk, encoding));
+      else this.stream.end();
+      return;
+    }
+    if (this.settled) return;
+    if (chunk !== undefined && chunk !== null && chunk.length > 0) this.append(chunk, encoding);
+    this.settled = true;
+    this.settleInnermost();
   }
 
   /** Switches to streaming: what was written so far and all later writes flow through a stream. */
-  private startStreaming(): void {
+  startStreaming(): void {
     if (this.stream || this.settled) return;
     const stream = new PassThrough();
-    for (const chunk of this.chunks) stream.write(chunk);
-    this.chunks = [];
+    if (this.first !== undefined) stream.write(toBuffer(this.first, this.firstEncoding));
+    for (const chunk of this.rest ?? []) stream.write(chunk);
+    this.first = undefined;
+    this.rest = undefined;
     this.size = 0;
     // Producers wait for 'drain' on the response when write() returns false.
     stream.on('drain', () => this.res.emit('drain'));
@@ -217,47 +293,44 @@ export class ResponseCapture implements ResponseView {
     if (this.flushed) return;
     this.flushed = true;
     const res = this.res;
-    const { writeHead, write, end } = this.originals;
-    const { rawWrite, rawEnd } = this;
     const body = this.body;
-    // Node writes the head through `this.writeHead` on the first write, so it is
-    // restored in every case; write/end stay intercepted while a handler is
-    // still streaming into the captured body.
-    res.writeHead = writeHead;
-    res.flushHeaders = this.originals.flushHeaders;
-    if (this.stream === undefined) {
-      res.write = write;
-      res.end = end;
-    }
+    // Node writes the head through `this.writeHead` on the first write, which
+    // now delegates; write/end keep feeding the captured stream while a handler
+    // is still streaming.
+    if (this.stream === undefined) this.released = true;
     if (EMPTY_STATUSES.has(res.statusCode)) {
       // RFC 9110 §15.3.5, §15.4.5: no content; framing headers would lie.
       res.removeHeader('content-length');
       res.removeHeader('transfer-encoding');
       if (res.statusCode !== 304) res.removeHeader('content-type');
-      rawEnd.call(res);
+      this.origEnd.call(res);
       return;
     }
     if (body !== null && typeof body === 'object' && !(body instanceof Uint8Array)) {
-      this.pipeStream(body, rawWrite, rawEnd);
+      this.pipeStream(body);
       return;
     }
-    const bytes = body === null ? undefined : typeof body === 'string' ? Buffer.from(body) : body;
-    // A HEAD response keeps the Content-Length the handler computed for GET.
-    if (!this.isHead) res.setHeader('content-length', bytes === undefined ? 0 : bytes.byteLength);
-    if (bytes === undefined || this.isHead) rawEnd.call(res);
-    else rawEnd.call(res, bytes);
+    if (this.isHead) {
+      // A HEAD response keeps the Content-Length the handler computed for GET.
+      this.origEnd.call(res);
+      return;
+    }
+    if (this.bodyReplaced || !res.hasHeader('content-length')) {
+      res.setHeader(
+        'content-length',
+        body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength,
+      );
+    }
+    if (body === null) this.origEnd.call(res);
+    else this.origEnd.call(res, body);
   }
 
-  private pipeStream(
-    body: Readable | ReadableStream<Uint8Array>,
-    write: ResponseCapture['rawWrite'],
-    end: ResponseCapture['rawEnd'],
-  ): void {
+  private pipeStream(body: Readable | ReadableStream<Uint8Array>): void {
     const res = this.res;
+    const write = this.origWrite;
+    const end = this.origEnd;
     const source =
-      body instanceof Readable
-        ? body
-        : Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>);
+      body instanceof Readable ? body : Readable.fromWeb(body as NodeWebReadableStream<Uint8Array>);
     const sink = new Writable({
       write(chunk: Buffer, _enc, cb) {
         // Node calls back once the chunk is handed to the socket: backpressure without 'drain' bookkeeping.

@@ -85,6 +85,33 @@ export interface ExpressAdapter {
   errorHandler(): ExpressErrorMiddleware;
 }
 
+/** Where Express keeps what it parsed. A class, so that no closures are made per request. */
+class ExpressBinding implements FrameworkBinding {
+  readonly url: string;
+  constructor(private readonly req: ExpressRequest) {
+    this.url = req.originalUrl ?? req.url ?? '/';
+  }
+  getBody(): unknown {
+    return this.req.body;
+  }
+  setBody(value: unknown): void {
+    this.req.body = value;
+  }
+  getRawBody(): Uint8Array | undefined {
+    return this.req.rawBody;
+  }
+  setRawBody(value: Uint8Array | undefined): void {
+    this.req.rawBody = value;
+  }
+  route(): string | undefined {
+    const path = this.req.route?.path;
+    return typeof path === 'string' ? path : undefined;
+  }
+  params(): Readonly<Record<string, string>> {
+    return this.req.params ?? {};
+  }
+}
+
 interface RequestState {
   ctx: NodeContext;
   capture: ResponseCapture;
@@ -110,22 +137,7 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
     if (existing !== undefined && !existing.capture.flushed)
       return { state: existing, outermost: false };
     const capture = new ResponseCapture(res, maxBufferedBytes, req.method === 'HEAD');
-    const binding: FrameworkBinding = {
-      url: req.originalUrl ?? req.url ?? '/',
-      getBody: () => req.body,
-      setBody: (v) => {
-        req.body = v;
-      },
-      getRawBody: () => req.rawBody,
-      setRawBody: (v) => {
-        req.rawBody = v;
-      },
-      route: () => {
-        const path = req.route?.path;
-        return typeof path === 'string' ? path : undefined;
-      },
-      params: () => req.params ?? {},
-    };
+    const binding = new ExpressBinding(req);
     const state: RequestState = {
       ctx: new NodeContext('express', req, binding, capture, settings, {} as ContextState),
       capture,

@@ -30,6 +30,7 @@ import { compose } from '../../core/compose.js';
 import {
   isStreamBody,
   type Middleware,
+  type Next,
   type ResponseBody,
   type ResponseView,
 } from '../../core/context.js';
@@ -110,32 +111,40 @@ class KoaResponseView implements ResponseView {
   }
 }
 
+/** Where Koa keeps what it parsed. A class, so that no closures are made per request. */
+class KoaBinding implements FrameworkBinding {
+  readonly url: string;
+  constructor(private readonly k: KoaContext) {
+    this.url = k.originalUrl;
+  }
+  getBody(): unknown {
+    return this.k.request.body;
+  }
+  setBody(value: unknown): void {
+    this.k.request.body = value;
+  }
+  getRawBody(): Uint8Array | undefined {
+    const raw = this.k.request.rawBody;
+    return raw instanceof Uint8Array ? raw : typeof raw === 'string' ? Buffer.from(raw) : undefined;
+  }
+  setRawBody(value: Uint8Array | undefined): void {
+    this.k.request.rawBody = value;
+  }
+  route(): string | undefined {
+    return typeof this.k._matchedRoute === 'string' ? this.k._matchedRoute : undefined;
+  }
+  params(): Readonly<Record<string, string>> {
+    return this.k.params ?? {};
+  }
+}
+
 export function koaAdapter(options: AdapterOptions = {}): KoaAdapter {
   const settings = resolveAdapterOptions(options);
 
   function contextOf(k: WithState): { ctx: NodeContext; outermost: boolean } {
     const existing = k[STATE];
     if (existing !== undefined) return { ctx: existing, outermost: false };
-    const binding: FrameworkBinding = {
-      url: k.originalUrl,
-      getBody: () => k.request.body,
-      setBody: (v) => {
-        k.request.body = v;
-      },
-      getRawBody: () => {
-        const raw = k.request.rawBody;
-        return raw instanceof Uint8Array
-          ? raw
-          : typeof raw === 'string'
-            ? Buffer.from(raw)
-            : undefined;
-      },
-      setRawBody: (v) => {
-        k.request.rawBody = v;
-      },
-      route: () => (typeof k._matchedRoute === 'string' ? k._matchedRoute : undefined),
-      params: () => k.params ?? {},
-    };
+    const binding = new KoaBinding(k);
     // Share Koa's own state object, so that `ctx.state.principal` set by Koa middleware is visible to restwell.
     const ctx = new NodeContext('koa', k.req, binding, new KoaResponseView(k), settings, k.state);
     k[STATE] = ctx;
@@ -147,15 +156,11 @@ export function koaAdapter(options: AdapterOptions = {}): KoaAdapter {
     return async function restwell(k, next) {
       const { ctx, outermost } = contextOf(k as WithState);
       if (!outermost) {
-        await run(ctx, async () => {
-          await next();
-        });
+        await run(ctx, next as Next);
         return;
       }
       try {
-        await run(ctx, async () => {
-          await next();
-        });
+        await run(ctx, next as Next);
         if (settings.notFound) renderStatusProblem(ctx, settings.problems);
       } catch (err) {
         renderProblem(ctx, err, settings.problems);
