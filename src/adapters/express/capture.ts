@@ -232,7 +232,8 @@ export class ResponseCapture implements ResponseView {
       return;
     }
     const buf = toBuffer(chunk, encoding);
-    (this.rest ??= []).push(buf);
+    if (this.rest === undefined) this.rest = [buf];
+    else this.rest.push(buf);
     this.size += buf.length;
   }
 
