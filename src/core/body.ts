@@ -13,7 +13,7 @@
  * app.use(rw(jsonBody({ limit: 512 * 1024 })));
  * ```
  */
-import type { Middleware } from './context.js';
+import { type Middleware, responseBlind } from './context.js';
 import { invalidOption, RestwellError } from './errors.js';
 
 export interface JsonBodyOptions {
@@ -71,7 +71,7 @@ export function jsonBody(options: JsonBodyOptions = {}): Middleware {
     invalidOption('body', 'limit', 'a non-negative integer of bytes', limit);
   if (typeof isJson !== 'function') invalidOption('body', 'isJson', 'a function', isJson);
 
-  return async function parseJsonBody(ctx, next) {
+  return responseBlind(async function parseJsonBody(ctx, next) {
     const req = ctx.request;
     if (req.bodyConsumed || req.body !== undefined) return next();
     const lengthHeader = req.header('content-length');
@@ -126,5 +126,5 @@ export function jsonBody(options: JsonBodyOptions = {}): Middleware {
       );
     }
     return next();
-  };
+  });
 }

@@ -142,3 +142,25 @@ export function bodyBytes(body: ResponseBody | undefined): Uint8Array | undefine
   if (body instanceof Uint8Array) return body;
   return undefined;
 }
+
+const RESPONSE_BLIND = Symbol.for('restwell.responseBlind');
+
+/**
+ * Marks a middleware that never reads the response after `next()` (a body
+ * parser, a validator, a rate limiter). When every middleware of a mount is
+ * blind, an adapter need not hold the response back to show it to them, which
+ * on Express saves intercepting the response. Unmarked middlewares are assumed
+ * to read the final response, so marking is an optimisation, never a
+ * requirement.
+ */
+export function responseBlind<T extends Middleware>(middleware: T): T {
+  (middleware as T & { [RESPONSE_BLIND]?: true })[RESPONSE_BLIND] = true;
+  return middleware;
+}
+
+/** Whether any of these middlewares reads the final response. */
+export function seesResponse(middlewares: readonly Middleware[]): boolean {
+  return middlewares.some(
+    (m) => (m as Middleware & { [RESPONSE_BLIND]?: true })[RESPONSE_BLIND] !== true,
+  );
+}

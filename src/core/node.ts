@@ -231,7 +231,8 @@ export class NodeContext implements Context {
     readonly adapter: string,
     req: IncomingMessage,
     binding: FrameworkBinding,
-    readonly response: ResponseView,
+    /** Adapters may swap the view, e.g. when they start holding the response back. */
+    public response: ResponseView,
     readonly settings: AdapterSettings,
     state: ContextState = {},
   ) {

@@ -15,7 +15,7 @@
  * ```
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import type { Context, Middleware } from './context.js';
+import { type Context, type Middleware, responseBlind } from './context.js';
 import { invalidOption, ValidationError, type ValidationIssue } from './errors.js';
 
 type Part = 'body' | 'query' | 'params' | 'headers';
@@ -96,7 +96,7 @@ export function validate(schemas: ValidateSchemas, options: ValidateOptions = {}
   if (parts.length === 0)
     invalidOption('validate', 'schemas', 'at least one of body, query, params, headers', schemas);
 
-  return async function validateRequest(ctx, next) {
+  return responseBlind(async function validateRequest(ctx, next) {
     const issues: ValidationIssue[] = [];
     let total = 0;
     const valid: ValidatedParts = {};
@@ -119,5 +119,5 @@ export function validate(schemas: ValidateSchemas, options: ValidateOptions = {}
     if ('body' in valid) ctx.request.body = valid.body;
     ctx.state.valid = valid;
     return next();
-  };
+  });
 }

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import type { Middleware } from '../../src/core/context.js';
+import { type Middleware, responseBlind } from '../../src/core/context.js';
 import { RestwellError } from '../../src/core/errors.js';
 import type { Logger } from '../../src/core/logger.js';
 import { adapters } from '../helpers/apps.js';
@@ -112,6 +112,68 @@ describe.each(adapters)('adapter $name', (adapter) => {
       const res = await request(app).get('/c').expect(200);
       expect(res.body).toEqual({ cached: true });
       expect(handlerRan).toBe(0);
+    });
+  });
+
+  describe('mounts whose middlewares never read the response', () => {
+    let handlerRan = 0;
+    const answerEarly = responseBlind((ctx) => {
+      ctx.response.status = 204;
+    });
+    const refuse = responseBlind(() => {
+      throw new RestwellError('bad-request', 400, 'Bad Request', { detail: 'refused early' });
+    });
+    const reads: Array<unknown> = [];
+    const reader: Middleware = async (ctx, next) => {
+      await next();
+      reads.push(ctx.response.body);
+    };
+    const app = adapter.build({
+      use: [responseBlind(async (_ctx, next) => next())],
+      routes: [
+        {
+          method: 'options',
+          path: '/early',
+          use: [answerEarly],
+          handler: () => ({ body: 'never' }),
+        },
+        { method: 'get', path: '/refused', use: [refuse], handler: () => ({ body: 'never' }) },
+        {
+          method: 'get',
+          path: '/handled',
+          handler: () => {
+            handlerRan++;
+            return { body: { ok: true } };
+          },
+        },
+        { method: 'get', path: '/read', use: [reader], handler: () => ({ body: 'seen' }) },
+      ],
+    });
+
+    it('send an answer given without calling next', async () => {
+      await request(app).options('/early').expect(204);
+    });
+
+    it('render an error thrown before the handler', async () => {
+      const res = await request(app).get('/refused').expect(400);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      expect(res.body).toMatchObject({ code: 'bad-request', detail: 'refused early' });
+      expect(res.headers['trace-id']).toBe(res.body.traceId);
+    });
+
+    it('let the handler answer untouched', async () => {
+      handlerRan = 0;
+      const res = await request(app).get('/handled').expect(200);
+      expect(res.body).toEqual({ ok: true });
+      expect(handlerRan).toBe(1);
+    });
+
+    it('still show the final response to a route-level middleware that reads it', async () => {
+      reads.length = 0;
+      await request(app).get('/read').expect(200, 'seen');
+      expect(reads.map((b) => (b instanceof Uint8Array ? Buffer.from(b).toString() : b))).toEqual([
+        'seen',
+      ]);
     });
   });
 

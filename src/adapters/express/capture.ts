@@ -289,65 +289,130 @@ export class ResponseCapture implements ResponseView {
     this.settleInnermost();
   }
 
-  /** Restores Node's own methods and sends the (possibly replaced) response. */
+  /** Sends the (possibly replaced) response through Node's own methods. */
   flush(): void {
     if (this.flushed) return;
     this.flushed = true;
-    const res = this.res;
     const body = this.body;
     // Node writes the head through `this.writeHead` on the first write, which
     // now delegates; write/end keep feeding the captured stream while a handler
     // is still streaming.
     if (this.stream === undefined) this.released = true;
-    if (EMPTY_STATUSES.has(res.statusCode)) {
-      // RFC 9110 §15.3.5, §15.4.5: no content; framing headers would lie.
-      res.removeHeader('content-length');
-      res.removeHeader('transfer-encoding');
-      if (res.statusCode !== 304) res.removeHeader('content-type');
-      this.origEnd.call(res);
-      return;
-    }
-    if (body !== null && typeof body === 'object' && !(body instanceof Uint8Array)) {
-      this.pipeStream(body);
-      return;
-    }
-    if (this.isHead) {
-      // A HEAD response keeps the Content-Length the handler computed for GET.
-      this.origEnd.call(res);
-      return;
-    }
-    if (this.bodyReplaced || !res.hasHeader('content-length')) {
-      res.setHeader(
-        'content-length',
-        body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength,
-      );
-    }
-    if (body === null) this.origEnd.call(res);
-    else this.origEnd.call(res, body);
+    sendResponse(this.res, body, this.isHead, this.bodyReplaced, this.origWrite, this.origEnd);
+  }
+}
+
+/**
+ * Writes a response whose head and body restwell decided. `write` and `end`
+ * are Node's own methods (the captured response's originals, or the response's
+ * methods when nothing was intercepted).
+ */
+export function sendResponse(
+  res: ServerResponse,
+  body: ResponseBody,
+  isHead: boolean,
+  bodyReplaced: boolean,
+  write: AnyWrite,
+  end: AnyEnd,
+): void {
+  if (EMPTY_STATUSES.has(res.statusCode)) {
+    // RFC 9110 §15.3.5, §15.4.5: no content; framing headers would lie.
+    res.removeHeader('content-length');
+    res.removeHeader('transfer-encoding');
+    if (res.statusCode !== 304) res.removeHeader('content-type');
+    end.call(res);
+    return;
+  }
+  if (body !== null && typeof body === 'object' && !(body instanceof Uint8Array)) {
+    pipeStream(res, body, write, end);
+    return;
+  }
+  if (isHead) {
+    // A HEAD response keeps the Content-Length the handler computed for GET.
+    end.call(res);
+    return;
+  }
+  if (bodyReplaced || !res.hasHeader('content-length')) {
+    res.setHeader(
+      'content-length',
+      body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength,
+    );
+  }
+  if (body === null) end.call(res);
+  else end.call(res, body);
+}
+
+function pipeStream(
+  res: ServerResponse,
+  body: Readable | ReadableStream<Uint8Array>,
+  write: AnyWrite,
+  end: AnyEnd,
+): void {
+  const source =
+    body instanceof Readable ? body : Readable.fromWeb(body as NodeWebReadableStream<Uint8Array>);
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      // Node calls back once the chunk is handed to the socket: backpressure without 'drain' bookkeeping.
+      write.call(res, chunk, (err?: Error | null) => cb(err ?? null));
+    },
+    final(cb) {
+      end.call(res, () => cb());
+    },
+  });
+  source.on('error', (err) => {
+    sink.destroy(err);
+    res.destroy(err);
+  });
+  res.on('close', () => {
+    if (!source.destroyed) source.destroy();
+  });
+  source.pipe(sink);
+}
+
+/**
+ * The response view when no middleware of the request reads the final
+ * response: nothing is intercepted. Status and headers are the response's own;
+ * a body set by a middleware (an early answer, a problem) is sent by `send()`.
+ */
+export class DirectResponse implements ResponseView {
+  readonly headers: NodeResponseHeaders;
+  private value: ResponseBody = null;
+  private assigned = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly isHead: boolean,
+  ) {
+    this.headers = new NodeResponseHeaders(res);
   }
 
-  private pipeStream(body: Readable | ReadableStream<Uint8Array>): void {
-    const res = this.res;
-    const write = this.origWrite;
-    const end = this.origEnd;
-    const source =
-      body instanceof Readable ? body : Readable.fromWeb(body as NodeWebReadableStream<Uint8Array>);
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        // Node calls back once the chunk is handed to the socket: backpressure without 'drain' bookkeeping.
-        write.call(res, chunk, (err?: Error | null) => cb(err ?? null));
-      },
-      final(cb) {
-        end.call(res, () => cb());
-      },
-    });
-    source.on('error', (err) => {
-      sink.destroy(err);
-      res.destroy(err);
-    });
-    res.on('close', () => {
-      if (!source.destroyed) source.destroy();
-    });
-    source.pipe(sink);
+  get status(): number {
+    return this.res.statusCode;
+  }
+
+  set status(value: number) {
+    this.res.statusCode = value;
+  }
+
+  get body(): ResponseBody {
+    return this.value;
+  }
+
+  set body(value: ResponseBody) {
+    this.value = value;
+    this.assigned = true;
+  }
+
+  /** Sends the body a middleware set, unless the response is already on its way. */
+  send(): void {
+    if (this.res.headersSent || this.res.writableEnded) return;
+    sendResponse(
+      this.res,
+      this.value,
+      this.isHead,
+      this.assigned,
+      this.res.write as AnyWrite,
+      this.res.end as AnyEnd,
+    );
   }
 }

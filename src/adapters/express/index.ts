@@ -27,7 +27,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { compose } from '../../core/compose.js';
-import type { ContextState, Middleware } from '../../core/context.js';
+import { type ContextState, type Middleware, seesResponse } from '../../core/context.js';
 import { MethodNotAllowedError, NotFoundError } from '../../core/errors.js';
 import {
   type AdapterOptions,
@@ -37,7 +37,7 @@ import {
   resolveAdapterOptions,
 } from '../../core/node.js';
 import { renderProblem } from '../../core/problem.js';
-import { ResponseCapture } from './capture.js';
+import { DirectResponse, ResponseCapture } from './capture.js';
 
 /** The parts of Express's request that the adapter reads; structural, so no Express types are needed. */
 export interface ExpressRequest extends IncomingMessage {
@@ -114,11 +114,14 @@ class ExpressBinding implements FrameworkBinding {
 
 interface RequestState {
   ctx: NodeContext;
-  capture: ResponseCapture;
+  /** Set once a middleware that reads the final response is mounted for this request. */
+  capture: ResponseCapture | undefined;
+  direct: DirectResponse;
 }
 
 const STATE = Symbol.for('restwell.express.state');
 type WithState = ExpressRequest & { [STATE]?: RequestState };
+const DOWNSTREAM_PASSED = Promise.resolve();
 
 export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdapter {
   const settings = resolveAdapterOptions(options);
@@ -129,51 +132,84 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
     );
   }
 
-  function stateOf(
-    req: WithState,
-    res: ServerResponse,
-  ): { state: RequestState; outermost: boolean } {
-    const existing = req[STATE];
-    if (existing !== undefined && !existing.capture.flushed)
-      return { state: existing, outermost: false };
-    const capture = new ResponseCapture(res, maxBufferedBytes, req.method === 'HEAD');
-    const binding = new ExpressBinding(req);
-    const state: RequestState = {
-      ctx: new NodeContext('express', req, binding, capture, settings, {} as ContextState),
-      capture,
-    };
+  function createState(req: WithState, res: ServerResponse): RequestState {
+    const direct = new DirectResponse(res, req.method === 'HEAD');
+    const ctx = new NodeContext(
+      'express',
+      req,
+      new ExpressBinding(req),
+      direct,
+      settings,
+      {} as ContextState,
+    );
+    const state: RequestState = { ctx, capture: undefined, direct };
     req[STATE] = state;
-    return { state, outermost: true };
+    // Set before the handler can write the head.
+    finalizeResponse(ctx);
+    return state;
   }
 
-  function send(state: RequestState): void {
+  function flush(state: RequestState, capture: ResponseCapture): void {
     finalizeResponse(state.ctx);
-    state.capture.flush();
+    capture.flush();
   }
 
   const adapter = function mount(...middlewares: Middleware[]): ExpressMiddleware {
     const run = compose(middlewares);
+    // Holding the response back costs; only mounts with a middleware that reads it pay.
+    const captures = seesResponse(middlewares);
     return function restwell(req, res, next) {
-      const { state, outermost } = stateOf(req as WithState, res);
-      const { ctx, capture } = state;
-      const downstream = () => {
+      const r = req as WithState;
+      let state = r[STATE];
+      let owner = false;
+      if (state === undefined) {
+        state = createState(r, res);
+        owner = true;
+      }
+      if (captures && state.capture === undefined) {
+        state.capture = new ResponseCapture(res, maxBufferedBytes, req.method === 'HEAD');
+        state.ctx.response = state.capture;
+        owner = true;
+      }
+      const { ctx, capture, direct } = state;
+      const s = state;
+
+      if (capture === undefined) {
+        let passed = false;
+        run(ctx, () => {
+          passed = true;
+          next();
+          return DOWNSTREAM_PASSED;
+        }).then(
+          () => {
+            // The chain answered without passing the request on.
+            if (!passed) direct.send();
+          },
+          (err: unknown) => {
+            renderProblem(ctx, err, settings.problems);
+            direct.send();
+          },
+        );
+        return;
+      }
+
+      run(ctx, () => {
         const waited = capture.wait();
         next();
         return waited;
-      };
-      run(ctx, downstream).then(
+      }).then(
         () => {
-          if (outermost) send(state);
-          // Inner mount done: the next mount out sees the downstream as answered.
+          if (owner) flush(s, capture);
+          // An inner mount is done: the next mount out sees the downstream as answered.
           else capture.settleInnermost();
         },
         (err: unknown) => {
-          if (!outermost) {
+          if (!owner) {
             capture.settleInnermost(err);
             return;
           }
           renderProblem(ctx, err, settings.problems);
-          send(state);
+          flush(s, capture);
         },
       );
     };
@@ -195,19 +231,19 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
 
   adapter.errorHandler = () =>
     function restwellErrorHandler(err, req, res, next) {
-      const existing = (req as WithState)[STATE];
-      if (existing !== undefined && !existing.capture.flushed) {
-        // Hand the error to the innermost restwell mount waiting for this response.
-        if (existing.capture.settleInnermost(err)) return;
-      }
-      if (res.headersSent) {
-        // Too late for a problem document: end the broken response.
+      const state = (req as WithState)[STATE];
+      const capture = state?.capture;
+      // Hand the error to the innermost restwell mount waiting for this response.
+      if (capture !== undefined && !capture.flushed && capture.settleInnermost(err)) return;
+      if (res.headersSent || capture?.flushed) {
+        // Too late for a problem document: Express ends the broken response.
         next(err);
         return;
       }
-      const { state } = stateOf(req as WithState, res);
-      renderProblem(state.ctx, err, settings.problems);
-      send(state);
+      const s = state ?? createState(req as WithState, res);
+      renderProblem(s.ctx, err, settings.problems);
+      if (capture !== undefined) flush(s, capture);
+      else s.direct.send();
     };
 
   return adapter;
