@@ -6,7 +6,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+
+const BENCH_TSCONFIG = fileURLToPath(new URL('./tsconfig.json', import.meta.url));
 
 export interface LoadResult {
   requestsPerSec: number;
@@ -29,7 +32,8 @@ export async function startServer(
 ): Promise<ServerHandle> {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ...env },
+    // bench/tsconfig.json has no source paths: `restwell` resolves to the built package.
+    env: { TSX_TSCONFIG_PATH: BENCH_TSCONFIG, ...process.env, ...env },
   });
   const lines = createInterface({ input: child.stdout! });
   const port = await new Promise<number>((resolve, reject) => {

@@ -65,6 +65,66 @@ function charsetOf(contentType: string): string | undefined {
   return m?.[1]?.toLowerCase();
 }
 
+interface NodeReadable extends AsyncIterable<Uint8Array> {
+  on(event: string, listener: (arg?: never) => void): unknown;
+  removeListener(event: string, listener: (arg?: never) => void): unknown;
+  pause(): unknown;
+}
+
+/**
+ * Reads a whole body, failing with 413 as soon as it passes `limit`. Node
+ * streams are read through events, which costs less per request than async
+ * iteration; anything else is iterated.
+ */
+async function readAll(stream: AsyncIterable<Uint8Array>, limit: number): Promise<Buffer> {
+  const node = stream as Partial<NodeReadable>;
+  if (typeof node.on !== 'function' || typeof node.removeListener !== 'function') {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of stream) {
+      size += chunk.byteLength;
+      if (size > limit) throw new PayloadTooLargeError(limit);
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks, size);
+  }
+  const readable = stream as NodeReadable;
+  return new Promise<Buffer>((resolve, reject) => {
+    let first: Buffer | undefined;
+    let more: Buffer[] | undefined;
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        // Stop reading; the request is answered 413 without draining it.
+        readable.pause();
+        finish(new PayloadTooLargeError(limit));
+        return;
+      }
+      if (first === undefined) first = chunk;
+      else if (more === undefined) more = [chunk];
+      else more.push(chunk);
+    };
+    const onEnd = () => finish();
+    const onError = (err: Error) => finish(err);
+    const onClose = () =>
+      finish(new MalformedJsonError('The request body ended before it was complete.'));
+    function finish(err?: Error): void {
+      readable.removeListener('data', onData as () => void);
+      readable.removeListener('end', onEnd);
+      readable.removeListener('error', onError as () => void);
+      readable.removeListener('close', onClose);
+      if (err) reject(err);
+      else if (more === undefined) resolve(first ?? Buffer.alloc(0));
+      else resolve(Buffer.concat([first as Buffer, ...more], size));
+    }
+    readable.on('data', onData as () => void);
+    readable.on('end', onEnd);
+    readable.on('error', onError as () => void);
+    readable.on('close', onClose);
+  });
+}
+
 export function jsonBody(options: JsonBodyOptions = {}): Middleware {
   const { limit = 1_048_576, isJson = defaultIsJson } = options;
   if (!Number.isInteger(limit) || limit < 0)
@@ -102,16 +162,9 @@ export function jsonBody(options: JsonBodyOptions = {}): Middleware {
       if (Number.isSafeInteger(declared) && declared > limit) throw new PayloadTooLargeError(limit);
     }
 
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for await (const chunk of req.stream()) {
-      size += chunk.byteLength;
-      if (size > limit) throw new PayloadTooLargeError(limit);
-      chunks.push(chunk);
-    }
-    const raw = Buffer.concat(chunks, size);
+    const raw = await readAll(req.stream(), limit);
     req.rawBody = raw;
-    if (size === 0) return next();
+    if (raw.length === 0) return next();
     let text = raw.toString('utf8');
     if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     try {
