@@ -124,3 +124,10 @@ export function table(header: string[], rows: Array<Array<string | number>>): st
     ...rows.map((r) => `| ${r.map(fmt).join(' | ')} |`),
   ].join('\n');
 }
+
+export function median(values: number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
