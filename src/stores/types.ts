@@ -13,7 +13,7 @@
 export interface Store {
   /** A short name for logs: `memory`, `redis`, `postgres`. */
   readonly kind: string;
-  /** The current value, or `null` when absent or expired. */
+  /** The current value, or `null` when absent or expired. Keys and values are any strings without U+0000. */
   get(key: string): Promise<string | null>;
   /** Writes unconditionally with a TTL. */
   set(key: string, value: string, ttlMs: number): Promise<void>;

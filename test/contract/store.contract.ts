@@ -1,0 +1,124 @@
+/**
+ * The Store contract, as one suite every store must pass with the same
+ * expectations: memory, Redis and PostgreSQL.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Store } from '../../src/stores/types.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface StoreFactory {
+  /** A fresh store with its own key prefix. */
+  make(prefix?: string): Promise<Store> | Store;
+  teardown?(): Promise<void>;
+}
+
+export function runStoreContract(name: string, factory: () => StoreFactory, enabled = true): void {
+  describe.runIf(enabled)(`Store contract: ${name}`, () => {
+    let f: StoreFactory;
+    let store: Store;
+    let n = 0;
+    const key = () => `k${++n}:${Math.random().toString(36).slice(2)}`;
+
+    beforeAll(async () => {
+      f = factory();
+      store = await f.make();
+    });
+    afterAll(async () => {
+      await f?.teardown?.();
+    });
+
+    it('round-trips get, set and delete', async () => {
+      const k = key();
+      expect(await store.get(k)).toBeNull();
+      await store.set(k, 'v1', 10_000);
+      expect(await store.get(k)).toBe('v1');
+      await store.set(k, 'v2', 10_000);
+      expect(await store.get(k)).toBe('v2');
+      expect(await store.delete(k)).toBe(true);
+      expect(await store.delete(k)).toBe(false);
+      expect(await store.get(k)).toBeNull();
+    });
+
+    it('expires keys after their TTL', async () => {
+      const k = key();
+      await store.set(k, 'short', 80);
+      expect(await store.get(k)).toBe('short');
+      await sleep(200);
+      expect(await store.get(k)).toBeNull();
+    });
+
+    it('add creates only when absent or expired', async () => {
+      const k = key();
+      expect(await store.add(k, 'first', 80)).toBe(true);
+      expect(await store.add(k, 'second', 80)).toBe(false);
+      expect(await store.get(k)).toBe('first');
+      await sleep(200);
+      expect(await store.add(k, 'third', 10_000)).toBe(true);
+      expect(await store.get(k)).toBe('third');
+    });
+
+    it('lets exactly one of 50 parallel add callers win', async () => {
+      const k = key();
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => store.add(k, `caller-${i}`, 10_000)),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const winner = results.indexOf(true);
+      expect(await store.get(k)).toBe(`caller-${winner}`);
+    });
+
+    it('compareAndSet replaces only the expected value, and one of 50 racers wins', async () => {
+      const k = key();
+      expect(await store.compareAndSet(k, 'nothing', 'x', 10_000)).toBe(false);
+      await store.set(k, 'v0', 10_000);
+      expect(await store.compareAndSet(k, 'wrong', 'x', 10_000)).toBe(false);
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => store.compareAndSet(k, 'v0', `r${i}`, 10_000)),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect(await store.get(k)).toBe(`r${results.indexOf(true)}`);
+    });
+
+    it('compareAndSet does not resurrect an expired key', async () => {
+      const k = key();
+      await store.set(k, 'old', 80);
+      await sleep(200);
+      expect(await store.compareAndSet(k, 'old', 'new', 10_000)).toBe(false);
+      expect(await store.get(k)).toBeNull();
+    });
+
+    it('compareAndDelete deletes only the expected value', async () => {
+      const k = key();
+      await store.set(k, 'mine', 10_000);
+      expect(await store.compareAndDelete(k, 'theirs')).toBe(false);
+      expect(await store.get(k)).toBe('mine');
+      expect(await store.compareAndDelete(k, 'mine')).toBe(true);
+      expect(await store.get(k)).toBeNull();
+    });
+
+    it('keeps prefixes apart', async () => {
+      const a = await f.make(`a${Math.random().toString(36).slice(2)}:`);
+      const b = await f.make(`b${Math.random().toString(36).slice(2)}:`);
+      await a.set('same', 'from-a', 10_000);
+      expect(await b.get('same')).toBeNull();
+      expect(await a.get('same')).toBe('from-a');
+    });
+
+    it('stores unicode, large values and odd keys exactly', async () => {
+      const big = 'x'.repeat(100_000);
+      // U+0000 is outside the contract: PostgreSQL text cannot hold it.
+      const odd = `${key()} {tag}/ü'"; DROP TABLE x;--`;
+      await store.set(odd, 'héllo ✓ 💳', 10_000);
+      expect(await store.get(odd)).toBe('héllo ✓ 💳');
+      const k = key();
+      await store.set(k, big, 10_000);
+      expect(await store.get(k)).toBe(big);
+    });
+
+    it('rejects a non-positive TTL', async () => {
+      await expect(store.set(key(), 'v', 0)).rejects.toThrow(TypeError);
+      await expect(store.add(key(), 'v', -5)).rejects.toThrow(TypeError);
+    });
+  });
+}
