@@ -25,7 +25,12 @@ for (const framework of ['express', 'koa'] as const) {
       for (let round = 0; round < rounds; round++) {
         for (const [i, handle] of handles.entries()) {
           results[i]!.push(
-            await measure({ url: `http://127.0.0.1:${handle.port}${path}`, method, duration, ...(method === 'POST' ? { body } : {}) }),
+            await measure({
+              url: `http://127.0.0.1:${handle.port}${path}`,
+              method,
+              duration,
+              ...(method === 'POST' ? { body } : {}),
+            }),
           );
         }
       }
@@ -52,10 +57,23 @@ for (const framework of ['express', 'koa'] as const) {
   }
 }
 
-console.log(`\n### Core overhead (medians of ${rounds} alternating rounds of ${duration} s, 16 connections, loopback)\n`);
+console.log(
+  `\n### Core overhead (medians of ${rounds} alternating rounds of ${duration} s, 16 connections, loopback)\n`,
+);
 console.log(
   table(
-    ['framework', 'route', 'bare req/s', 'restwell req/s', 'throughput cost', 'bare CPU µs/req', 'restwell CPU µs/req', 'CPU cost', 'bare p99 ms', 'restwell p99 ms'],
+    [
+      'framework',
+      'route',
+      'bare req/s',
+      'restwell req/s',
+      'throughput cost',
+      'bare CPU µs/req',
+      'restwell CPU µs/req',
+      'CPU cost',
+      'bare p99 ms',
+      'restwell p99 ms',
+    ],
     rows,
   ),
 );

@@ -60,7 +60,9 @@ export function createApp({ repo = new Repository(), logger }: ExampleOptions): 
     ctx.body = { data: repo.listPayments() };
   });
   router.post('/v1/payments', rw(validate({ body: CreatePayment })), (ctx) => {
-    const payment = repo.createPayment(ctx.request.body as Parameters<Repository['createPayment']>[0]);
+    const payment = repo.createPayment(
+      ctx.request.body as Parameters<Repository['createPayment']>[0],
+    );
     ctx.status = 201;
     ctx.set('Location', `/v1/payments/${payment.id}`);
     ctx.body = payment;

@@ -43,7 +43,12 @@ export class Repository {
   }
 
   createUser(input: { email: string; name: string }): User {
-    const user: User = { id: `usr_${randomUUID().slice(0, 8)}`, ...input, version: 1, updatedAt: new Date().toISOString() };
+    const user: User = {
+      id: `usr_${randomUUID().slice(0, 8)}`,
+      ...input,
+      version: 1,
+      updatedAt: new Date().toISOString(),
+    };
     this.users.set(user.id, user);
     return user;
   }
@@ -51,7 +56,12 @@ export class Repository {
   updateUser(id: string, patch: Partial<Pick<User, 'email' | 'name'>>): User | undefined {
     const user = this.users.get(id);
     if (user === undefined) return undefined;
-    const next: User = { ...user, ...patch, version: user.version + 1, updatedAt: new Date().toISOString() };
+    const next: User = {
+      ...user,
+      ...patch,
+      version: user.version + 1,
+      updatedAt: new Date().toISOString(),
+    };
     this.users.set(id, next);
     return next;
   }
@@ -64,7 +74,12 @@ export class Repository {
     return [...this.payments.values()];
   }
 
-  createPayment(input: { amount: number; currency: string; userId: string; description?: string }): Payment {
+  createPayment(input: {
+    amount: number;
+    currency: string;
+    userId: string;
+    description?: string;
+  }): Payment {
     const payment: Payment = {
       id: `pay_${randomUUID().replaceAll('-', '').slice(0, 16)}`,
       ...input,
