@@ -1,3 +1,5 @@
+import { StoreTimeoutError } from '../core/errors.js';
+
 /**
  * The Store contract shared by restwell modules that keep state (idempotency
  * records, and any module that needs atomic key/value operations).
@@ -56,5 +58,29 @@ export function assertTtl(ttlMs: number): void {
     throw new TypeError(
       `restwell: a store TTL must be a positive number of milliseconds, got ${ttlMs}.`,
     );
+  }
+}
+
+/**
+ * Runs one store operation within `timeoutMs`. A timeout becomes
+ * `StoreTimeoutError`; any other failure is handed to `onError`, which turns the
+ * driver's error into the store's typed error.
+ */
+export async function bounded<T>(
+  operation: string,
+  timeoutMs: number,
+  run: () => Promise<T>,
+  onError: (err: unknown) => Error,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreTimeoutError(operation, timeoutMs)), timeoutMs);
+  });
+  try {
+    return await Promise.race([run(), timeout]);
+  } catch (err) {
+    throw err instanceof StoreTimeoutError ? err : onError(err);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -22,8 +22,8 @@
  * ```
  */
 import type { Pool } from 'pg';
-import { invalidOption, StoreTimeoutError, StoreUnavailableError } from '../../core/errors.js';
-import { assertTtl, type Store, type StoreOptions } from '../types.js';
+import { invalidOption, StoreUnavailableError } from '../../core/errors.js';
+import { assertTtl, bounded, type Store, type StoreOptions } from '../types.js';
 
 export interface PostgresStoreOptions extends StoreOptions {
   /** Your `pg` Pool. The store never ends it. */
@@ -112,31 +112,19 @@ export class PostgresStore implements Store {
     text: string,
     values: unknown[],
   ): Promise<{ rowCount: number | null; rows: Array<Record<string, unknown>> }> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new StoreTimeoutError(operation, this.timeoutMs)),
-        this.timeoutMs,
-      );
-    });
-    try {
-      // query_timeout makes pg abandon the query and free the client; the race bounds connecting too.
-      return await Promise.race([
-        this.pool.query({ text, values, query_timeout: this.timeoutMs } as never),
-        timeout,
-      ]);
-    } catch (err) {
-      if (err instanceof StoreTimeoutError) throw err;
-      if ((err as { code?: string }).code === '42P01') {
-        throw new StoreUnavailableError(
-          `The table ${this.table} does not exist: run migrate(pool) from 'restwell/postgres' (or its SQL) first.`,
-          { cause: err },
-        );
-      }
-      throw new StoreUnavailableError(`PostgreSQL ${operation} failed.`, { cause: err });
-    } finally {
-      clearTimeout(timer);
-    }
+    // query_timeout makes pg abandon the query and free the client; the bound covers connecting too.
+    return bounded(
+      operation,
+      this.timeoutMs,
+      () => this.pool.query({ text, values, query_timeout: this.timeoutMs } as never),
+      (err) =>
+        (err as { code?: string }).code === '42P01'
+          ? new StoreUnavailableError(
+              `The table ${this.table} does not exist: run migrate(pool) from 'restwell/postgres' (or its SQL) first.`,
+              { cause: err },
+            )
+          : new StoreUnavailableError(`PostgreSQL ${operation} failed.`, { cause: err }),
+    );
   }
 
   async get(key: string): Promise<string | null> {

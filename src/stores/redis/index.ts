@@ -18,8 +18,8 @@
  * ```
  */
 import type { Cluster, Redis } from 'ioredis';
-import { invalidOption, StoreTimeoutError, StoreUnavailableError } from '../../core/errors.js';
-import { assertTtl, type Store, type StoreOptions } from '../types.js';
+import { invalidOption, StoreUnavailableError } from '../../core/errors.js';
+import { assertTtl, bounded, type Store, type StoreOptions } from '../types.js';
 
 export interface RedisStoreOptions extends StoreOptions {
   /** Your ioredis client (`Redis` or `Cluster`). The store never closes it. */
@@ -84,22 +84,13 @@ export class RedisStore implements Store {
   }
 
   /** Runs one command within `timeoutMs`, turning every failure into a typed store error. */
-  private async run<T>(operation: string, command: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new StoreTimeoutError(operation, this.timeoutMs)),
-        this.timeoutMs,
-      );
-    });
-    try {
-      return await Promise.race([command(), timeout]);
-    } catch (err) {
-      if (err instanceof StoreTimeoutError) throw err;
-      throw new StoreUnavailableError(`Redis ${operation} failed.`, { cause: err });
-    } finally {
-      clearTimeout(timer);
-    }
+  private run<T>(operation: string, command: () => Promise<T>): Promise<T> {
+    return bounded(
+      operation,
+      this.timeoutMs,
+      command,
+      (err) => new StoreUnavailableError(`Redis ${operation} failed.`, { cause: err }),
+    );
   }
 
   get(key: string): Promise<string | null> {
