@@ -25,6 +25,12 @@ export interface Store {
    */
   add(key: string, value: string, ttlMs: number): Promise<boolean>;
   /**
+   * Creates the key if it is absent (or expired) and returns `null`; otherwise
+   * leaves it alone and returns the current value. One atomic step, so a
+   * caller learns in one round trip either that it won or what it lost to.
+   */
+  addOrGet(key: string, value: string, ttlMs: number): Promise<string | null>;
+  /**
    * Replaces the value only if it currently equals `expected`, with a new TTL.
    * `false` when the key is absent, expired or holds another value.
    */

@@ -68,6 +68,26 @@ export function runStoreContract(name: string, factory: () => StoreFactory, enab
       expect(await store.get(k)).toBe(`caller-${winner}`);
     });
 
+    it('addOrGet creates when absent and otherwise returns what is there', async () => {
+      const k = key();
+      expect(await store.addOrGet(k, 'mine', 80)).toBeNull();
+      expect(await store.addOrGet(k, 'yours', 80)).toBe('mine');
+      expect(await store.get(k)).toBe('mine');
+      await sleep(200);
+      expect(await store.addOrGet(k, 'after-expiry', 10_000)).toBeNull();
+      expect(await store.get(k)).toBe('after-expiry');
+    });
+
+    it('lets exactly one of 50 parallel addOrGet callers win, and tells the others what won', async () => {
+      const k = key();
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => store.addOrGet(k, `caller-${i}`, 10_000)),
+      );
+      const winners = results.map((r, i) => (r === null ? i : -1)).filter((i) => i >= 0);
+      expect(winners).toHaveLength(1);
+      for (const r of results) if (r !== null) expect(r).toBe(`caller-${winners[0]}`);
+    });
+
     it('compareAndSet replaces only the expected value, and one of 50 racers wins', async () => {
       const k = key();
       expect(await store.compareAndSet(k, 'nothing', 'x', 10_000)).toBe(false);

@@ -107,6 +107,14 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  async addOrGet(key: string, value: string, ttlMs: number): Promise<string | null> {
+    assertTtl(ttlMs);
+    const entry = this.live(key);
+    if (entry !== undefined) return entry.value;
+    this.write(key, value, ttlMs);
+    return null;
+  }
+
   async compareAndSet(
     key: string,
     expected: string,

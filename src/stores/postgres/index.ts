@@ -70,7 +70,10 @@ export class PostgresStore implements Store {
   readonly timeoutMs: number;
   readonly table: string;
   private readonly pool: Pool;
-  private readonly sql: Record<'get' | 'set' | 'add' | 'cas' | 'cad' | 'del' | 'sweep', string>;
+  private readonly sql: Record<
+    'get' | 'set' | 'add' | 'addOrGet' | 'cas' | 'cad' | 'del' | 'sweep',
+    string
+  >;
 
   constructor(options: PostgresStoreOptions) {
     const {
@@ -99,6 +102,15 @@ export class PostgresStore implements Store {
       add: `INSERT INTO ${t} AS s (key, value, expires_at) VALUES ($1, $2, ${ttl})
             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at
             WHERE s.expires_at <= now() RETURNING 1`,
+      // The insert and the read of what it lost to, in one statement. `added` tells
+      // the two apart; a row committed by a concurrent insert after this
+      // statement's snapshot shows as neither, and is read again.
+      addOrGet: `WITH ins AS (
+              INSERT INTO ${t} AS s (key, value, expires_at) VALUES ($1, $2, ${ttl})
+              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at
+              WHERE s.expires_at <= now() RETURNING 1)
+            SELECT EXISTS (SELECT 1 FROM ins) AS added,
+                   (SELECT value FROM ${t} WHERE key = $1 AND expires_at > now()) AS current`,
       cas: `UPDATE ${t} SET value = $2, expires_at = now() + ($4::double precision * interval '1 millisecond')
             WHERE key = $1 AND value = $3 AND expires_at > now()`,
       cad: `DELETE FROM ${t} WHERE key = $1 AND value = $2 AND expires_at > now()`,
@@ -141,6 +153,17 @@ export class PostgresStore implements Store {
     assertTtl(ttlMs);
     const r = await this.query('add', this.sql.add, [this.prefix + key, value, ttlMs]);
     return r.rowCount === 1;
+  }
+
+  async addOrGet(key: string, value: string, ttlMs: number): Promise<string | null> {
+    assertTtl(ttlMs);
+    const r = await this.query('addOrGet', this.sql.addOrGet, [this.prefix + key, value, ttlMs]);
+    const row = r.rows[0];
+    if (row?.added === true) return null;
+    if (typeof row?.current === 'string') return row.current;
+    // Lost to an insert this statement's snapshot could not see: read it now.
+    const again = await this.get(key);
+    return again ?? (await this.addOrGet(key, value, ttlMs));
   }
 
   async compareAndSet(

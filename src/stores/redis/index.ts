@@ -41,7 +41,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`;
 
+// KEYS[1] key; ARGV[1] value; ARGV[2] ttl ms. Returns the existing value, or false once set.
+const ADD_OR_GET = `
+local current = redis.call('GET', KEYS[1])
+if current then return current end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false`;
+
 interface ScriptedClient {
+  restwellAddOrGet(key: string, value: string, ttlMs: number): Promise<string | null>;
   restwellCompareAndSet(
     key: string,
     expected: string,
@@ -71,12 +79,13 @@ export class RedisStore implements Store {
       invalidOption('redis', 'timeoutMs', 'a positive number', timeoutMs);
     const scripted = client as (Redis | Cluster) & Partial<ScriptedClient>;
     // Registered once per client, shared by every store on it.
-    if (typeof scripted.restwellCompareAndSet !== 'function') {
+    if (typeof scripted.restwellAddOrGet !== 'function') {
       client.defineCommand('restwellCompareAndSet', { numberOfKeys: 1, lua: COMPARE_AND_SET });
       client.defineCommand('restwellCompareAndDelete', {
         numberOfKeys: 1,
         lua: COMPARE_AND_DELETE,
       });
+      client.defineCommand('restwellAddOrGet', { numberOfKeys: 1, lua: ADD_OR_GET });
     }
     this.client = client as (Redis | Cluster) & ScriptedClient;
     this.prefix = prefix;
@@ -108,6 +117,13 @@ export class RedisStore implements Store {
       this.client.set(this.prefix + key, value, 'PX', Math.ceil(ttlMs), 'NX'),
     );
     return reply === 'OK';
+  }
+
+  async addOrGet(key: string, value: string, ttlMs: number): Promise<string | null> {
+    assertTtl(ttlMs);
+    return this.run('addOrGet', () =>
+      this.client.restwellAddOrGet(this.prefix + key, value, Math.ceil(ttlMs)),
+    );
   }
 
   async compareAndSet(
