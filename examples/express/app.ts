@@ -7,6 +7,7 @@
 import express from 'express';
 import { jsonBody, type Logger, NotFoundError, type Store, validate } from 'restwell';
 import { expressAdapter } from 'restwell/express';
+import { idempotency } from 'restwell/idempotency';
 import { Repository } from '../shared/domain.js';
 import { CreatePayment, CreateUser, PatchUser, ReplaceUser } from '../shared/schemas.js';
 
@@ -16,7 +17,11 @@ export interface ExampleOptions {
   logger?: Logger;
 }
 
-export function createApp({ repo = new Repository(), logger }: ExampleOptions): express.Express {
+export function createApp({
+  store,
+  repo = new Repository(),
+  logger,
+}: ExampleOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   const rw = expressAdapter({ trustProxy: 'loopback', ...(logger ? { logger } : {}) });
@@ -67,10 +72,14 @@ export function createApp({ repo = new Repository(), logger }: ExampleOptions): 
     .get((_req, res) => {
       res.json({ data: repo.listPayments() });
     })
-    .post(rw(validate({ body: CreatePayment })), (req, res) => {
-      const payment = repo.createPayment(req.body);
-      res.status(201).location(`/v1/payments/${payment.id}`).json(payment);
-    })
+    // A retried POST must never charge twice: the key is required, and a retry replays the first answer.
+    .post(
+      rw(idempotency({ store, required: true }), validate({ body: CreatePayment })),
+      (req, res) => {
+        const payment = repo.createPayment(req.body);
+        res.status(201).location(`/v1/payments/${payment.id}`).json(payment);
+      },
+    )
     .all(rw.methodNotAllowed());
 
   app

@@ -5,6 +5,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import { jsonBody, type Logger, NotFoundError, type Store, validate } from 'restwell';
+import { idempotency } from 'restwell/idempotency';
 import { koaAdapter } from 'restwell/koa';
 import { Repository, type User } from '../shared/domain.js';
 import { CreatePayment, CreateUser, PatchUser, ReplaceUser } from '../shared/schemas.js';
@@ -15,7 +16,7 @@ export interface ExampleOptions {
   logger?: Logger;
 }
 
-export function createApp({ repo = new Repository(), logger }: ExampleOptions): Koa {
+export function createApp({ store, repo = new Repository(), logger }: ExampleOptions): Koa {
   const app = new Koa();
   app.proxy = false;
   const rw = koaAdapter({ trustProxy: 'loopback', ...(logger ? { logger } : {}) });
@@ -59,14 +60,19 @@ export function createApp({ repo = new Repository(), logger }: ExampleOptions): 
   router.get('/v1/payments', (ctx) => {
     ctx.body = { data: repo.listPayments() };
   });
-  router.post('/v1/payments', rw(validate({ body: CreatePayment })), (ctx) => {
-    const payment = repo.createPayment(
-      ctx.request.body as Parameters<Repository['createPayment']>[0],
-    );
-    ctx.status = 201;
-    ctx.set('Location', `/v1/payments/${payment.id}`);
-    ctx.body = payment;
-  });
+  // A retried POST must never charge twice: the key is required, and a retry replays the first answer.
+  router.post(
+    '/v1/payments',
+    rw(idempotency({ store, required: true }), validate({ body: CreatePayment })),
+    (ctx) => {
+      const payment = repo.createPayment(
+        ctx.request.body as Parameters<Repository['createPayment']>[0],
+      );
+      ctx.status = 201;
+      ctx.set('Location', `/v1/payments/${payment.id}`);
+      ctx.body = payment;
+    },
+  );
   router.get('/v1/payments/:id', (ctx) => {
     const payment = repo.payments.get(ctx.params.id!);
     if (payment === undefined) throw new NotFoundError(`No payment ${ctx.params.id}.`);

@@ -76,6 +76,7 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
   it('lists every invalid field of a payment at once', async () => {
     const res = await request(make())
       .post('/v1/payments')
+      .set('Idempotency-Key', 'k-invalid')
       .send({ amount: -5, currency: 'euro' })
       .expect(400);
     expect(res.headers['content-type']).toMatch(PROBLEM);
@@ -91,6 +92,7 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
     const app = make();
     const created = await request(app)
       .post('/v1/payments')
+      .set('Idempotency-Key', 'k-create')
       .send({ amount: 1000, currency: 'EUR', userId: 'usr_ada' })
       .expect(201);
     expect(created.body).toMatchObject({ amount: 1000, currency: 'EUR', status: 'succeeded' });
@@ -122,6 +124,35 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
       .expect(status);
     expect(res.headers['content-type']).toMatch(PROBLEM);
     expect(res.body).toMatchObject({ status, code });
+  });
+
+  it('requires an Idempotency-Key on POST /v1/payments and replays a retry', async () => {
+    const app = make();
+    const missing = await request(app)
+      .post('/v1/payments')
+      .send({ amount: 1, currency: 'EUR', userId: 'usr_ada' })
+      .expect(400);
+    expect(missing.body.code).toBe('idempotency-key-missing');
+    const body = { amount: 2500, currency: 'EUR', userId: 'usr_ada' };
+    const first = await request(app)
+      .post('/v1/payments')
+      .set('Idempotency-Key', 'order-7')
+      .send(body)
+      .expect(201);
+    const retry = await request(app)
+      .post('/v1/payments')
+      .set('Idempotency-Key', 'order-7')
+      .send(body)
+      .expect(201);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(retry.body).toEqual(first.body);
+    expect((await request(app).get('/v1/payments').expect(200)).body.data).toHaveLength(1);
+    const reused = await request(app)
+      .post('/v1/payments')
+      .set('Idempotency-Key', 'order-7')
+      .send({ ...body, amount: 1 })
+      .expect(422);
+    expect(reused.body.code).toBe('idempotency-key-reused');
   });
 
   it('answers an unsupported method with 405 and Allow', async () => {
