@@ -40,12 +40,18 @@ import { renderProblem } from '../../core/problem.js';
 import { DirectResponse, ResponseCapture } from './capture.js';
 
 /** The parts of Express's request that the adapter reads; structural, so no Express types are needed. */
+// `body` and `params` are deliberately absent: declaring them here would make
+// Express infer the types of the handlers mounted after `rw(...)` from ours.
 export interface ExpressRequest extends IncomingMessage {
   originalUrl?: string;
+  route?: { path?: unknown; methods?: Record<string, boolean> };
+}
+
+/** What Express and its body parsers add to the request. */
+interface ParsedRequest {
   body?: unknown;
   rawBody?: Uint8Array;
   params?: Record<string, string>;
-  route?: { path?: unknown; methods?: Record<string, boolean> };
 }
 
 export type ExpressNext = (err?: unknown) => void;
@@ -88,7 +94,9 @@ export interface ExpressAdapter {
 /** Where Express keeps what it parsed. A class, so that no closures are made per request. */
 class ExpressBinding implements FrameworkBinding {
   readonly url: string;
-  constructor(private readonly req: ExpressRequest) {
+  private readonly req: ExpressRequest & ParsedRequest;
+  constructor(req: ExpressRequest) {
+    this.req = req;
     this.url = req.originalUrl ?? req.url ?? '/';
   }
   getBody(): unknown {
