@@ -1,0 +1,158 @@
+/**
+ * Transactional idempotency on PostgreSQL: the idempotency record and the
+ * application's own writes commit in one transaction, or roll back together.
+ * A unique constraint on (scope, key) does the rest: a concurrent duplicate's
+ * INSERT waits for the first transaction, then either sees its committed
+ * result (and replays it) or, if it rolled back, runs itself.
+ *
+ * Exported from `restwell/idempotency/postgres`. pg is an optional peer
+ * dependency: this file only uses the pool it is given.
+ *
+ * @example
+ * ```ts
+ * import { withIdempotency } from 'restwell/idempotency/postgres';
+ *
+ * const { result, replayed } = await withIdempotency(pool, { scope: user.id, key, fingerprint }, async (tx) => {
+ *   const { rows } = await tx.query('INSERT INTO payments (amount) VALUES ($1) RETURNING id', [amount]);
+ *   await tx.query('UPDATE accounts SET balance = balance - $1 WHERE id = $2', [amount, user.id]);
+ *   return { status: 201, body: { id: rows[0].id, amount } };
+ * });
+ * ```
+ */
+import type { Pool, PoolClient } from 'pg';
+import { invalidOption } from '../core/errors.js';
+import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from './errors.js';
+
+const IDENTIFIER = /^[a-zA-Z_][a-zA-Z0-9_]{0,62}(\.[a-zA-Z_][a-zA-Z0-9_]{0,62})?$/;
+
+function checkTable(table: unknown): string {
+  if (typeof table !== 'string' || !IDENTIFIER.test(table)) {
+    invalidOption(
+      'idempotency',
+      'table',
+      'a table name (letters, digits, _; optionally schema.table)',
+      table,
+    );
+  }
+  return table;
+}
+
+/** The DDL of the transactional idempotency table. */
+export function idempotencyTableSql(table = 'restwell_idempotency'): string {
+  const t = checkTable(table);
+  return `CREATE TABLE IF NOT EXISTS ${t} (
+  scope        text NOT NULL,
+  key          text NOT NULL,
+  fingerprint  text NOT NULL,
+  result       jsonb,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (scope, key)
+);
+CREATE INDEX IF NOT EXISTS ${t.replace('.', '_')}_created_at_idx ON ${t} (created_at);
+`;
+}
+
+/** Creates the table if it does not exist. Call it deliberately, from a migration step. */
+export async function migrateIdempotency(
+  pool: Pool,
+  options: { table?: string } = {},
+): Promise<void> {
+  await pool.query(idempotencyTableSql(options.table));
+}
+
+export interface TransactionalKey {
+  /** Whose key it is: the principal or account id. */
+  scope: string;
+  /** The client's Idempotency-Key. */
+  key: string;
+  /** A fingerprint of the request (same key, different fingerprint → 422). */
+  fingerprint: string;
+}
+
+export interface WithIdempotencyOptions {
+  /** @default 'restwell_idempotency' */
+  table?: string;
+  /**
+   * How long a duplicate waits for the first request's transaction before it
+   * gets 409 `idempotency-key-in-flight` instead. @default 5000
+   */
+  lockTimeoutMs?: number;
+}
+
+export interface TransactionalOutcome<T> {
+  /** What `fn` returned: now, or when the key was first used. */
+  result: T;
+  /** True when `fn` did not run and the stored result was returned. */
+  replayed: boolean;
+}
+
+/**
+ * Runs `fn` inside a transaction that also records the key, exactly once per
+ * (scope, key). `fn`'s result must be JSON-serialisable: it is stored and
+ * returned to retries. If `fn` throws, everything rolls back, the record too,
+ * so a retry runs again.
+ */
+export async function withIdempotency<T>(
+  pool: Pool,
+  id: TransactionalKey,
+  fn: (tx: PoolClient) => Promise<T>,
+  options: WithIdempotencyOptions = {},
+): Promise<TransactionalOutcome<T>> {
+  const table = checkTable(options.table ?? 'restwell_idempotency');
+  const lockTimeoutMs = options.lockTimeoutMs ?? 5000;
+  if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs <= 0) {
+    invalidOption('idempotency', 'lockTimeoutMs', 'a positive integer', lockTimeoutMs);
+  }
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(`SET LOCAL lock_timeout = ${lockTimeoutMs}`);
+    // Waits for a concurrent transaction holding the same (scope, key), then
+    // conflicts with its committed row or inserts if it rolled back.
+    const inserted = await client.query(
+      `INSERT INTO ${table} (scope, key, fingerprint) VALUES ($1, $2, $3) ON CONFLICT (scope, key) DO NOTHING`,
+      [id.scope, id.key, id.fingerprint],
+    );
+    if (inserted.rowCount === 0) {
+      const { rows } = await client.query<{ fingerprint: string; result: T }>(
+        `SELECT fingerprint, result FROM ${table} WHERE scope = $1 AND key = $2`,
+        [id.scope, id.key],
+      );
+      await client.query('ROLLBACK');
+      const row = rows[0];
+      if (row === undefined || row.fingerprint !== id.fingerprint)
+        throw new IdempotencyKeyReusedError();
+      return { result: row.result, replayed: true };
+    }
+    const result = await fn(client);
+    await client.query(`UPDATE ${table} SET result = $3 WHERE scope = $1 AND key = $2`, [
+      id.scope,
+      id.key,
+      JSON.stringify(result ?? null),
+    ]);
+    await client.query('COMMIT');
+    return { result, replayed: false };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    // 55P03 lock_not_available: the first request is still running.
+    if ((err as { code?: string }).code === '55P03') throw new IdempotencyKeyInFlightError(1);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** Deletes records older than `olderThanMs` (at most `limit`); returns how many. */
+export async function sweepIdempotency(
+  pool: Pool,
+  olderThanMs: number,
+  options: { table?: string; limit?: number } = {},
+): Promise<number> {
+  const table = checkTable(options.table ?? 'restwell_idempotency');
+  const r = await pool.query(
+    `DELETE FROM ${table} WHERE (scope, key) IN (
+       SELECT scope, key FROM ${table} WHERE created_at < now() - ($1::double precision * interval '1 millisecond') LIMIT $2)`,
+    [olderThanMs, options.limit ?? 1000],
+  );
+  return r.rowCount ?? 0;
+}
