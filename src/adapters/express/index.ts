@@ -105,11 +105,14 @@ class ExpressBinding implements FrameworkBinding {
   setBody(value: unknown): void {
     this.req.body = value;
   }
+  // Kept here rather than on the request: adding a property to Node's request
+  // object on every request costs more than the whole lookup.
+  private raw: Uint8Array | undefined;
   getRawBody(): Uint8Array | undefined {
-    return this.req.rawBody;
+    return this.raw ?? this.req.rawBody;
   }
   setRawBody(value: Uint8Array | undefined): void {
-    this.req.rawBody = value;
+    this.raw = value;
   }
   route(): string | undefined {
     const path = this.req.route?.path;
