@@ -43,6 +43,49 @@ export interface Store {
   close?(): Promise<void>;
 }
 
+/** One key's new value, as returned to {@link AtomicUpdates.updateAtomically}. */
+export interface AtomicWrite {
+  value: string;
+  ttlMs: number;
+}
+
+/**
+ * Optional capability of an in-process store (MemoryStore): read several keys
+ * and write them back in one synchronous step, with nothing running in
+ * between. Modules that need a multi-key check-and-set (the rate limiter's
+ * all-or-nothing policies) use it.
+ */
+export interface AtomicUpdates {
+  /**
+   * Calls `update` with the current values (`null` when absent or expired) and
+   * the store's clock, then writes each non-null result with its TTL.
+   */
+  updateAtomically(
+    keys: readonly string[],
+    update: (values: Array<string | null>, now: number) => ReadonlyArray<AtomicWrite | null>,
+  ): void;
+}
+
+/** A server-side script: a stable name and its Lua source. */
+export interface StoreScript {
+  /** Registered once per client under this name; must be a valid JavaScript identifier. */
+  name: string;
+  lua: string;
+}
+
+/**
+ * Optional capability of a scripted store (RedisStore): run a Lua script on the
+ * server in one round trip. Keys are prefixed like every other key; on a
+ * Cluster they must share a hash slot.
+ */
+export interface ScriptRunner {
+  runScript(
+    script: StoreScript,
+    keys: readonly string[],
+    args: ReadonlyArray<string | number>,
+  ): Promise<unknown>;
+}
+
 /** Options every store accepts. */
 export interface StoreOptions {
   /**

@@ -17,7 +17,13 @@
  * ```
  */
 import { invalidOption } from '../../core/errors.js';
-import { assertTtl, type Store, type StoreOptions } from '../types.js';
+import {
+  type AtomicUpdates,
+  type AtomicWrite,
+  assertTtl,
+  type Store,
+  type StoreOptions,
+} from '../types.js';
 
 export interface MemoryStoreOptions extends Pick<StoreOptions, 'prefix'> {
   /** Most keys held at once. @default 10_000 */
@@ -34,7 +40,7 @@ interface Entry {
 /** How many entries one write may examine while sweeping expired keys. */
 const SWEEP_BATCH = 16;
 
-export class MemoryStore implements Store {
+export class MemoryStore implements Store, AtomicUpdates {
   readonly kind = 'memory';
   readonly prefix: string;
   readonly maxEntries: number;
@@ -139,6 +145,22 @@ export class MemoryStore implements Store {
     const existed = this.live(key) !== undefined;
     this.entries.delete(this.prefix + key);
     return existed;
+  }
+
+  updateAtomically(
+    keys: readonly string[],
+    update: (values: Array<string | null>, now: number) => ReadonlyArray<AtomicWrite | null>,
+  ): void {
+    const writes = update(
+      keys.map((key) => this.live(key)?.value ?? null),
+      this.now(),
+    );
+    keys.forEach((key, i) => {
+      const write = writes[i];
+      if (write === null || write === undefined) return;
+      assertTtl(write.ttlMs);
+      this.write(key, write.value, write.ttlMs);
+    });
   }
 
   /** Drops every key. */

@@ -19,7 +19,14 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { invalidOption, StoreUnavailableError } from '../../core/errors.js';
-import { assertTtl, bounded, type Store, type StoreOptions } from '../types.js';
+import {
+  assertTtl,
+  bounded,
+  type ScriptRunner,
+  type Store,
+  type StoreOptions,
+  type StoreScript,
+} from '../types.js';
 
 export interface RedisStoreOptions extends StoreOptions {
   /** Your ioredis client (`Redis` or `Cluster`). The store never closes it. */
@@ -59,7 +66,7 @@ interface ScriptedClient {
   restwellCompareAndDelete(key: string, expected: string): Promise<number>;
 }
 
-export class RedisStore implements Store {
+export class RedisStore implements Store, ScriptRunner {
   readonly kind = 'redis';
   readonly prefix: string;
   readonly timeoutMs: number;
@@ -144,6 +151,26 @@ export class RedisStore implements Store {
       this.client.restwellCompareAndDelete(this.prefix + key, expected),
     );
     return reply === 1;
+  }
+
+  async runScript(
+    script: StoreScript,
+    keys: readonly string[],
+    args: ReadonlyArray<string | number>,
+  ): Promise<unknown> {
+    const command = `restwellScript_${script.name}`;
+    const client = this.client as unknown as Record<
+      string,
+      ((...a: Array<string | number>) => Promise<unknown>) | undefined
+    >;
+    if (typeof client[command] !== 'function') {
+      // No fixed key count: it is passed with each call. Loaded once (EVALSHA after the first call).
+      this.client.defineCommand(command, { lua: script.lua });
+    }
+    const run = client[command] as (...a: Array<string | number>) => Promise<unknown>;
+    return this.run(script.name, () =>
+      run.call(this.client, keys.length, ...keys.map((k) => this.prefix + k), ...args),
+    );
   }
 
   async delete(key: string): Promise<boolean> {

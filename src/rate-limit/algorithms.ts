@@ -1,0 +1,259 @@
+/**
+ * The rate-limiting algorithms as pure functions of (stored state, now,
+ * limits). The memory backend runs these; the Redis backend runs a Lua
+ * transcription of the same arithmetic (redis-script.ts), and one behaviour
+ * suite holds both to the same expectations.
+ *
+ * State is a short string of numbers joined by `:` so that both backends store
+ * the same thing. An absent state means "untouched": a full bucket, an empty
+ * window. Every state expires exactly when it would become equivalent to
+ * absent, so no key outlives its meaning and none is kept forever.
+ */
+
+/** The algorithms a policy can use. */
+export type Algorithm = 'token-bucket' | 'sliding-window' | 'fixed-window' | 'leaky-bucket';
+
+export const ALGORITHMS: readonly Algorithm[] = [
+  'token-bucket',
+  'sliding-window',
+  'fixed-window',
+  'leaky-bucket',
+];
+
+/** What one check needs to know, all in milliseconds and request units. */
+export interface LimitParams {
+  algorithm: Algorithm;
+  /** Requests (cost units) allowed per window. */
+  limit: number;
+  windowMs: number;
+  /**
+   * token-bucket: bucket capacity (largest burst). leaky-bucket: how many
+   * requests may wait their turn. Ignored by the window algorithms.
+   */
+  burst: number;
+  /** Units this request takes. */
+  cost: number;
+}
+
+/** The verdict of one check. All durations are whole milliseconds, rounded up. */
+export interface LimitOutcome {
+  allowed: boolean;
+  /** Units still available after this request (before it, when refused). Never negative. */
+  remaining: number;
+  /** Until the policy is back to its full quota. */
+  resetMs: number;
+  /** Until a request of this cost would be admitted; 0 when admitted. */
+  retryAfterMs: number;
+  /** leaky-bucket only: how long an admitted request waits for its turn. */
+  delayMs: number;
+}
+
+export interface Step {
+  outcome: LimitOutcome;
+  /** The state to store when the request is admitted, or `null` for "nothing to write". */
+  next: string | null;
+  /** How long `next` stays meaningful; the key's TTL. */
+  ttlMs: number;
+}
+
+// Guards floor() against 2.9999999 from floating-point division.
+const EPSILON = 1e-9;
+
+/** Microsecond precision, as the Lua script stores it (`%.3f`). */
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+function ceilMs(x: number): number {
+  return x <= 0 ? 0 : Math.ceil(x - EPSILON);
+}
+
+function parse(state: string | null): number[] {
+  if (state === null) return [];
+  return state.split(':').map(Number);
+}
+
+/** One check of one policy. Pure: the caller stores `next` only when every policy of the request admits it. */
+export function step(params: LimitParams, state: string | null, now: number): Step {
+  switch (params.algorithm) {
+    case 'token-bucket':
+      return tokenBucket(params, parse(state), now);
+    case 'sliding-window':
+      return slidingWindow(params, parse(state), now);
+    case 'fixed-window':
+      return fixedWindow(params, parse(state), now);
+    case 'leaky-bucket':
+      return leakyBucket(params, parse(state), now);
+  }
+}
+
+/**
+ * Token bucket as GCRA (the generic cell rate algorithm): a bucket of `burst`
+ * tokens refilled at `limit / windowMs`, stored as one number, the
+ * theoretical arrival time (TAT) at which the bucket would be full again.
+ * Admit when `max(TAT, now) + cost·T − burst·T ≤ now`.
+ */
+function tokenBucket(p: LimitParams, [stored]: number[], now: number): Step {
+  const interval = p.windowMs / p.limit; // ms per token
+  const tolerance = interval * p.burst;
+  const tat = Math.max(stored ?? now, now);
+  const nextTat = tat + p.cost * interval;
+  const allowAt = nextTat - tolerance;
+  if (allowAt > now) {
+    return {
+      outcome: {
+        allowed: false,
+        remaining: Math.max(0, Math.floor((tolerance - (tat - now)) / interval + EPSILON)),
+        resetMs: ceilMs(tat - now),
+        retryAfterMs: ceilMs(allowAt - now),
+        delayMs: 0,
+      },
+      next: null,
+      ttlMs: 0,
+    };
+  }
+  return {
+    outcome: {
+      allowed: true,
+      remaining: Math.max(0, Math.floor((tolerance - (nextTat - now)) / interval + EPSILON)),
+      resetMs: ceilMs(nextTat - now),
+      retryAfterMs: 0,
+      delayMs: 0,
+    },
+    next: nextTat > now ? String(round3(nextTat)) : null,
+    ttlMs: ceilMs(nextTat - now),
+  };
+}
+
+/**
+ * Sliding window counter: the current fixed window's count plus the previous
+ * window's, weighted by how much of it still overlaps the sliding window.
+ * Unlike a fixed window, a client cannot spend a full quota at the end of one
+ * window and another at the start of the next. State: window index, current
+ * count, previous count.
+ */
+function slidingWindow(p: LimitParams, [w, c, prevC]: number[], now: number): Step {
+  const index = Math.floor(now / p.windowMs);
+  let current = 0;
+  let previous = 0;
+  if (w === index) {
+    current = c ?? 0;
+    previous = prevC ?? 0;
+  } else if (w === index - 1) {
+    previous = c ?? 0;
+  }
+  const start = index * p.windowMs;
+  const elapsed = (now - start) / p.windowMs;
+  const estimate = previous * (1 - elapsed) + current;
+  const resetAt = current > 0 ? start + 2 * p.windowMs : start + p.windowMs;
+  if (estimate + p.cost > p.limit + EPSILON) {
+    return {
+      outcome: {
+        allowed: false,
+        remaining: Math.max(0, Math.floor(p.limit - estimate + EPSILON)),
+        resetMs: ceilMs(resetAt - now),
+        retryAfterMs: ceilMs(slidingAdmitAt(p, start, current, previous) - now),
+        delayMs: 0,
+      },
+      next: null,
+      ttlMs: 0,
+    };
+  }
+  const after = current + p.cost;
+  return {
+    outcome: {
+      allowed: true,
+      remaining: Math.max(0, Math.floor(p.limit - estimate - p.cost + EPSILON)),
+      resetMs: ceilMs((after > 0 ? start + 2 * p.windowMs : resetAt) - now),
+      retryAfterMs: 0,
+      delayMs: 0,
+    },
+    next: p.cost > 0 ? `${index}:${after}:${previous}` : null,
+    ttlMs: ceilMs(start + 2 * p.windowMs - now),
+  };
+}
+
+/** When the weighted estimate first leaves room for `cost`. */
+function slidingAdmitAt(p: LimitParams, start: number, current: number, previous: number): number {
+  const room = p.limit - p.cost - current;
+  // Within this window, as the previous window's weight decays.
+  if (room >= 0 && previous > 0) return start + (1 - room / previous) * p.windowMs;
+  // In the next window, where this window's count becomes the decaying one.
+  const roomNext = p.limit - p.cost;
+  if (roomNext >= 0 && current > 0)
+    return start + p.windowMs + (1 - roomNext / current) * p.windowMs;
+  // A cost above the limit never fits: point at the end of the next window.
+  return start + 2 * p.windowMs;
+}
+
+/** Fixed window: a counter per window of `windowMs`, aligned to the epoch. State: window index, count. */
+function fixedWindow(p: LimitParams, [w, c]: number[], now: number): Step {
+  const index = Math.floor(now / p.windowMs);
+  const count = w === index ? (c ?? 0) : 0;
+  const resetMs = ceilMs((index + 1) * p.windowMs - now);
+  if (count + p.cost > p.limit) {
+    return {
+      outcome: {
+        allowed: false,
+        remaining: Math.max(0, p.limit - count),
+        resetMs,
+        retryAfterMs: resetMs,
+        delayMs: 0,
+      },
+      next: null,
+      ttlMs: 0,
+    };
+  }
+  return {
+    outcome: {
+      allowed: true,
+      remaining: p.limit - count - p.cost,
+      resetMs,
+      retryAfterMs: 0,
+      delayMs: 0,
+    },
+    next: p.cost > 0 ? `${index}:${count + p.cost}` : null,
+    ttlMs: resetMs,
+  };
+}
+
+/**
+ * Leaky bucket as a queue: requests leave at a constant rate, one every
+ * `windowMs / limit`. A request that arrives while others wait is admitted
+ * with a delay (its turn); up to `burst` requests may wait, and more are
+ * refused. State: the time at which the bucket will be empty.
+ */
+function leakyBucket(p: LimitParams, [stored]: number[], now: number): Step {
+  const interval = p.windowMs / p.limit;
+  const maxDelay = interval * p.burst;
+  const start = Math.max(stored ?? now, now);
+  const delay = start - now;
+  const emptyAt = start + p.cost * interval;
+  // Waiting room left after this request: how many more could be admitted now.
+  const roomAfter = (empty: number) =>
+    Math.max(0, Math.floor((maxDelay - (empty - now)) / interval + EPSILON) + 1);
+  if (delay > maxDelay + EPSILON) {
+    return {
+      outcome: {
+        allowed: false,
+        remaining: 0,
+        resetMs: ceilMs(start - now),
+        retryAfterMs: ceilMs(delay - maxDelay),
+        delayMs: 0,
+      },
+      next: null,
+      ttlMs: 0,
+    };
+  }
+  return {
+    outcome: {
+      allowed: true,
+      remaining: roomAfter(emptyAt),
+      resetMs: ceilMs(emptyAt - now),
+      retryAfterMs: 0,
+      delayMs: ceilMs(delay),
+    },
+    next: emptyAt > now ? String(round3(emptyAt)) : null,
+    ttlMs: ceilMs(emptyAt - now),
+  };
+}

@@ -1,0 +1,117 @@
+/**
+ * Where counters live. A backend checks every policy of one request in one
+ * atomic step and consumes from all of them only when all admit it.
+ *
+ * restwell's MemoryStore and RedisStore are turned into backends by
+ * {@link rateLimitBackend}; anything else that implements
+ * {@link RateLimitBackend} can be passed instead.
+ */
+import { invalidOption } from '../core/errors.js';
+import type { AtomicUpdates, ScriptRunner, Store } from '../stores/types.js';
+import { type LimitOutcome, type LimitParams, step } from './algorithms.js';
+import { ALGORITHM_CODES, RATE_LIMIT_SCRIPT } from './redis-script.js';
+
+/** One policy's check for one request. */
+export interface LimitCheck extends LimitParams {
+  /** The counter's key, unique per policy and client. */
+  key: string;
+}
+
+export interface ConsumeResult {
+  /** The backend's clock when it decided, in epoch milliseconds. */
+  now: number;
+  /** One outcome per check, in order. */
+  outcomes: LimitOutcome[];
+}
+
+export interface RateLimitBackend {
+  /** For logs: `memory`, `redis`, ... */
+  readonly kind: string;
+  /**
+   * Evaluates every check at once. When all admit the request, each consumes
+   * its cost; when any refuses, none does. `now` overrides the backend's clock
+   * (tests); otherwise the backend uses its own (Redis: the server's `TIME`).
+   */
+  consume(checks: readonly LimitCheck[], now?: number): Promise<ConsumeResult>;
+}
+
+/** Counters in a MemoryStore, updated in one synchronous step. */
+export class MemoryRateLimitBackend implements RateLimitBackend {
+  readonly kind = 'memory';
+  constructor(private readonly store: AtomicUpdates) {}
+
+  async consume(checks: readonly LimitCheck[], now?: number): Promise<ConsumeResult> {
+    let result: ConsumeResult = { now: 0, outcomes: [] };
+    this.store.updateAtomically(
+      checks.map((c) => c.key),
+      (values, storeNow) => {
+        const at = now ?? storeNow;
+        const steps = checks.map((c, i) => step(c, values[i] ?? null, at));
+        result = { now: at, outcomes: steps.map((s) => s.outcome) };
+        if (!steps.every((s) => s.outcome.allowed)) return [];
+        return steps.map((s) => (s.next === null ? null : { value: s.next, ttlMs: s.ttlMs }));
+      },
+    );
+    return result;
+  }
+}
+
+/** Counters in Redis: one Lua script per request, whatever the number of policies. */
+export class RedisRateLimitBackend implements RateLimitBackend {
+  readonly kind = 'redis';
+  constructor(private readonly store: ScriptRunner) {}
+
+  async consume(checks: readonly LimitCheck[], now?: number): Promise<ConsumeResult> {
+    const args: Array<string | number> = [now === undefined ? '' : now];
+    for (const c of checks) {
+      args.push(ALGORITHM_CODES[c.algorithm], c.limit, c.windowMs, c.burst, c.cost);
+    }
+    const reply = (await this.store.runScript(
+      RATE_LIMIT_SCRIPT,
+      checks.map((c) => c.key),
+      args,
+    )) as number[];
+    const outcomes: LimitOutcome[] = [];
+    for (let i = 0; i < checks.length; i++) {
+      const b = 1 + i * 5;
+      outcomes.push({
+        allowed: reply[b] === 1,
+        remaining: Number(reply[b + 1]),
+        resetMs: Number(reply[b + 2]),
+        retryAfterMs: Number(reply[b + 3]),
+        delayMs: Number(reply[b + 4]),
+      });
+    }
+    return { now: Number(reply[0]), outcomes };
+  }
+}
+
+function isBackend(value: unknown): value is RateLimitBackend {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as RateLimitBackend).consume === 'function'
+  );
+}
+
+/**
+ * The backend for a store: a MemoryStore or a RedisStore (any store with the
+ * `updateAtomically` or `runScript` capability), or a backend as it is.
+ */
+export function rateLimitBackend(store: Store | RateLimitBackend): RateLimitBackend {
+  if (isBackend(store)) return store;
+  if (typeof store === 'object' && store !== null) {
+    if (typeof (store as Partial<AtomicUpdates>).updateAtomically === 'function') {
+      return new MemoryRateLimitBackend(store as unknown as AtomicUpdates);
+    }
+    if (typeof (store as Partial<ScriptRunner>).runScript === 'function') {
+      return new RedisRateLimitBackend(store as unknown as ScriptRunner);
+    }
+  }
+  return invalidOption(
+    'rateLimit',
+    'store',
+    'a MemoryStore, a RedisStore or a RateLimitBackend (the PostgreSQL store keeps no rate-limit counters: use Redis, or plug a rate-limiter-flexible limiter with `flexiblePolicy`)',
+    store,
+  );
+}

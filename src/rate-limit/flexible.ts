@@ -1,0 +1,124 @@
+/**
+ * Any rate-limiter-flexible limiter as a policy: its many backends (MongoDB,
+ * Memcached, DynamoDB, PostgreSQL, MySQL, cluster IPC, ...) and its
+ * algorithms, behind restwell's headers, 429 problems and outage handling.
+ *
+ * A flexible limiter keeps its own counters, so it cannot join the single
+ * atomic step of the native policies. All-or-nothing still holds: flexible
+ * policies run first, and what they took is handed back (`reward`) when a
+ * later policy refuses the request.
+ *
+ * @example
+ * ```ts
+ * import { RateLimiterMemory } from 'rate-limiter-flexible';
+ * rateLimit({ store, policies: [flexiblePolicy({ name: 'per-ip', limiter: new RateLimiterMemory({ points: 10, duration: 1 }) })] });
+ * ```
+ */
+import type { Context } from '../core/context.js';
+import { invalidOption } from '../core/errors.js';
+import type { EvaluatedPolicy as Evaluated } from './headers.js';
+import { byIp, type KeyFunction } from './keys.js';
+
+/** The part of a rate-limiter-flexible limiter that restwell uses (`RateLimiterRedis`, `RateLimiterMemory`, ...). */
+export interface RateLimiterLike {
+  /** Points per duration. */
+  readonly points: number;
+  /** Duration in seconds. */
+  readonly duration: number;
+  consume(key: string, points?: number): Promise<{ remainingPoints: number; msBeforeNext: number }>;
+  reward(key: string, points?: number): Promise<unknown>;
+}
+
+export interface FlexiblePolicy {
+  /** Names the policy in headers and logs. */
+  name: string;
+  limiter: RateLimiterLike;
+  /** @default byIp() */
+  key?: KeyFunction;
+  /** @default every request */
+  when?: (ctx: Context) => boolean;
+}
+
+const FLEXIBLE = Symbol.for('restwell.flexiblePolicy');
+
+/** Declares a policy enforced by a rate-limiter-flexible limiter. */
+export function flexiblePolicy(policy: FlexiblePolicy): FlexiblePolicy {
+  const { limiter } = policy ?? ({} as FlexiblePolicy);
+  if (
+    limiter === null ||
+    typeof limiter !== 'object' ||
+    typeof limiter.consume !== 'function' ||
+    typeof limiter.reward !== 'function'
+  ) {
+    invalidOption('flexiblePolicy', 'limiter', 'a rate-limiter-flexible limiter', limiter);
+  }
+  return Object.assign({ ...policy }, { [FLEXIBLE]: true });
+}
+
+export function isFlexiblePolicy(p: unknown): p is FlexiblePolicy {
+  return typeof p === 'object' && p !== null && (p as { [FLEXIBLE]?: true })[FLEXIBLE] === true;
+}
+
+export interface FlexibleRun {
+  evaluated: Evaluated[];
+  /** Set when a limiter's store failed; that policy is then left out. */
+  storeError: unknown;
+  /** Hands back what was consumed. */
+  refund(): Promise<void>;
+}
+
+/** Consumes `cost` from each policy in turn; stops at the first refusal and refunds the others. */
+export async function runFlexible(
+  ctx: Context,
+  policies: readonly FlexiblePolicy[],
+  cost: number,
+): Promise<FlexibleRun> {
+  const evaluated: Evaluated[] = [];
+  const taken: Array<{ limiter: RateLimiterLike; key: string }> = [];
+  let storeError: unknown;
+  const refund = async () => {
+    await Promise.all(taken.map((t) => t.limiter.reward(t.key, cost).catch(() => {})));
+    taken.length = 0;
+  };
+  for (const p of policies) {
+    const key = (p.key ?? byIp())(ctx);
+    if (key === undefined) continue;
+    const report = { name: p.name, limit: p.limiter.points, windowMs: p.limiter.duration * 1000 };
+    try {
+      const res = await p.limiter.consume(key, cost);
+      taken.push({ limiter: p.limiter, key });
+      evaluated.push({
+        ...report,
+        remaining: res.remainingPoints,
+        resetMs: res.msBeforeNext,
+        outcome: {
+          allowed: true,
+          remaining: res.remainingPoints,
+          resetMs: res.msBeforeNext,
+          retryAfterMs: 0,
+          delayMs: 0,
+        },
+      });
+    } catch (rejection) {
+      // rate-limiter-flexible rejects with an Error when its store fails, and
+      // with a RateLimiterRes when the key is over its limit.
+      if (rejection instanceof Error) {
+        storeError = rejection;
+        continue;
+      }
+      const res = rejection as { remainingPoints?: number; msBeforeNext?: number };
+      const wait = Math.max(0, res.msBeforeNext ?? 1000);
+      evaluated.push({
+        ...report,
+        remaining: 0,
+        resetMs: wait,
+        outcome: { allowed: false, remaining: 0, resetMs: wait, retryAfterMs: wait, delayMs: 0 },
+      });
+      // A refused consume still counts in rate-limiter-flexible: hand it back too.
+      taken.push({ limiter: p.limiter, key });
+      await refund();
+      break;
+    }
+  }
+  return { evaluated, storeError, refund };
+}

@@ -1,0 +1,459 @@
+/**
+ * Rate limiting: token bucket (the default), sliding window, fixed window and
+ * leaky bucket, on the memory store or Redis with the same semantics, and any
+ * rate-limiter-flexible limiter through `flexiblePolicy`.
+ *
+ * Exported from `restwell/rate-limit`.
+ *
+ * - Several policies on one request (per IP, per API key, stricter on one
+ *   route) are checked together and atomically: a request refused by one
+ *   consumes nothing from the others. On Redis that is one Lua script, one
+ *   round trip, whatever the number of policies.
+ * - Every response carries `RateLimit-Policy` and `RateLimit`
+ *   (draft-ietf-httpapi-ratelimit-headers); a refused one is a 429 problem
+ *   with `Retry-After`.
+ * - A store outage fails open by default (logged, optionally limited by an
+ *   in-memory fallback) or closed with 503; never a 429.
+ *
+ * @example
+ * ```ts
+ * import { rateLimit, byIp, byHeader } from 'restwell/rate-limit';
+ * app.use(rw(rateLimit({
+ *   store,
+ *   policies: [
+ *     { name: 'per-ip', limit: 100, windowMs: 60_000, key: byIp() },
+ *     { name: 'per-key', limit: 1000, windowMs: 3_600_000, key: byHeader('x-api-key') },
+ *   ],
+ * })));
+ * ```
+ */
+import { createHash } from 'node:crypto';
+import { type Context, type Middleware, responseBlind } from '../core/context.js';
+import { invalidOption, RestwellError } from '../core/errors.js';
+import { MemoryStore } from '../stores/memory/index.js';
+import { bounded, type Store } from '../stores/types.js';
+import { ALGORITHMS, type Algorithm, type LimitOutcome } from './algorithms.js';
+import { type LimitCheck, type RateLimitBackend, rateLimitBackend } from './backend.js';
+import { RateLimitedError } from './errors.js';
+import { type FlexiblePolicy, isFlexiblePolicy, runFlexible } from './flexible.js';
+import {
+  type EvaluatedPolicy as Evaluated,
+  legacyFields,
+  type PolicyReport,
+  policyField,
+  stateField,
+} from './headers.js';
+import { byIp, type KeyFunction } from './keys.js';
+
+export type { Algorithm, LimitOutcome, LimitParams } from './algorithms.js';
+export { ALGORITHMS, step } from './algorithms.js';
+export {
+  type ConsumeResult,
+  type LimitCheck,
+  MemoryRateLimitBackend,
+  type RateLimitBackend,
+  RedisRateLimitBackend,
+  rateLimitBackend,
+} from './backend.js';
+export { RateLimitedError } from './errors.js';
+export { type FlexiblePolicy, flexiblePolicy, type RateLimiterLike } from './flexible.js';
+export {
+  byHeader,
+  byIp,
+  byPrincipal,
+  byPrincipalOrIp,
+  type IpKeyOptions,
+  ipNetwork,
+  type KeyFunction,
+} from './keys.js';
+
+/** A number, or a function of the request that returns one (per-plan limits, say). */
+export type PerRequest<T> = T | ((ctx: Context) => T);
+
+export interface RateLimitPolicy {
+  /**
+   * Names the policy in headers, logs and counter keys. Letters, digits, `.`,
+   * `_` and `-`; renaming a policy starts its counters afresh.
+   */
+  name: string;
+  /** @default 'token-bucket' */
+  algorithm?: Algorithm;
+  /** Requests (cost units) per window. */
+  limit: PerRequest<number>;
+  /** The window in milliseconds: over which `limit` refills (buckets) or is counted (windows). */
+  windowMs: PerRequest<number>;
+  /**
+   * token-bucket: the bucket's capacity, the largest burst. leaky-bucket: how
+   * many requests may wait their turn (each holds its connection open while it
+   * waits). @default token-bucket: `limit`; leaky-bucket: 0
+   */
+  burst?: PerRequest<number>;
+  /** Whose counter a request uses; `undefined` skips the policy for that request. @default byIp() */
+  key?: KeyFunction;
+  /** Applies the policy only to matching requests (a route, a method). @default every request */
+  when?: (ctx: Context) => boolean;
+  /** This policy's cost for a request, overriding the middleware's `cost`. */
+  cost?: PerRequest<number>;
+}
+
+export interface RateLimitOptions {
+  /**
+   * Where counters live: a MemoryStore (one process), a RedisStore (shared by
+   * every process), or your own {@link RateLimitBackend}.
+   */
+  store: Store | RateLimitBackend;
+  /** The policies every request passes. Required unless `limit` and `windowMs` describe a single one. */
+  policies?: ReadonlyArray<RateLimitPolicy | FlexiblePolicy>;
+  /** Shorthand for one policy named `name` (default `default`). */
+  limit?: PerRequest<number>;
+  windowMs?: PerRequest<number>;
+  algorithm?: Algorithm;
+  burst?: PerRequest<number>;
+  key?: KeyFunction;
+  name?: string;
+  /** Units a request takes from every policy (its weight). A non-negative integer. @default 1 */
+  cost?: PerRequest<number>;
+  /** Requests for which this returns true pass without being counted (health checks, an allowlist). */
+  skip?: (ctx: Context) => boolean | Promise<boolean>;
+  /** Counts and sets headers but never refuses; a request that would have been refused is logged. @default false */
+  dryRun?: boolean;
+  /** Send `RateLimit-Policy` and `RateLimit`. @default true */
+  headers?: boolean;
+  /** Send `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (epoch seconds). @default false */
+  legacyHeaders?: boolean;
+  /**
+   * When the store fails or times out: `open` lets requests through (logged,
+   * at most once per 10 s), `closed` answers 503. A store failure is never
+   * reported as a 429. @default 'open'
+   */
+  onStoreError?: 'open' | 'closed';
+  /** With `onStoreError: 'open'`, limit requests per process in memory while the store is down. @default false */
+  fallback?: boolean;
+  /** Longest wait for the store before the `onStoreError` path is taken. @default 200 */
+  timeoutMs?: number;
+  /**
+   * Redis Cluster hash tag shared by a request's counters, so that its
+   * policies stay in one slot and one atomic script. @default 'rl'
+   */
+  hashTag?: string;
+  /** Overrides the store's clock, in epoch ms (tests). @default the store's clock; Redis uses its server's `TIME` */
+  clock?: () => number;
+  /** How leaky-bucket delays are waited (tests). @default setTimeout */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** What the middleware leaves in `ctx.state.rateLimit` for handlers and loggers. */
+export interface RateLimitState {
+  /** The policy closest to exhaustion. */
+  policy: string;
+  limit: number;
+  remaining: number;
+  resetMs: number;
+  /** Whether the request was refused (or, in dry-run mode, would have been). */
+  limited: boolean;
+}
+
+interface NativePolicy {
+  kind: 'native';
+  name: string;
+  algorithm: Algorithm;
+  limit: PerRequest<number>;
+  windowMs: PerRequest<number>;
+  burst: PerRequest<number> | undefined;
+  key: KeyFunction;
+  when: ((ctx: Context) => boolean) | undefined;
+  cost: PerRequest<number> | undefined;
+}
+
+const NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const MAX_KEY = 128;
+
+function isPerRequestNumber(v: unknown): boolean {
+  return typeof v === 'function' || (typeof v === 'number' && Number.isFinite(v) && v > 0);
+}
+
+function resolve(value: PerRequest<number>, ctx: Context, what: string, min: number): number {
+  const n = typeof value === 'function' ? value(ctx) : value;
+  if (!Number.isFinite(n) || n < min) {
+    throw new TypeError(`restwell/rateLimit: ${what} must be a number ≥ ${min}, got ${n}.`);
+  }
+  return n;
+}
+
+function normalizePolicy(
+  p: RateLimitPolicy | FlexiblePolicy,
+  i: number,
+): NativePolicy | FlexiblePolicy {
+  if (p === null || typeof p !== 'object')
+    invalidOption('rateLimit', `policies[${i}]`, 'an object', p);
+  if (typeof p.name !== 'string' || !NAME.test(p.name)) {
+    invalidOption(
+      'rateLimit',
+      `policies[${i}].name`,
+      'letters, digits, ".", "_" or "-" (1 to 64)',
+      p.name,
+    );
+  }
+  if (isFlexiblePolicy(p)) return p;
+  const algorithm = p.algorithm ?? 'token-bucket';
+  if (!ALGORITHMS.includes(algorithm)) {
+    invalidOption(
+      'rateLimit',
+      `policies[${i}].algorithm`,
+      ALGORITHMS.map((a) => `'${a}'`).join(', '),
+      algorithm,
+    );
+  }
+  if (!isPerRequestNumber(p.limit))
+    invalidOption('rateLimit', `policies[${i}].limit`, 'a positive number or a function', p.limit);
+  if (!isPerRequestNumber(p.windowMs))
+    invalidOption(
+      'rateLimit',
+      `policies[${i}].windowMs`,
+      'a positive number of milliseconds or a function',
+      p.windowMs,
+    );
+  if (
+    p.burst !== undefined &&
+    typeof p.burst !== 'function' &&
+    !(Number.isFinite(p.burst) && p.burst >= 0)
+  ) {
+    invalidOption(
+      'rateLimit',
+      `policies[${i}].burst`,
+      'a non-negative number or a function',
+      p.burst,
+    );
+  }
+  if (p.key !== undefined && typeof p.key !== 'function')
+    invalidOption('rateLimit', `policies[${i}].key`, 'a function', p.key);
+  if (p.when !== undefined && typeof p.when !== 'function')
+    invalidOption('rateLimit', `policies[${i}].when`, 'a function', p.when);
+  return {
+    kind: 'native',
+    name: p.name,
+    algorithm,
+    limit: p.limit,
+    windowMs: p.windowMs,
+    burst: p.burst,
+    key: p.key ?? byIp(),
+    when: p.when,
+    cost: p.cost,
+  };
+}
+
+/** The policy to report: a refusing one (longest wait), else the one with least remaining. */
+function closestToExhaustion(evaluated: readonly Evaluated[]): Evaluated | undefined {
+  let best: Evaluated | undefined;
+  for (const e of evaluated) {
+    if (best === undefined) best = e;
+    else if (
+      !e.outcome.allowed &&
+      (best.outcome.allowed || e.outcome.retryAfterMs > best.outcome.retryAfterMs)
+    )
+      best = e;
+    else if (e.outcome.allowed === best.outcome.allowed && best.outcome.allowed) {
+      if (
+        e.remaining < best.remaining ||
+        (e.remaining === best.remaining && e.resetMs > best.resetMs)
+      )
+        best = e;
+    }
+  }
+  return best;
+}
+
+export function rateLimit(options: RateLimitOptions): Middleware {
+  const {
+    store,
+    cost = 1,
+    skip,
+    dryRun = false,
+    headers = true,
+    legacyHeaders = false,
+    onStoreError = 'open',
+    fallback = false,
+    timeoutMs = 200,
+    hashTag = 'rl',
+    clock,
+    sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
+  } = options ?? ({} as RateLimitOptions);
+  const backend = rateLimitBackend(store);
+  const given = options.policies ?? [
+    {
+      name: options.name ?? 'default',
+      limit: options.limit as PerRequest<number>,
+      windowMs: options.windowMs as PerRequest<number>,
+      ...(options.algorithm ? { algorithm: options.algorithm } : {}),
+      ...(options.burst !== undefined ? { burst: options.burst } : {}),
+      ...(options.key ? { key: options.key } : {}),
+    },
+  ];
+  if (!Array.isArray(given) || given.length === 0) {
+    invalidOption('rateLimit', 'policies', 'a non-empty list of policies', given);
+  }
+  const policies = given.map(normalizePolicy);
+  const names = new Set(policies.map((p) => p.name));
+  if (names.size !== policies.length)
+    invalidOption(
+      'rateLimit',
+      'policies',
+      'policies with distinct names',
+      policies.map((p) => p.name),
+    );
+  if (!(typeof cost === 'function' || (Number.isInteger(cost) && cost >= 0)))
+    invalidOption('rateLimit', 'cost', 'a non-negative integer or a function', cost);
+  if (skip !== undefined && typeof skip !== 'function')
+    invalidOption('rateLimit', 'skip', 'a function', skip);
+  if (onStoreError !== 'open' && onStoreError !== 'closed')
+    invalidOption('rateLimit', 'onStoreError', "'open' or 'closed'", onStoreError);
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+    invalidOption('rateLimit', 'timeoutMs', 'a positive number of milliseconds', timeoutMs);
+  if (typeof hashTag !== 'string' || /[{}]/.test(hashTag) || hashTag.length === 0)
+    invalidOption('rateLimit', 'hashTag', 'a non-empty string without braces', hashTag);
+  if (clock !== undefined && typeof clock !== 'function')
+    invalidOption('rateLimit', 'clock', 'a function returning epoch milliseconds', clock);
+
+  const native = policies.filter((p): p is NativePolicy => 'kind' in p && p.kind === 'native');
+  const flexible = policies.filter(isFlexiblePolicy);
+  let fallbackBackend: RateLimitBackend | undefined;
+  let lastOutageLog = Number.NEGATIVE_INFINITY;
+
+  function counterKey(policy: string, key: string): string {
+    const k = key.length > MAX_KEY ? createHash('sha256').update(key).digest('base64url') : key;
+    return `rl:{${hashTag}}:${policy}:${k}`;
+  }
+
+  function outage(ctx: Context, err: unknown): void {
+    const now = Date.now();
+    if (now - lastOutageLog < 10_000) return;
+    lastOutageLog = now;
+    ctx.log.warn(
+      `rate-limit store failed; ${onStoreError === 'open' ? (fallback ? 'limiting in memory' : 'letting requests through') : 'refusing requests with 503'}`,
+      {
+        traceId: ctx.traceId,
+        store: backend.kind,
+        err,
+      },
+    );
+  }
+
+  async function consumeNative(
+    ctx: Context,
+    checks: LimitCheck[],
+  ): Promise<{ now: number; outcomes: LimitOutcome[] } | undefined> {
+    if (checks.length === 0) return { now: clock?.() ?? Date.now(), outcomes: [] };
+    try {
+      return await bounded(
+        'rateLimit',
+        timeoutMs,
+        () => backend.consume(checks, clock?.()),
+        (err) => (err instanceof Error ? err : new Error(String(err))),
+      );
+    } catch (err) {
+      outage(ctx, err);
+      if (onStoreError === 'closed') {
+        throw new RestwellError('service-unavailable', 503, 'Service Unavailable', {
+          detail: 'Rate limits cannot be checked right now. Retry later.',
+          headers: { 'Retry-After': '1' },
+          cause: err,
+        });
+      }
+      if (!fallback) return undefined;
+      fallbackBackend ??= rateLimitBackend(new MemoryStore({ maxEntries: 100_000 }));
+      return fallbackBackend.consume(checks, clock?.());
+    }
+  }
+
+  return responseBlind(async function rateLimiter(ctx, next) {
+    if (skip !== undefined && (await skip(ctx))) return next();
+    const requestCost = resolve(cost, ctx, 'cost', 0);
+
+    const checks: LimitCheck[] = [];
+    const reports: PolicyReport[] = [];
+    for (const p of native) {
+      if (p.when !== undefined && !p.when(ctx)) continue;
+      const key = p.key(ctx);
+      if (key === undefined) continue;
+      const limit = resolve(p.limit, ctx, `${p.name} limit`, Number.MIN_VALUE);
+      const windowMs = resolve(p.windowMs, ctx, `${p.name} windowMs`, Number.MIN_VALUE);
+      const burst =
+        p.burst === undefined
+          ? p.algorithm === 'leaky-bucket'
+            ? 0
+            : limit
+          : resolve(p.burst, ctx, `${p.name} burst`, 0);
+      const c = p.cost === undefined ? requestCost : resolve(p.cost, ctx, `${p.name} cost`, 0);
+      checks.push({
+        key: counterKey(p.name, key),
+        algorithm: p.algorithm,
+        limit,
+        windowMs,
+        burst,
+        cost: c,
+      });
+      reports.push({ name: p.name, limit, windowMs, remaining: 0, resetMs: 0 });
+    }
+    const applicableFlexible = flexible.filter((p) => p.when === undefined || p.when(ctx));
+
+    // rate-limiter-flexible policies first: they can hand back what they took
+    // (`reward`) if a later policy refuses, so all-or-nothing still holds.
+    const flex = await runFlexible(ctx, applicableFlexible, requestCost);
+    if (flex.storeError !== undefined) {
+      outage(ctx, flex.storeError);
+      if (onStoreError === 'closed') {
+        throw new RestwellError('service-unavailable', 503, 'Service Unavailable', {
+          detail: 'Rate limits cannot be checked right now. Retry later.',
+          headers: { 'Retry-After': '1' },
+          cause: flex.storeError,
+        });
+      }
+    }
+    const evaluated: Evaluated[] = [...flex.evaluated];
+    let now = clock?.() ?? Date.now();
+    const flexAllowed = flex.evaluated.every((e) => e.outcome.allowed);
+    if (flexAllowed) {
+      const result = await consumeNative(ctx, checks);
+      if (result === undefined && flex.evaluated.length === 0) return next();
+      if (result !== undefined) {
+        now = result.now;
+        result.outcomes.forEach((outcome, i) => {
+          const r = reports[i] as PolicyReport;
+          evaluated.push({ ...r, remaining: outcome.remaining, resetMs: outcome.resetMs, outcome });
+        });
+        if (!result.outcomes.every((o) => o.allowed)) await flex.refund();
+      }
+    }
+
+    const reported = closestToExhaustion(evaluated);
+    if (reported === undefined) return next();
+    const limited = !reported.outcome.allowed;
+    ctx.state.rateLimit = {
+      policy: reported.name,
+      limit: reported.limit,
+      remaining: reported.remaining,
+      resetMs: reported.resetMs,
+      limited,
+    } satisfies RateLimitState;
+
+    const fields: Record<string, string> = {};
+    if (headers) {
+      fields['RateLimit-Policy'] = policyField(evaluated);
+      fields.RateLimit = stateField(reported);
+    }
+    if (legacyHeaders) Object.assign(fields, legacyFields(reported, now));
+
+    if (limited && !dryRun)
+      throw new RateLimitedError(reported.name, reported.outcome.retryAfterMs, fields);
+    if (limited) {
+      ctx.log.info('rate limit would have refused this request (dry run)', {
+        traceId: ctx.traceId,
+        policy: reported.name,
+      });
+    }
+    for (const [name, value] of Object.entries(fields)) ctx.response.headers.set(name, value);
+    const delay = Math.max(0, ...evaluated.map((e) => e.outcome.delayMs));
+    if (delay > 0 && !limited) await sleep(delay);
+    return next();
+  });
+}

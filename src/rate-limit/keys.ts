@@ -1,0 +1,119 @@
+/**
+ * Who a request counts against. A key function returns the client's key for
+ * one policy, or `undefined` when the policy does not apply to this request
+ * (no API key sent, no principal yet).
+ */
+import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { Context } from '../core/context.js';
+
+/** Returns the key a request counts against, or `undefined` to skip the policy. */
+export type KeyFunction = (ctx: Context) => string | undefined;
+
+function expandIpv6(ip: string): number[] | undefined {
+  const [head = '', tail, extra] = ip.split('::');
+  if (extra !== undefined) return undefined;
+  const parse = (part: string) =>
+    part === '' ? [] : part.split(':').map((g) => Number.parseInt(g, 16));
+  const left = parse(head);
+  const right = tail === undefined ? [] : parse(tail);
+  const missing = 8 - left.length - right.length;
+  if (missing < 0 || (tail === undefined && missing !== 0)) return undefined;
+  const groups = [...left, ...new Array<number>(missing).fill(0), ...right];
+  return groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : undefined;
+}
+
+/** Rewrites an embedded IPv4 tail (`::1.2.3.4`) as two hex groups (`::102:304`). */
+function ipv4TailToHex(ip: string): string {
+  const m = /^(.*:)(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(ip);
+  if (m === null) return ip;
+  const [a = 0, b = 0, c = 0, d = 0] = m.slice(2).map(Number);
+  return `${m[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+}
+
+/**
+ * The network a client address belongs to: an IPv6 address is cut to its
+ * first `ipv6Prefix` bits (`2001:db8:1:2::/64`), since one subscriber is
+ * usually handed a whole /64 and could rotate through it; an IPv4 address to
+ * `ipv4Prefix` bits (default: the address itself). Addresses come from the
+ * adapter, already normalised (no port, IPv4-mapped IPv6 unwrapped).
+ */
+export function ipNetwork(ip: string, ipv6Prefix = 64, ipv4Prefix = 32): string | undefined {
+  const family = isIP(ip);
+  if (family === 4) {
+    if (ipv4Prefix >= 32) return ip;
+    const n = ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+    const mask = ipv4Prefix === 0 ? 0 : (0xffffffff << (32 - ipv4Prefix)) >>> 0;
+    const net = (n & mask) >>> 0;
+    return `${[24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.')}/${ipv4Prefix}`;
+  }
+  if (family === 6) {
+    const groups = expandIpv6(ipv4TailToHex(ip));
+    if (groups === undefined) return undefined;
+    if (ipv6Prefix >= 128) return groups.map((g) => g.toString(16)).join(':');
+    const kept = groups.map((g, i) => {
+      const bitsBefore = i * 16;
+      if (bitsBefore + 16 <= ipv6Prefix) return g;
+      if (bitsBefore >= ipv6Prefix) return 0;
+      const keep = ipv6Prefix - bitsBefore;
+      return g & ((0xffff << (16 - keep)) & 0xffff);
+    });
+    return `${kept.map((g) => g.toString(16)).join(':')}/${ipv6Prefix}`;
+  }
+  return undefined;
+}
+
+export interface IpKeyOptions {
+  /** Bits of an IPv6 address that identify one client. @default 64 */
+  ipv6Prefix?: number;
+  /** Bits of an IPv4 address that identify one client. @default 32 */
+  ipv4Prefix?: number;
+}
+
+/**
+ * Keys by client IP (as resolved by the adapter's `trustProxy` setting), IPv6
+ * grouped by `/64`. A request without a known address is skipped rather than
+ * lumped with every other such request under one key.
+ */
+export function byIp(options: IpKeyOptions = {}): KeyFunction {
+  const { ipv6Prefix = 64, ipv4Prefix = 32 } = options;
+  return (ctx) => {
+    const ip = ctx.request.ip;
+    return ip === undefined ? undefined : ipNetwork(ip, ipv6Prefix, ipv4Prefix);
+  };
+}
+
+/** Keys by the authenticated principal (`ctx.state.principal.id`); skips anonymous requests. */
+export function byPrincipal(): KeyFunction {
+  return (ctx) => {
+    const id = ctx.state.principal?.id;
+    return typeof id === 'string' && id.length > 0 ? id : undefined;
+  };
+}
+
+/**
+ * Keys by an API key sent in a header (default `X-API-Key`), hashed so that
+ * the secret itself never reaches the store. Skips requests without one.
+ * Mount after authentication to count only keys that exist; before it, any
+ * string a client invents gets its own counter.
+ */
+export function byHeader(name = 'x-api-key'): KeyFunction {
+  const header = name.toLowerCase();
+  return (ctx) => {
+    const value = ctx.request.header(header);
+    if (value === undefined || value.length === 0) return undefined;
+    return createHash('sha256').update(value).digest('base64url').slice(0, 22);
+  };
+}
+
+/** Keys by principal when there is one, else by client IP. */
+export function byPrincipalOrIp(options: IpKeyOptions = {}): KeyFunction {
+  const principal = byPrincipal();
+  const ip = byIp(options);
+  return (ctx) => {
+    const p = principal(ctx);
+    if (p !== undefined) return `principal:${p}`;
+    const i = ip(ctx);
+    return i === undefined ? undefined : `ip:${i}`;
+  };
+}

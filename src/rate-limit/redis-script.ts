@@ -1,0 +1,154 @@
+/**
+ * The rate-limiting algorithms of algorithms.ts, transcribed to Lua so that
+ * Redis runs every policy of a request in one atomic script, in one round
+ * trip. The arithmetic mirrors the TypeScript line for line; one behaviour
+ * suite runs against both.
+ *
+ * - The time comes from Redis (`TIME`) unless the caller passes one, so that
+ *   servers with skewed clocks agree.
+ * - Two passes: every policy is evaluated first, and state is written only if
+ *   all of them admit the request: a request refused by one policy consumes
+ *   nothing from the others.
+ * - Each state is written with `SET ... PX` in the same step that computes it:
+ *   no INCR-then-EXPIRE window, no DECR that resurrects an expired key.
+ *
+ * KEYS: one per policy. ARGV[1]: now in ms, or '' to use Redis TIME. Then five
+ * values per policy: algorithm code, limit, windowMs, burst, cost.
+ * Returns: now (ms, integer), then five integers per policy: allowed (0/1),
+ * remaining, resetMs, retryAfterMs, delayMs.
+ */
+import type { StoreScript } from '../stores/types.js';
+import type { Algorithm } from './algorithms.js';
+
+export const ALGORITHM_CODES: Record<Algorithm, number> = {
+  'token-bucket': 1,
+  'sliding-window': 2,
+  'fixed-window': 3,
+  'leaky-bucket': 4,
+};
+
+const LUA = `
+local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local EPS = 1e-9
+local function ceilms(x) if x <= 0 then return 0 end return math.ceil(x - EPS) end
+local function fmt(x) return string.format('%.3f', x) end
+local function parse(s)
+  local r = {}
+  if s then for v in string.gmatch(s, '[^:]+') do r[#r + 1] = tonumber(v) end end
+  return r
+end
+
+-- Each returns allowed, remaining, resetMs, retryAfterMs, delayMs, next state (or false), ttl.
+local function token_bucket(limit, window, burst, cost, st)
+  local interval = window / limit
+  local tolerance = interval * burst
+  local tat = math.max(st[1] or now, now)
+  local next_tat = tat + cost * interval
+  local allow_at = next_tat - tolerance
+  if allow_at > now then
+    return 0, math.max(0, math.floor((tolerance - (tat - now)) / interval + EPS)),
+      ceilms(tat - now), ceilms(allow_at - now), 0, false, 0
+  end
+  local nxt = false
+  if next_tat > now then nxt = fmt(next_tat) end
+  return 1, math.max(0, math.floor((tolerance - (next_tat - now)) / interval + EPS)),
+    ceilms(next_tat - now), 0, 0, nxt, ceilms(next_tat - now)
+end
+
+local function sliding_window(limit, window, burst, cost, st)
+  local index = math.floor(now / window)
+  local current, previous = 0, 0
+  if st[1] == index then
+    current = st[2] or 0
+    previous = st[3] or 0
+  elseif st[1] == index - 1 then
+    previous = st[2] or 0
+  end
+  local start = index * window
+  local elapsed = (now - start) / window
+  local estimate = previous * (1 - elapsed) + current
+  local reset_at = start + window
+  if current > 0 then reset_at = start + 2 * window end
+  if estimate + cost > limit + EPS then
+    local admit_at
+    local room = limit - cost - current
+    local room_next = limit - cost
+    if room >= 0 and previous > 0 then
+      admit_at = start + (1 - room / previous) * window
+    elseif room_next >= 0 and current > 0 then
+      admit_at = start + window + (1 - room_next / current) * window
+    else
+      admit_at = start + 2 * window
+    end
+    return 0, math.max(0, math.floor(limit - estimate + EPS)), ceilms(reset_at - now),
+      ceilms(admit_at - now), 0, false, 0
+  end
+  local after = current + cost
+  local reset2 = reset_at
+  if after > 0 then reset2 = start + 2 * window end
+  local nxt = false
+  if cost > 0 then nxt = index .. ':' .. after .. ':' .. previous end
+  return 1, math.max(0, math.floor(limit - estimate - cost + EPS)), ceilms(reset2 - now), 0, 0,
+    nxt, ceilms(start + 2 * window - now)
+end
+
+local function fixed_window(limit, window, burst, cost, st)
+  local index = math.floor(now / window)
+  local count = 0
+  if st[1] == index then count = st[2] or 0 end
+  local reset = ceilms((index + 1) * window - now)
+  if count + cost > limit then
+    return 0, math.max(0, limit - count), reset, reset, 0, false, 0
+  end
+  local nxt = false
+  if cost > 0 then nxt = index .. ':' .. (count + cost) end
+  return 1, limit - count - cost, reset, 0, 0, nxt, reset
+end
+
+local function leaky_bucket(limit, window, burst, cost, st)
+  local interval = window / limit
+  local max_delay = interval * burst
+  local start = math.max(st[1] or now, now)
+  local delay = start - now
+  local empty_at = start + cost * interval
+  if delay > max_delay + EPS then
+    return 0, 0, ceilms(start - now), ceilms(delay - max_delay), 0, false, 0
+  end
+  local nxt = false
+  if empty_at > now then nxt = fmt(empty_at) end
+  local room = math.max(0, math.floor((max_delay - (empty_at - now)) / interval + EPS) + 1)
+  return 1, room, ceilms(empty_at - now), 0, ceilms(delay), nxt, ceilms(empty_at - now)
+end
+
+local algorithms = { token_bucket, sliding_window, fixed_window, leaky_bucket }
+local out = { math.floor(now) }
+local writes = {}
+local all = true
+for i = 1, #KEYS do
+  local b = 1 + (i - 1) * 5
+  local run = algorithms[tonumber(ARGV[b + 1])]
+  local allowed, remaining, reset, retry, delay, nxt, ttl = run(
+    tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5]),
+    parse(redis.call('GET', KEYS[i])))
+  if allowed == 0 then all = false end
+  writes[i] = { nxt, ttl }
+  out[#out + 1] = allowed
+  out[#out + 1] = remaining
+  out[#out + 1] = reset
+  out[#out + 1] = retry
+  out[#out + 1] = delay
+end
+if all then
+  for i = 1, #KEYS do
+    local w = writes[i]
+    if w[1] then redis.call('SET', KEYS[i], w[1], 'PX', math.max(1, w[2])) end
+  end
+end
+return out
+`;
+
+export const RATE_LIMIT_SCRIPT: StoreScript = { name: 'rateLimit', lua: LUA };
