@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,6 +5,7 @@ import { StoreTimeoutError, StoreUnavailableError } from '../../src/core/errors.
 import { MemoryStore } from '../../src/stores/memory/index.js';
 import { migrate, PostgresStore } from '../../src/stores/postgres/index.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
+import { hangingRedis, silentServer, unreachableRedis } from '../helpers/outage.js';
 import { services } from '../helpers/services.js';
 import { runStoreContract } from './store.contract.js';
 
@@ -50,24 +50,6 @@ runStoreContract(
   services.postgres,
 );
 
-/** A TCP server that accepts connections and never answers: the worst kind of outage. */
-async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  };
-}
-
 describe('a store whose server is unreachable fails fast with a typed error', () => {
   const cleanups: Array<() => Promise<unknown> | void> = [];
   afterAll(async () => {
@@ -75,15 +57,7 @@ describe('a store whose server is unreachable fails fast with a typed error', ()
   });
 
   it('Redis on a closed port', async () => {
-    const client = new Redis({
-      host: '127.0.0.1',
-      port: 1,
-      enableOfflineQueue: false,
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    client.on('error', () => {});
+    const client = unreachableRedis();
     cleanups.push(() => client.disconnect());
     const store = new RedisStore({ client, timeoutMs: 500 });
     await expect(store.get('k')).rejects.toBeInstanceOf(StoreUnavailableError);
@@ -91,13 +65,7 @@ describe('a store whose server is unreachable fails fast with a typed error', ()
 
   it('Redis that accepts and never answers', async () => {
     const silent = await silentServer();
-    const client = new Redis({
-      host: '127.0.0.1',
-      port: silent.port,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    client.on('error', () => {});
+    const client = hangingRedis(silent.port);
     cleanups.push(
       () => client.disconnect(),
       () => silent.close(),

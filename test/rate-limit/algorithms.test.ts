@@ -136,7 +136,12 @@ for (const b of backends) {
         const c = check('fixed-window', 10, 10_000);
         expect((await hit(c, T0 + 9_000, 10)).every((o) => o.allowed)).toBe(true);
         const [refused] = await hit(c, T0 + 9_500);
-        expect(refused).toMatchObject({ allowed: false, remaining: 0, retryAfterMs: 500, resetMs: 500 });
+        expect(refused).toMatchObject({
+          allowed: false,
+          remaining: 0,
+          retryAfterMs: 500,
+          resetMs: 500,
+        });
         const next = await hit(c, T0 + 10_000, 11);
         expect(next.filter((o) => o.allowed)).toHaveLength(10);
         expect(next[0]).toMatchObject({ remaining: 9, resetMs: 10_000 });

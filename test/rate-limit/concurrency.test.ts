@@ -1,0 +1,116 @@
+/**
+ * No over-admission: 200 parallel requests against a limit of 50 admit
+ * exactly 50, in one process on memory and on Redis, and across two server
+ * processes sharing Redis.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { rateLimit } from '../../src/rate-limit/index.js';
+import { MemoryStore } from '../../src/stores/memory/index.js';
+import { RedisStore } from '../../src/stores/redis/index.js';
+import type { Store } from '../../src/stores/types.js';
+import { adapters } from '../helpers/apps.js';
+import { services } from '../helpers/services.js';
+
+const run = Math.random().toString(36).slice(2, 8);
+const prefix = `rl-conc-${run}:`;
+let redis: Redis | undefined;
+const servers: Server[] = [];
+const children: ChildProcess[] = [];
+
+afterAll(async () => {
+  for (const s of servers) s.close();
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  if (redis !== undefined) {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  }
+});
+
+async function listen(listener: Parameters<typeof createServer>[1]): Promise<number> {
+  const server = createServer(listener);
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as { port: number }).port;
+}
+
+/** Fires all requests at once and counts the statuses. */
+async function burst(ports: number[], count: number): Promise<Record<number, number>> {
+  const statuses = await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      fetch(`http://127.0.0.1:${ports[i % ports.length]}/x`).then(async (r) => {
+        await r.arrayBuffer();
+        return r.status;
+      }),
+    ),
+  );
+  const counts: Record<number, number> = {};
+  for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1;
+  return counts;
+}
+
+const stores: Array<{ name: string; enabled: boolean; make(): Store }> = [
+  { name: 'memory', enabled: true, make: () => new MemoryStore() },
+  {
+    name: 'redis',
+    enabled: services.redis,
+    make: () => {
+      redis ??= new Redis(services.redisUrl);
+      return new RedisStore({ client: redis, prefix });
+    },
+  },
+];
+
+for (const s of stores) {
+  describe.runIf(s.enabled)(`200 parallel requests against a limit of 50 on ${s.name}`, () => {
+    it.each(['token-bucket', 'sliding-window', 'fixed-window'] as const)(
+      '%s admits exactly 50',
+      async (algorithm) => {
+        const listener = adapters[0]!.build({
+          use: [
+            rateLimit({
+              store: s.make(),
+              name: `conc-${algorithm}`,
+              algorithm,
+              limit: 50,
+              windowMs: 3_600_000,
+              key: () => `shared-${run}`,
+              timeoutMs: 5000,
+              onStoreError: 'closed',
+            }),
+          ],
+          routes: [{ method: 'get', path: '/x', handler: () => ({ body: { ok: true } }) }],
+        });
+        const counts = await burst([await listen(listener)], 200);
+        expect(counts).toEqual({ 200: 50, 429: 150 });
+      },
+    );
+  });
+}
+
+async function startProcess(): Promise<number> {
+  const script = join(import.meta.dirname, '..', 'fixtures', 'rate-limit', 'server.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    env: { ...process.env, REDIS_URL: services.redisUrl, PREFIX: `${prefix}proc:`, LIMIT: '50' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  return (JSON.parse(line) as { port: number }).port;
+}
+
+describe.runIf(services.redis)('across two processes sharing Redis', () => {
+  it('200 parallel requests split between two servers admit exactly 50', async () => {
+    const ports = await Promise.all([startProcess(), startProcess()]);
+    const counts = await burst(ports, 200);
+    expect(counts).toEqual({ 200: 50, 429: 150 });
+  });
+});
