@@ -51,7 +51,7 @@ runStoreContract(
 );
 
 describe('a store whose server is unreachable fails fast with a typed error', () => {
-  const cleanups: Array<() => Promise<unknown> | void> = [];
+  const cleanups: Array<() => unknown> = [];
   afterAll(async () => {
     for (const c of cleanups) await c();
   });

@@ -27,8 +27,8 @@ const SF_PARAM = ';[a-z*][a-z0-9_.*-]*=-?\\d{1,15}';
 const SF_ITEM = `${SF_STRING}(?:${SF_PARAM})*`;
 const SF_LIST = new RegExp(`^${SF_ITEM}(?:[ \\t]*,[ \\t]*${SF_ITEM})*$`);
 
-function params(field: string): Array<{ name: string } & Record<string, number | string>> {
-  return field.split(/\s*,\s*/).map((item) => {
+function params(field: string | undefined): Array<{ name: string } & Record<string, number | string>> {
+  return (field ?? '').split(/\s*,\s*/).map((item) => {
     const [name = '', ...ps] = item.split(';');
     const out: { name: string } & Record<string, number | string> = { name: JSON.parse(name) };
     for (const p of ps) {
@@ -45,7 +45,6 @@ const logger = () => {
     error: (m) => lines.push(`error ${m}`),
     warn: (m) => lines.push(`warn ${m}`),
     info: (m) => lines.push(`info ${m}`),
-    debug() {},
   };
   return { log, lines };
 };

@@ -22,7 +22,6 @@ function recordingLogger() {
     error: (m) => warnings.push(m),
     warn: (m) => warnings.push(m),
     info() {},
-    debug() {},
   };
   return { log, warnings };
 }
