@@ -8,6 +8,7 @@ import express from 'express';
 import { jsonBody, type Logger, NotFoundError, type Store, validate } from 'restwell';
 import { expressAdapter } from 'restwell/express';
 import { idempotency } from 'restwell/idempotency';
+import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
 import { Repository } from '../shared/domain.js';
 import { CreatePayment, CreateUser, PatchUser, ReplaceUser } from '../shared/schemas.js';
 
@@ -15,19 +16,22 @@ export interface ExampleOptions {
   store: Store;
   repo?: Repository;
   logger?: Logger;
+  /** Rate limits; the defaults suit a demo. */
+  limits?: ExampleLimits;
 }
 
 export function createApp({
   store,
   repo = new Repository(),
   logger,
+  limits,
 }: ExampleOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   const rw = expressAdapter({ trustProxy: 'loopback', ...(logger ? { logger } : {}) });
 
-  // Global: trace ids, problem details, and JSON bodies read within a limit.
-  app.use(rw(jsonBody({ limit: 64 * 1024 })));
+  // Global: trace ids, problem details, rate limits (before any body is read), and JSON bodies within a limit.
+  app.use(rw(apiRateLimit(store, limits), jsonBody({ limit: 64 * 1024 })));
 
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });

@@ -7,6 +7,7 @@ import Koa from 'koa';
 import { jsonBody, type Logger, NotFoundError, type Store, validate } from 'restwell';
 import { idempotency } from 'restwell/idempotency';
 import { koaAdapter } from 'restwell/koa';
+import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
 import { Repository, type User } from '../shared/domain.js';
 import { CreatePayment, CreateUser, PatchUser, ReplaceUser } from '../shared/schemas.js';
 
@@ -14,9 +15,16 @@ export interface ExampleOptions {
   store: Store;
   repo?: Repository;
   logger?: Logger;
+  /** Rate limits; the defaults suit a demo. */
+  limits?: ExampleLimits;
 }
 
-export function createApp({ store, repo = new Repository(), logger }: ExampleOptions): Koa {
+export function createApp({
+  store,
+  repo = new Repository(),
+  logger,
+  limits,
+}: ExampleOptions): Koa {
   const app = new Koa();
   app.proxy = false;
   const rw = koaAdapter({ trustProxy: 'loopback', ...(logger ? { logger } : {}) });
@@ -79,8 +87,9 @@ export function createApp({ store, repo = new Repository(), logger }: ExampleOpt
     ctx.body = payment;
   });
 
-  // Global and first: trace ids, problem details for every error, JSON bodies within a limit.
-  app.use(rw(jsonBody({ limit: 64 * 1024 })));
+  // Global and first: trace ids, problem details for every error, rate limits (before any body is
+  // read), JSON bodies within a limit.
+  app.use(rw(apiRateLimit(store, limits), jsonBody({ limit: 64 * 1024 })));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

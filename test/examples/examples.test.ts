@@ -3,26 +3,29 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createApp as createExpressApp } from '../../examples/express/app.js';
 import { createApp as createKoaApp } from '../../examples/koa/app.js';
+import type { ExampleLimits } from '../../examples/shared/rate-limits.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
 
 const PROBLEM = /^application\/problem\+json/;
 
-const apps: Array<{ name: string; make(): RequestListener }> = [
+const apps: Array<{ name: string; make(limits?: ExampleLimits): RequestListener }> = [
   {
     name: 'express',
-    make: () =>
+    make: (limits) =>
       createExpressApp({
         store: new MemoryStore(),
         logger: silentLogger,
+        ...(limits ? { limits } : {}),
       }) as unknown as RequestListener,
   },
   {
     name: 'koa',
-    make: () =>
+    make: (limits) =>
       createKoaApp({
         store: new MemoryStore(),
         logger: silentLogger,
+        ...(limits ? { limits } : {}),
       }).callback() as RequestListener,
   },
 ];
@@ -153,6 +156,28 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
       .send({ ...body, amount: 1 })
       .expect(422);
     expect(reused.body.code).toBe('idempotency-key-reused');
+  });
+
+  it('states its rate limits and limits payments more strictly than reads', async () => {
+    const app = make({ perIp: 5, payments: 2 });
+    const read = await request(app).get('/v1/users').expect(200);
+    expect(read.headers['ratelimit-policy']).toBe('"per-ip";q=5;w=60');
+    expect(read.headers.ratelimit).toBe('"per-ip";r=4;t=12');
+    const keyed = await request(app).get('/v1/users').set('x-api-key', 'demo').expect(200);
+    expect(keyed.headers['ratelimit-policy']).toBe('"per-ip";q=5;w=60, "per-key";q=5000;w=3600');
+    const pay = (key: string) =>
+      request(app)
+        .post('/v1/payments')
+        .set('idempotency-key', key)
+        .send({ amount: 100, currency: 'EUR', userId: 'usr_ada' });
+    await pay('rl-1').expect(201);
+    await pay('rl-2').expect(201);
+    const refused = await pay('rl-3').expect(429);
+    expect(refused.headers['content-type']).toMatch(PROBLEM);
+    expect(refused.body).toMatchObject({ code: 'rate-limited', policy: 'payments' });
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // Health probes are never limited.
+    for (let i = 0; i < 6; i++) await request(app).get('/health').expect(200);
   });
 
   it('answers an unsupported method with 405 and Allow', async () => {
