@@ -39,7 +39,6 @@ import { type FlexiblePolicy, isFlexiblePolicy, runFlexible } from './flexible.j
 import {
   type EvaluatedPolicy as Evaluated,
   legacyFields,
-  type PolicyReport,
   policyField,
   stateField,
 } from './headers.js';
@@ -166,16 +165,28 @@ interface NativePolicy {
 }
 
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+const sha256 = (key: string) => createHash('sha256').update(key).digest('base64url');
 const MAX_KEY = 128;
 
 function isPerRequestNumber(v: unknown): boolean {
   return typeof v === 'function' || (typeof v === 'number' && Number.isFinite(v) && v > 0);
 }
 
-function resolve(value: PerRequest<number>, ctx: Context, what: string, min: number): number {
-  const n = typeof value === 'function' ? value(ctx) : value;
-  if (!Number.isFinite(n) || n < min) {
-    throw new TypeError(`restwell/rateLimit: ${what} must be a number ≥ ${min}, got ${n}.`);
+/** A per-request number; a function's answer is checked (a programming error is a TypeError, a 500). */
+function resolve(
+  value: PerRequest<number>,
+  ctx: Context,
+  policy: string,
+  field: string,
+  min: number,
+): number {
+  if (typeof value !== 'function') return value;
+  const n = value(ctx);
+  if (!Number.isFinite(n) || n < min || (min > 0 && n === 0)) {
+    throw new TypeError(
+      `restwell/rateLimit: ${policy} ${field} must be a number ${min > 0 ? '> 0' : '≥ 0'}, got ${n}.`,
+    );
   }
   return n;
 }
@@ -319,11 +330,6 @@ export function rateLimit(options: RateLimitOptions): Middleware {
   let fallbackBackend: RateLimitBackend | undefined;
   let lastOutageLog = Number.NEGATIVE_INFINITY;
 
-  function counterKey(policy: string, key: string): string {
-    const k = key.length > MAX_KEY ? createHash('sha256').update(key).digest('base64url') : key;
-    return `rl:{${hashTag}}:${policy}:${k}`;
-  }
-
   function outage(ctx: Context, err: unknown): void {
     const now = Date.now();
     if (now - lastOutageLog < 10_000) return;
@@ -342,8 +348,8 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     ctx: Context,
     checks: LimitCheck[],
   ): Promise<{ now: number; outcomes: LimitOutcome[] } | undefined> {
-    if (checks.length === 0) return { now: clock?.() ?? Date.now(), outcomes: [] };
     try {
+      if (!needsTimeout) return await backend.consume(checks, clock?.());
       return await bounded(
         'rateLimit',
         timeoutMs,
@@ -352,76 +358,90 @@ export function rateLimit(options: RateLimitOptions): Middleware {
       );
     } catch (err) {
       outage(ctx, err);
-      if (onStoreError === 'closed') {
-        throw new RestwellError('service-unavailable', 503, 'Service Unavailable', {
-          detail: 'Rate limits cannot be checked right now. Retry later.',
-          headers: { 'Retry-After': '1' },
-          cause: err,
-        });
-      }
+      if (onStoreError === 'closed') throw unavailable(err);
       if (!fallback) return undefined;
       fallbackBackend ??= rateLimitBackend(new MemoryStore({ maxEntries: 100_000 }));
       return fallbackBackend.consume(checks, clock?.());
     }
   }
 
+  // In-process stores answer synchronously and cannot hang: no timer for them.
+  const needsTimeout = backend.kind !== 'memory';
+  const keyPrefixes = new Map(native.map((p) => [p, `rl:{${hashTag}}:${p.name}:`]));
+
+  function unavailable(cause: unknown): RestwellError {
+    return new RestwellError('service-unavailable', 503, 'Service Unavailable', {
+      detail: 'Rate limits cannot be checked right now. Retry later.',
+      headers: { 'Retry-After': '1' },
+      cause,
+    });
+  }
+
   return responseBlind(async function rateLimiter(ctx, next) {
     if (skip !== undefined && (await skip(ctx))) return next();
-    const requestCost = resolve(cost, ctx, 'cost', 0);
+    const requestCost = resolve(cost, ctx, 'request', 'cost', 0);
 
     const checks: LimitCheck[] = [];
-    const reports: PolicyReport[] = [];
+    const applied: NativePolicy[] = [];
     for (const p of native) {
       if (p.when !== undefined && !p.when(ctx)) continue;
       const key = p.key(ctx);
       if (key === undefined) continue;
-      const limit = resolve(p.limit, ctx, `${p.name} limit`, Number.MIN_VALUE);
-      const windowMs = resolve(p.windowMs, ctx, `${p.name} windowMs`, Number.MIN_VALUE);
-      const burst =
-        p.burst === undefined
-          ? p.algorithm === 'leaky-bucket'
-            ? 0
-            : limit
-          : resolve(p.burst, ctx, `${p.name} burst`, 0);
-      const c = p.cost === undefined ? requestCost : resolve(p.cost, ctx, `${p.name} cost`, 0);
+      const limit = resolve(p.limit, ctx, p.name, 'limit', Number.MIN_VALUE);
       checks.push({
-        key: counterKey(p.name, key),
+        key: keyPrefixes.get(p) + (key.length > MAX_KEY ? sha256(key) : key),
         algorithm: p.algorithm,
         limit,
-        windowMs,
-        burst,
-        cost: c,
+        windowMs: resolve(p.windowMs, ctx, p.name, 'windowMs', Number.MIN_VALUE),
+        burst:
+          p.burst === undefined
+            ? p.algorithm === 'leaky-bucket'
+              ? 0
+              : limit
+            : resolve(p.burst, ctx, p.name, 'burst', 0),
+        cost: p.cost === undefined ? requestCost : resolve(p.cost, ctx, p.name, 'cost', 0),
       });
-      reports.push({ name: p.name, limit, windowMs, remaining: 0, resetMs: 0 });
+      applied.push(p);
     }
-    const applicableFlexible = flexible.filter((p) => p.when === undefined || p.when(ctx));
 
-    // rate-limiter-flexible policies first: they can hand back what they took
-    // (`reward`) if a later policy refuses, so all-or-nothing still holds.
-    const flex = await runFlexible(ctx, applicableFlexible, requestCost);
-    if (flex.storeError !== undefined) {
-      outage(ctx, flex.storeError);
-      if (onStoreError === 'closed') {
-        throw new RestwellError('service-unavailable', 503, 'Service Unavailable', {
-          detail: 'Rate limits cannot be checked right now. Retry later.',
-          headers: { 'Retry-After': '1' },
-          cause: flex.storeError,
-        });
+    const evaluated: Evaluated[] = [];
+    let refund: (() => Promise<void>) | undefined;
+    if (flexible.length > 0) {
+      // rate-limiter-flexible policies first: they can hand back what they took
+      // (`reward`) if a later policy refuses, so all-or-nothing still holds.
+      const flex = await runFlexible(
+        ctx,
+        flexible.filter((p) => p.when === undefined || p.when(ctx)),
+        requestCost,
+      );
+      if (flex.storeError !== undefined) {
+        outage(ctx, flex.storeError);
+        if (onStoreError === 'closed') throw unavailable(flex.storeError);
       }
+      evaluated.push(...flex.evaluated);
+      refund = flex.refund;
     }
-    const evaluated: Evaluated[] = [...flex.evaluated];
-    let now = clock?.() ?? Date.now();
-    const flexAllowed = flex.evaluated.every((e) => e.outcome.allowed);
-    if (flexAllowed) {
+
+    let now: number | undefined;
+    if (checks.length > 0 && evaluated.every((e) => e.outcome.allowed)) {
       const result = await consumeNative(ctx, checks);
-      if (result === undefined && flex.evaluated.length === 0) return next();
       if (result !== undefined) {
         now = result.now;
-        result.outcomes.forEach((outcome, i) => {
-          const r = reports[i] as PolicyReport;
-          evaluated.push({ ...r, remaining: outcome.remaining, resetMs: outcome.resetMs, outcome });
-        });
-        if (!result.outcomes.every((o) => o.allowed)) await flex.refund();
+        let allowed = true;
+        for (let i = 0; i < checks.length; i++) {
+          const outcome = result.outcomes[i] as LimitOutcome;
+          const check = checks[i] as LimitCheck;
+          allowed &&= outcome.allowed;
+          evaluated.push({
+            name: (applied[i] as NativePolicy).name,
+            limit: check.limit,
+            windowMs: check.windowMs,
+            remaining: outcome.remaining,
+            resetMs: outcome.resetMs,
+            outcome,
+          });
+        }
+        if (!allowed && refund !== undefined) await refund();
       }
     }
 
@@ -441,18 +461,20 @@ export function rateLimit(options: RateLimitOptions): Middleware {
       fields['RateLimit-Policy'] = policyField(evaluated);
       fields.RateLimit = stateField(reported);
     }
-    if (legacyHeaders) Object.assign(fields, legacyFields(reported, now));
+    if (legacyHeaders) Object.assign(fields, legacyFields(reported, now ?? Date.now()));
 
-    if (limited && !dryRun)
+    if (limited && !dryRun) {
       throw new RateLimitedError(reported.name, reported.outcome.retryAfterMs, fields);
+    }
     if (limited) {
       ctx.log.info('rate limit would have refused this request (dry run)', {
         traceId: ctx.traceId,
         policy: reported.name,
       });
     }
-    for (const [name, value] of Object.entries(fields)) ctx.response.headers.set(name, value);
-    const delay = Math.max(0, ...evaluated.map((e) => e.outcome.delayMs));
+    for (const name in fields) ctx.response.headers.set(name, fields[name] as string);
+    let delay = 0;
+    for (const e of evaluated) if (e.outcome.delayMs > delay) delay = e.outcome.delayMs;
     if (delay > 0 && !limited) await sleep(delay);
     return next();
   });

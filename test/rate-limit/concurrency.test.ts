@@ -114,3 +114,47 @@ describe.runIf(services.redis)('across two processes sharing Redis', () => {
     expect(counts).toEqual({ 200: 50, 429: 150 });
   });
 });
+
+describe.runIf(services.redis)('Redis round trips', () => {
+  it('one command per request, whatever the number of policies', async () => {
+    const client = new Redis(services.redisUrl);
+    let sent = 0;
+    const send = client.sendCommand.bind(client);
+    client.sendCommand = (...args: Parameters<Redis['sendCommand']>) => {
+      sent++;
+      return send(...args);
+    };
+    await client.ping();
+    sent = 0;
+    const listener = adapters[0]!.build({
+      use: [
+        rateLimit({
+          store: new RedisStore({ client, prefix }),
+          policies: [
+            { name: 'rt-ip', limit: 100, windowMs: 60_000 },
+            {
+              name: 'rt-key',
+              limit: 100,
+              windowMs: 60_000,
+              algorithm: 'sliding-window',
+              key: () => 'k',
+            },
+            {
+              name: 'rt-route',
+              limit: 100,
+              windowMs: 60_000,
+              algorithm: 'fixed-window',
+              key: () => 'r',
+            },
+          ],
+        }),
+      ],
+      routes: [{ method: 'get', path: '/x', handler: () => ({ body: { ok: true } }) }],
+    });
+    const port = await listen(listener);
+    for (let i = 0; i < 10; i++)
+      await fetch(`http://127.0.0.1:${port}/x`).then((r) => r.arrayBuffer());
+    expect(sent).toBe(10);
+    await client.quit();
+  });
+});

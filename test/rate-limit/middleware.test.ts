@@ -27,7 +27,9 @@ const SF_PARAM = ';[a-z*][a-z0-9_.*-]*=-?\\d{1,15}';
 const SF_ITEM = `${SF_STRING}(?:${SF_PARAM})*`;
 const SF_LIST = new RegExp(`^${SF_ITEM}(?:[ \\t]*,[ \\t]*${SF_ITEM})*$`);
 
-function params(field: string | undefined): Array<{ name: string } & Record<string, number | string>> {
+function params(
+  field: string | undefined,
+): Array<{ name: string } & Record<string, number | string>> {
   return (field ?? '').split(/\s*,\s*/).map((item) => {
     const [name = '', ...ps] = item.split(';');
     const out: { name: string } & Record<string, number | string> = { name: JSON.parse(name) };
