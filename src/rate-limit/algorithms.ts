@@ -68,6 +68,24 @@ function ceilMs(x: number): number {
   return x <= 0 ? 0 : Math.ceil(x - EPSILON);
 }
 
+function refused(remaining: number, resetMs: number, retryAfterMs: number): Step {
+  return {
+    outcome: { allowed: false, remaining, resetMs, retryAfterMs, delayMs: 0 },
+    next: null,
+    ttlMs: 0,
+  };
+}
+
+function admitted(
+  remaining: number,
+  resetMs: number,
+  next: string | null,
+  ttlMs: number,
+  delayMs = 0,
+): Step {
+  return { outcome: { allowed: true, remaining, resetMs, retryAfterMs: 0, delayMs }, next, ttlMs };
+}
+
 function parse(state: string | null): number[] {
   if (state === null) return [];
   return state.split(':').map(Number);
@@ -100,29 +118,18 @@ function tokenBucket(p: LimitParams, [stored]: number[], now: number): Step {
   const nextTat = tat + p.cost * interval;
   const allowAt = nextTat - tolerance;
   if (allowAt > now) {
-    return {
-      outcome: {
-        allowed: false,
-        remaining: Math.max(0, Math.floor((tolerance - (tat - now)) / interval + EPSILON)),
-        resetMs: ceilMs(tat - now),
-        retryAfterMs: ceilMs(allowAt - now),
-        delayMs: 0,
-      },
-      next: null,
-      ttlMs: 0,
-    };
+    return refused(
+      Math.max(0, Math.floor((tolerance - (tat - now)) / interval + EPSILON)),
+      ceilMs(tat - now),
+      ceilMs(allowAt - now),
+    );
   }
-  return {
-    outcome: {
-      allowed: true,
-      remaining: Math.max(0, Math.floor((tolerance - (nextTat - now)) / interval + EPSILON)),
-      resetMs: ceilMs(nextTat - now),
-      retryAfterMs: 0,
-      delayMs: 0,
-    },
-    next: nextTat > now ? String(round3(nextTat)) : null,
-    ttlMs: ceilMs(nextTat - now),
-  };
+  return admitted(
+    Math.max(0, Math.floor((tolerance - (nextTat - now)) / interval + EPSILON)),
+    ceilMs(nextTat - now),
+    nextTat > now ? String(round3(nextTat)) : null,
+    ceilMs(nextTat - now),
+  );
 }
 
 /**
@@ -147,30 +154,19 @@ function slidingWindow(p: LimitParams, [w, c, prevC]: number[], now: number): St
   const estimate = previous * (1 - elapsed) + current;
   const resetAt = current > 0 ? start + 2 * p.windowMs : start + p.windowMs;
   if (estimate + p.cost > p.limit + EPSILON) {
-    return {
-      outcome: {
-        allowed: false,
-        remaining: Math.max(0, Math.floor(p.limit - estimate + EPSILON)),
-        resetMs: ceilMs(resetAt - now),
-        retryAfterMs: ceilMs(slidingAdmitAt(p, start, current, previous) - now),
-        delayMs: 0,
-      },
-      next: null,
-      ttlMs: 0,
-    };
+    return refused(
+      Math.max(0, Math.floor(p.limit - estimate + EPSILON)),
+      ceilMs(resetAt - now),
+      ceilMs(slidingAdmitAt(p, start, current, previous) - now),
+    );
   }
   const after = current + p.cost;
-  return {
-    outcome: {
-      allowed: true,
-      remaining: Math.max(0, Math.floor(p.limit - estimate - p.cost + EPSILON)),
-      resetMs: ceilMs((after > 0 ? start + 2 * p.windowMs : resetAt) - now),
-      retryAfterMs: 0,
-      delayMs: 0,
-    },
-    next: p.cost > 0 ? `${index}:${after}:${previous}` : null,
-    ttlMs: ceilMs(start + 2 * p.windowMs - now),
-  };
+  return admitted(
+    Math.max(0, Math.floor(p.limit - estimate - p.cost + EPSILON)),
+    ceilMs((after > 0 ? start + 2 * p.windowMs : resetAt) - now),
+    p.cost > 0 ? `${index}:${after}:${previous}` : null,
+    ceilMs(start + 2 * p.windowMs - now),
+  );
 }
 
 /** When the weighted estimate first leaves room for `cost`. */
@@ -191,30 +187,13 @@ function fixedWindow(p: LimitParams, [w, c]: number[], now: number): Step {
   const index = Math.floor(now / p.windowMs);
   const count = w === index ? (c ?? 0) : 0;
   const resetMs = ceilMs((index + 1) * p.windowMs - now);
-  if (count + p.cost > p.limit) {
-    return {
-      outcome: {
-        allowed: false,
-        remaining: Math.max(0, p.limit - count),
-        resetMs,
-        retryAfterMs: resetMs,
-        delayMs: 0,
-      },
-      next: null,
-      ttlMs: 0,
-    };
-  }
-  return {
-    outcome: {
-      allowed: true,
-      remaining: p.limit - count - p.cost,
-      resetMs,
-      retryAfterMs: 0,
-      delayMs: 0,
-    },
-    next: p.cost > 0 ? `${index}:${count + p.cost}` : null,
-    ttlMs: resetMs,
-  };
+  if (count + p.cost > p.limit) return refused(Math.max(0, p.limit - count), resetMs, resetMs);
+  return admitted(
+    p.limit - count - p.cost,
+    resetMs,
+    p.cost > 0 ? `${index}:${count + p.cost}` : null,
+    resetMs,
+  );
 }
 
 /**
@@ -233,27 +212,13 @@ function leakyBucket(p: LimitParams, [stored]: number[], now: number): Step {
   const roomAfter = (empty: number) =>
     Math.max(0, Math.floor((maxDelay - (empty - now)) / interval + EPSILON) + 1);
   if (delay > maxDelay + EPSILON) {
-    return {
-      outcome: {
-        allowed: false,
-        remaining: 0,
-        resetMs: ceilMs(start - now),
-        retryAfterMs: ceilMs(delay - maxDelay),
-        delayMs: 0,
-      },
-      next: null,
-      ttlMs: 0,
-    };
+    return refused(0, ceilMs(start - now), ceilMs(delay - maxDelay));
   }
-  return {
-    outcome: {
-      allowed: true,
-      remaining: roomAfter(emptyAt),
-      resetMs: ceilMs(emptyAt - now),
-      retryAfterMs: 0,
-      delayMs: ceilMs(delay),
-    },
-    next: emptyAt > now ? String(round3(emptyAt)) : null,
-    ttlMs: ceilMs(emptyAt - now),
-  };
+  return admitted(
+    roomAfter(emptyAt),
+    ceilMs(emptyAt - now),
+    emptyAt > now ? String(round3(emptyAt)) : null,
+    ceilMs(emptyAt - now),
+    ceilMs(delay),
+  );
 }
