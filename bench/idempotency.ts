@@ -13,7 +13,7 @@ const duration = Number(process.env.BENCH_SECONDS ?? 3);
 const body = JSON.stringify({ amount: 1000, currency: 'EUR', userId: 'usr_ada' });
 
 async function counters(port: number): Promise<{ operations: number; requests: number }> {
-  const r = await fetch(`http://127.0.0.1:${port}/__store`);
+  const r = await fetch(`http://127.0.0.1:${port}/__stats`);
   return (await r.json()) as { operations: number; requests: number };
 }
 

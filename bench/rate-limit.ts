@@ -13,7 +13,7 @@ const server = fileURLToPath(new URL('./servers/rate-limit.ts', import.meta.url)
 const duration = Number(process.env.BENCH_SECONDS ?? 3);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 async function served(port: number): Promise<{ requests: number; redisCommands: number }> {
-  const r = await fetch(`http://127.0.0.1:${port}/__requests`);
+  const r = await fetch(`http://127.0.0.1:${port}/__stats`);
   return (await r.json()) as { requests: number; redisCommands: number };
 }
 

@@ -3,6 +3,7 @@
  * on a free loopback port and prints it. Cases: express, express+restwell,
  * koa, koa+restwell. Every case serves the same 1 KB JSON GET and a JSON POST.
  */
+import { serve } from './serve.js';
 import Router from '@koa/router';
 import express from 'express';
 import Koa from 'koa';
@@ -75,15 +76,4 @@ if (handler === undefined) {
   console.error(`unknown case ${which}`);
   process.exit(2);
 }
-const { createServer } = await import('node:http');
-const app = handler;
-// `/__cpu` reports the process's CPU time, so the harness can compute CPU per request.
-const server = createServer((req, res) => {
-  if (req.url === '/__cpu') res.end(JSON.stringify(process.cpuUsage()));
-  else app(req, res);
-});
-server.listen(0, '127.0.0.1', () => {
-  const address = server.address();
-  console.log(JSON.stringify({ port: typeof address === 'object' && address ? address.port : 0 }));
-});
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+serve(handler);

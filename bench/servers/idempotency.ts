@@ -1,9 +1,9 @@
 /**
  * Benchmark server for idempotency: `node --import tsx bench/servers/idempotency.ts <case>`
  * with case `none` (the route without the middleware), `memory` or `redis`.
- * `/__cpu` reports CPU time; `/__store` the number of store operations so far.
+ * `/__stats` reports the requests served and the store operations so far.
  */
-import { createServer } from 'node:http';
+import { serve } from './serve.js';
 import express from 'express';
 import { Redis } from 'ioredis';
 import { jsonBody, MemoryStore, type Store } from 'restwell';
@@ -13,7 +13,6 @@ import { RedisStore } from 'restwell/redis';
 
 const which = process.argv[2] ?? 'none';
 let operations = 0;
-let requests = 0;
 /** Counts every store call: one call is one round trip on a networked store. */
 function counted(store: Store): Store {
   return new Proxy(store, {
@@ -47,20 +46,4 @@ const handler = (req: express.Request, res: express.Response) => {
 if (store) app.post('/v1/payments', rw(idempotency({ store })), handler);
 else app.post('/v1/payments', handler);
 
-const server = createServer((req, res) => {
-  if (req.url === '/__cpu') res.end(JSON.stringify(process.cpuUsage()));
-  else if (req.url === '/__store') res.end(JSON.stringify({ operations, requests }));
-  else {
-    requests++;
-    app(req, res);
-  }
-}).listen(0, '127.0.0.1', () => {
-  const address = server.address();
-  console.log(JSON.stringify({ port: typeof address === 'object' && address ? address.port : 0 }));
-});
-process.on('SIGTERM', () => {
-  server.close(() => {
-    void redis?.quit();
-    process.exit(0);
-  });
-});
+serve(app, { stats: () => ({ operations }), close: () => redis?.quit() });

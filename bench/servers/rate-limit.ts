@@ -4,10 +4,10 @@
  * `express-rate-limit` (its memory store); `rlf-memory` and `rlf-redis` (rate-limiter-flexible
  * used directly as a middleware, as its documentation shows). Limits are far above the load, so
  * every request is admitted and the figures are the cost of checking.
- * `/__cpu` reports CPU time; `/__requests` the requests served and the commands sent to Redis
+ * `/__stats` reports the requests served and the commands sent to Redis
  * (each one round trip here: neither restwell nor rate-limiter-flexible pipelines).
  */
-import { createServer } from 'node:http';
+import { serve } from './serve.js';
 import express from 'express';
 import { rateLimit as expressRateLimit } from 'express-rate-limit';
 import { Redis } from 'ioredis';
@@ -19,7 +19,6 @@ import { RedisStore } from 'restwell/redis';
 
 const which = process.argv[2] ?? 'none';
 const HUGE = 1_000_000_000;
-let requests = 0;
 let redis: Redis | undefined;
 let redisCommands = 0;
 const connect = () => {
@@ -115,20 +114,4 @@ app.get('/v1/users', (_req, res) => {
   res.type('application/json').send(users);
 });
 
-const server = createServer((req, res) => {
-  if (req.url === '/__cpu') res.end(JSON.stringify(process.cpuUsage()));
-  else if (req.url === '/__requests') res.end(JSON.stringify({ requests, redisCommands }));
-  else {
-    requests++;
-    app(req, res);
-  }
-}).listen(0, '127.0.0.1', () => {
-  const address = server.address();
-  console.log(JSON.stringify({ port: typeof address === 'object' && address ? address.port : 0 }));
-});
-process.on('SIGTERM', () => {
-  server.close(() => {
-    void redis?.quit();
-    process.exit(0);
-  });
-});
+serve(app, { stats: () => ({ redisCommands }), close: () => redis?.quit() });
