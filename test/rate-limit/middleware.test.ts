@@ -214,6 +214,16 @@ describe.each(adapters)('rate limiting through $name', (adapter) => {
     expect(anon.headers.ratelimit).toBeUndefined();
   });
 
+  it('counts an oversized key like any other (hashed to a bounded counter key)', async () => {
+    const { listener } = app({
+      policies: [{ name: 'per-key', limit: 1, windowMs: 60_000, key: byHeader('x-api-key') }],
+    });
+    const huge = 'k'.repeat(8000);
+    await request(listener).get('/things').set('x-api-key', huge).expect(200);
+    await request(listener).get('/things').set('x-api-key', huge).expect(429);
+    await request(listener).get('/things').set('x-api-key', `${huge}2`).expect(200);
+  });
+
   describe('client addresses', () => {
     const proxied = (ipv6Prefix?: number) =>
       app(
