@@ -19,12 +19,7 @@ export interface ExampleOptions {
   limits?: ExampleLimits;
 }
 
-export function createApp({
-  store,
-  repo = new Repository(),
-  logger,
-  limits,
-}: ExampleOptions): Koa {
+export function createApp({ store, repo = new Repository(), logger, limits }: ExampleOptions): Koa {
   const app = new Koa();
   app.proxy = false;
   const rw = koaAdapter({ trustProxy: 'loopback', ...(logger ? { logger } : {}) });

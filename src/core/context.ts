@@ -164,3 +164,21 @@ export function seesResponse(middlewares: readonly Middleware[]): boolean {
     (m) => (m as Middleware & { [RESPONSE_BLIND]?: true })[RESPONSE_BLIND] !== true,
   );
 }
+
+const PRECONDITIONS_CLAIMED = Symbol.for('restwell.preconditionsClaimed');
+
+/**
+ * Declares that a restwell module evaluates this request's preconditions
+ * (`If-None-Match`, `If-Modified-Since`, ...) by RFC 9110 §13.2.2. An adapter
+ * whose framework would otherwise answer 304 by its own rules (Express's
+ * `res.send()` consults `req.fresh`) then stands that logic down for this
+ * request only.
+ */
+export function claimPreconditions(ctx: Context): void {
+  (ctx.state as Record<symbol, unknown>)[PRECONDITIONS_CLAIMED] = true;
+}
+
+/** Whether a module has claimed this request's preconditions. */
+export function preconditionsClaimed(ctx: Context): boolean {
+  return (ctx.state as Record<symbol, unknown>)[PRECONDITIONS_CLAIMED] === true;
+}

@@ -27,7 +27,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { compose } from '../../core/compose.js';
-import { type ContextState, type Middleware, seesResponse } from '../../core/context.js';
+import {
+  type ContextState,
+  type Middleware,
+  preconditionsClaimed,
+  seesResponse,
+} from '../../core/context.js';
 import { MethodNotAllowedError, NotFoundError } from '../../core/errors.js';
 import {
   type AdapterOptions,
@@ -134,6 +139,37 @@ const STATE = Symbol.for('restwell.express.state');
 type WithState = ExpressRequest & { [STATE]?: RequestState };
 const DOWNSTREAM_PASSED = Promise.resolve();
 
+/**
+ * Express's `res.send()` answers 304 on its own when `req.fresh` says so, by
+ * looser rules than RFC 9110 (no If-Match, no §13.2.2 order) and after
+ * restwell could see the response. When a restwell module claims a request's
+ * preconditions (`conditional()`), `req.fresh` is false for that request. The
+ * getter is replaced once per request prototype, so requests pay nothing, and
+ * requests no module claimed keep Express's behaviour.
+ */
+const patchedPrototypes = new WeakSet<object>();
+function standDownFreshness(req: object): void {
+  const direct = Object.getPrototypeOf(req) as object | null;
+  if (direct === null || patchedPrototypes.has(direct)) return;
+  patchedPrototypes.add(direct);
+  let owner: object | null = direct;
+  while (owner !== null && !Object.hasOwn(owner, 'fresh')) owner = Object.getPrototypeOf(owner);
+  const original = owner === null ? undefined : Object.getOwnPropertyDescriptor(owner, 'fresh');
+  if (owner === null || typeof original?.get !== 'function' || patchedPrototypes.has(owner)) return;
+  patchedPrototypes.add(owner);
+  const expressFresh = original.get;
+  Object.defineProperty(owner, 'fresh', {
+    configurable: true,
+    enumerable: original.enumerable ?? true,
+    get(this: WithState): boolean {
+      const state = this[STATE];
+      return state !== undefined && preconditionsClaimed(state.ctx)
+        ? false
+        : expressFresh.call(this);
+    },
+  });
+}
+
 export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdapter {
   const settings = resolveAdapterOptions(options);
   const maxBufferedBytes = options.maxBufferedBytes ?? 1_048_576;
@@ -155,6 +191,7 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
     );
     const state: RequestState = { ctx, capture: undefined, direct };
     req[STATE] = state;
+    standDownFreshness(req);
     // Set before the handler can write the head.
     finalizeResponse(ctx);
     return state;
