@@ -59,13 +59,18 @@ export interface Step {
 // Guards floor() against 2.9999999 from floating-point division.
 const EPSILON = 1e-9;
 
-/** Microsecond precision, as the Lua script stores it (`%.3f`). */
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
+/** Whole milliseconds, rounded up; never negative (nor -0). */
+function ceilMs(x: number): number {
+  return x <= EPSILON ? 0 : Math.ceil(x - EPSILON);
 }
 
-function ceilMs(x: number): number {
-  return x <= 0 ? 0 : Math.ceil(x - EPSILON);
+/**
+ * States keep full double precision (the shortest string that parses back to
+ * the same number; Lua writes `%.17g`), so that sub-microsecond intervals of
+ * very high rates still advance the state.
+ */
+function format(x: number): string {
+  return String(x);
 }
 
 function refused(remaining: number, resetMs: number, retryAfterMs: number): Step {
@@ -91,8 +96,19 @@ function parse(state: string | null): number[] {
   return state.split(':').map(Number);
 }
 
+/**
+ * The most units one request can ever take from a policy: the bucket's
+ * capacity, or the window's limit. A request costing more is refused outright,
+ * with the window as its `Retry-After` (it will never fit; the client must
+ * split it).
+ */
+export function capacity(p: Pick<LimitParams, 'algorithm' | 'limit' | 'burst'>): number {
+  return p.algorithm === 'token-bucket' ? p.burst : p.limit;
+}
+
 /** One check of one policy. Pure: the caller stores `next` only when every policy of the request admits it. */
 export function step(params: LimitParams, state: string | null, now: number): Step {
+  if (params.cost > capacity(params)) return refused(0, 0, ceilMs(params.windowMs));
   switch (params.algorithm) {
     case 'token-bucket':
       return tokenBucket(params, parse(state), now);
@@ -105,6 +121,15 @@ export function step(params: LimitParams, state: string | null, now: number): St
   }
 }
 
+/**
+ * The current window's index. A stored index ahead of the clock (the clock
+ * stepped back, or another server's runs ahead) stays current, so that a
+ * step back never erases what was counted.
+ */
+function windowIndex(now: number, windowMs: number, stored: number | undefined): number {
+  const index = Math.floor(now / windowMs);
+  return stored !== undefined && stored > index ? stored : index;
+}
 /**
  * Token bucket as GCRA (the generic cell rate algorithm): a bucket of `burst`
  * tokens refilled at `limit / windowMs`, stored as one number, the
@@ -127,7 +152,7 @@ function tokenBucket(p: LimitParams, [stored]: number[], now: number): Step {
   return admitted(
     Math.max(0, Math.floor((tolerance - (nextTat - now)) / interval + EPSILON)),
     ceilMs(nextTat - now),
-    nextTat > now ? String(round3(nextTat)) : null,
+    nextTat > now ? format(nextTat) : null,
     ceilMs(nextTat - now),
   );
 }
@@ -140,7 +165,7 @@ function tokenBucket(p: LimitParams, [stored]: number[], now: number): Step {
  * count, previous count.
  */
 function slidingWindow(p: LimitParams, [w, c, prevC]: number[], now: number): Step {
-  const index = Math.floor(now / p.windowMs);
+  const index = windowIndex(now, p.windowMs, w);
   let current = 0;
   let previous = 0;
   if (w === index) {
@@ -150,7 +175,7 @@ function slidingWindow(p: LimitParams, [w, c, prevC]: number[], now: number): St
     previous = c ?? 0;
   }
   const start = index * p.windowMs;
-  const elapsed = (now - start) / p.windowMs;
+  const elapsed = Math.min(1, Math.max(0, (now - start) / p.windowMs));
   const estimate = previous * (1 - elapsed) + current;
   const resetAt = current > 0 ? start + 2 * p.windowMs : start + p.windowMs;
   if (estimate + p.cost > p.limit + EPSILON) {
@@ -164,7 +189,7 @@ function slidingWindow(p: LimitParams, [w, c, prevC]: number[], now: number): St
   return admitted(
     Math.max(0, Math.floor(p.limit - estimate - p.cost + EPSILON)),
     ceilMs((after > 0 ? start + 2 * p.windowMs : resetAt) - now),
-    p.cost > 0 ? `${index}:${after}:${previous}` : null,
+    p.cost > 0 ? `${format(index)}:${format(after)}:${format(previous)}` : null,
     ceilMs(start + 2 * p.windowMs - now),
   );
 }
@@ -184,14 +209,14 @@ function slidingAdmitAt(p: LimitParams, start: number, current: number, previous
 
 /** Fixed window: a counter per window of `windowMs`, aligned to the epoch. State: window index, count. */
 function fixedWindow(p: LimitParams, [w, c]: number[], now: number): Step {
-  const index = Math.floor(now / p.windowMs);
+  const index = windowIndex(now, p.windowMs, w);
   const count = w === index ? (c ?? 0) : 0;
   const resetMs = ceilMs((index + 1) * p.windowMs - now);
   if (count + p.cost > p.limit) return refused(Math.max(0, p.limit - count), resetMs, resetMs);
   return admitted(
     p.limit - count - p.cost,
     resetMs,
-    p.cost > 0 ? `${index}:${count + p.cost}` : null,
+    p.cost > 0 ? `${format(index)}:${format(count + p.cost)}` : null,
     resetMs,
   );
 }
@@ -207,17 +232,19 @@ function leakyBucket(p: LimitParams, [stored]: number[], now: number): Step {
   const maxDelay = interval * p.burst;
   const start = Math.max(stored ?? now, now);
   const delay = start - now;
-  const emptyAt = start + p.cost * interval;
-  // Waiting room left after this request: how many more could be admitted now.
+  // Waiting room left: how many more requests could be admitted now.
   const roomAfter = (empty: number) =>
     Math.max(0, Math.floor((maxDelay - (empty - now)) / interval + EPSILON) + 1);
+  // Nothing to send: no turn to wait for.
+  if (p.cost === 0) return admitted(roomAfter(start), ceilMs(delay), null, 0);
+  const emptyAt = start + p.cost * interval;
   if (delay > maxDelay + EPSILON) {
     return refused(0, ceilMs(start - now), ceilMs(delay - maxDelay));
   }
   return admitted(
     roomAfter(emptyAt),
     ceilMs(emptyAt - now),
-    emptyAt > now ? String(round3(emptyAt)) : null,
+    emptyAt > now ? format(emptyAt) : null,
     ceilMs(emptyAt - now),
     ceilMs(delay),
   );

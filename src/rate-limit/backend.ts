@@ -49,7 +49,9 @@ export class MemoryRateLimitBackend implements RateLimitBackend {
         const steps = checks.map((c, i) => step(c, values[i] ?? null, at));
         result = { now: at, outcomes: steps.map((s) => s.outcome) };
         if (!steps.every((s) => s.outcome.allowed)) return [];
-        return steps.map((s) => (s.next === null ? null : { value: s.next, ttlMs: s.ttlMs }));
+        return steps.map((s) =>
+          s.next === null ? null : { value: s.next, ttlMs: Math.max(1, s.ttlMs) },
+        );
       },
     );
     return result;

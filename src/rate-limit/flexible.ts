@@ -16,6 +16,7 @@
  */
 import type { Context } from '../core/context.js';
 import { invalidOption } from '../core/errors.js';
+import { bounded } from '../stores/types.js';
 import type { EvaluatedPolicy as Evaluated } from './headers.js';
 import { byIp, type KeyFunction } from './keys.js';
 
@@ -40,6 +41,8 @@ export interface FlexiblePolicy {
 }
 
 const FLEXIBLE = Symbol.for('restwell.flexiblePolicy');
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
 /** Declares a policy enforced by a rate-limiter-flexible limiter. */
 export function flexiblePolicy(policy: FlexiblePolicy): FlexiblePolicy {
@@ -72,20 +75,37 @@ export async function runFlexible(
   ctx: Context,
   policies: readonly FlexiblePolicy[],
   cost: number,
+  timeoutMs: number,
 ): Promise<FlexibleRun> {
   const evaluated: Evaluated[] = [];
   const taken: Array<{ limiter: RateLimiterLike; key: string }> = [];
   let storeError: unknown;
   const refund = async () => {
-    await Promise.all(taken.map((t) => t.limiter.reward(t.key, cost).catch(() => {})));
-    taken.length = 0;
+    const handBack = taken.splice(0);
+    await Promise.all(
+      handBack.map((t) =>
+        bounded('reward', timeoutMs, () => t.limiter.reward(t.key, cost), asError).catch((err) =>
+          ctx.log.warn("rate-limiter-flexible could not hand back a refused request's points", {
+            traceId: ctx.traceId,
+            err,
+          }),
+        ),
+      ),
+    );
   };
   for (const p of policies) {
     const key = (p.key ?? byIp())(ctx);
-    if (key === undefined) continue;
+    if (key === undefined || key === '') continue;
     const report = { name: p.name, limit: p.limiter.points, windowMs: p.limiter.duration * 1000 };
     try {
-      const res = await p.limiter.consume(key, cost);
+      const res = await bounded(
+        'consume',
+        timeoutMs,
+        () => p.limiter.consume(key, cost),
+        (err) =>
+          // A refusal (a RateLimiterRes, not an Error) passes through untouched.
+          err instanceof Error ? err : (err as never),
+      );
       taken.push({ limiter: p.limiter, key });
       evaluated.push({
         ...report,
@@ -100,8 +120,9 @@ export async function runFlexible(
         },
       });
     } catch (rejection) {
-      // rate-limiter-flexible rejects with an Error when its store fails, and
-      // with a RateLimiterRes when the key is over its limit.
+      // rate-limiter-flexible rejects with an Error when its store fails (and
+      // restwell with StoreTimeoutError when it is too slow), and with a
+      // RateLimiterRes when the key is over its limit.
       if (rejection instanceof Error) {
         storeError = rejection;
         continue;
@@ -114,8 +135,9 @@ export async function runFlexible(
         resetMs: wait,
         outcome: { allowed: false, remaining: 0, resetMs: wait, retryAfterMs: wait, delayMs: 0 },
       });
-      // A refused consume still counts in rate-limiter-flexible: hand it back too.
-      taken.push({ limiter: p.limiter, key });
+      // The refused consume itself is not handed back: rate-limiter-flexible may
+      // not have counted it (an in-memory block), and rewarding it would re-arm
+      // a block or mint points the client never spent.
       await refund();
       break;
     }

@@ -169,23 +169,48 @@ const NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const sha256 = (key: string) => createHash('sha256').update(key).digest('base64url');
 const MAX_KEY = 128;
 
-function isPerRequestNumber(v: unknown): boolean {
-  return typeof v === 'function' || (typeof v === 'number' && Number.isFinite(v) && v > 0);
+/** The largest cost or limit accepted: beyond it, time arithmetic loses precision. */
+const MAX_UNITS = 1_000_000_000;
+
+/** What a number option must be. */
+type NumberKind = 'count' | 'positive-count' | 'duration';
+
+const KIND_TEXT: Record<NumberKind, string> = {
+  count: `an integer from 0 to ${MAX_UNITS}`,
+  'positive-count': `an integer from 1 to ${MAX_UNITS}`,
+  duration: 'a positive number of milliseconds',
+};
+
+function isValid(n: unknown, kind: NumberKind): n is number {
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) return false;
+  if (kind === 'duration') return n > 0;
+  return Number.isInteger(n) && n <= MAX_UNITS && (kind === 'count' || n >= 1);
 }
 
-/** A per-request number; a function's answer is checked (a programming error is a TypeError, a 500). */
+/** A static option is checked when the middleware is created; a function option may be any function. */
+function checkOption(value: unknown, kind: NumberKind, where: string): void {
+  if (value !== undefined && typeof value !== 'function' && !isValid(value, kind)) {
+    invalidOption('rateLimit', where, `${KIND_TEXT[kind]} or a function of the request`, value);
+  }
+}
+
+/**
+ * A per-request number. A function's answer is checked on each request: a bad
+ * one is a programming error (TypeError, a 500), so a function that derives a
+ * cost or a limit from client input must validate it first.
+ */
 function resolve(
   value: PerRequest<number>,
   ctx: Context,
   policy: string,
   field: string,
-  min: number,
+  kind: NumberKind,
 ): number {
   if (typeof value !== 'function') return value;
   const n = value(ctx);
-  if (!Number.isFinite(n) || n < min || (min > 0 && n === 0)) {
+  if (!isValid(n, kind)) {
     throw new TypeError(
-      `restwell/rateLimit: ${policy} ${field} must be a number ${min > 0 ? '> 0' : '≥ 0'}, got ${n}.`,
+      `restwell/rateLimit: ${policy} ${field} must be ${KIND_TEXT[kind]}, got ${n}.`,
     );
   }
   return n;
@@ -215,27 +240,20 @@ function normalizePolicy(
       algorithm,
     );
   }
-  if (!isPerRequestNumber(p.limit))
-    invalidOption('rateLimit', `policies[${i}].limit`, 'a positive number or a function', p.limit);
-  if (!isPerRequestNumber(p.windowMs))
-    invalidOption(
-      'rateLimit',
-      `policies[${i}].windowMs`,
-      'a positive number of milliseconds or a function',
-      p.windowMs,
-    );
-  if (
-    p.burst !== undefined &&
-    typeof p.burst !== 'function' &&
-    !(Number.isFinite(p.burst) && p.burst >= 0)
-  ) {
-    invalidOption(
-      'rateLimit',
-      `policies[${i}].burst`,
-      'a non-negative number or a function',
-      p.burst,
-    );
+  if (p.limit === undefined)
+    invalidOption('rateLimit', `policies[${i}].limit`, 'required', p.limit);
+  if (p.windowMs === undefined) {
+    invalidOption('rateLimit', `policies[${i}].windowMs`, 'required', p.windowMs);
   }
+  checkOption(p.limit, 'positive-count', `policies[${i}].limit`);
+  checkOption(p.windowMs, 'duration', `policies[${i}].windowMs`);
+  // A token bucket of capacity 0 could never admit anything.
+  checkOption(
+    p.burst,
+    algorithm === 'token-bucket' ? 'positive-count' : 'count',
+    `policies[${i}].burst`,
+  );
+  checkOption(p.cost, 'count', `policies[${i}].cost`);
   if (p.key !== undefined && typeof p.key !== 'function')
     invalidOption('rateLimit', `policies[${i}].key`, 'a function', p.key);
   if (p.when !== undefined && typeof p.when !== 'function')
@@ -312,8 +330,7 @@ export function rateLimit(options: RateLimitOptions): Middleware {
       'policies with distinct names',
       policies.map((p) => p.name),
     );
-  if (!(typeof cost === 'function' || (Number.isInteger(cost) && cost >= 0)))
-    invalidOption('rateLimit', 'cost', 'a non-negative integer or a function', cost);
+  checkOption(cost, 'count', 'cost');
   if (skip !== undefined && typeof skip !== 'function')
     invalidOption('rateLimit', 'skip', 'a function', skip);
   if (onStoreError !== 'open' && onStoreError !== 'closed')
@@ -379,93 +396,100 @@ export function rateLimit(options: RateLimitOptions): Middleware {
 
   return responseBlind(async function rateLimiter(ctx, next) {
     if (skip !== undefined && (await skip(ctx))) return next();
-    const requestCost = resolve(cost, ctx, 'request', 'cost', 0);
+    const requestCost = resolve(cost, ctx, 'request', 'cost', 'count');
 
     const checks: LimitCheck[] = [];
     const applied: NativePolicy[] = [];
     for (const p of native) {
       if (p.when !== undefined && !p.when(ctx)) continue;
       const key = p.key(ctx);
-      if (key === undefined) continue;
-      const limit = resolve(p.limit, ctx, p.name, 'limit', Number.MIN_VALUE);
+      // No key (or an empty one) means the policy does not apply: never one counter shared by all.
+      if (key === undefined || key === '') continue;
+      const limit = resolve(p.limit, ctx, p.name, 'limit', 'positive-count');
       checks.push({
-        key: keyPrefixes.get(p) + (key.length > MAX_KEY ? sha256(key) : key),
+        // `#` marks a hashed key, so it can never equal a raw one.
+        key: keyPrefixes.get(p) + (key.length > MAX_KEY ? `#${sha256(key)}` : key),
         algorithm: p.algorithm,
         limit,
-        windowMs: resolve(p.windowMs, ctx, p.name, 'windowMs', Number.MIN_VALUE),
+        windowMs: resolve(p.windowMs, ctx, p.name, 'windowMs', 'duration'),
         burst:
           p.burst === undefined
             ? p.algorithm === 'leaky-bucket'
               ? 0
               : limit
-            : resolve(p.burst, ctx, p.name, 'burst', 0),
-        cost: p.cost === undefined ? requestCost : resolve(p.cost, ctx, p.name, 'cost', 0),
+            : resolve(p.burst, ctx, p.name, 'burst', 'count'),
+        cost: p.cost === undefined ? requestCost : resolve(p.cost, ctx, p.name, 'cost', 'count'),
       });
       applied.push(p);
     }
 
     const evaluated: Evaluated[] = [];
     let refund: (() => Promise<void>) | undefined;
-    if (flexible.length > 0) {
-      // rate-limiter-flexible policies first: they can hand back what they took
-      // (`reward`) if a later policy refuses, so all-or-nothing still holds.
-      const flex = await runFlexible(
-        ctx,
-        flexible.filter((p) => p.when === undefined || p.when(ctx)),
-        requestCost,
-      );
-      if (flex.storeError !== undefined) {
-        outage(ctx, flex.storeError);
-        if (onStoreError === 'closed') throw unavailable(flex.storeError);
-      }
-      evaluated.push(...flex.evaluated);
-      refund = flex.refund;
-    }
-
-    let now: number | undefined;
-    if (checks.length > 0 && evaluated.every((e) => e.outcome.allowed)) {
-      const result = await consumeNative(ctx, checks);
-      if (result !== undefined) {
-        now = result.now;
-        let allowed = true;
-        for (let i = 0; i < checks.length; i++) {
-          const outcome = result.outcomes[i] as LimitOutcome;
-          const check = checks[i] as LimitCheck;
-          allowed &&= outcome.allowed;
-          evaluated.push({
-            name: (applied[i] as NativePolicy).name,
-            limit: check.limit,
-            windowMs: check.windowMs,
-            remaining: outcome.remaining,
-            resetMs: outcome.resetMs,
-            outcome,
-          });
+    let reported: Evaluated | undefined;
+    let fields: Record<string, string> = {};
+    try {
+      if (flexible.length > 0) {
+        // rate-limiter-flexible policies first: they can hand back what they took
+        // (`reward`) if a later policy refuses, so all-or-nothing still holds.
+        const flex = await runFlexible(
+          ctx,
+          flexible.filter((p) => p.when === undefined || p.when(ctx)),
+          requestCost,
+          timeoutMs,
+        );
+        refund = flex.refund;
+        if (flex.storeError !== undefined) {
+          outage(ctx, flex.storeError);
+          if (onStoreError === 'closed') throw unavailable(flex.storeError);
         }
-        if (!allowed && refund !== undefined) await refund();
+        evaluated.push(...flex.evaluated);
       }
-    }
 
-    const reported = closestToExhaustion(evaluated);
+      let now: number | undefined;
+      if (checks.length > 0 && evaluated.every((e) => e.outcome.allowed)) {
+        const result = await consumeNative(ctx, checks);
+        if (result !== undefined) {
+          now = result.now;
+          for (let i = 0; i < checks.length; i++) {
+            const outcome = result.outcomes[i] as LimitOutcome;
+            const check = checks[i] as LimitCheck;
+            evaluated.push({
+              name: (applied[i] as NativePolicy).name,
+              limit: check.limit,
+              windowMs: check.windowMs,
+              remaining: outcome.remaining,
+              resetMs: outcome.resetMs,
+              outcome,
+            });
+          }
+        }
+      }
+
+      reported = closestToExhaustion(evaluated);
+      if (reported !== undefined) {
+        ctx.state.rateLimit = {
+          policy: reported.name,
+          limit: reported.limit,
+          remaining: reported.remaining,
+          resetMs: reported.resetMs,
+          limited: !reported.outcome.allowed,
+        } satisfies RateLimitState;
+        if (headers) {
+          fields['RateLimit-Policy'] = policyField(evaluated);
+          fields.RateLimit = stateField(reported);
+        }
+        if (legacyHeaders) fields = { ...fields, ...legacyFields(reported, now ?? Date.now()) };
+        if (!reported.outcome.allowed && !dryRun) {
+          throw new RateLimitedError(reported.name, reported.outcome.retryAfterMs, fields);
+        }
+      }
+    } catch (err) {
+      // Not admitted (refused, or the store failed closed): hand back what flexible limiters took.
+      if (refund !== undefined) await refund();
+      throw err;
+    }
     if (reported === undefined) return next();
     const limited = !reported.outcome.allowed;
-    ctx.state.rateLimit = {
-      policy: reported.name,
-      limit: reported.limit,
-      remaining: reported.remaining,
-      resetMs: reported.resetMs,
-      limited,
-    } satisfies RateLimitState;
-
-    const fields: Record<string, string> = {};
-    if (headers) {
-      fields['RateLimit-Policy'] = policyField(evaluated);
-      fields.RateLimit = stateField(reported);
-    }
-    if (legacyHeaders) Object.assign(fields, legacyFields(reported, now ?? Date.now()));
-
-    if (limited && !dryRun) {
-      throw new RateLimitedError(reported.name, reported.outcome.retryAfterMs, fields);
-    }
     if (limited) {
       ctx.log.info('rate limit would have refused this request (dry run)', {
         traceId: ctx.traceId,

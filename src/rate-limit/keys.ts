@@ -50,6 +50,16 @@ export function ipNetwork(ip: string, ipv6Prefix = 64, ipv4Prefix = 32): string 
   if (family === 6) {
     const groups = expandIpv6(ipv4TailToHex(ip));
     if (groups === undefined) return undefined;
+    // An IPv4 address in IPv6 clothing (::ffff:a.b.c.d mapped, ::a.b.c.d compatible)
+    // is that IPv4 client, not a member of the ::/64 every such address shares.
+    const [g0, g1, g2, g3, g4, g5 = 0, g6 = 0, g7 = 0] = groups;
+    if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0) {
+      const compatible = g5 === 0 && (g6 !== 0 || g7 > 1);
+      if (g5 === 0xffff || compatible) {
+        const v4 = `${g6 >> 8}.${g6 & 255}.${g7 >> 8}.${g7 & 255}`;
+        return ipNetwork(v4, ipv6Prefix, ipv4Prefix);
+      }
+    }
     if (ipv6Prefix >= 128) return groups.map((g) => g.toString(16)).join(':');
     const kept = groups.map((g, i) => {
       const bitsBefore = i * 16;

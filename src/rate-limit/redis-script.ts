@@ -28,14 +28,22 @@ export const ALGORITHM_CODES: Record<Algorithm, number> = {
 };
 
 const LUA = `
+-- Redis 3.2 to 4 need effects replication to write after TIME; from 5 on it is the default.
+if redis.replicate_commands then redis.replicate_commands() end
 local now = tonumber(ARGV[1])
 if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local EPS = 1e-9
-local function ceilms(x) if x <= 0 then return 0 end return math.ceil(x - EPS) end
-local function fmt(x) return string.format('%.3f', x) end
+local function ceilms(x) if x <= EPS then return 0 end return math.ceil(x - EPS) end
+-- Full double precision, as the TypeScript stores it.
+local function fmt(x) return string.format('%.17g', x) end
+local function window_index(window, stored)
+  local index = math.floor(now / window)
+  if stored and stored > index then return stored end
+  return index
+end
 local function parse(s)
   local r = {}
   if s then for v in string.gmatch(s, '[^:]+') do r[#r + 1] = tonumber(v) end end
@@ -60,7 +68,7 @@ local function token_bucket(limit, window, burst, cost, st)
 end
 
 local function sliding_window(limit, window, burst, cost, st)
-  local index = math.floor(now / window)
+  local index = window_index(window, st[1])
   local current, previous = 0, 0
   if st[1] == index then
     current = st[2] or 0
@@ -69,7 +77,7 @@ local function sliding_window(limit, window, burst, cost, st)
     previous = st[2] or 0
   end
   local start = index * window
-  local elapsed = (now - start) / window
+  local elapsed = math.min(1, math.max(0, (now - start) / window))
   local estimate = previous * (1 - elapsed) + current
   local reset_at = start + window
   if current > 0 then reset_at = start + 2 * window end
@@ -91,13 +99,13 @@ local function sliding_window(limit, window, burst, cost, st)
   local reset2 = reset_at
   if after > 0 then reset2 = start + 2 * window end
   local nxt = false
-  if cost > 0 then nxt = index .. ':' .. after .. ':' .. previous end
+  if cost > 0 then nxt = fmt(index) .. ':' .. fmt(after) .. ':' .. fmt(previous) end
   return 1, math.max(0, math.floor(limit - estimate - cost + EPS)), ceilms(reset2 - now), 0, 0,
     nxt, ceilms(start + 2 * window - now)
 end
 
 local function fixed_window(limit, window, burst, cost, st)
-  local index = math.floor(now / window)
+  local index = window_index(window, st[1])
   local count = 0
   if st[1] == index then count = st[2] or 0 end
   local reset = ceilms((index + 1) * window - now)
@@ -105,7 +113,7 @@ local function fixed_window(limit, window, burst, cost, st)
     return 0, math.max(0, limit - count), reset, reset, 0, false, 0
   end
   local nxt = false
-  if cost > 0 then nxt = index .. ':' .. (count + cost) end
+  if cost > 0 then nxt = fmt(index) .. ':' .. fmt(count + cost) end
   return 1, limit - count - cost, reset, 0, 0, nxt, reset
 end
 
@@ -114,6 +122,10 @@ local function leaky_bucket(limit, window, burst, cost, st)
   local max_delay = interval * burst
   local start = math.max(st[1] or now, now)
   local delay = start - now
+  if cost == 0 then
+    return 1, math.max(0, math.floor((max_delay - delay) / interval + EPS) + 1), ceilms(delay), 0, 0,
+      false, 0
+  end
   local empty_at = start + cost * interval
   if delay > max_delay + EPS then
     return 0, 0, ceilms(start - now), ceilms(delay - max_delay), 0, false, 0
@@ -130,10 +142,19 @@ local writes = {}
 local all = true
 for i = 1, #KEYS do
   local b = 1 + (i - 1) * 5
-  local run = algorithms[tonumber(ARGV[b + 1])]
-  local allowed, remaining, reset, retry, delay, nxt, ttl = run(
-    tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5]),
-    parse(redis.call('GET', KEYS[i])))
+  local code = tonumber(ARGV[b + 1])
+  local limit, window, burst, cost =
+    tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5])
+  local capacity = limit
+  if code == 1 then capacity = burst end
+  local allowed, remaining, reset, retry, delay, nxt, ttl
+  if cost > capacity then
+    -- More than the policy can ever hold: refused outright (see capacity() in algorithms.ts).
+    allowed, remaining, reset, retry, delay, nxt, ttl = 0, 0, 0, ceilms(window), 0, false, 0
+  else
+    allowed, remaining, reset, retry, delay, nxt, ttl =
+      algorithms[code](limit, window, burst, cost, parse(redis.call('GET', KEYS[i])))
+  end
   if allowed == 0 then all = false end
   writes[i] = { nxt, ttl }
   out[#out + 1] = allowed

@@ -172,6 +172,36 @@ for (const b of backends) {
       });
     });
 
+    it('keeps counting when the clock steps back into an earlier window', async () => {
+      for (const algorithm of ['fixed-window', 'sliding-window'] as const) {
+        const c = { ...check(algorithm, 3, 10_000), key: `${key}:${algorithm}` };
+        await hit(c, T0 + 10_000, 3);
+        expect((await hit(c, T0 + 9_999))[0]!.allowed).toBe(false);
+        expect((await hit(c, T0 + 10_001))[0]!.allowed).toBe(false);
+      }
+    });
+
+    it('advances its state at a million requests a second', async () => {
+      const c = check('token-bucket', 1_000_000, 1000, { burst: 10 }); // one token per µs
+      const out = await hit(c, T0, 12);
+      expect(out.filter((o) => o.allowed)).toHaveLength(10);
+    });
+
+    it('refuses outright a cost above what the policy can ever hold', async () => {
+      const [o] = await hit(check('token-bucket', 10, 10_000, { burst: 3, cost: 4 }), T0);
+      expect(o).toMatchObject({ allowed: false, retryAfterMs: 10_000 });
+      const [w] = await hit(check('fixed-window', 3, 5000, { cost: 4 }), T0);
+      expect(w).toMatchObject({ allowed: false, retryAfterMs: 5000 });
+    });
+
+    it('admits a leaky-bucket request of cost 0 without a turn', async () => {
+      const c = check('leaky-bucket', 10, 1000, { burst: 0 });
+      await hit(c, T0);
+      const [free] = await hit({ ...c, cost: 0 }, T0 + 10);
+      expect(free).toMatchObject({ allowed: true, delayMs: 0 });
+      expect((await hit(c, T0 + 100))[0]!.allowed).toBe(true);
+    });
+
     it('is all-or-nothing across policies: a refusal consumes nothing anywhere', async () => {
       const wide = { ...check('token-bucket', 5, 60_000), key: `${key}:wide` };
       const narrow = { ...check('fixed-window', 2, 60_000), key: `${key}:narrow` };

@@ -286,14 +286,22 @@ describe.each(adapters)('rate limiting through $name', (adapter) => {
     expect(state?.consumedPoints).toBe(2);
   });
 
-  it('refuses through a rate-limiter-flexible limiter and hands its point back', async () => {
+  it('refuses through a rate-limiter-flexible limiter, counting the refusal as the limiter itself does', async () => {
     const limiter = new RateLimiterMemory({ points: 1, duration: 60 });
     const { listener } = app({ policies: [flexiblePolicy({ name: 'flexible', limiter })] });
     await request(listener).get('/things').expect(200);
     const res = await request(listener).get('/things').expect(429);
     expect(res.body.policy).toBe('flexible');
     expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
-    expect((await limiter.get('127.0.0.1'))?.consumedPoints).toBe(1);
+    // The refused consume is not rewarded: the limiter may not have counted it (blocks).
+    expect((await limiter.get('127.0.0.1'))?.consumedPoints).toBe(2);
+  });
+
+  it('refuses a request that costs more than a policy can ever hold, with the window as Retry-After', async () => {
+    const { listener, calls } = app({ limit: 5, windowMs: 60_000, cost: 6 });
+    const res = await request(listener).get('/things').expect(429);
+    expect(res.headers['retry-after']).toBe('60');
+    expect(calls()).toBe(0);
   });
 });
 
@@ -328,8 +336,11 @@ describe('ipNetwork', () => {
     ['2001:db8:1:2::', 64, '2001:db8:1:2:0:0:0:0/64'],
     ['2001:db8:abcd:12ff::1', 56, '2001:db8:abcd:1200:0:0:0:0/56'],
     ['::1', 128, '0:0:0:0:0:0:0:1'],
-    ['::ffff:1.2.3.4', 96, '0:0:0:0:0:ffff:0:0/96'],
-    ['::1.2.3.4', 128, '0:0:0:0:0:0:102:304'],
+    // IPv4 clients in IPv6 form are keyed as the IPv4 address, not lumped into ::/64.
+    ['::ffff:1.2.3.4', 64, '1.2.3.4'],
+    ['::ffff:102:304', 64, '1.2.3.4'],
+    ['::1.2.3.4', 64, '1.2.3.4'],
+    ['::1', 64, '0:0:0:0:0:0:0:0/64'],
   ])('%s /%i → %s', (ip, prefix, expected) => {
     expect(ipNetwork(ip, prefix)).toBe(expected);
   });
@@ -369,6 +380,11 @@ describe('options', () => {
     [{ store, limit: 1, windowMs: 1, cost: -1 }, /cost/],
     [{ store, limit: 1, windowMs: 1, onStoreError: 'maybe' }, /onStoreError/],
     [{ store, limit: 1, windowMs: 1, hashTag: '{x}' }, /hashTag/],
+    [{ store, limit: 2.5, windowMs: 1000 }, /limit/],
+    [{ store, limit: 1e12, windowMs: 1000 }, /limit/],
+    [{ store, limit: 5, windowMs: 1000, burst: 0 }, /burst/],
+    [{ store, limit: 5, windowMs: 1000, cost: 0.5 }, /cost/],
+    [{ store, policies: [{ name: 'p', limit: 5, windowMs: 1000, cost: -1 }] }, /cost/],
   ])('rejects %j when created', (options, message) => {
     expect(() => rateLimit(options as unknown as RateLimitOptions)).toThrow(message);
   });

@@ -5,7 +5,8 @@
 import request from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/core/logger.js';
-import { type RateLimitOptions, rateLimit } from '../../src/rate-limit/index.js';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { flexiblePolicy, type RateLimitOptions, rateLimit } from '../../src/rate-limit/index.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
 import { adapters } from '../helpers/apps.js';
 import { hangingRedis, silentServer, unreachableRedis } from '../helpers/outage.js';
@@ -77,6 +78,29 @@ describe.each(adapters)('rate-limit store outage through $name', (adapter) => {
     expect(res.headers['retry-after']).toBe('1');
     expect(JSON.stringify(res.body)).not.toMatch(/Redis|ECONNREFUSED|stack/i);
     expect(calls()).toBe(0);
+  });
+});
+
+describe('flexible policies when the native store fails closed', () => {
+  it('hand back what they took, so an outage never turns into a 429', async () => {
+    const client = unreachableRedis();
+    cleanups.push(() => client.disconnect());
+    const limiter = new RateLimiterMemory({ points: 2, duration: 60 });
+    const listener = adapters[0]!.build({
+      use: [
+        rateLimit({
+          store: new RedisStore({ client }),
+          onStoreError: 'closed',
+          policies: [
+            flexiblePolicy({ name: 'flexible', limiter }),
+            { name: 'native', limit: 10, windowMs: 60_000 },
+          ],
+        }),
+      ],
+      routes: [{ method: 'get', path: '/x', handler: () => ({ body: { ok: true } }) }],
+    });
+    for (let i = 0; i < 4; i++) await request(listener).get('/x').expect(503);
+    expect((await limiter.get('127.0.0.1'))?.consumedPoints ?? 0).toBe(0);
   });
 });
 

@@ -155,11 +155,11 @@ export class MemoryStore implements Store, AtomicUpdates {
       keys.map((key) => this.live(key)?.value ?? null),
       this.now(),
     );
+    // Every write is checked before any is made: all of them happen, or none.
+    for (const write of writes) if (write !== null && write !== undefined) assertTtl(write.ttlMs);
     keys.forEach((key, i) => {
       const write = writes[i];
-      if (write === null || write === undefined) return;
-      assertTtl(write.ttlMs);
-      this.write(key, write.value, write.ttlMs);
+      if (write !== null && write !== undefined) this.write(key, write.value, write.ttlMs);
     });
   }
 
