@@ -7,7 +7,10 @@
 import express from 'express';
 import { jsonBody, type Logger, NotFoundError, type Store, validate } from 'restwell';
 import { expressAdapter } from 'restwell/express';
+import { compression } from 'restwell/compression';
+import { conditional } from 'restwell/conditional';
 import { idempotency } from 'restwell/idempotency';
+import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
 import { Repository } from '../shared/domain.js';
 import { CreatePayment, CreateUser, PatchUser, ReplaceUser } from '../shared/schemas.js';
@@ -28,10 +31,17 @@ export function createApp({
 }: ExampleOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // restwell/conditional makes the ETags (strong, one per encoding); Express's weak one would win otherwise.
+  app.set('etag', false);
   const rw = expressAdapter({ trustProxy: 'loopback', ...(logger ? { logger } : {}) });
 
-  // Global: trace ids, problem details, rate limits (before any body is read), and JSON bodies within a limit.
-  app.use(rw(apiRateLimit(store, limits), jsonBody({ limit: 64 * 1024 })));
+  // Global: trace ids, problem details, compression (outside conditional, so ETags name the
+  // identity body), rate limits (before any body is read), JSON bodies within a limit, and
+  // ETags with 304s on every GET.
+  app.use(
+    rw(compression(), apiRateLimit(store, limits), jsonBody({ limit: 64 * 1024 }), conditional()),
+  );
+  const versioned = rw(userValidators(repo));
 
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
@@ -50,22 +60,23 @@ export function createApp({
 
   app
     .route('/v1/users/:id')
-    .get((req, res) => {
+    // Versioned: 304 on a matching If-None-Match, 412 on a stale If-Match, before the handler runs.
+    .get(versioned, (req, res) => {
       const user = repo.users.get(req.params.id);
       if (user === undefined) throw new NotFoundError(`No user ${req.params.id}.`);
       res.json(user);
     })
-    .put(rw(validate({ body: ReplaceUser })), (req, res) => {
+    .put(versioned, rw(validate({ body: ReplaceUser })), (req, res) => {
       const user = repo.updateUser(req.params.id, req.body);
       if (user === undefined) throw new NotFoundError(`No user ${req.params.id}.`);
-      res.json(user);
+      res.set('ETag', userETag(user)).json(user);
     })
-    .patch(rw(validate({ body: PatchUser })), (req, res) => {
+    .patch(versioned, rw(validate({ body: PatchUser })), (req, res) => {
       const user = repo.updateUser(req.params.id, req.body);
       if (user === undefined) throw new NotFoundError(`No user ${req.params.id}.`);
-      res.json(user);
+      res.set('ETag', userETag(user)).json(user);
     })
-    .delete((req, res) => {
+    .delete(versioned, (req, res) => {
       if (!repo.deleteUser(req.params.id)) throw new NotFoundError(`No user ${req.params.id}.`);
       res.status(204).end();
     })

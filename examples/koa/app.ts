@@ -5,8 +5,11 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import { jsonBody, type Logger, NotFoundError, type Store, validate } from 'restwell';
+import { compression } from 'restwell/compression';
+import { conditional } from 'restwell/conditional';
 import { idempotency } from 'restwell/idempotency';
 import { koaAdapter } from 'restwell/koa';
+import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
 import { Repository, type User } from '../shared/domain.js';
 import { CreatePayment, CreateUser, PatchUser, ReplaceUser } from '../shared/schemas.js';
@@ -44,18 +47,26 @@ export function createApp({ store, repo = new Repository(), logger, limits }: Ex
     if (user === undefined) throw new NotFoundError(`No user ${id}.`);
     return user;
   };
-  router.get('/v1/users/:id', (ctx) => {
+  // Versioned: 304 on a matching If-None-Match, 412 on a stale If-Match, before the handler runs.
+  const versioned = rw(userValidators(repo));
+  router.get('/v1/users/:id', versioned, (ctx) => {
     ctx.body = userOr404(ctx.params.id!);
   });
-  router.put('/v1/users/:id', rw(validate({ body: ReplaceUser })), (ctx) => {
-    userOr404(ctx.params.id!);
-    ctx.body = repo.updateUser(ctx.params.id!, ctx.request.body as Partial<User>);
+  const update = (id: string, patch: unknown): User => {
+    userOr404(id);
+    return repo.updateUser(id, patch as Partial<User>)!;
+  };
+  router.put('/v1/users/:id', versioned, rw(validate({ body: ReplaceUser })), (ctx) => {
+    const user = update(ctx.params.id!, ctx.request.body);
+    ctx.set('ETag', userETag(user));
+    ctx.body = user;
   });
-  router.patch('/v1/users/:id', rw(validate({ body: PatchUser })), (ctx) => {
-    userOr404(ctx.params.id!);
-    ctx.body = repo.updateUser(ctx.params.id!, ctx.request.body as Partial<User>);
+  router.patch('/v1/users/:id', versioned, rw(validate({ body: PatchUser })), (ctx) => {
+    const user = update(ctx.params.id!, ctx.request.body);
+    ctx.set('ETag', userETag(user));
+    ctx.body = user;
   });
-  router.delete('/v1/users/:id', (ctx) => {
+  router.delete('/v1/users/:id', versioned, (ctx) => {
     if (!repo.deleteUser(ctx.params.id!)) throw new NotFoundError(`No user ${ctx.params.id}.`);
     ctx.status = 204;
   });
@@ -84,7 +95,11 @@ export function createApp({ store, repo = new Repository(), logger, limits }: Ex
 
   // Global and first: trace ids, problem details for every error, rate limits (before any body is
   // read), JSON bodies within a limit.
-  app.use(rw(apiRateLimit(store, limits), jsonBody({ limit: 64 * 1024 })));
+  // Compression sits outside conditional, so that ETags name the identity body; every GET gets
+  // an ETag and its 304.
+  app.use(
+    rw(compression(), apiRateLimit(store, limits), jsonBody({ limit: 64 * 1024 }), conditional()),
+  );
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

@@ -241,15 +241,19 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
   let warnedNoLoad = false;
   let warnedOrder = false;
 
-  function label(ctx: Context, v: Validators | undefined): void {
+  /** Sets the validators (and Cache-Control) the response lacks; returns what it set. */
+  function label(ctx: Context, v: Validators | undefined): Array<[string, string]> {
     const h = ctx.response.headers;
-    if (v?.etag !== undefined && !h.has('etag')) h.set('ETag', v.etag);
-    if (v?.lastModified !== undefined && !h.has('last-modified')) {
-      h.set('Last-Modified', formatHttpDate(v.lastModified));
-    }
-    if (cacheControlValue !== undefined && !h.has('cache-control')) {
-      h.set('Cache-Control', cacheControlValue);
-    }
+    const set: Array<[string, string]> = [];
+    const put = (name: string, value: string) => {
+      if (h.has(name)) return;
+      h.set(name, value);
+      set.push([name, value]);
+    };
+    if (v?.etag !== undefined) put('ETag', v.etag);
+    if (v?.lastModified !== undefined) put('Last-Modified', formatHttpDate(v.lastModified));
+    if (cacheControlValue !== undefined) put('Cache-Control', cacheControlValue);
+    return set;
   }
 
   return async function conditionalRequests(ctx, next) {
@@ -302,12 +306,22 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
     // of §13.2.2; the framework must not answer 304 by its own, looser rules
     // (Express's res.send() consults req.fresh and drops the body).
     if (safe && conditionsSent) claimPreconditions(ctx);
+    // Loaded validators describe the resource: stated before the handler runs,
+    // so that a framework labelling responses itself (Express's weak ETag in
+    // res.send()) keeps them instead of hashing the body.
+    const labelled = safe && loaded !== undefined ? label(ctx, loaded) : [];
     await next();
 
     if (!safe) return;
     const { response } = ctx;
-    // §13.2.1: preconditions apply only to what would otherwise be a 2xx.
-    if (response.status < 200 || response.status > 299) return;
+    // §13.2.1: preconditions apply only to what would otherwise be a 2xx; and
+    // an error answer does not carry the resource's validators.
+    if (response.status < 200 || response.status > 299) {
+      for (const [name, value] of labelled) {
+        if (response.headers.get(name) === value) response.headers.delete(name);
+      }
+      return;
+    }
     label(ctx, loaded);
 
     const headers = response.headers;

@@ -11,7 +11,7 @@ import { conditional, type Validators } from '../../src/conditional/index.js';
 import { jsonBody } from '../../src/core/body.js';
 import type { Logger } from '../../src/core/logger.js';
 import { adapters } from '../helpers/apps.js';
-import { raw } from './raw.js';
+import { raw } from '../helpers/raw.js';
 
 const LIST = { items: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `item ${i}` })) };
 const LIST_JSON = JSON.stringify(LIST);

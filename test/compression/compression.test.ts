@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { type CompressionOptions, compression } from '../../src/compression/index.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { adapters, type HandlerResponse, type RouteSpec } from '../helpers/apps.js';
-import { listen, type RawResponse, raw, rawRequest } from './raw.js';
+import { listen, type RawResponse, raw, rawRequest } from '../helpers/raw.js';
 
 const LIST = {
   items: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'] })),

@@ -1,9 +1,11 @@
 import type { RequestListener } from 'node:http';
+import { brotliDecompressSync } from 'node:zlib';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createApp as createExpressApp } from '../../examples/express/app.js';
 import { createApp as createKoaApp } from '../../examples/koa/app.js';
 import type { ExampleLimits } from '../../examples/shared/rate-limits.js';
+import { raw } from '../helpers/raw.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
 
@@ -178,6 +180,73 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
     expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     // Health probes are never limited.
     for (let i = 0; i < 6; i++) await request(app).get('/health').expect(200);
+  });
+
+  it('versions users: ETag and 304 on reads, 412 on a stale If-Match before anything is written', async () => {
+    const app = make();
+    const first = await request(app).get('/v1/users/usr_ada').expect(200);
+    expect(first.headers.etag).toBe('"v1"');
+    expect(first.headers['last-modified']).toBe('Thu, 01 Jan 1970 00:00:00 GMT');
+    expect(first.headers['cache-control']).toBe('private, no-cache');
+    const cached = await request(app)
+      .get('/v1/users/usr_ada')
+      .set('If-None-Match', '"v1"')
+      .expect(304);
+    expect(cached.text).toBe('');
+    expect(cached.headers.etag).toBe('"v1"');
+
+    const patched = await request(app)
+      .patch('/v1/users/usr_ada')
+      .set('If-Match', '"v1"')
+      .send({ name: 'Ada King' })
+      .expect(200);
+    expect(patched.headers.etag).toBe('"v2"');
+    // Another client still holds v1: its write is refused and changes nothing.
+    const stale = await request(app)
+      .put('/v1/users/usr_ada')
+      .set('If-Match', '"v1"')
+      .send({ email: 'ada@example.org', name: 'Lost Update' })
+      .expect(412);
+    expect(stale.headers['content-type']).toMatch(PROBLEM);
+    expect(stale.body.code).toBe('precondition-failed');
+    const now = await request(app).get('/v1/users/usr_ada').expect(200);
+    expect(now.body).toMatchObject({ name: 'Ada King', version: 2 });
+    await request(app).get('/v1/users/usr_ada').set('If-None-Match', '"v1"').expect(200);
+    await request(app).delete('/v1/users/usr_ada').set('If-Match', '"v1"').expect(412);
+    await request(app).delete('/v1/users/usr_ada').set('If-Match', '"v2"').expect(204);
+  });
+
+  it('compresses list responses the client accepts, and gets the same body back', async () => {
+    const app = make({ payments: 100 });
+    for (let i = 0; i < 12; i++) {
+      await request(app)
+        .post('/v1/payments')
+        .set('idempotency-key', `list-${i}`)
+        .send({ amount: 100 + i, currency: 'EUR', userId: 'usr_ada', description: 'a list entry' })
+        .expect(201);
+    }
+    const plain = await request(app)
+      .get('/v1/payments')
+      .set('Accept-Encoding', 'identity')
+      .expect(200);
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.headers.vary).toMatch(/accept-encoding/i);
+    // Bytes as sent: supertest would decode them.
+    const br = await raw(app, {
+      path: '/v1/payments',
+      headers: { 'accept-encoding': 'gzip;q=0.5, br' },
+    });
+    expect(br.status).toBe(200);
+    expect(br.headers['content-encoding']).toBe('br');
+    expect(br.body.length).toBeLessThan(Buffer.byteLength(plain.text) / 2);
+    expect(JSON.parse(brotliDecompressSync(br.body).toString('utf8'))).toEqual(plain.body);
+    // The compressed representation has its own strong ETag, and revalidates with it.
+    expect(br.headers.etag).not.toBe(plain.headers.etag);
+    await request(app)
+      .get('/v1/payments')
+      .set('Accept-Encoding', 'br')
+      .set('If-None-Match', br.headers.etag as string)
+      .expect(304);
   });
 
   it('answers an unsupported method with 405 and Allow', async () => {
