@@ -743,3 +743,42 @@ describe('conditional() options', () => {
     });
   });
 });
+
+describe("Express's own freshness check", () => {
+  it('stands down only for requests conditional() claims; the handler still sees every header', async () => {
+    const { default: express } = await import('express');
+    const { expressAdapter } = await import('../../src/adapters/express/index.js');
+    const { silentLogger } = await import('../../src/core/logger.js');
+    const app = express(); // Express's weak ETags left on
+    const rw = expressAdapter({ logger: silentLogger });
+    const seen: Array<string | undefined> = [];
+    const body = { hello: 'world' };
+    app.get('/plain', (_req, res) => {
+      res.json(body);
+    });
+    app.get('/claimed', rw(conditional()), (req, res) => {
+      seen.push(req.headers['if-none-match']);
+      res.json(body);
+    });
+    app.use(rw.errorHandler());
+
+    // Unclaimed: Express answers its own 304, as it always has.
+    const plain = await request(app).get('/plain').expect(200);
+    await request(app)
+      .get('/plain')
+      .set('If-None-Match', plain.headers.etag as string)
+      .expect(304);
+
+    // Claimed: restwell decides, by RFC 9110 rules. If-Match fails first (§13.2.2), where
+    // Express alone would have answered 304 from If-None-Match.
+    const claimed = await request(app).get('/claimed').expect(200);
+    const tag = claimed.headers.etag as string;
+    await request(app)
+      .get('/claimed')
+      .set('If-Match', '"something-else"')
+      .set('If-None-Match', tag)
+      .expect(412);
+    await request(app).get('/claimed').set('If-None-Match', tag).expect(304);
+    expect(seen.slice(-2)).toEqual([tag, tag]);
+  });
+});
