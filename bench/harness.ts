@@ -65,6 +65,12 @@ export interface LoadOptions {
   /** Seconds of load. */
   duration?: number;
   connections?: number;
+  /**
+   * Fixed request rate for the whole run. At a rate every case sustains, CPU
+   * per request compares the work each case does, not how well it batches
+   * under saturation. @default unlimited (as fast as the server answers)
+   */
+  overallRate?: number;
   /** Per-request override (e.g. unique idempotency keys). */
   setupRequest?: (req: { headers?: Record<string, string>; body?: string }) => {
     headers?: Record<string, string>;
@@ -81,6 +87,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     duration: options.duration ?? 5,
     connections: options.connections ?? 16,
     pipelining: 1,
+    ...(options.overallRate ? { overallRate: options.overallRate } : {}),
     ...(options.setupRequest
       ? { requests: [{ setupRequest: options.setupRequest as never }] }
       : {}),

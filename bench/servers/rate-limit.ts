@@ -1,11 +1,12 @@
 /**
- * Benchmark server for rate limiting: `node --import tsx bench/servers/rate-limit.ts <case>`.
- * Cases: `none`; restwell on `memory`, `memory-3` (three policies), `redis`, `redis-3`;
- * `express-rate-limit` (its memory store); `rlf-memory` and `rlf-redis` (rate-limiter-flexible
- * used directly as a middleware, as its documentation shows). Limits are far above the load, so
- * every request is admitted and the figures are the cost of checking.
- * `/__stats` reports the requests served and the commands sent to Redis
- * (each one round trip here: neither restwell nor rate-limiter-flexible pipelines).
+ * Benchmark server for rate limiting: `node --import tsx bench/servers/rate-limit.ts`.
+ * Every case is mounted in this one process under its own prefix (`/<case>/v1/users`), so that
+ * cases measured in turn share one heap and one JIT: `none`; restwell on `memory`, `memory-3`
+ * (three policies), `redis`, `redis-3`; `express-rate-limit` (its memory store); `rlf-memory` and
+ * `rlf-redis` (rate-limiter-flexible used directly as a middleware, as its documentation shows).
+ * Limits are far above the load, so every request is admitted and the figures are the cost of
+ * checking. `/__stats` reports the requests served and the commands sent to Redis (each one
+ * round trip here: neither restwell nor rate-limiter-flexible pipelines).
  */
 import { serve } from './serve.js';
 import express from 'express';
@@ -17,7 +18,6 @@ import { expressAdapter } from 'restwell/express';
 import { byHeader, byIp, type RateLimitPolicy, rateLimit } from 'restwell/rate-limit';
 import { RedisStore } from 'restwell/redis';
 
-const which = process.argv[2] ?? 'none';
 const HUGE = 1_000_000_000;
 let redis: Redis | undefined;
 let redisCommands = 0;
@@ -39,7 +39,12 @@ const one: RateLimitPolicy[] = [{ name: 'per-ip', limit: HUGE, windowMs: 60_000,
 const three: RateLimitPolicy[] = [
   ...one,
   { name: 'per-key', limit: HUGE, windowMs: 3_600_000, key: byHeader('x-api-key') },
-  { name: 'route', limit: HUGE, windowMs: 60_000, when: (ctx) => ctx.request.path === '/v1/users' },
+  {
+    name: 'route',
+    limit: HUGE,
+    windowMs: 60_000,
+    when: (ctx) => ctx.request.path.endsWith('/v1/users'),
+  },
 ];
 
 const app = express();
@@ -47,71 +52,49 @@ app.disable('x-powered-by');
 app.set('etag', false);
 const rw = expressAdapter();
 
-switch (which) {
-  case 'memory':
-  case 'memory-3':
-    app.use(
-      rw(
-        rateLimit({
-          store: new MemoryStore({ maxEntries: 100_000 }),
-          policies: which === 'memory' ? one : three,
-        }),
-      ),
-    );
-    break;
-  case 'redis':
-  case 'redis-3':
-    app.use(
-      rw(
-        rateLimit({
-          store: new RedisStore({ client: connect(), prefix }),
-          policies: which === 'redis' ? one : three,
-        }),
-      ),
-    );
-    break;
-  case 'express-rate-limit':
-    app.use(
-      expressRateLimit({
-        windowMs: 60_000,
-        limit: HUGE,
-        standardHeaders: 'draft-8',
-        legacyHeaders: false,
-      }),
-    );
-    break;
-  case 'rlf-memory':
-  case 'rlf-redis': {
-    const limiter =
-      which === 'rlf-memory'
-        ? new RateLimiterMemory({ points: HUGE, duration: 60 })
-        : new RateLimiterRedis({
-            storeClient: connect(),
-            keyPrefix: prefix,
-            points: HUGE,
-            duration: 60,
-          });
-    app.use((req, res, next) => {
-      limiter
-        .consume(req.ip ?? 'unknown')
-        .then(() => next())
-        .catch(() => {
-          res.status(429).send('Too Many Requests');
-        });
-    });
-    break;
-  }
-  case 'none':
-    break;
-  default:
-    throw new Error(`unknown case ${which}`);
+function flexibleMiddleware(limiter: RateLimiterMemory | RateLimiterRedis): express.RequestHandler {
+  return (req, res, next) => {
+    limiter
+      .consume(req.ip ?? 'unknown')
+      .then(() => next())
+      .catch(() => {
+        res.status(429).send('Too Many Requests');
+      });
+  };
 }
+
+const cases: Record<string, express.RequestHandler | undefined> = {
+  none: undefined,
+  // The restwell core alone (context, trace id, problem details), which an app pays once for all modules.
+  'restwell-core': rw(),
+  'express-rate-limit': expressRateLimit({
+    windowMs: 60_000,
+    limit: HUGE,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+  }),
+  'rlf-memory': flexibleMiddleware(new RateLimiterMemory({ points: HUGE, duration: 60 })),
+  memory: rw(rateLimit({ store: new MemoryStore({ maxEntries: 100_000 }), policies: one })),
+  'memory-3': rw(rateLimit({ store: new MemoryStore({ maxEntries: 100_000 }), policies: three })),
+  'rlf-redis': flexibleMiddleware(
+    new RateLimiterRedis({ storeClient: connect(), keyPrefix: prefix, points: HUGE, duration: 60 }),
+  ),
+  redis: rw(rateLimit({ store: new RedisStore({ client: connect(), prefix }), policies: one })),
+  'redis-3': rw(
+    rateLimit({ store: new RedisStore({ client: connect(), prefix }), policies: three }),
+  ),
+};
 
 const users = JSON.stringify({
   data: Array.from({ length: 8 }, (_, i) => ({ id: `usr_${i}`, name: 'x'.repeat(80) })),
 });
-app.get('/v1/users', (_req, res) => {
-  res.type('application/json').send(users);
-});
+for (const [name, middleware] of Object.entries(cases)) {
+  const router = express.Router();
+  if (middleware) router.use(middleware);
+  router.get('/v1/users', (_req, res) => {
+    res.type('application/json').send(users);
+  });
+  app.use(`/${name}`, router);
+}
 
 serve(app, { stats: () => ({ redisCommands }), close: () => redis?.quit() });

@@ -28,6 +28,11 @@ export interface RateLimitBackend {
   /** For logs: `memory`, `redis`, ... */
   readonly kind: string;
   /**
+   * True when `consume` bounds its own wait (or cannot wait at all, in
+   * process): the middleware then adds no timer of its own.
+   */
+  readonly bounded?: boolean;
+  /**
    * Evaluates every check at once. When all admit the request, each consumes
    * its cost; when any refuses, none does. `now` overrides the backend's clock
    * (tests); otherwise the backend uses its own (Redis: the server's `TIME`).
@@ -38,6 +43,7 @@ export interface RateLimitBackend {
 /** Counters in a MemoryStore, updated in one synchronous step. */
 export class MemoryRateLimitBackend implements RateLimitBackend {
   readonly kind = 'memory';
+  readonly bounded = true;
   constructor(private readonly store: AtomicUpdates) {}
 
   async consume(checks: readonly LimitCheck[], now?: number): Promise<ConsumeResult> {
@@ -61,7 +67,12 @@ export class MemoryRateLimitBackend implements RateLimitBackend {
 /** Counters in Redis: one Lua script per request, whatever the number of policies. */
 export class RedisRateLimitBackend implements RateLimitBackend {
   readonly kind = 'redis';
-  constructor(private readonly store: ScriptRunner) {}
+  readonly bounded = true;
+  /** `timeoutMs` bounds each script call (one timer, the store's own). */
+  constructor(
+    private readonly store: ScriptRunner,
+    private readonly timeoutMs?: number,
+  ) {}
 
   async consume(checks: readonly LimitCheck[], now?: number): Promise<ConsumeResult> {
     const args: Array<string | number> = [now === undefined ? '' : now];
@@ -72,6 +83,7 @@ export class RedisRateLimitBackend implements RateLimitBackend {
       RATE_LIMIT_SCRIPT,
       checks.map((c) => c.key),
       args,
+      this.timeoutMs === undefined ? {} : { timeoutMs: this.timeoutMs },
     )) as number[];
     const outcomes: LimitOutcome[] = [];
     for (let i = 0; i < checks.length; i++) {
@@ -100,14 +112,17 @@ function isBackend(value: unknown): value is RateLimitBackend {
  * The backend for a store: a MemoryStore or a RedisStore (any store with the
  * `updateAtomically` or `runScript` capability), or a backend as it is.
  */
-export function rateLimitBackend(store: Store | RateLimitBackend): RateLimitBackend {
+export function rateLimitBackend(
+  store: Store | RateLimitBackend,
+  options: { timeoutMs?: number } = {},
+): RateLimitBackend {
   if (isBackend(store)) return store;
   if (typeof store === 'object' && store !== null) {
     if (typeof (store as Partial<AtomicUpdates>).updateAtomically === 'function') {
       return new MemoryRateLimitBackend(store as unknown as AtomicUpdates);
     }
     if (typeof (store as Partial<ScriptRunner>).runScript === 'function') {
-      return new RedisRateLimitBackend(store as unknown as ScriptRunner);
+      return new RedisRateLimitBackend(store as unknown as ScriptRunner, options.timeoutMs);
     }
   }
   return invalidOption(

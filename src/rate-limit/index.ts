@@ -307,7 +307,7 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     clock,
     sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
   } = options ?? ({} as RateLimitOptions);
-  const backend = rateLimitBackend(store);
+  const backend = rateLimitBackend(store, { timeoutMs: options?.timeoutMs ?? 200 });
   const given = options.policies ?? [
     {
       name: options.name ?? 'default',
@@ -382,8 +382,8 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     }
   }
 
-  // In-process stores answer synchronously and cannot hang: no timer for them.
-  const needsTimeout = backend.kind !== 'memory';
+  // Built-in backends bound themselves (Redis with one timer, memory cannot hang); others get one here.
+  const needsTimeout = backend.bounded !== true;
   const keyPrefixes = new Map(native.map((p) => [p, `rl:{${hashTag}}:${p.name}:`]));
 
   function unavailable(cause: unknown): RestwellError {

@@ -79,10 +79,12 @@ export interface StoreScript {
  * Cluster they must share a hash slot.
  */
 export interface ScriptRunner {
+  /** `options.timeoutMs` overrides the store's own `timeoutMs` for this call. */
   runScript(
     script: StoreScript,
     keys: readonly string[],
     args: ReadonlyArray<string | number>,
+    options?: { timeoutMs?: number },
   ): Promise<unknown>;
 }
 

@@ -100,10 +100,14 @@ export class RedisStore implements Store, ScriptRunner {
   }
 
   /** Runs one command within `timeoutMs`, turning every failure into a typed store error. */
-  private run<T>(operation: string, command: () => Promise<T>): Promise<T> {
+  private run<T>(
+    operation: string,
+    command: () => Promise<T>,
+    timeoutMs = this.timeoutMs,
+  ): Promise<T> {
     return bounded(
       operation,
-      this.timeoutMs,
+      timeoutMs,
       command,
       (err) => new StoreUnavailableError(`Redis ${operation} failed.`, { cause: err }),
     );
@@ -157,6 +161,7 @@ export class RedisStore implements Store, ScriptRunner {
     script: StoreScript,
     keys: readonly string[],
     args: ReadonlyArray<string | number>,
+    options: { timeoutMs?: number } = {},
   ): Promise<unknown> {
     const command = `restwellScript_${script.name}`;
     const client = this.client as unknown as Record<
@@ -168,8 +173,10 @@ export class RedisStore implements Store, ScriptRunner {
       this.client.defineCommand(command, { lua: script.lua });
     }
     const run = client[command] as (...a: Array<string | number>) => Promise<unknown>;
-    return this.run(script.name, () =>
-      run.call(this.client, keys.length, ...keys.map((k) => this.prefix + k), ...args),
+    return this.run(
+      script.name,
+      () => run.call(this.client, keys.length, ...keys.map((k) => this.prefix + k), ...args),
+      options.timeoutMs,
     );
   }
 
