@@ -60,7 +60,8 @@ export async function perRequestMicros(
         const { req, res } = request(headers);
         await run(req, res);
       }
-      (samples[name] ??= []).push(Number(process.hrtime.bigint() - start) / count / 1000);
+      const micros = Number(process.hrtime.bigint() - start) / count / 1000;
+      samples[name] = [...(samples[name] ?? []), micros];
     }
   }
   return Object.fromEntries(Object.entries(samples).map(([name, v]) => [name, median(v)]));
