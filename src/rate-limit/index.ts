@@ -342,10 +342,15 @@ export function rateLimit(options: RateLimitOptions): Middleware {
   if (clock !== undefined && typeof clock !== 'function')
     invalidOption('rateLimit', 'clock', 'a function returning epoch milliseconds', clock);
 
-  const native = policies.filter((p): p is NativePolicy => 'kind' in p && p.kind === 'native');
+  // Each native policy with its counters' key prefix, built once.
+  const native = policies
+    .filter((p): p is NativePolicy => 'kind' in p && p.kind === 'native')
+    .map((p) => ({ ...p, counterPrefix: `rl:{${hashTag}}:${p.name}:` }));
   const flexible = policies.filter(isFlexiblePolicy);
   let fallbackBackend: RateLimitBackend | undefined;
   let lastOutageLog = Number.NEGATIVE_INFINITY;
+  // Built-in backends bound themselves (Redis with one timer, memory cannot hang); others get one here.
+  const needsTimeout = backend.bounded !== true;
 
   function outage(ctx: Context, err: unknown): void {
     const now = Date.now();
@@ -382,10 +387,6 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     }
   }
 
-  // Built-in backends bound themselves (Redis with one timer, memory cannot hang); others get one here.
-  const needsTimeout = backend.bounded !== true;
-  const keyPrefixes = new Map(native.map((p) => [p, `rl:{${hashTag}}:${p.name}:`]));
-
   function unavailable(cause: unknown): RestwellError {
     return new RestwellError('service-unavailable', 503, 'Service Unavailable', {
       detail: 'Rate limits cannot be checked right now. Retry later.',
@@ -408,7 +409,7 @@ export function rateLimit(options: RateLimitOptions): Middleware {
       const limit = resolve(p.limit, ctx, p.name, 'limit', 'positive-count');
       checks.push({
         // `#` marks a hashed key, so it can never equal a raw one.
-        key: keyPrefixes.get(p) + (key.length > MAX_KEY ? `#${sha256(key)}` : key),
+        key: p.counterPrefix + (key.length > MAX_KEY ? `#${sha256(key)}` : key),
         algorithm: p.algorithm,
         limit,
         windowMs: resolve(p.windowMs, ctx, p.name, 'windowMs', 'duration'),
