@@ -15,7 +15,7 @@
  * own hot paths fast.
  */
 import type { ServerResponse } from 'node:http';
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { PassThrough, pipeline, Readable, Writable } from 'node:stream';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
 import type { ResponseBody, ResponseView } from '../../core/context.js';
 import { NodeResponseHeaders } from '../../core/node.js';
@@ -359,14 +359,14 @@ function pipeStream(
       end.call(res, () => cb());
     },
   });
-  source.on('error', (err) => {
-    sink.destroy(err);
-    res.destroy(err);
+  // pipeline() tears both ends down on an error or an early close of either,
+  // and owns the error: a failing upstream aborts this response, never the process.
+  pipeline(source, sink, (err) => {
+    if (err) res.destroy(err);
   });
   res.on('close', () => {
     if (!source.destroyed) source.destroy();
   });
-  source.pipe(sink);
 }
 
 /**

@@ -104,8 +104,16 @@ class KoaResponseView implements ResponseView {
       typeof value.getReader === 'function'
     ) {
       // Koa 2 cannot send a web ReadableStream; a Node stream works on both.
-      this.k.body = Readable.fromWeb(value as NodeWebReadableStream<Uint8Array>);
+      this.body = Readable.fromWeb(value as NodeWebReadableStream<Uint8Array>);
       return;
+    }
+    if (value instanceof Readable) {
+      // Koa 2 reports a stream's error once the head is sent but leaves the
+      // response open; the client would wait forever. Abort it instead.
+      const res = this.k.res;
+      value.once('error', (err) => {
+        if (!res.destroyed) res.destroy(err);
+      });
     }
     this.k.body = value;
   }
