@@ -152,6 +152,12 @@ function compressStream(
   compressor.on('drain', () => source.resume());
   source.once('end', () => compressor.end());
   source.once('error', (err) => compressor.destroy(err));
+  // A source that closes without 'end' (destroyed upstream) must not leave the response hanging.
+  source.once('close', () => {
+    if (!source.readableEnded && !compressor.destroyed) {
+      compressor.destroy(new Error('the response body stream closed before its end'));
+    }
+  });
   compressor.once('close', () => {
     if (!source.destroyed) source.destroy();
   });
@@ -243,6 +249,8 @@ export function compression(options: CompressionOptions = {}): Middleware {
     const headers = response.headers;
     const label = (c: Coding): void => {
       headers.set('Content-Encoding', c);
+      // Ranges of the identity bytes would not splice with coded ones (a resumed download).
+      headers.delete('accept-ranges');
       const etag = headers.get('etag');
       if (etag !== undefined) headers.set('ETag', encodingETag(etag, c));
     };

@@ -186,7 +186,10 @@ function notModified(ctx: Context, etag: string | undefined): void {
 function normalise(loaded: Validators | undefined): Validators | undefined {
   if (loaded === undefined || loaded === null) return undefined;
   const out: Validators = {};
-  if (loaded.etag !== undefined && loaded.etag !== null) out.etag = toEntityTag(loaded.etag);
+  // A row version may come back as a number or padded (`char(n)`): a value, not a programming error.
+  if (loaded.etag !== undefined && loaded.etag !== null) {
+    out.etag = toEntityTag(String(loaded.etag).trim());
+  }
   const lm = loaded.lastModified;
   if (lm instanceof Date && !Number.isNaN(lm.getTime())) out.lastModified = lm;
   return out;
@@ -267,7 +270,9 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
       write &&
       requirePrecondition &&
       conditions.ifMatch === undefined &&
-      conditions.ifUnmodifiedSince === undefined
+      // An If-Unmodified-Since that is not an HTTP-date is ignored by evaluation (§13.1.4),
+      // so it cannot satisfy the requirement either.
+      parseHttpDate(conditions.ifUnmodifiedSince) === undefined
     ) {
       throw new PreconditionRequiredError();
     }
@@ -327,7 +332,9 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
     const headers = response.headers;
     let tag = headers.get('etag');
     // Validators from `load` stand for the resource: hashing would invent a second, competing ETag.
-    if (tag === undefined && etagMode !== false && loaded === undefined) {
+    // Only a complete representation (200) is hashed: a 206's validator must be the full
+    // representation's (RFC 9110 §15.3.7), which a hash of the part is not.
+    if (tag === undefined && etagMode !== false && loaded === undefined && response.status === 200) {
       const body = response.body;
       if (headers.has('content-encoding') && !warnedOrder) {
         warnedOrder = true;

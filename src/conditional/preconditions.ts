@@ -165,6 +165,8 @@ function ifMatchPasses(
   if (list.kind === 'any') return exists;
   if (currentTag === undefined) return false;
   for (const tag of list.tags) {
+    // As sent first: an application's own tag may end like a coding suffix (`"17-pt-br"`).
+    if (strongMatch(tag, currentTag)) return true;
     if (strongMatch(stripEncodingSuffix(tag, codings), currentTag)) return true;
   }
   return false;
@@ -191,6 +193,12 @@ function ifNoneMatchMatches(
   let first: EntityTag | undefined;
   let plain: EntityTag | undefined;
   for (const tag of list.tags) {
+    // As sent first: an application's own tag may end like a coding suffix (`"17-pt-br"`).
+    if (weakMatch(tag, currentTag)) {
+      plain ??= tag;
+      first ??= tag;
+      continue;
+    }
     if (!weakMatch(stripEncodingSuffix(tag, codings), currentTag)) continue;
     const coding = encodingSuffixOf(tag, codings);
     if (coding !== undefined && coding === preferred) return tag;

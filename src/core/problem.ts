@@ -65,7 +65,9 @@ const EXTENSION_NAME = /^[A-Za-z][A-Za-z0-9_]{2,}$/;
 const RESERVED = new Set(['type', 'title', 'status', 'detail', 'instance', 'code', 'traceId']);
 
 // Headers that describe the representation the failed handler may have started;
-// they would lie about the problem document that replaces it.
+// they would lie about the problem document that replaces it. Caching directives
+// set for the resource (`Cache-Control: immutable`, `Expires`) go too: a shared
+// cache must not keep a 412 or a 500 for as long as it would keep the resource.
 const REPRESENTATION_HEADERS = [
   'content-length',
   'content-encoding',
@@ -74,6 +76,8 @@ const REPRESENTATION_HEADERS = [
   'content-language',
   'etag',
   'last-modified',
+  'cache-control',
+  'expires',
 ];
 
 const GENERIC_5XX_DETAIL =

@@ -144,29 +144,33 @@ const DOWNSTREAM_PASSED = Promise.resolve();
  * looser rules than RFC 9110 (no If-Match, no §13.2.2 order) and after
  * restwell could see the response. When a restwell module claims a request's
  * preconditions (`conditional()`), `req.fresh` is false for that request. The
- * getter is replaced once per request prototype, so requests pay nothing, and
- * requests no module claimed keep Express's behaviour.
+ * getter is replaced once, where Express defines it (its request prototype),
+ * so requests pay nothing, and requests no module claimed keep Express's
+ * behaviour.
  */
-const patchedPrototypes = new WeakSet<object>();
+const seenPrototypes = new WeakSet<object>();
+const restwellGetters = new WeakSet<() => boolean>();
 function standDownFreshness(req: object): void {
   const direct = Object.getPrototypeOf(req) as object | null;
-  if (direct === null || patchedPrototypes.has(direct)) return;
-  patchedPrototypes.add(direct);
+  if (direct === null || seenPrototypes.has(direct)) return;
+  seenPrototypes.add(direct);
   let owner: object | null = direct;
   while (owner !== null && !Object.hasOwn(owner, 'fresh')) owner = Object.getPrototypeOf(owner);
   const original = owner === null ? undefined : Object.getOwnPropertyDescriptor(owner, 'fresh');
-  if (owner === null || typeof original?.get !== 'function' || patchedPrototypes.has(owner)) return;
-  patchedPrototypes.add(owner);
+  // Not Express (no getter), or already replaced through another app sharing the prototype.
+  if (owner === null || typeof original?.get !== 'function' || restwellGetters.has(original.get)) {
+    return;
+  }
   const expressFresh = original.get;
+  const fresh = function (this: WithState): boolean {
+    const state = this[STATE];
+    return state !== undefined && preconditionsClaimed(state.ctx) ? false : expressFresh.call(this);
+  };
+  restwellGetters.add(fresh);
   Object.defineProperty(owner, 'fresh', {
     configurable: true,
     enumerable: original.enumerable ?? true,
-    get(this: WithState): boolean {
-      const state = this[STATE];
-      return state !== undefined && preconditionsClaimed(state.ctx)
-        ? false
-        : expressFresh.call(this);
-    },
+    get: fresh,
   });
 }
 
