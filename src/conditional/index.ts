@@ -334,7 +334,12 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
     // Validators from `load` stand for the resource: hashing would invent a second, competing ETag.
     // Only a complete representation (200) is hashed: a 206's validator must be the full
     // representation's (RFC 9110 §15.3.7), which a hash of the part is not.
-    if (tag === undefined && etagMode !== false && loaded === undefined && response.status === 200) {
+    if (
+      tag === undefined &&
+      etagMode !== false &&
+      loaded === undefined &&
+      response.status === 200
+    ) {
       const body = response.body;
       if (headers.has('content-encoding') && !warnedOrder) {
         warnedOrder = true;
