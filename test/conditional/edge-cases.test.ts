@@ -166,3 +166,34 @@ describe.each(adapters)('conditional and compression edge cases through $name', 
     expect(outcome).toBe('aborted');
   }, 10_000);
 });
+
+describe('a stream piped into an Express response that becomes a 304', () => {
+  it('is destroyed, so its file does not stay open', async () => {
+    const { default: express } = await import('express');
+    const { expressAdapter } = await import('../../src/adapters/express/index.js');
+    const { silentLogger } = await import('../../src/core/logger.js');
+    const { createReadStream, mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const file = join(mkdtempSync(join(tmpdir(), 'restwell-')), 'big.txt');
+    // Larger than the stream's buffers, so the reader is still open when the 304 is decided.
+    writeFileSync(file, Buffer.alloc(4 * 1024 * 1024, 'x'));
+    const opened: Readable[] = [];
+    const app = express();
+    app.set('etag', false);
+    const rw = expressAdapter({ logger: silentLogger });
+    app.use(rw(conditional()));
+    app.get('/f', (_req, res) => {
+      res.setHeader('ETag', '"file-v1"');
+      res.setHeader('content-type', 'text/plain');
+      const stream = createReadStream(file);
+      opened.push(stream);
+      stream.pipe(res);
+    });
+    for (let i = 0; i < 3; i++) {
+      await request(app).get('/f').set('If-None-Match', '"file-v1"').expect(304);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    expect(opened.map((s) => s.destroyed)).toEqual([true, true, true]);
+  });
+});

@@ -115,6 +115,8 @@ export class ResponseCapture implements ResponseView {
   private rest: Buffer[] | undefined;
   private size = 0;
   private stream: PassThrough | undefined;
+  /** Streams the handler piped into the response. */
+  private readonly pipedSources: Readable[] = [];
   private replacedBody: ResponseBody = null;
   private bodyReplaced = false;
   /** True once the downstream has answered (ended, or switched to streaming). */
@@ -140,6 +142,7 @@ export class ResponseCapture implements ResponseView {
     this.origEnd = r.end as AnyEnd;
     this.origFlushHeaders = r.flushHeaders;
     r[CAPTURE] = this;
+    res.on('pipe', (source: Readable) => this.pipedSources.push(source));
     r.writeHead = capturedWriteHead as ServerResponse['writeHead'];
     r.write = capturedWrite as ServerResponse['write'];
     r.end = capturedEnd as ServerResponse['end'];
@@ -284,6 +287,14 @@ export class ResponseCapture implements ResponseView {
     this.size = 0;
     // Producers wait for 'drain' on the response when write() returns false.
     stream.on('drain', () => this.res.emit('drain'));
+    // A stream piped into the response (`fs.createReadStream(f).pipe(res)`)
+    // must stop when what it feeds is discarded (a 304 drops the body, a
+    // problem replaces it): otherwise it stays paused, holding its file open.
+    stream.once('close', () => {
+      for (const source of this.pipedSources) {
+        if (!source.destroyed && !source.readableEnded) source.destroy();
+      }
+    });
     this.stream = stream;
     this.settled = true;
     this.settleInnermost();
