@@ -42,7 +42,9 @@ export interface FlexiblePolicy {
 
 const FLEXIBLE = Symbol.for('restwell.flexiblePolicy');
 
-const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+/** Any thrown value as an Error, for `bounded()`. */
+export const asError = (err: unknown): Error =>
+  err instanceof Error ? err : new Error(String(err));
 
 /** Declares a policy enforced by a rate-limiter-flexible limiter. */
 export function flexiblePolicy(policy: FlexiblePolicy): FlexiblePolicy {

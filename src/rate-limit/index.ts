@@ -35,7 +35,7 @@ import { bounded, type Store } from '../stores/types.js';
 import { ALGORITHMS, type Algorithm, type LimitOutcome } from './algorithms.js';
 import { type LimitCheck, type RateLimitBackend, rateLimitBackend } from './backend.js';
 import { RateLimitedError } from './errors.js';
-import { type FlexiblePolicy, isFlexiblePolicy, runFlexible } from './flexible.js';
+import { asError, type FlexiblePolicy, isFlexiblePolicy, runFlexible } from './flexible.js';
 import {
   type EvaluatedPolicy as Evaluated,
   legacyFields,
@@ -376,7 +376,7 @@ export function rateLimit(options: RateLimitOptions): Middleware {
         'rateLimit',
         timeoutMs,
         () => backend.consume(checks, clock?.()),
-        (err) => (err instanceof Error ? err : new Error(String(err))),
+        asError,
       );
     } catch (err) {
       outage(ctx, err);
