@@ -21,8 +21,11 @@ export type ResponseBody = string | Uint8Array | Readable | ReadableStream<Uint8
 
 /** The authenticated caller, set by authentication middleware. */
 export interface Principal {
-  /** A stable identifier: user id, API key id, service account. Scopes idempotency keys and rate limits. */
-  id: string;
+  /**
+   * A stable identifier: user id, API key id, service account. Scopes
+   * idempotency keys and rate limits. A number is used as its decimal string.
+   */
+  id: string | number;
   /** What kind of principal this is, for example `user` or `api-key`. */
   type?: string;
   [key: string]: unknown;
@@ -32,6 +35,17 @@ export interface Principal {
 export interface ContextState {
   principal?: Principal;
   [key: string]: unknown;
+}
+
+/**
+ * The principal's id as a string: a non-empty string as is, a finite number in
+ * decimal; `undefined` when there is no principal or its id is unusable.
+ */
+export function principalId(state: ContextState): string | undefined {
+  const id = state.principal?.id;
+  if (typeof id === 'string') return id.length > 0 ? id : undefined;
+  if (typeof id === 'number' && Number.isFinite(id)) return String(id);
+  return undefined;
 }
 
 export interface RequestView {

@@ -22,33 +22,86 @@
  * ```
  */
 
-/** Every code restwell itself emits. Stable: a code is never renamed once released. */
-export type RestwellErrorCode =
-  // HTTP basics
-  | 'bad-request'
-  | 'not-found'
-  | 'method-not-allowed'
-  | 'not-acceptable'
-  | 'internal-error'
-  | 'service-unavailable'
+/**
+ * Every problem code, as a registry that declaration merging extends: the keys
+ * are the codes. restwell's own codes are listed here, with one code per HTTP
+ * error status (the status phrase in kebab case) for errors restwell classifies
+ * by status alone. An application adds its own without casts:
+ *
+ * ```ts
+ * declare module 'restwell/errors' {
+ *   interface ProblemCodes { 'payment-declined': true }
+ * }
+ * ```
+ */
+export interface ProblemCodes {
+  // HTTP basics: one per status, for errors known only by their status
+  'bad-request': true;
+  unauthorized: true;
+  'payment-required': true;
+  forbidden: true;
+  'not-found': true;
+  'method-not-allowed': true;
+  'not-acceptable': true;
+  'proxy-authentication-required': true;
+  'request-timeout': true;
+  conflict: true;
+  gone: true;
+  'length-required': true;
+  'precondition-failed': true;
+  'payload-too-large': true;
+  'uri-too-long': true;
+  'unsupported-media-type': true;
+  'range-not-satisfiable': true;
+  'expectation-failed': true;
+  'i-m-a-teapot': true;
+  'misdirected-request': true;
+  'unprocessable-entity': true;
+  locked: true;
+  'failed-dependency': true;
+  'too-early': true;
+  'upgrade-required': true;
+  'precondition-required': true;
+  'too-many-requests': true;
+  'request-header-fields-too-large': true;
+  'unavailable-for-legal-reasons': true;
+  'internal-error': true;
+  'not-implemented': true;
+  'bad-gateway': true;
+  'service-unavailable': true;
+  'gateway-timeout': true;
+  'http-version-not-supported': true;
+  'variant-also-negotiates': true;
+  'insufficient-storage': true;
+  'loop-detected': true;
+  'bandwidth-limit-exceeded': true;
+  'not-extended': true;
+  'network-authentication-required': true;
   // request bodies and validation
-  | 'validation-failed'
-  | 'malformed-json'
-  | 'unsupported-media-type'
-  | 'payload-too-large'
+  'validation-failed': true;
+  'malformed-json': true;
+  'json-too-deep': true;
+  'invalid-utf8': true;
   // stores
-  | 'store-unavailable'
-  | 'store-timeout'
+  'store-unavailable': true;
+  'store-timeout': true;
+  'store-full': true;
   // idempotency
-  | 'idempotency-key-missing'
-  | 'idempotency-key-invalid'
-  | 'idempotency-key-reused'
-  | 'idempotency-key-in-flight'
+  'idempotency-key-missing': true;
+  'idempotency-key-invalid': true;
+  'idempotency-key-reused': true;
+  'idempotency-key-in-flight': true;
+  'idempotency-response-not-replayable': true;
   // rate limiting
-  | 'rate-limited'
-  // conditional requests
-  | 'precondition-failed'
-  | 'precondition-required';
+  'rate-limited': true;
+  'rate-limit-cost-exceeds-capacity': true;
+}
+
+/**
+ * A problem code: a key of {@link ProblemCodes}. Narrows in a `switch`; stable,
+ * a code is never renamed once released.
+ */
+export type RestwellErrorCode = Extract<keyof ProblemCodes, string>;
 
 /** An HTTP header value as restwell writes it. */
 export type HeaderValue = string | number | readonly string[];
@@ -62,6 +115,12 @@ export interface RestwellErrorOptions {
   extensions?: Record<string, unknown>;
   /** The underlying error. Logged on the server, never shown to a client. */
   cause?: unknown;
+  /**
+   * Show `detail` to the client even on a 5xx. Only for details written to be
+   * read by clients ("the request was not executed"), never for messages that
+   * come from a driver or the application. @default false
+   */
+  exposeDetail?: boolean;
 }
 
 /**
@@ -77,6 +136,8 @@ export class RestwellError extends Error {
   readonly headers: Record<string, HeaderValue>;
   readonly extensions: Record<string, unknown>;
   readonly expose: boolean;
+  /** Whether `detail` is client-safe even on a 5xx (see {@link RestwellErrorOptions.exposeDetail}). */
+  readonly exposeDetail: boolean;
 
   constructor(
     code: RestwellErrorCode,
@@ -91,6 +152,7 @@ export class RestwellError extends Error {
     this.headers = options.headers ?? {};
     this.extensions = options.extensions ?? {};
     this.expose = status < 500;
+    this.exposeDetail = options.exposeDetail === true;
   }
 }
 
@@ -112,9 +174,9 @@ export class ValidationError extends RestwellError {
   constructor(errors: readonly ValidationIssue[], options: { truncated?: boolean } = {}) {
     super('validation-failed', 400, 'The request is invalid.', {
       detail:
-        errors.length === 1
+        errors.length === 1 && !options.truncated
           ? 'One field is invalid.'
-          : `${errors.length}${options.truncated ? '+' : ''} fields are invalid.`,
+          : `${errors.length}${options.truncated ? ' or more' : ''} fields are invalid.`,
       extensions: { errors, ...(options.truncated ? { errorsTruncated: true } : {}) },
     });
     this.errors = errors;
@@ -165,14 +227,79 @@ export class StoreTimeoutError extends RestwellError {
   }
 }
 
+/**
+ * A store that never drops a live key is full, so it refuses to create one.
+ * Maps to 503: nothing was executed, and the client may retry later.
+ */
+export class StoreFullError extends RestwellError {
+  override readonly name = 'StoreFullError';
+  constructor(message = 'The store is full.', options: RestwellErrorOptions = {}) {
+    super('store-full', 503, message, options);
+  }
+}
+
 /** True when `err` is any restwell store failure (unavailable or timed out). */
-export function isStoreError(err: unknown): err is StoreUnavailableError | StoreTimeoutError {
-  return err instanceof StoreUnavailableError || err instanceof StoreTimeoutError;
+export function isStoreError(
+  err: unknown,
+): err is StoreUnavailableError | StoreTimeoutError | StoreFullError {
+  return (
+    err instanceof StoreUnavailableError ||
+    err instanceof StoreTimeoutError ||
+    err instanceof StoreFullError
+  );
+}
+
+const MAX_SHOWN_STRING = 40;
+
+/**
+ * Describes a configuration value for an error message without serialising
+ * it: a client, a pool or an options object may hold a password, so objects
+ * are named by their kind and strings are truncated.
+ */
+export function describeValue(value: unknown): string {
+  switch (typeof value) {
+    case 'string': {
+      const shown =
+        value.length > MAX_SHOWN_STRING ? `${value.slice(0, MAX_SHOWN_STRING)}…` : value;
+      return JSON.stringify(shown);
+    }
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+    case 'undefined':
+      return String(value);
+    case 'symbol':
+      return 'a symbol';
+    case 'function':
+      return 'a function';
+  }
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  switch (name) {
+    case 'Redis':
+      return 'a Redis client';
+    case 'Cluster':
+      return 'a Redis Cluster client';
+    case 'Pool':
+    case 'BoundPool':
+      return 'a pg Pool';
+    case 'Client':
+      return 'a client object';
+    case 'Object':
+    case undefined:
+      return 'an object';
+    default:
+      return typeof name === 'string' && /^[A-Za-z_$][\w$]{0,40}$/.test(name)
+        ? `a ${name}`
+        : 'an object';
+  }
 }
 
 /**
  * Throws a `TypeError` naming the option: configuration mistakes surface when a
- * middleware is constructed, never while serving a request.
+ * middleware is constructed, never while serving a request. The value is
+ * described, never serialised (see {@link describeValue}).
  */
 export function invalidOption(
   module: string,
@@ -180,11 +307,81 @@ export function invalidOption(
   expected: string,
   got: unknown,
 ): never {
-  let shown: string;
-  try {
-    shown = typeof got === 'function' ? 'a function' : (JSON.stringify(got) ?? String(got));
-  } catch {
-    shown = String(got);
+  throw new TypeError(
+    `restwell/${module}: option "${option}" must be ${expected}, got ${describeValue(got)}.`,
+  );
+}
+
+/** Edit distance between two short names, for "did you mean" suggestions. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(
+        above + 1,
+        row[j - 1]! + 1,
+        diagonal + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1),
+      );
+      diagonal = above;
+    }
   }
-  throw new TypeError(`restwell/${module}: option "${option}" must be ${expected}, got ${shown}.`);
+  return row[b.length]!;
+}
+
+/** The known name nearest to `name`, when one is near enough to be a typo. */
+export function nearestName(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
+  for (const candidate of known) {
+    const d = distance(name, candidate);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/**
+ * Checks an options object at construction: it must be a plain object (or
+ * absent), and every name in it must be one the module knows. An unknown name
+ * throws a `TypeError` with the nearest valid one, or with `hints[name]` when
+ * the name is a known habit from another library.
+ *
+ * @example
+ * ```ts
+ * checkOptions('jsonBody', options, ['limit', 'types', 'maxDepth']);
+ * // jsonBody({ limt: 1 }) → restwell/jsonBody: unknown option "limt". Did you mean "limit"?
+ * ```
+ */
+export function checkOptions(
+  module: string,
+  options: unknown,
+  known: readonly string[],
+  hints: Readonly<Record<string, string>> = {},
+): void {
+  if (options === undefined) return;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(
+      `restwell/${module}: options must be an object, got ${describeValue(options)}.`,
+    );
+  }
+  for (const name of Object.keys(options)) {
+    if (known.includes(name)) continue;
+    const hint = Object.hasOwn(hints, name) ? hints[name] : undefined;
+    const nearest = hint === undefined ? nearestName(name, known) : undefined;
+    const shown = name.length > MAX_SHOWN_STRING ? `${name.slice(0, MAX_SHOWN_STRING)}…` : name;
+    throw new TypeError(
+      `restwell/${module}: unknown option ${JSON.stringify(shown)}.${
+        hint !== undefined
+          ? ` ${hint}`
+          : nearest !== undefined
+            ? ` Did you mean "${nearest}"?`
+            : ` Known options: ${known.join(', ')}.`
+      }`,
+    );
+  }
 }

@@ -52,6 +52,33 @@ export function jsonLogger(
   };
 }
 
+/**
+ * Lets one log line through per interval, so that an outage that fails every
+ * request writes one line every few seconds rather than one per request.
+ * `pass()` answers how many lines were held back since the last one that
+ * passed, or `undefined` when this one must be held back too.
+ */
+export class LogThrottle {
+  private last = Number.NEGATIVE_INFINITY;
+  private held = 0;
+  constructor(
+    private readonly intervalMs = 10_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  pass(): { suppressed: number } | undefined {
+    const now = this.now();
+    if (now - this.last < this.intervalMs) {
+      this.held++;
+      return undefined;
+    }
+    this.last = now;
+    const suppressed = this.held;
+    this.held = 0;
+    return { suppressed };
+  }
+}
+
 /** A logger that drops everything; useful in tests. */
 export const silentLogger: Logger = { error() {}, warn() {}, info() {} };
 

@@ -10,7 +10,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Context } from './context.js';
-import { RestwellError, type HeaderValue } from './errors.js';
+import { type HeaderValue, RestwellError, type RestwellErrorCode } from './errors.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -21,7 +21,7 @@ export interface ProblemDocument {
   status: number;
   detail?: string;
   instance?: string;
-  code: string;
+  code: RestwellErrorCode;
   traceId: string;
   [extension: string]: unknown;
 }
@@ -52,8 +52,15 @@ export interface ProblemOptions {
 /** What a mapped error becomes. */
 export interface ProblemInit {
   status: number;
-  code: string;
+  /** A key of `ProblemCodes`; extend that registry for your own codes. */
+  code: RestwellErrorCode;
+  /** Shown to the client on a 4xx; on a 5xx only with `exposeDetail`. */
   detail?: string;
+  /**
+   * Show `detail` on a 5xx too. For details written for clients ("not
+   * executed, retry"), never for messages of a driver or a library. @default false
+   */
+  exposeDetail?: boolean;
   headers?: Record<string, HeaderValue>;
   extensions?: Record<string, unknown>;
 }
@@ -84,17 +91,24 @@ const GENERIC_5XX_DETAIL =
   'The server could not complete the request. Quote the traceId when reporting it.';
 
 /** Turns a status phrase into a code: `Unprocessable Entity` → `unprocessable-entity`. */
-function codeForStatus(status: number): string {
+function codeForStatus(status: number): RestwellErrorCode {
   switch (status) {
     case 500:
       return 'internal-error';
     case 413:
       return 'payload-too-large';
-    default:
-      return (STATUS_CODES[status] ?? 'error')
+    default: {
+      const code = (STATUS_CODES[status] ?? '')
         .toLowerCase()
         .replace(/[^a-z0-9]+/g, '-')
         .replace(/^-|-$/g, '');
+      // Every phrase Node knows is a key of ProblemCodes; an unknown status falls back by class.
+      return code !== ''
+        ? (code as RestwellErrorCode)
+        : status >= 500
+          ? 'internal-error'
+          : 'bad-request';
+    }
   }
 }
 
@@ -121,7 +135,10 @@ export function problemInitFrom(err: unknown): ProblemInit {
       headers: err.headers,
       extensions: err.extensions,
     };
-    if (status < 500 && err.detail !== undefined) init.detail = err.detail;
+    if (err.detail !== undefined && (status < 500 || err.exposeDetail)) {
+      init.detail = err.detail;
+      if (status >= 500) init.exposeDetail = true;
+    }
     return init;
   }
   if (err !== null && typeof err === 'object') {
@@ -151,7 +168,9 @@ export function problemInitFrom(err: unknown): ProblemInit {
     if (status < 500 && e.expose === true && message && message !== STATUS_CODES[status]) {
       init.detail = message;
     }
-    if (e.headers !== null && typeof e.headers === 'object') {
+    // A foreign 5xx may carry an upstream's response headers (an HTTP client's
+    // error); only a client error's headers (`Allow`, `WWW-Authenticate`) are its own.
+    if (status < 500 && e.headers !== null && typeof e.headers === 'object') {
       init.headers = e.headers as Record<string, HeaderValue>;
     }
     return init;
@@ -173,7 +192,10 @@ export function buildProblem(
       : options.instance
         ? ctx.request.path
         : undefined;
-  const detail = status >= 500 ? GENERIC_5XX_DETAIL : init.detail;
+  const detail =
+    status >= 500 && !(init.exposeDetail === true && init.detail !== undefined)
+      ? GENERIC_5XX_DETAIL
+      : init.detail;
   // Members in the order RFC 9457 §3.1 lists them, then restwell's, then extensions.
   const doc: ProblemDocument = {
     type: options.typeBase ? options.typeBase + init.code : 'about:blank',

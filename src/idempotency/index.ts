@@ -24,7 +24,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import stableStringify from 'fast-json-stable-stringify';
-import { bodyBytes, type Context, type Middleware } from '../core/context.js';
+import { bodyBytes, type Context, type Middleware, principalId } from '../core/context.js';
 import { invalidOption, RestwellError } from '../core/errors.js';
 import type { Store } from '../stores/types.js';
 import {
@@ -110,8 +110,8 @@ const DEFAULT_RECORDED = ['content-type', 'location', 'etag', 'link'];
 const NOT_RECORDED = new Set([408, 409, 425, 429]);
 
 function defaultScope(ctx: Context): string {
-  const principal = ctx.state.principal?.id;
-  if (typeof principal === 'string' && principal.length > 0) return `principal:${principal}`;
+  const principal = principalId(ctx.state);
+  if (principal !== undefined) return `principal:${principal}`;
   return `ip:${ctx.request.ip ?? 'unknown'}`;
 }
 

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { Context } from '../core/context.js';
+import { type Context, principalId } from '../core/context.js';
 
 /** Returns the key a request counts against, or `undefined` to skip the policy. */
 export type KeyFunction = (ctx: Context) => string | undefined;
@@ -95,10 +95,7 @@ export function byIp(options: IpKeyOptions = {}): KeyFunction {
 
 /** Keys by the authenticated principal (`ctx.state.principal.id`); skips anonymous requests. */
 export function byPrincipal(): KeyFunction {
-  return (ctx) => {
-    const id = ctx.state.principal?.id;
-    return typeof id === 'string' && id.length > 0 ? id : undefined;
-  };
+  return (ctx) => principalId(ctx.state);
 }
 
 /**
