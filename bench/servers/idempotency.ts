@@ -29,7 +29,7 @@ function counted(store: Store): Store {
 
 let redis: Redis | undefined;
 let store: Store | undefined;
-if (which === 'memory') store = counted(new MemoryStore({ maxEntries: 1_000_000 }));
+if (which === 'memory') store = counted(new MemoryStore({ maxEntries: 1_000_000, evict: false }));
 if (which === 'redis') {
   redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
   store = counted(new RedisStore({ client: redis, prefix: `bench-idem-${process.pid}:` }));

@@ -16,7 +16,10 @@ import { Repository } from '../shared/domain.js';
 import { CreatePayment, CreateUser, PatchUser, ReplaceUser } from '../shared/schemas.js';
 
 export interface ExampleOptions {
-  store: Store;
+  /** Rate-limit counters: a cache, which may evict (a forgotten counter starts afresh). */
+  counters: Store;
+  /** Idempotency records: a ledger, which never drops a live key. */
+  records: Store;
   repo?: Repository;
   logger?: Logger;
   /** Rate limits; the defaults suit a demo. */
@@ -24,7 +27,8 @@ export interface ExampleOptions {
 }
 
 export function createApp({
-  store,
+  counters,
+  records,
   repo = new Repository(),
   logger,
   limits,
@@ -39,7 +43,12 @@ export function createApp({
   // identity body), rate limits (before any body is read), JSON bodies within a limit, and
   // ETags with 304s on every GET.
   app.use(
-    rw(compression(), apiRateLimit(store, limits), jsonBody({ limit: 64 * 1024 }), conditional()),
+    rw(
+      compression(),
+      apiRateLimit(counters, limits),
+      jsonBody({ limit: 64 * 1024 }),
+      conditional(),
+    ),
   );
   const versioned = rw(userValidators(repo));
 
@@ -89,7 +98,7 @@ export function createApp({
     })
     // A retried POST must never charge twice: the key is required, and a retry replays the first answer.
     .post(
-      rw(idempotency({ store, required: true }), validate({ body: CreatePayment })),
+      rw(idempotency({ store: records, required: true }), validate({ body: CreatePayment })),
       (req, res) => {
         const payment = repo.createPayment(req.body);
         res.status(201).location(`/v1/payments/${payment.id}`).json(payment);

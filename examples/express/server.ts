@@ -4,8 +4,10 @@ import { createApp } from './app.js';
 
 const port = Number(process.env.PORT ?? 3000);
 const stores = await createStores();
-const server = createApp({ store: stores.store }).listen(port, () => {
-  console.log(`restwell example (Express, ${stores.store.kind} store) on http://localhost:${port}`);
+const server = createApp(stores).listen(port, () => {
+  console.log(
+    `restwell example (Express, ${stores.records.kind} store) on http://localhost:${port}`,
+  );
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

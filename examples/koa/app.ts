@@ -15,14 +15,23 @@ import { Repository, type User } from '../shared/domain.js';
 import { CreatePayment, CreateUser, PatchUser, ReplaceUser } from '../shared/schemas.js';
 
 export interface ExampleOptions {
-  store: Store;
+  /** Rate-limit counters: a cache, which may evict (a forgotten counter starts afresh). */
+  counters: Store;
+  /** Idempotency records: a ledger, which never drops a live key. */
+  records: Store;
   repo?: Repository;
   logger?: Logger;
   /** Rate limits; the defaults suit a demo. */
   limits?: ExampleLimits;
 }
 
-export function createApp({ store, repo = new Repository(), logger, limits }: ExampleOptions): Koa {
+export function createApp({
+  counters,
+  records,
+  repo = new Repository(),
+  logger,
+  limits,
+}: ExampleOptions): Koa {
   const app = new Koa();
   app.proxy = false;
   const rw = koaAdapter({ trustProxy: 'loopback', ...(logger ? { logger } : {}) });
@@ -77,7 +86,7 @@ export function createApp({ store, repo = new Repository(), logger, limits }: Ex
   // A retried POST must never charge twice: the key is required, and a retry replays the first answer.
   router.post(
     '/v1/payments',
-    rw(idempotency({ store, required: true }), validate({ body: CreatePayment })),
+    rw(idempotency({ store: records, required: true }), validate({ body: CreatePayment })),
     (ctx) => {
       const payment = repo.createPayment(
         ctx.request.body as Parameters<Repository['createPayment']>[0],
@@ -98,7 +107,12 @@ export function createApp({ store, repo = new Repository(), logger, limits }: Ex
   // Compression sits outside conditional, so that ETags name the identity body; every GET gets
   // an ETag and its 304.
   app.use(
-    rw(compression(), apiRateLimit(store, limits), jsonBody({ limit: 64 * 1024 }), conditional()),
+    rw(
+      compression(),
+      apiRateLimit(counters, limits),
+      jsonBody({ limit: 64 * 1024 }),
+      conditional(),
+    ),
   );
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -6,7 +6,10 @@ import type { Store } from 'restwell';
 import { MemoryStore } from 'restwell/memory';
 
 export interface ExampleStores {
-  store: Store;
+  /** Rate-limit counters: may evict under pressure. */
+  counters: Store;
+  /** Idempotency records: never drop a live key (on Redis, run it with `maxmemory-policy noeviction`). */
+  records: Store;
   /** The ioredis client when REDIS_URL is set. */
   redis?: import('ioredis').Redis;
   close(): Promise<void>;
@@ -15,8 +18,18 @@ export interface ExampleStores {
 export async function createStores(env: NodeJS.ProcessEnv = process.env): Promise<ExampleStores> {
   const url = env.REDIS_URL;
   if (!url) {
-    const store = new MemoryStore();
-    return { store, close: () => store.close() };
+    // Two stores with their own bounds: a flood of new clients' counters can
+    // never push out a payment's idempotency record.
+    const counters = new MemoryStore({ prefix: 'rl:', maxEntries: 100_000 });
+    const records = new MemoryStore({ prefix: 'idem:', maxEntries: 100_000, evict: false });
+    return {
+      counters,
+      records,
+      close: async () => {
+        await counters.close();
+        await records.close();
+      },
+    };
   }
   const { Redis } = await import('ioredis');
   const { RedisStore } = await import('restwell/redis');
@@ -27,9 +40,9 @@ export async function createStores(env: NodeJS.ProcessEnv = process.env): Promis
     redis.once('ready', resolve);
     redis.once('error', reject);
   });
-  const store = new RedisStore({ client: redis, prefix: 'restwell-example:' });
   return {
-    store,
+    counters: new RedisStore({ client: redis, prefix: 'restwell-example:rl:' }),
+    records: new RedisStore({ client: redis, prefix: 'restwell-example:idem:' }),
     redis,
     close: async () => {
       await redis.quit();

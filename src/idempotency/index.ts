@@ -26,7 +26,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import stableStringify from 'fast-json-stable-stringify';
 import { bodyBytes, type Context, type Middleware, principalId } from '../core/context.js';
 import { invalidOption, RestwellError } from '../core/errors.js';
-import type { Store } from '../stores/types.js';
+import { assertLedger, type Store } from '../stores/types.js';
 import {
   IdempotencyKeyInFlightError,
   IdempotencyKeyInvalidError,
@@ -39,7 +39,10 @@ export * from './errors.js';
 export { MAX_KEY_LENGTH, parseIdempotencyKey } from './key.js';
 
 export interface IdempotencyOptions {
-  /** Where records live: MemoryStore, RedisStore or PostgresStore. Required. */
+  /**
+   * Where records live: a store that never evicts a live key (`new MemoryStore({ evict: false })`,
+   * RedisStore on a server with `maxmemory-policy noeviction`, PostgresStore). Required.
+   */
   store: Store;
   /** Answer 400 `idempotency-key-missing` when the header is absent. @default false */
   required?: boolean;
@@ -149,6 +152,7 @@ export function idempotency(options: IdempotencyOptions): Middleware {
       store,
     );
   }
+  assertLedger('idempotency', store);
   if (!Array.isArray(methods) || methods.some((m) => typeof m !== 'string')) {
     invalidOption('idempotency', 'methods', 'a list of HTTP methods', methods);
   }

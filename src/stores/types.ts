@@ -1,4 +1,4 @@
-import { StoreTimeoutError } from '../core/errors.js';
+import { describeValue, StoreTimeoutError } from '../core/errors.js';
 
 /**
  * The Store contract shared by restwell modules that keep state (idempotency
@@ -15,6 +15,15 @@ import { StoreTimeoutError } from '../core/errors.js';
 export interface Store {
   /** A short name for logs: `memory`, `redis`, `postgres`. */
   readonly kind: string;
+  /**
+   * Whether the store may drop a live key before its TTL to make room: `true`
+   * for a cache (rate-limit counters may be forgotten), `false` for a ledger
+   * that keeps every live key until it expires or is deleted, and fails a
+   * write it has no room for with `StoreFullError` instead. Modules whose
+   * promise rests on a record (idempotency, webhook dedupe, audit, tasks)
+   * refuse a store that evicts.
+   */
+  readonly evicts: boolean;
   /** The current value, or `null` when absent or expired. Keys and values are any strings without U+0000. */
   get(key: string): Promise<string | null>;
   /** Writes unconditionally with a TTL. */
@@ -103,11 +112,30 @@ export interface StoreOptions {
   timeoutMs?: number;
 }
 
-/** Validates a TTL argument: a positive finite number of milliseconds. */
+/**
+ * The longest TTL any store accepts: ten years (of 365.25 days). Every store
+ * enforces the same bound, so a TTL that works on one works on all. A record
+ * meant to be kept "for ever" uses this, or a ledger outside the Store.
+ */
+export const MAX_TTL_MS = 315_576_000_000;
+
+/** Validates a TTL argument: a positive number of milliseconds, at most {@link MAX_TTL_MS}. */
 export function assertTtl(ttlMs: number): void {
-  if (!Number.isFinite(ttlMs) || ttlMs <= 0) {
+  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > MAX_TTL_MS) {
     throw new TypeError(
-      `restwell: a store TTL must be a positive number of milliseconds, got ${ttlMs}.`,
+      `restwell/stores: a TTL must be a positive number of milliseconds up to ${MAX_TTL_MS} (ten years), got ${describeValue(ttlMs)}.`,
+    );
+  }
+}
+
+/**
+ * Refuses, at construction, a store that may evict live keys, for a module
+ * whose promise rests on its records (see {@link Store.evicts}).
+ */
+export function assertLedger(module: string, store: Store, option = 'store'): void {
+  if (store.evicts !== false) {
+    throw new TypeError(
+      `restwell/${module}: option "${option}" must be a store that never drops a live key, got ${store.kind === 'memory' ? 'a MemoryStore that evicts; use new MemoryStore({ evict: false }), with its own maxEntries' : `a ${String(store.kind)} store that may evict`}. Records this module keeps are promises to clients; a store that forgets them breaks those promises.`,
     );
   }
 }

@@ -16,7 +16,8 @@ const apps: Array<{ name: string; make(limits?: ExampleLimits): RequestListener 
     name: 'express',
     make: (limits) =>
       createExpressApp({
-        store: new MemoryStore(),
+        counters: new MemoryStore(),
+        records: new MemoryStore({ evict: false }),
         logger: silentLogger,
         ...(limits ? { limits } : {}),
       }) as unknown as RequestListener,
@@ -25,7 +26,8 @@ const apps: Array<{ name: string; make(limits?: ExampleLimits): RequestListener 
     name: 'koa',
     make: (limits) =>
       createKoaApp({
-        store: new MemoryStore(),
+        counters: new MemoryStore(),
+        records: new MemoryStore({ evict: false }),
         logger: silentLogger,
         ...(limits ? { limits } : {}),
       }).callback() as RequestListener,

@@ -30,7 +30,12 @@ let pool: pg.Pool | undefined;
 const table = `restwell_idem_test_${run}`;
 
 const storeCases: StoreCase[] = [
-  { name: 'memory', enabled: true, setup: async () => new MemoryStore(), teardown: async () => {} },
+  {
+    name: 'memory',
+    enabled: true,
+    setup: async () => new MemoryStore({ evict: false }),
+    teardown: async () => {},
+  },
   {
     name: 'redis',
     enabled: services.redis,
@@ -391,6 +396,7 @@ describe.each(matrix)(
 describe.each(adapters)('idempotency with a store that is down, through $name', (adapter) => {
   const down: Store = {
     kind: 'down',
+    evicts: false,
     get: () => Promise.reject(new Error('ECONNREFUSED')),
     set: () => Promise.reject(new Error('ECONNREFUSED')),
     add: () => Promise.reject(new Error('ECONNREFUSED')),
@@ -441,10 +447,10 @@ describe.each(adapters)('idempotency with a store that is down, through $name', 
 describe('idempotency options', () => {
   it.each([
     [{}, /store/],
-    [{ store: new MemoryStore(), ttlMs: 0 }, /ttlMs/],
-    [{ store: new MemoryStore(), leaseMs: -1 }, /leaseMs/],
-    [{ store: new MemoryStore(), onStoreError: 'maybe' }, /onStoreError/],
-    [{ store: new MemoryStore(), methods: 'POST' }, /methods/],
+    [{ store: new MemoryStore({ evict: false }), ttlMs: 0 }, /ttlMs/],
+    [{ store: new MemoryStore({ evict: false }), leaseMs: -1 }, /leaseMs/],
+    [{ store: new MemoryStore({ evict: false }), onStoreError: 'maybe' }, /onStoreError/],
+    [{ store: new MemoryStore({ evict: false }), methods: 'POST' }, /methods/],
   ])('reject a misconfiguration at construction (%o)', (options, name) => {
     expect(() => idempotency(options as IdempotencyOptions)).toThrow(TypeError);
     expect(() => idempotency(options as IdempotencyOptions)).toThrow(name);

@@ -16,7 +16,7 @@
  * const store = new MemoryStore({ maxEntries: 50_000 });
  * ```
  */
-import { invalidOption } from '../../core/errors.js';
+import { checkOptions, invalidOption, StoreFullError } from '../../core/errors.js';
 import {
   type AtomicUpdates,
   type AtomicWrite,
@@ -28,6 +28,14 @@ import {
 export interface MemoryStoreOptions extends Pick<StoreOptions, 'prefix'> {
   /** Most keys held at once. @default 10_000 */
   maxEntries?: number;
+  /**
+   * What a write does when `maxEntries` live keys are held. `true` (a cache):
+   * the least recently written key is evicted to make room, which suits
+   * rate-limit counters. `false` (a ledger): nothing live is ever dropped, and
+   * a write that needs a new key fails with `StoreFullError`; idempotency and
+   * every module that keeps promises require this. @default true
+   */
+  evict?: boolean;
   /** The clock, in milliseconds; injectable for tests. @default Date.now */
   now?: () => number;
 }
@@ -42,6 +50,7 @@ const SWEEP_BATCH = 16;
 
 export class MemoryStore implements Store, AtomicUpdates {
   readonly kind = 'memory';
+  readonly evicts: boolean;
   readonly prefix: string;
   readonly maxEntries: number;
   private readonly now: () => number;
@@ -50,7 +59,10 @@ export class MemoryStore implements Store, AtomicUpdates {
   private readonly entries = new Map<string, Entry>();
 
   constructor(options: MemoryStoreOptions = {}) {
-    const { prefix = 'rw:', maxEntries = 10_000, now = Date.now } = options;
+    checkOptions('memory', options, ['prefix', 'maxEntries', 'evict', 'now']);
+    const { prefix = 'rw:', maxEntries = 10_000, evict = true, now = Date.now } = options;
+    if (typeof evict !== 'boolean') invalidOption('memory', 'evict', 'true or false', evict);
+    this.evicts = evict;
     if (typeof prefix !== 'string') invalidOption('memory', 'prefix', 'a string', prefix);
     if (!Number.isInteger(maxEntries) || maxEntries < 1) {
       invalidOption('memory', 'maxEntries', 'a positive integer', maxEntries);
@@ -78,8 +90,8 @@ export class MemoryStore implements Store, AtomicUpdates {
 
   private write(key: string, value: string, ttlMs: number): void {
     const full = this.prefix + key;
-    this.entries.delete(full);
-    this.makeRoom();
+    // Replacing a key needs no room; only a new one may find the store full.
+    if (!this.entries.delete(full)) this.makeRoom();
     this.entries.set(full, { value, expiresAt: this.now() + ttlMs });
   }
 
@@ -89,6 +101,15 @@ export class MemoryStore implements Store, AtomicUpdates {
     for (const [k, e] of this.entries) {
       if (examined++ >= SWEEP_BATCH) break;
       if (e.expiresAt <= now) this.entries.delete(k);
+    }
+    if (this.entries.size >= this.maxEntries && !this.evicts) {
+      // A ledger: every expired key has to go before a live one is refused.
+      for (const [k, e] of this.entries) if (e.expiresAt <= now) this.entries.delete(k);
+      if (this.entries.size >= this.maxEntries) {
+        throw new StoreFullError(
+          `MemoryStore is full: ${this.maxEntries} live keys (maxEntries), and it never evicts one.`,
+        );
+      }
     }
     while (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next();

@@ -66,6 +66,7 @@ export async function migrate(pool: Pool, options: { table?: string } = {}): Pro
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
+  readonly evicts = false;
   readonly prefix: string;
   readonly timeoutMs: number;
   readonly table: string;

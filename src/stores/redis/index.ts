@@ -68,6 +68,7 @@ interface ScriptedClient {
 
 export class RedisStore implements Store, ScriptRunner {
   readonly kind = 'redis';
+  readonly evicts = false;
   readonly prefix: string;
   readonly timeoutMs: number;
   private readonly client: (Redis | Cluster) & ScriptedClient;
