@@ -1,12 +1,14 @@
 /**
- * `jsonBody()`: reads and parses a JSON request body within a size limit,
- * answering every failure as a problem: 415 for a media type or encoding it
- * cannot read, 413 for a body over the limit (refused from `Content-Length`
- * before a byte is read when possible), 400 for malformed JSON. Keeps the raw
- * bytes in `ctx.request.rawBody` (signatures and fingerprints need them) and
- * the parsed value in `ctx.request.body`.
+ * `jsonBody()`: reads and parses a JSON request body within bounds, answering
+ * every failure as a problem: 415 for a media type, charset or content coding
+ * it cannot read, 413 for a body over `limit` (refused from `Content-Length`
+ * before a byte is read when possible), 400 for bytes that are not UTF-8, for
+ * nesting deeper than `maxDepth` and for malformed JSON. Keeps the raw bytes in
+ * `ctx.request.rawBody` (signatures and fingerprints need them) and the parsed
+ * value in `ctx.request.body`.
  *
- * Skipped when the framework already parsed the body.
+ * Skipped when the framework already parsed the body (its parser's bounds
+ * apply then, not these).
  *
  * @example
  * ```ts
@@ -14,17 +16,34 @@
  * ```
  */
 import { type Middleware, responseBlind } from './context.js';
-import { invalidOption, RestwellError } from './errors.js';
+import { checkOptions, invalidOption, RestwellError } from './errors.js';
 
 export interface JsonBodyOptions {
   /** Largest body accepted, in bytes. @default 1_048_576 (1 MiB) */
   limit?: number;
+  /**
+   * Deepest nesting of arrays and objects accepted: `{}` and `[1]` have depth
+   * 1, `{"a":[1]}` depth 2, a bare scalar depth 0. Deeper bodies get 400
+   * `json-too-deep` before they are parsed, so that code which walks the value
+   * recursively (validators, `JSON.stringify`, fingerprints) never meets one
+   * deep enough to exhaust the stack. 64 is the default of .NET's
+   * System.Text.Json; real documents rarely pass 10.
+   * @default 64
+   */
+  maxDepth?: number;
   /**
    * Which media types are JSON. A request with a body of another type gets 415.
    * @default (type) => type === 'application/json' || type ends with '+json'
    */
   isJson?: (mediaType: string) => boolean;
 }
+
+const OPTION_NAMES = ['limit', 'maxDepth', 'isJson'] as const;
+const OPTION_HINTS: Readonly<Record<string, string>> = {
+  strict: 'jsonBody() always parses any JSON text (RFC 8259 §2), scalars included.',
+  type: 'Use isJson: (mediaType) => boolean.',
+  reviver: 'Transform the parsed body in a middleware after jsonBody().',
+};
 
 export class PayloadTooLargeError extends RestwellError {
   override readonly name = 'PayloadTooLargeError';
@@ -50,14 +69,86 @@ export class MalformedJsonError extends RestwellError {
   }
 }
 
+/** 400: the body nests arrays and objects deeper than `maxDepth`. */
+export class JsonTooDeepError extends RestwellError {
+  override readonly name = 'JsonTooDeepError';
+  constructor(maxDepth: number) {
+    super('json-too-deep', 400, 'JSON Too Deep', {
+      detail: `The body nests arrays and objects deeper than ${maxDepth} levels.`,
+      extensions: { maxDepth },
+    });
+  }
+}
+
+/** 400: the body is not valid UTF-8 (RFC 8259 §8.1). */
+export class InvalidUtf8Error extends RestwellError {
+  override readonly name = 'InvalidUtf8Error';
+  constructor(cause?: unknown) {
+    super('invalid-utf8', 400, 'Invalid UTF-8', {
+      detail: 'The body is not valid UTF-8.',
+      cause,
+    });
+  }
+}
+
 const defaultIsJson = (type: string) => type === 'application/json' || type.endsWith('+json');
 
-/** `type/subtype` of a Content-Type value, lower-cased, parameters removed. */
+/**
+ * The media type of a `Content-Type` value: `type/subtype`, lower-cased,
+ * parameters removed (RFC 9110 §8.3.1: type and subtype are case-insensitive).
+ * `undefined` for an absent or empty value.
+ */
 export function mediaTypeOf(contentType: string | undefined): string | undefined {
   if (contentType === undefined) return undefined;
   const semi = contentType.indexOf(';');
   const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
   return type.length > 0 ? type : undefined;
+}
+
+// Fatal: a malformed sequence throws rather than becoming U+FFFD, which would
+// let two different byte strings parse to the same value. A leading BOM is
+// dropped (the decoder's default), which RFC 8259 §8.1 allows a parser to do.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * Whether `bytes` nest arrays and objects deeper than `max`, by one pass that
+ * counts brackets outside strings: no recursion, no allocation, and no parse
+ * of a body that will be refused. Bytes of multi-byte UTF-8 sequences are all
+ * 0x80 or above, so they never look like a bracket, a quote or a backslash.
+ * On malformed input the count may be off; JSON.parse rejects that input next.
+ */
+export function nestsDeeperThan(bytes: Uint8Array, max: number): boolean {
+  // n bytes hold at most n levels.
+  if (bytes.length <= max) return false;
+  const n = bytes.length;
+  let depth = 0;
+  let i = 0;
+  while (i < n) {
+    const b = bytes[i++]!;
+    if (b === QUOTE) {
+      // Jump to the closing quote: one not preceded by an odd run of backslashes.
+      for (;;) {
+        const end = bytes.indexOf(QUOTE, i);
+        if (end < 0) return false;
+        let backslashes = 0;
+        while (bytes[end - 1 - backslashes] === BACKSLASH) backslashes++;
+        i = end + 1;
+        if ((backslashes & 1) === 0) break;
+      }
+    } else if (b === OPEN_BRACE || b === OPEN_BRACKET) {
+      if (++depth > max) return true;
+    } else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) {
+      depth--;
+    }
+  }
+  return false;
 }
 
 function charsetOf(contentType: string): string | undefined {
@@ -126,10 +217,13 @@ async function readAll(stream: AsyncIterable<Uint8Array>, limit: number): Promis
 }
 
 export function jsonBody(options: JsonBodyOptions = {}): Middleware {
-  const { limit = 1_048_576, isJson = defaultIsJson } = options;
-  if (!Number.isInteger(limit) || limit < 0)
-    invalidOption('body', 'limit', 'a non-negative integer of bytes', limit);
-  if (typeof isJson !== 'function') invalidOption('body', 'isJson', 'a function', isJson);
+  checkOptions('jsonBody', options, OPTION_NAMES, OPTION_HINTS);
+  const { limit = 1_048_576, maxDepth = 64, isJson = defaultIsJson } = options;
+  if (!Number.isSafeInteger(limit) || limit < 0)
+    invalidOption('jsonBody', 'limit', 'a non-negative integer of bytes', limit);
+  if (!Number.isSafeInteger(maxDepth) || maxDepth < 1)
+    invalidOption('jsonBody', 'maxDepth', 'a positive integer', maxDepth);
+  if (typeof isJson !== 'function') invalidOption('jsonBody', 'isJson', 'a function', isJson);
 
   return responseBlind(async function parseJsonBody(ctx, next) {
     const req = ctx.request;
@@ -165,8 +259,13 @@ export function jsonBody(options: JsonBodyOptions = {}): Middleware {
     const raw = await readAll(req.stream(), limit);
     req.rawBody = raw;
     if (raw.length === 0) return next();
-    let text = raw.toString('utf8');
-    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    let text: string;
+    try {
+      text = utf8.decode(raw);
+    } catch (err) {
+      throw new InvalidUtf8Error(err);
+    }
+    if (nestsDeeperThan(raw, maxDepth)) throw new JsonTooDeepError(maxDepth);
     try {
       req.body = JSON.parse(text);
     } catch (err) {
