@@ -6,11 +6,15 @@
  * Understands restwell's own errors, http-errors objects (Koa's `ctx.throw`,
  * Express body-parser) and anything else. A 5xx answer never carries the
  * error's message, stack, SQL or host names: clients get a generic detail and
- * the trace id; the full error goes to the server log.
+ * the trace id; the full error goes to the server log. Rendering never throws:
+ * when a hook (`map`, `instance`), the logger or the error itself fails, the
+ * answer is a fixed 500 document ({@link renderLastResortProblem}).
  */
 import { STATUS_CODES } from 'node:http';
 import type { Context } from './context.js';
 import { type HeaderValue, RestwellError, type RestwellErrorCode } from './errors.js';
+import { defaultLogger } from './logger.js';
+import { generateTraceId } from './trace.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -43,7 +47,10 @@ export interface ProblemOptions {
   instance?: boolean | ((ctx: Context) => string | undefined);
   /**
    * Maps application errors to problems before the defaults apply. Return
-   * `undefined` to fall through.
+   * `undefined` to fall through. A 5xx `detail` reaches the client only with
+   * `exposeDetail: true`; otherwise the generic text replaces it. When `map`
+   * throws or returns something that is not a problem (no string `code`), the
+   * answer is the last-resort 500 and the failure is logged.
    * @default undefined
    */
   map?: (err: unknown, ctx: Context) => ProblemInit | undefined;
@@ -216,19 +223,45 @@ export function buildProblem(
 }
 
 /**
- * Renders `err` into `ctx.response` as a problem. Logs every 5xx with the full
- * error and the trace id.
+ * Renders `err` into `ctx.response` as a problem and logs every 5xx with the
+ * full error and the trace id. Never throws: if `options.map`, `options.instance`
+ * or serialising the document throws, or `map` returns something that is not a
+ * problem, the response is the last-resort 500 of {@link renderLastResortProblem};
+ * if the logger throws, the entry goes to stderr and the response stands.
  */
 export function renderProblem(
   ctx: Context,
   err: unknown,
   options: ProblemOptions = {},
 ): ProblemDocument {
-  const init = options.map?.(err, ctx) ?? problemInitFrom(err);
-  const doc = buildProblem(init, ctx, options);
+  let doc: ProblemDocument;
+  const applied: string[] = [];
+  try {
+    const mapped = options.map?.(err, ctx);
+    if (mapped !== undefined && !isProblemInit(mapped)) {
+      throw new TypeError('restwell/problems: map() returned something that is not a ProblemInit.');
+    }
+    const init = mapped ?? problemInitFrom(err);
+    doc = buildProblem(init, ctx, options);
+    const body = JSON.stringify(doc);
+    const headers = ctx.response.headers;
+    for (const name of REPRESENTATION_HEADERS) headers.delete(name);
+    if (init.headers) {
+      for (const [name, value] of Object.entries(init.headers)) {
+        if (value !== undefined && !REPRESENTATION_HEADERS.includes(name.toLowerCase())) {
+          applied.push(name);
+          headers.set(name, value);
+        }
+      }
+    }
+    headers.set('content-type', PROBLEM_CONTENT_TYPE);
+    ctx.response.status = doc.status;
+    ctx.response.body = body;
+  } catch (failure) {
+    return lastResort(ctx, err, failure, applied);
+  }
   if (doc.status >= 500) {
-    ctx.log.error('request failed', {
-      traceId: ctx.traceId,
+    log(ctx, doc.traceId, 'request failed', {
       method: ctx.request.method,
       path: ctx.request.path,
       status: doc.status,
@@ -236,19 +269,133 @@ export function renderProblem(
       err,
     });
   }
-  const headers = ctx.response.headers;
-  for (const name of REPRESENTATION_HEADERS) headers.delete(name);
-  if (init.headers) {
-    for (const [name, value] of Object.entries(init.headers)) {
-      if (value !== undefined && !REPRESENTATION_HEADERS.includes(name.toLowerCase())) {
-        headers.set(name, value);
-      }
+  return doc;
+}
+
+function isProblemInit(value: unknown): value is ProblemInit {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as { code?: unknown }).code === 'string' &&
+    (value as { code: string }).code.length > 0
+  );
+}
+
+/** The trace id when the context can give one, else a fresh one, else none. */
+function traceIdOf(ctx: Context): string | undefined {
+  try {
+    const id = ctx.traceId;
+    if (typeof id === 'string' && id.length > 0) return id;
+  } catch {
+    // fall through to a fresh id, which the log line and the client share
+  }
+  try {
+    return generateTraceId();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Logs at error level; a logger that throws is replaced by stderr for this entry. */
+function log(
+  ctx: Context,
+  traceId: string | undefined,
+  message: string,
+  fields: Record<string, unknown>,
+): void {
+  try {
+    ctx.log.error(message, { traceId, ...fields });
+  } catch (loggerError) {
+    try {
+      defaultLogger.error(message, { traceId, ...fields, loggerError });
+    } catch {
+      // Nowhere left to write; the response is still sent.
     }
   }
-  headers.set('content-type', PROBLEM_CONTENT_TYPE);
-  ctx.response.status = doc.status;
-  ctx.response.body = JSON.stringify(doc);
-  return doc;
+}
+
+/**
+ * The body of the last-resort 500: a fixed `application/problem+json` text,
+ * with `traceId` when one is given. Never throws. For an adapter that must
+ * write to the raw response itself, with `Content-Type: application/problem+json`.
+ */
+export function lastResortProblemBody(traceId?: string): string {
+  return `{"type":"about:blank","title":"Internal Server Error","status":500,"detail":${JSON.stringify(
+    GENERIC_5XX_DETAIL,
+  )},"code":"internal-error"${
+    typeof traceId === 'string' && traceId.length > 0 ? `,"traceId":${JSON.stringify(traceId)}` : ''
+  }}`;
+}
+
+/**
+ * Writes the last-resort 500 into `ctx.response`: the fixed document of
+ * {@link lastResortProblemBody} with the request's trace id (a fresh one when
+ * the context cannot give it), `Content-Type: application/problem+json`, and
+ * the headers of the failed representation removed. Logs `err` (the error
+ * being answered, if any) and `failure` (what broke the rendering, if any).
+ * Never throws: each write is attempted on its own, so a response view that
+ * refuses one (headers already sent) still gets the others.
+ *
+ * For every step after the middleware chain that can fail (rendering,
+ * finalising, flushing), so that no failure reaches the framework's own
+ * plain-text 500 page.
+ */
+export function renderLastResortProblem(
+  ctx: Context,
+  err?: unknown,
+  failure?: unknown,
+): ProblemDocument {
+  return lastResort(ctx, err, failure, []);
+}
+
+function lastResort(
+  ctx: Context,
+  err: unknown,
+  failure: unknown,
+  applied: readonly string[],
+): ProblemDocument {
+  const traceId = traceIdOf(ctx);
+  const attempt = (write: () => void) => {
+    try {
+      write();
+    } catch {
+      // Best effort: the other writes still happen.
+    }
+  };
+  let method: unknown;
+  let path: unknown;
+  attempt(() => {
+    method = ctx.request.method;
+    path = ctx.request.path;
+  });
+  log(ctx, traceId, 'problem rendering failed; answered the last-resort 500', {
+    method,
+    path,
+    status: 500,
+    code: 'internal-error',
+    err,
+    failure,
+  });
+  attempt(() => {
+    const headers = ctx.response.headers;
+    for (const name of REPRESENTATION_HEADERS) attempt(() => headers.delete(name));
+    for (const name of applied) attempt(() => headers.delete(name));
+    headers.set('content-type', PROBLEM_CONTENT_TYPE);
+  });
+  attempt(() => {
+    ctx.response.status = 500;
+  });
+  attempt(() => {
+    ctx.response.body = lastResortProblemBody(traceId);
+  });
+  return {
+    type: 'about:blank',
+    title: 'Internal Server Error',
+    status: 500,
+    detail: GENERIC_5XX_DETAIL,
+    code: 'internal-error',
+    traceId: traceId ?? '',
+  };
 }
 
 /**
@@ -256,7 +403,13 @@ export function renderProblem(
  * `Allow`) becomes a problem document for that status, keeping its headers.
  */
 export function renderStatusProblem(ctx: Context, options: ProblemOptions = {}): void {
-  const { status } = ctx.response;
-  if (status < 400 || status > 599 || ctx.response.body !== null) return;
+  let status: number;
+  try {
+    status = ctx.response.status;
+    if (status < 400 || status > 599 || ctx.response.body !== null) return;
+  } catch (failure) {
+    renderLastResortProblem(ctx, undefined, failure);
+    return;
+  }
   renderProblem(ctx, { status, expose: true }, options);
 }
