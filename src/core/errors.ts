@@ -166,17 +166,23 @@ export interface ValidationIssue {
   in?: 'body' | 'query' | 'params' | 'headers';
 }
 
-/** 400: the request was understood but its content is invalid. Lists every issue found. */
+/**
+ * 400: the request was understood but its content is invalid. Lists every issue
+ * found. The detail counts fields, not issues: a field that breaks two rules
+ * is one invalid field with two entries in `errors`. `truncated` says more
+ * issues were found than listed, so the count is a lower bound ("2 or more").
+ */
 export class ValidationError extends RestwellError {
   override readonly name = 'ValidationError';
   readonly errors: readonly ValidationIssue[];
 
   constructor(errors: readonly ValidationIssue[], options: { truncated?: boolean } = {}) {
+    const fields = new Set(errors.map((e) => `${e.in ?? ''} ${e.pointer}`)).size;
     super('validation-failed', 400, 'The request is invalid.', {
       detail:
-        errors.length === 1 && !options.truncated
+        fields === 1 && !options.truncated
           ? 'One field is invalid.'
-          : `${errors.length}${options.truncated ? ' or more' : ''} fields are invalid.`,
+          : `${fields}${options.truncated ? ' or more' : ''} fields are invalid.`,
       extensions: { errors, ...(options.truncated ? { errorsTruncated: true } : {}) },
     });
     this.errors = errors;
