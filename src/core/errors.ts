@@ -244,6 +244,51 @@ export class StoreFullError extends RestwellError {
   }
 }
 
+/**
+ * 503 for a module that fails closed: a store it depends on cannot answer, so
+ * the request was refused before it ran. `detail` is written for clients
+ * ("the request was not executed; retry later") and so is shown
+ * (`exposeDetail`); the store's error goes to the log as `cause`.
+ * `Retry-After` (RFC 9110 §10.2.3) is sent in whole seconds.
+ */
+export class ServiceUnavailableError extends RestwellError {
+  override readonly name = 'ServiceUnavailableError';
+  /** The `Retry-After` sent, in seconds; `undefined` when none is. */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(detail: string, retryAfterSeconds?: number, cause?: unknown) {
+    // RFC 9110 §10.2.3: delay-seconds is a non-negative integer. A value that
+    // is not one is rounded up, or dropped, rather than throwing while a
+    // request is being answered; modules check their option at construction.
+    const seconds =
+      typeof retryAfterSeconds === 'number' && Number.isFinite(retryAfterSeconds)
+        ? Math.max(0, Math.ceil(retryAfterSeconds))
+        : undefined;
+    super('service-unavailable', 503, 'Service Unavailable', {
+      detail,
+      exposeDetail: true,
+      ...(seconds === undefined ? {} : { headers: { 'Retry-After': String(seconds) } }),
+      ...(cause === undefined ? {} : { cause }),
+    });
+    this.retryAfterSeconds = seconds;
+  }
+}
+
+/**
+ * Builds the 503 of a module that fails closed; see {@link ServiceUnavailableError}.
+ *
+ * @example
+ * ```ts
+ * throw serviceUnavailable('Rate limits cannot be checked right now. Retry later.', 1, err);
+ * ```
+ */
+export function serviceUnavailable(
+  detail: string,
+  retryAfterSeconds?: number,
+  cause?: unknown,
+): ServiceUnavailableError {
+  return new ServiceUnavailableError(detail, retryAfterSeconds, cause);
+}
+
 /** True when `err` is any restwell store failure (unavailable or timed out). */
 export function isStoreError(
   err: unknown,
