@@ -107,7 +107,10 @@ export type RestwellErrorCode = Extract<keyof ProblemCodes, string>;
 export type HeaderValue = string | number | readonly string[];
 
 export interface RestwellErrorOptions {
-  /** Human-readable explanation specific to this occurrence; shown to clients. */
+  /**
+   * Human-readable explanation specific to this occurrence. Shown to clients on
+   * a 4xx; on a 5xx only with `exposeDetail`, else a generic text replaces it.
+   */
   detail?: string;
   /** Headers sent with the error response (for example `Retry-After`, `Allow`). */
   headers?: Record<string, HeaderValue>;
@@ -124,9 +127,10 @@ export interface RestwellErrorOptions {
 }
 
 /**
- * The base class of every restwell error. `expose` tells whether `message` and
- * `detail` may be shown to a client: true for 4xx, false for 5xx, where the
- * renderer substitutes a generic text and logs the real one.
+ * The base class of every restwell error. `expose` follows http-errors: true
+ * for a 4xx, whose `detail` is shown to the client; false for a 5xx, whose
+ * `detail` is replaced by a generic text (unless `exposeDetail` is set) while
+ * the error itself goes to the log. `message` is never shown to a client.
  */
 export class RestwellError extends Error {
   override readonly name: string = 'RestwellError';
@@ -289,7 +293,7 @@ export function serviceUnavailable(
   return new ServiceUnavailableError(detail, retryAfterSeconds, cause);
 }
 
-/** True when `err` is any restwell store failure (unavailable or timed out). */
+/** True when `err` is any restwell store failure (unavailable, timed out or full). */
 export function isStoreError(
   err: unknown,
 ): err is StoreUnavailableError | StoreTimeoutError | StoreFullError {

@@ -12,7 +12,7 @@ export interface Logger {
   info(message: string, fields?: Record<string, unknown>): void;
 }
 
-/** Turns an error (and its `cause` chain) into plain JSON-safe fields. */
+/** Turns an error (and up to five links of its `cause` chain) into plain JSON-safe fields. */
 export function serializeError(err: unknown, depth = 0): unknown {
   if (!(err instanceof Error)) return err;
   const out: Record<string, unknown> = { name: err.name, message: err.message };
@@ -41,7 +41,17 @@ export function jsonLogger(
         replacer,
       );
     } catch {
-      line = JSON.stringify({ level, time: new Date().toISOString(), msg: message });
+      // Fields that cannot be serialised (a cycle, a throwing getter) are
+      // dropped, but the trace id is kept: it is what joins the line to the
+      // client's report.
+      const traceId = fields?.traceId;
+      line = JSON.stringify({
+        level,
+        time: new Date().toISOString(),
+        msg: message,
+        ...(typeof traceId === 'string' ? { traceId } : {}),
+        fieldsDropped: true,
+      });
     }
     write(`${line}\n`);
   };

@@ -28,8 +28,9 @@ export function parseTraceparent(value: string | undefined): string | undefined 
   return traceId;
 }
 
-// Random bytes are drawn 4 KiB at a time (256 ids), as crypto.randomUUID does,
-// so that the per-request cost is a slice and a hex encoding.
+// Random bytes are drawn 4 KiB at a time (256 ids), the batching
+// crypto.randomUUID also uses, so that the per-request cost is a hex encoding
+// of 16 bytes rather than a call into the system's random source.
 const POOL = Buffer.alloc(4096);
 let offset = POOL.length;
 
