@@ -151,6 +151,33 @@ export function nestsDeeperThan(bytes: Uint8Array, max: number): boolean {
   return false;
 }
 
+/**
+ * Whether a parsed value nests arrays and objects deeper than `max`, counted
+ * as {@link nestsDeeperThan} counts bytes, by an explicit stack rather than
+ * recursion. For a body a framework's own parser produced (which bounds size
+ * but not depth) before code walks it recursively: `JSON.stringify`, a stable
+ * stringify for a fingerprint. Meant for trees such as parsed JSON; a cycle
+ * counts as too deep.
+ */
+export function valueNestsDeeperThan(value: unknown, max: number): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const values: object[] = [value];
+  const depths: number[] = [1];
+  while (values.length > 0) {
+    const current = values.pop()!;
+    const depth = depths.pop()!;
+    if (depth > max) return true;
+    const children: unknown[] = Array.isArray(current) ? current : Object.values(current);
+    for (const child of children) {
+      if (child !== null && typeof child === 'object') {
+        values.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return false;
+}
+
 function charsetOf(contentType: string): string | undefined {
   const m = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType);
   return m?.[1]?.toLowerCase();

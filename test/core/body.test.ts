@@ -1,6 +1,11 @@
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { jsonBody, mediaTypeOf, nestsDeeperThan } from '../../src/core/body.js';
+import {
+  jsonBody,
+  mediaTypeOf,
+  nestsDeeperThan,
+  valueNestsDeeperThan,
+} from '../../src/core/body.js';
 import { RestwellError } from '../../src/core/errors.js';
 import { adapters } from '../helpers/apps.js';
 import { fakeContext } from './fake.js';
@@ -59,6 +64,36 @@ describe('jsonBody(): nesting depth', () => {
     expect(nestsDeeperThan(Buffer.from('"\\\\"[[['), 2)).toBe(true);
     // An escaped backslash, then an escaped quote: the string goes on.
     expect(nestsDeeperThan(Buffer.from('["\\\\\\"[[[[" ]'), 2)).toBe(false);
+  });
+});
+
+describe('valueNestsDeeperThan: the same count over a parsed value', () => {
+  it.each([
+    ['1', 0],
+    ['[]', 1],
+    ['{"a":[1,{"b":{}}]}', 4],
+    ['[[],[[[]]],{"x":[[[[]]]]}]', 6],
+    [JSON.stringify({ s: '[[[[' }), 1],
+  ])('%s has depth %i', (text, depth) => {
+    const value = JSON.parse(text);
+    expect(valueNestsDeeperThan(value, depth)).toBe(false);
+    expect(nestsDeeperThan(Buffer.from(text), depth)).toBe(false);
+    if (depth > 0) {
+      expect(valueNestsDeeperThan(value, depth - 1)).toBe(true);
+      expect(nestsDeeperThan(Buffer.from(text), depth - 1)).toBe(true);
+    }
+  });
+
+  it('walks a value too deep for recursive code without overflowing the stack', () => {
+    const value = JSON.parse(nested(500_000));
+    expect(() => JSON.stringify(value)).toThrow(RangeError);
+    expect(valueNestsDeeperThan(value, 64)).toBe(true);
+  });
+
+  it('counts a cycle as too deep', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(valueNestsDeeperThan(cyclic, 64)).toBe(true);
   });
 });
 
