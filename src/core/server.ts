@@ -12,7 +12,8 @@
  * them at warn level, at most one line per `logIntervalMs`.
  *
  * Framework-free: works on the `http.Server` (or `https.Server`) that
- * `app.listen()` returns for Express and Koa, or one you create.
+ * `app.listen()` returns for Express and Koa, or one you create. Exported
+ * from `restwell`. Details and defaults: docs/core.md.
  *
  * @example
  * ```ts
@@ -88,6 +89,9 @@ const OPTION_HINTS: Readonly<Record<string, string>> = {
   maxHeaderSize:
     'Node reads maxHeaderSize only when the server is created: createServer({ maxHeaderSize }).',
 };
+
+/** Longest wait for a client to close after its answer was sent. */
+const LINGER_MS = 5_000;
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const HANDLER = Symbol.for('restwell.clientErrorHandler');
@@ -264,7 +268,9 @@ export function hardenServer<S extends HardenableServer>(
   function onClientError(err: ParserError, socket: Duplex): void {
     try {
       if (answered.has(socket)) {
-        socket.destroy();
+        // The parser stays in its error state and reports every later chunk
+        // again; the answer is already on its way. Close once the client has.
+        if (socket.readableEnded) socket.destroy();
         return;
       }
       answered.add(socket);
@@ -303,11 +309,16 @@ export function hardenServer<S extends HardenableServer>(
         code: err?.code,
         remoteAddress: (socket as Duplex & { remoteAddress?: string }).remoteAddress,
       });
-      // End, then destroy once flushed; a client that never reads is cut off.
-      const timer = setTimeout(() => socket.destroy(), 5_000);
+      // RFC 9112 §9.6, closing in stages: send the answer and half-close, then
+      // keep reading (the parser discards it) until the client closes its side.
+      // Closing a socket with unread input sends a TCP reset, which can make the
+      // client drop the answer unread. A client that never closes is cut off
+      // after LINGER_MS.
+      const timer = setTimeout(() => socket.destroy(), LINGER_MS);
       timer.unref?.();
       socket.once('close', () => clearTimeout(timer));
-      socket.end(head + body, () => socket.destroy());
+      socket.once('end', () => socket.destroy());
+      socket.end(head + body);
     } catch {
       socket.destroy();
     }

@@ -258,13 +258,26 @@ describe('hardenServer(): never writes where it must not', () => {
     expect(calls).toEqual(['destroy']);
   });
 
-  it('a second error on a socket already answered only destroys it', () => {
+  it('a second error on a socket already answered writes nothing more', () => {
     const server = hardenServer(ok(), { logger: recorder() });
     const { socket, calls } = fakeSocket(true);
     const err = Object.assign(new Error('x'), { code: 'HPE_INVALID_METHOD' });
     server.emit('clientError', err, socket);
     server.emit('clientError', err, socket);
+    expect(calls).toEqual(['end']);
+    // Once the client has closed its side, the socket is closed too.
+    socket.emit('end');
     expect(calls).toEqual(['end', 'destroy']);
+  });
+
+  it('an oversized header sent in many small writes is still answered 431', async () => {
+    const port = await start(hardenServer(ok(), { logger: recorder() }));
+    const header = `X-Big: ${'a'.repeat(60_000)}\r\n`;
+    const parts = ['GET / HTTP/1.1\r\nHost: x\r\n'];
+    for (let i = 0; i < header.length; i += 1_000) parts.push(header.slice(i, i + 1_000));
+    parts.push('\r\n');
+    const res = parse(await send(port, ...parts));
+    expectProblem(res, 431, 'request-header-fields-too-large');
   });
 });
 
