@@ -47,7 +47,7 @@ export interface ProblemOptions {
   instance?: boolean | ((ctx: Context) => string | undefined);
   /**
    * Maps application errors to problems before the defaults apply. Return
-   * `undefined` to fall through. A 5xx `detail` reaches the client only with
+   * `undefined` (or `null`) to fall through. A 5xx `detail` reaches the client only with
    * `exposeDetail: true`; otherwise the generic text replaces it. When `map`
    * throws or returns something that is not a problem (no string `code`), the
    * answer is the last-resort 500 and the failure is logged.
@@ -238,7 +238,8 @@ export function renderProblem(
   const applied: string[] = [];
   try {
     const mapped = options.map?.(err, ctx);
-    if (mapped !== undefined && !isProblemInit(mapped)) {
+    // `null` falls through as `undefined` does, for maps written in plain JavaScript.
+    if (mapped !== undefined && mapped !== null && !isProblemInit(mapped)) {
       throw new TypeError('restwell/problems: map() returned something that is not a ProblemInit.');
     }
     const init = mapped ?? problemInitFrom(err);
@@ -261,13 +262,7 @@ export function renderProblem(
     return lastResort(ctx, err, failure, applied);
   }
   if (doc.status >= 500) {
-    log(ctx, doc.traceId, 'request failed', {
-      method: ctx.request.method,
-      path: ctx.request.path,
-      status: doc.status,
-      code: doc.code,
-      err,
-    });
+    log(ctx, doc.traceId, 'request failed', { status: doc.status, code: doc.code, err });
   }
   return doc;
 }
@@ -296,18 +291,28 @@ function traceIdOf(ctx: Context): string | undefined {
   }
 }
 
-/** Logs at error level; a logger that throws is replaced by stderr for this entry. */
+/**
+ * Logs at error level with the request's method and path; a logger (or a
+ * request view) that throws is replaced by stderr for this entry.
+ */
 function log(
   ctx: Context,
   traceId: string | undefined,
   message: string,
   fields: Record<string, unknown>,
 ): void {
+  let entry: Record<string, unknown> = { traceId, ...fields };
   try {
-    ctx.log.error(message, { traceId, ...fields });
-  } catch (loggerError) {
+    entry = {
+      traceId,
+      method: ctx.request.method,
+      path: ctx.request.path,
+      ...fields,
+    };
+    ctx.log.error(message, entry);
+  } catch (logFailure) {
     try {
-      defaultLogger.error(message, { traceId, ...fields, loggerError });
+      defaultLogger.error(message, { ...entry, logFailure });
     } catch {
       // Nowhere left to write; the response is still sent.
     }
@@ -362,15 +367,7 @@ function lastResort(
       // Best effort: the other writes still happen.
     }
   };
-  let method: unknown;
-  let path: unknown;
-  attempt(() => {
-    method = ctx.request.method;
-    path = ctx.request.path;
-  });
   log(ctx, traceId, 'problem rendering failed; answered the last-resort 500', {
-    method,
-    path,
     status: 500,
     code: 'internal-error',
     err,

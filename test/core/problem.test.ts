@@ -135,6 +135,14 @@ describe('rendering never throws', () => {
     expectLastResort(ctx);
   });
 
+  it('a problems.map returning null falls through to the defaults', () => {
+    const ctx = fakeContext();
+    renderProblem(ctx, new RestwellError('conflict', 409, 'Conflict'), {
+      map: () => null as never,
+    });
+    expect(ctx.response.status).toBe(409);
+  });
+
   it('a throwing problems.instance gives the last-resort 500', () => {
     const ctx = fakeContext();
     renderProblem(ctx, new RestwellError('conflict', 409, 'Conflict'), {
