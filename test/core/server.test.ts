@@ -134,6 +134,22 @@ describe('hardenServer(): what the HTTP parser refuses is a problem', () => {
     expectProblem(res, 431, 'request-header-fields-too-large');
   });
 
+  it("chunk extensions over Node's limit: 413", async () => {
+    const reader = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    const port = await start(hardenServer(reader, { logger: recorder() }));
+    const res = parse(
+      await send(
+        port,
+        'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n',
+        `1;ext=${'x'.repeat(20_000)}\r\na\r\n0\r\n\r\n`,
+      ),
+    );
+    expectProblem(res, 413, 'payload-too-large');
+  });
+
   it('a request that stalls: 408 once headersTimeout passes', async () => {
     const server = hardenServer(ok(), {
       logger: recorder(),
