@@ -1,3 +1,4 @@
+import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RestwellError } from '../../src/core/errors.js';
 import type { Logger } from '../../src/core/logger.js';
@@ -9,6 +10,7 @@ import {
   renderProblem,
   renderStatusProblem,
 } from '../../src/core/problem.js';
+import { adapters } from '../helpers/apps.js';
 import { fakeContext } from './fake.js';
 
 const GENERIC = 'The server could not complete the request. Quote the traceId when reporting it.';
@@ -258,5 +260,30 @@ describe('rendering never throws', () => {
     const bare = JSON.parse(lastResortProblemBody());
     expect(bare).not.toHaveProperty('traceId');
     expect(bare.status).toBe(500);
+  });
+});
+
+describe.each(adapters)('a throwing problems.map on $name', (adapter) => {
+  it('still answers a problem document with the trace id, not the framework’s own 500 page', async () => {
+    const app = adapter.build({
+      options: {
+        problems: {
+          map: () => {
+            throw new Error('map broke');
+          },
+        },
+      },
+      use: [
+        () => {
+          throw new RestwellError('conflict', 409, 'Conflict');
+        },
+      ],
+      routes: [{ method: 'get', path: '/x', handler: () => ({ body: 'unreachable' }) }],
+    });
+    const res = await request(app).get('/x');
+    expect(res.status).toBe(500);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body.code).toBe('internal-error');
+    expect(res.body.traceId).toBe(res.headers['trace-id']);
   });
 });
