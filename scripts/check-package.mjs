@@ -3,12 +3,20 @@
  * Checks the package's shape after a build (`npm run check:package`):
  * - every export has `import` and `require` conditions, each with `types` first;
  * - every file an export names exists in dist/;
- * - every module's public face (src/<module>/index.ts) is exported;
+ * - every module's public face (src/<module>/index.ts) is exported, and every
+ *   subpath is built from its folder's `index.ts` (`restwell/express` from
+ *   `src/adapters/express/index.ts`) or from a file of its name
+ *   (`restwell/errors` from `src/core/errors.ts`);
+ * - `typesVersions` maps every subpath to its types, for TypeScript's classic
+ *   `moduleResolution: node` (node10), which does not read `exports`;
+ * - every name an entry exports has a doc comment where it is declared (the
+ *   names in KNOWN_UNDOCUMENTED excepted, until they get one);
  * - tsconfig.json `paths` (used by the examples) name exactly the exported subpaths.
  * Exits non-zero with one line per problem.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import ts from 'typescript';
 import { packageEntries } from './package-entries.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -49,6 +57,138 @@ function walk(dir) {
   }
 }
 walk('src');
+
+// Each subpath is its folder's index.ts, or a file named as its last segment.
+for (const e of packageEntries()) {
+  if (e.subpath === '.') {
+    if (e.source !== 'src/index.ts')
+      problems.push(`the root entry must be src/index.ts, not ${e.source}`);
+    continue;
+  }
+  const last = e.subpath.split('/').at(-1);
+  if (!e.source.endsWith(`/${last}/index.ts`) && !e.source.endsWith(`/${last}.ts`))
+    problems.push(
+      `${e.specifier} is built from ${e.source}: expected src/.../${last}/index.ts (or src/.../${last}.ts)`,
+    );
+}
+
+// node10 resolution ignores `exports`; typesVersions gives it each subpath's types.
+const typesVersions = pkg.typesVersions?.['*'] ?? {};
+for (const [subpath, conditions] of Object.entries(pkg.exports)) {
+  if (subpath === '.' || subpath === './package.json') continue;
+  const want = conditions.require?.types;
+  const got = typesVersions[subpath.slice(2)];
+  if (!Array.isArray(got) || got.length !== 1 || got[0] !== want)
+    problems.push(`typesVersions["*"]["${subpath.slice(2)}"] must be ["${want}"]`);
+}
+for (const name of Object.keys(typesVersions)) {
+  if (!(`./${name}` in pkg.exports))
+    problems.push(`typesVersions["*"]["${name}"] is not an export`);
+}
+if (Object.keys(pkg.typesVersions ?? {}).some((range) => range !== '*'))
+  problems.push('typesVersions has a range other than "*"');
+
+/**
+ * Exports that have no doc comment yet, by subpath. The list only shrinks: a
+ * name documented since is reported, so that it leaves the list, and a new
+ * export must come documented.
+ */
+const KNOWN_UNDOCUMENTED = {
+  restwell: [
+    'PROBLEM_CONTENT_TYPE',
+    'ProblemOptions',
+    'jsonBody',
+    'JsonBodyOptions',
+    'MalformedJsonError',
+    'PayloadTooLargeError',
+    'UnsupportedMediaTypeError',
+    'ValidatedParts',
+    'ValidateOptions',
+    'ValidateSchemas',
+    'validate',
+    'MemoryStore',
+    'MemoryStoreOptions',
+    'RestwellErrorOptions',
+    'RequestView',
+    'ResponseView',
+    'Context',
+    'Next',
+    'Logger',
+    'defaultLogger',
+  ],
+  'restwell/express': [
+    'expressAdapter',
+    'ExpressNext',
+    'ExpressMiddleware',
+    'ExpressErrorMiddleware',
+    'ExpressAdapterOptions',
+    'ExpressAdapter',
+  ],
+  'restwell/koa': ['koaAdapter', 'KoaNext', 'KoaMiddleware', 'KoaAdapter'],
+  'restwell/memory': ['MemoryStoreOptions', 'MemoryStore'],
+  'restwell/redis': ['RedisStoreOptions', 'RedisStore'],
+  'restwell/postgres': ['PostgresStoreOptions', 'PostgresStore'],
+  'restwell/errors': ['RestwellErrorOptions'],
+  'restwell/idempotency': ['idempotency', 'IdempotencyOptions'],
+  'restwell/idempotency/postgres': [
+    'TransactionalKey',
+    'WithIdempotencyOptions',
+    'TransactionalOutcome',
+  ],
+  'restwell/rate-limit': [
+    'rateLimit',
+    'ALGORITHMS',
+    'ConsumeResult',
+    'RateLimitBackend',
+    'FlexiblePolicy',
+    'IpKeyOptions',
+    'RateLimitPolicy',
+    'RateLimitOptions',
+  ],
+  'restwell/conditional': ['EvaluateOptions', 'PreconditionResult', 'ConditionalOptions'],
+  'restwell/compression': ['CompressionOptions'],
+};
+
+// Every exported name has a doc comment where it is declared, as editors show it.
+{
+  const entries = packageEntries().filter((e) => existsSync(join(root, e.source)));
+  const program = ts.createProgram(
+    entries.map((e) => join(root, e.source)),
+    {
+      strict: true,
+      noEmit: true,
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      skipLibCheck: true,
+      types: ['node'],
+    },
+  );
+  const checker = program.getTypeChecker();
+  for (const e of entries) {
+    const file = program.getSourceFile(join(root, e.source));
+    const module = file && checker.getSymbolAtLocation(file);
+    if (!module) {
+      problems.push(`${e.source} exports nothing`);
+      continue;
+    }
+    const known = new Set(KNOWN_UNDOCUMENTED[e.specifier] ?? []);
+    for (const symbol of checker.getExportsOfModule(module)) {
+      const target =
+        symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
+      const documented = target.getDocumentationComment(checker).length > 0;
+      if (!documented && !known.has(symbol.name))
+        problems.push(`${e.specifier} exports ${symbol.name}, which has no doc comment`);
+      if (documented && known.has(symbol.name))
+        problems.push(
+          `${e.specifier}: ${symbol.name} is documented now; remove it from KNOWN_UNDOCUMENTED`,
+        );
+      known.delete(symbol.name);
+    }
+    for (const name of known)
+      problems.push(`${e.specifier}: KNOWN_UNDOCUMENTED lists ${name}, which it does not export`);
+  }
+}
 
 const tsconfig = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8'));
 const paths = tsconfig.compilerOptions?.paths ?? {};
