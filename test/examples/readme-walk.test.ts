@@ -100,7 +100,7 @@ function parseWalk(markdown: string): Step[] {
 /** `…` stands for any text; everything else is literal. */
 function pattern(text: string): RegExp {
   const parts = text.split('…').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-  return new RegExp(`^${parts.join('[^]*')}$`);
+  return new RegExp(`^${parts.join('[\\s\\S]*')}$`);
 }
 
 interface Printed {
