@@ -1,14 +1,15 @@
 /**
  * The TypeScript snippets of README.md compile as written: each `ts` block is
  * a module of its own, with the imports it needs, type-checked (strict, the
- * project's settings) with `restwell/...` resolved to the sources exactly as
- * the examples resolve them.
+ * project's settings) with every `restwell/...` subpath of the exports map
+ * resolved to its source.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { packageEntries } from '../../scripts/package-entries.mjs';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -30,9 +31,13 @@ it('README.md has TypeScript snippets that compile with their own imports', () =
     writeFileSync(
       join(dir, 'tsconfig.json'),
       JSON.stringify({
-        // The project's settings and its `paths`, which resolve relative to the project.
+        // The project's settings; every subpath of the exports map resolves to its source.
         extends: join(root, 'tsconfig.json'),
-        compilerOptions: { noUnusedLocals: false },
+        compilerOptions: {
+          paths: Object.fromEntries(
+            packageEntries().map((e) => [e.specifier, [join(root, e.source)]]),
+          ),
+        },
         include: [],
         files,
       }),
