@@ -61,9 +61,11 @@ export async function createStores(env: NodeJS.ProcessEnv = process.env): Promis
       'restwell example: could not read the Redis maxmemory-policy (CONFIG is disabled here); ' +
         'make sure it is noeviction, or idempotency records may be evicted.',
     );
+  // REDIS_PREFIX lets several examples (or test runs) share one Redis.
+  const prefix = env.REDIS_PREFIX || 'restwell-example:';
   return {
-    counters: new RedisStore({ client: redis, prefix: 'restwell-example:rl:' }),
-    records: new RedisStore({ client: redis, prefix: 'restwell-example:idem:' }),
+    counters: new RedisStore({ client: redis, prefix: `${prefix}rl:` }),
+    records: new RedisStore({ client: redis, prefix: `${prefix}idem:` }),
     redis,
     close: async () => {
       await redis.quit();

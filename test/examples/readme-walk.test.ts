@@ -15,6 +15,7 @@
  * status are those of the last response it printed.
  */
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { RequestListener, Server } from 'node:http';
@@ -25,6 +26,7 @@ import { createApp as createExpressApp } from '../../examples/express/app.js';
 import { createApp as createKoaApp } from '../../examples/koa/app.js';
 import { createStores, type ExampleStores } from '../../examples/shared/stores.js';
 import { silentLogger } from '../../src/core/logger.js';
+import { services } from '../helpers/services.js';
 import { ciRequiresServers } from '../setup/services.js';
 
 const README = join(import.meta.dirname, '..', '..', 'examples', 'README.md');
@@ -253,18 +255,39 @@ describe('the examples/README.md walk is parsed', () => {
   });
 });
 
-describe.runIf(haveCurl).each(apps)(
-  'examples/README.md, followed top to bottom on $name',
-  ({ make }) => {
+// On Redis too, when it runs: the walk's keys live under a prefix of their own, removed afterwards.
+const runs = [
+  ...apps.map((app) => ({ ...app, store: 'memory', env: {} as NodeJS.ProcessEnv })),
+  ...(services.redis
+    ? [
+        {
+          ...apps[0]!,
+          store: 'Redis',
+          env: {
+            REDIS_URL: services.redisUrl,
+            REDIS_PREFIX: `restwell-walk-${randomUUID()}:`,
+          } as NodeJS.ProcessEnv,
+        },
+      ]
+    : []),
+];
+
+describe.runIf(haveCurl).each(runs)(
+  'examples/README.md, followed top to bottom on $name ($store)',
+  ({ make, env }) => {
     let server: Server | undefined;
     let stores: ExampleStores | undefined;
     afterEach(async () => {
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      if (stores?.redis && env.REDIS_PREFIX) {
+        const keys = await stores.redis.keys(`${env.REDIS_PREFIX}*`);
+        if (keys.length > 0) await stores.redis.del(...keys);
+      }
       await stores?.close();
     });
 
     it('answers every step as the text says', async () => {
-      stores = await createStores({});
+      stores = await createStores(env);
       server = createServer(make(stores));
       await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
       const { port } = server.address() as AddressInfo;
