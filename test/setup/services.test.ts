@@ -30,7 +30,7 @@ describe('the report', () => {
     expect(report.failure).toBeUndefined();
     expect(report.atStart).toBe('');
     expect(report.atEnd).toBe(
-      'restwell tests: Redis at redis://127.0.0.1:6379, PostgreSQL at postgres://postgres@127.0.0.1:5432/test, Redis Cluster (redis-server and redis-cli on PATH): their suites ran.\n',
+      'restwell tests: Redis at redis://127.0.0.1:6379, PostgreSQL at postgres://postgres@127.0.0.1:5432/test and Redis Cluster (redis-server and redis-cli on PATH) answered: the suites that need them ran.\n',
     );
   });
 
@@ -55,7 +55,9 @@ describe('the report', () => {
     );
     expect(report.atStart).toMatch(/REDIS_URL \/ DATABASE_URL/);
     expect(report.atEnd.startsWith(report.atStart)).toBe(true);
-    expect(report.atEnd).toMatch(/PostgreSQL at .*: their suites ran\.\n$/);
+    expect(report.atEnd).toMatch(
+      /restwell tests: PostgreSQL at \S+ answered: the suites that need it ran\.\n$/,
+    );
   });
 
   it('never prints a password from a server URL', () => {

@@ -77,8 +77,12 @@ export function reportServices(probe: ServiceProbe, env: NodeJS.ProcessEnv): Ser
   ] as const;
   const missing = names.filter(([ok]) => !ok).map(([, name]) => name);
   const present = names.filter(([ok]) => ok).map(([, name]) => name);
+  const listed =
+    present.length > 1 ? `${present.slice(0, -1).join(', ')} and ${present.at(-1)}` : present[0];
   const ran =
-    present.length > 0 ? `restwell tests: ${present.join(', ')}: their suites ran.\n` : '';
+    listed === undefined
+      ? ''
+      : `restwell tests: ${listed} answered: the suites that need ${present.length > 1 ? 'them' : 'it'} ran.\n`;
   if (missing.length === 0) return { atStart: '', atEnd: ran };
   if (ciRequiresServers(env)) {
     return {
