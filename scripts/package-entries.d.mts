@@ -9,4 +9,5 @@ export interface PackageEntry {
   source: string;
 }
 export function packageEntries(): PackageEntry[];
+export function entriesOf(pkg: { name: string; exports: Record<string, unknown> }): PackageEntry[];
 export const packageName: string;

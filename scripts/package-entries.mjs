@@ -10,6 +10,15 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 
 /** @returns {Array<{ subpath: string, specifier: string, entry: string, source: string }>} */
 export function packageEntries() {
+  return entriesOf(pkg);
+}
+
+/**
+ * The entries of any package.json object with the same layout, for the
+ * packaging checks' own tests.
+ * @returns {Array<{ subpath: string, specifier: string, entry: string, source: string }>}
+ */
+export function entriesOf(pkg) {
   return Object.entries(pkg.exports)
     .filter(([subpath]) => subpath !== './package.json')
     .map(([subpath, conditions]) => {

@@ -1,40 +1,90 @@
 /**
  * restwell: small, composable, framework-agnostic HTTP API middleware.
  *
- * The root entry exports the framework-free core. Frameworks are reached through
- * `restwell/express` and `restwell/koa`; stores through `restwell/memory`,
- * `restwell/redis` and `restwell/postgres`.
+ * The root entry is what an application calls: the context and middleware
+ * types, composition, JSON bodies and validation, the typed errors and their
+ * problem details, logging, and the embedded store. Frameworks are reached
+ * through `restwell/express` and `restwell/koa`; stores through
+ * `restwell/memory`, `restwell/redis` and `restwell/postgres`; each capability
+ * through its own subpath (`restwell/idempotency`, `restwell/rate-limit`, ...).
+ *
+ * What an author of a custom middleware or store needs beyond this (marking a
+ * middleware response-blind, reading body bytes, rendering a problem, checking
+ * options as restwell does) lives in `restwell/kit`.
+ *
+ * Every name is listed, never re-exported with `*`, so that an internal helper
+ * added to a core file does not become public API by accident.
+ *
+ * @example
+ * ```ts
+ * import { jsonBody, validate, NotFoundError } from 'restwell';
+ * ```
  */
-export * from './core/errors.js';
-export * from './core/context.js';
+
+// The context every middleware speaks, and composition.
+export type {
+  Context,
+  ContextState,
+  Middleware,
+  Next,
+  Principal,
+  RequestView,
+  ResponseBody,
+  ResponseHeaders,
+  ResponseView,
+} from './core/context.js';
+export { principalId } from './core/context.js';
 export { compose } from './core/compose.js';
-export * from './core/logger.js';
-export {
-  buildProblem,
-  PROBLEM_CONTENT_TYPE,
-  type ProblemDocument,
-  type ProblemInit,
-  type ProblemOptions,
-  problemInitFrom,
-  renderProblem,
-} from './core/problem.js';
-export { compileTrust, normalizeIp, resolveClientIp, type TrustProxy } from './core/ip.js';
-export { generateTraceId, parseTraceparent } from './core/trace.js';
+export type { AdapterOptions } from './core/node.js';
+export type { TrustProxy } from './core/ip.js';
+
+// Request bodies and validation.
 export {
   jsonBody,
   type JsonBodyOptions,
   MalformedJsonError,
-  mediaTypeOf,
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
 } from './core/body.js';
 export {
-  toJsonPointer,
   type ValidatedParts,
   type ValidateOptions,
   type ValidateSchemas,
   validate,
 } from './core/validate.js';
-export type { AdapterOptions } from './core/node.js';
+
+// Errors, and the problem details (RFC 9457) clients see.
+export {
+  type HeaderValue,
+  isStoreError,
+  MethodNotAllowedError,
+  NotFoundError,
+  type ProblemCodes,
+  RestwellError,
+  type RestwellErrorCode,
+  type RestwellErrorOptions,
+  StoreFullError,
+  StoreTimeoutError,
+  StoreUnavailableError,
+  ValidationError,
+  type ValidationIssue,
+} from './core/errors.js';
+export {
+  PROBLEM_CONTENT_TYPE,
+  type ProblemDocument,
+  type ProblemInit,
+  type ProblemOptions,
+} from './core/problem.js';
+
+// Logging.
+export {
+  defaultLogger,
+  jsonLogger,
+  type Logger,
+  type LogLevel,
+  silentLogger,
+} from './core/logger.js';
+
+// Stores: the contract, and the embedded one.
 export type { Store, StoreOptions } from './stores/types.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory/index.js';

@@ -24,17 +24,79 @@ export interface Payment {
   createdAt: string;
 }
 
+/**
+ * The users every fresh example starts with, in this order: fifty, so that a
+ * list has pages to walk through. Deterministic (ids from first names, version
+ * 1, last modified at the epoch), so the walk-through in examples/README.md and
+ * the tests can name them.
+ */
+export const SEED_USERS: ReadonlyArray<readonly [first: string, last: string]> = [
+  ['Ada', 'Lovelace'],
+  ['Alan', 'Turing'],
+  ['Grace', 'Hopper'],
+  ['Barbara', 'Liskov'],
+  ['Edsger', 'Dijkstra'],
+  ['Donald', 'Knuth'],
+  ['John', 'McCarthy'],
+  ['Margaret', 'Hamilton'],
+  ['Dennis', 'Ritchie'],
+  ['Ken', 'Thompson'],
+  ['Frances', 'Allen'],
+  ['Tony', 'Hoare'],
+  ['Niklaus', 'Wirth'],
+  ['Leslie', 'Lamport'],
+  ['Radia', 'Perlman'],
+  ['Vint', 'Cerf'],
+  ['Bob', 'Kahn'],
+  ['Tim', 'Berners-Lee'],
+  ['Shafi', 'Goldwasser'],
+  ['Whitfield', 'Diffie'],
+  ['Martin', 'Hellman'],
+  ['Adele', 'Goldberg'],
+  ['Jean', 'Sammet'],
+  ['Fernando', 'Corbató'],
+  ['Sophie', 'Wilson'],
+  ['Steve', 'Wozniak'],
+  ['Linus', 'Torvalds'],
+  ['Guido', 'van Rossum'],
+  ['Bjarne', 'Stroustrup'],
+  ['James', 'Gosling'],
+  ['Anders', 'Hejlsberg'],
+  ['Brendan', 'Eich'],
+  ['Yukihiro', 'Matsumoto'],
+  ['Larry', 'Wall'],
+  ['Hedy', 'Lamarr'],
+  ['Claude', 'Shannon'],
+  ['Konrad', 'Zuse'],
+  ['Charles', 'Babbage'],
+  ['Ivan', 'Sutherland'],
+  ['Douglas', 'Engelbart'],
+  ['Butler', 'Lampson'],
+  ['Robert', 'Tarjan'],
+  ['Judea', 'Pearl'],
+  ['Richard', 'Hamming'],
+  ['Peter', 'Naur'],
+  ['Ole-Johan', 'Dahl'],
+  ['Kristen', 'Nygaard'],
+  ['Evelyn', 'Berezin'],
+  ['Mary', 'Keller'],
+  ['Annie', 'Easley'],
+];
+
 export class Repository {
   readonly users = new Map<string, User>();
   readonly payments = new Map<string, Payment>();
 
   constructor() {
-    for (const [id, email, name] of [
-      ['usr_ada', 'ada@example.com', 'Ada Lovelace'],
-      ['usr_alan', 'alan@example.com', 'Alan Turing'],
-      ['usr_grace', 'grace@example.com', 'Grace Hopper'],
-    ] as const) {
-      this.users.set(id, { id, email, name, version: 1, updatedAt: new Date(0).toISOString() });
+    for (const [first, last] of SEED_USERS) {
+      const id = `usr_${first.toLowerCase()}`;
+      this.users.set(id, {
+        id,
+        email: `${first.toLowerCase()}@example.com`,
+        name: `${first} ${last}`,
+        version: 1,
+        updatedAt: new Date(0).toISOString(),
+      });
     }
   }
 

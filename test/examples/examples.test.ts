@@ -4,6 +4,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createApp as createExpressApp } from '../../examples/express/app.js';
 import { createApp as createKoaApp } from '../../examples/koa/app.js';
+import { Repository, SEED_USERS } from '../../examples/shared/domain.js';
 import type { ExampleLimits } from '../../examples/shared/rate-limits.js';
 import { raw } from '../helpers/raw.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -44,11 +45,13 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
   it('lists and reads users', async () => {
     const app = make();
     const list = await request(app).get('/v1/users').expect(200);
-    expect(list.body.data.map((u: { id: string }) => u.id)).toEqual([
-      'usr_ada',
-      'usr_alan',
-      'usr_grace',
-    ]);
+    const ids = list.body.data.map((u: { id: string }) => u.id);
+    // Fifty deterministic users, so that a list has pages to walk through.
+    expect(ids).toHaveLength(SEED_USERS.length);
+    expect(SEED_USERS.length).toBeGreaterThanOrEqual(50);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.slice(0, 3)).toEqual(['usr_ada', 'usr_alan', 'usr_grace']);
+    expect(new Repository().listUsers()).toEqual(list.body.data);
     const one = await request(app).get('/v1/users/usr_ada').expect(200);
     expect(one.body).toMatchObject({ id: 'usr_ada', email: 'ada@example.com', version: 1 });
   });

@@ -2,11 +2,23 @@
  * The built package works the way users load it: every subpath in the
  * `exports` map can be `import`ed and `require`d (by package self-reference,
  * so Node resolves through the exports map exactly as for an installed
- * package), both give the same names, and the types resolve under
- * `moduleResolution: node16` from ESM and CommonJS TypeScript files.
+ * package), both give the same names, the root exports what applications
+ * call and `restwell/kit` what middleware authors need, and the types resolve
+ * under `moduleResolution: node16` from ESM and CommonJS TypeScript files and
+ * under the classic `node` (node10) resolution, through `typesVersions`.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { packageEntries } from '../../scripts/package-entries.mjs';
@@ -76,7 +88,7 @@ describe('the built package', () => {
         'compose',
         'jsonBody',
         'validate',
-        'renderProblem',
+        'principalId',
         'MemoryStore',
       ]),
     );
@@ -86,6 +98,71 @@ describe('the built package', () => {
     expect(names.postgres).toEqual(expect.arrayContaining(['PostgresStore', 'migrate']));
     expect(names.memory).toContain('MemoryStore');
     expect(names.errors).toEqual(expect.arrayContaining(['RestwellError', 'ValidationError']));
+  });
+
+  it('exports from the root what applications call, and internals from nowhere', () => {
+    const names = JSON.parse(
+      node([
+        '-e',
+        `console.log(JSON.stringify({ root: Object.keys(require('restwell')), kit: Object.keys(require('restwell/kit')) }))`,
+      ]),
+    ) as { root: string[]; kit: string[] };
+    // The root's full runtime surface: anything more must be a decision, made here.
+    expect(names.root.sort()).toEqual(
+      [
+        'MalformedJsonError',
+        'MemoryStore',
+        'MethodNotAllowedError',
+        'NotFoundError',
+        'PROBLEM_CONTENT_TYPE',
+        'PayloadTooLargeError',
+        'RestwellError',
+        'StoreFullError',
+        'StoreTimeoutError',
+        'StoreUnavailableError',
+        'UnsupportedMediaTypeError',
+        'ValidationError',
+        'compose',
+        'defaultLogger',
+        'isStoreError',
+        'jsonBody',
+        'jsonLogger',
+        'principalId',
+        'silentLogger',
+        'validate',
+      ].sort(),
+    );
+    // What a custom middleware or store needs is in restwell/kit.
+    expect(names.kit.sort()).toEqual(
+      [
+        'LogThrottle',
+        'MAX_TTL_MS',
+        'assertLedger',
+        'assertTtl',
+        'bodyBytes',
+        'buildProblem',
+        'checkOptions',
+        'claimPreconditions',
+        'describeValue',
+        'invalidOption',
+        'isStreamBody',
+        'mediaTypeOf',
+        'nearestName',
+        'problemInitFrom',
+        'renderProblem',
+        'responseBlind',
+        'serializeError',
+        'toJsonPointer',
+      ].sort(),
+    );
+    // Adapter internals are nowhere public.
+    for (const internal of [
+      'seesResponse',
+      'preconditionsClaimed',
+      'compileTrust',
+      'resolveClientIp',
+    ])
+      expect([...names.root, ...names.kit]).not.toContain(internal);
   });
 
   it('does not load optional peer dependencies until their store is used', () => {
@@ -136,6 +213,46 @@ describe('the built package', () => {
     } catch (err) {
       throw new Error(
         `types do not resolve:\n${(err as { stdout?: string }).stdout ?? String(err)}`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('has types for every subpath under the classic moduleResolution node (node10)', () => {
+    // As installed: node10 resolution reads node_modules/restwell/package.json and, since it
+    // ignores `exports`, finds each subpath's types through `typesVersions`.
+    const dir = mkdtempSync(join(tmpdir(), 'restwell-node10-'));
+    try {
+      mkdirSync(join(dir, 'node_modules'));
+      symlinkSync(root, join(dir, 'node_modules', 'restwell'), 'dir');
+      writeFileSync(
+        join(dir, 'all.ts'),
+        `${entries.map((e, i) => `import * as m${i} from '${e.specifier}';\nexport const n${i}: number = Object.keys(m${i}).length;`).join('\n')}\nimport { expressAdapter } from 'restwell/express';\nimport type { Middleware } from 'restwell';\nimport { responseBlind } from 'restwell/kit';\nexport const rw = expressAdapter({ trustProxy: 'loopback' });\nexport const blind: Middleware = responseBlind(async (_ctx, next) => next());\n`,
+      );
+      writeFileSync(
+        join(dir, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            module: 'commonjs',
+            moduleResolution: 'node10',
+            strict: true,
+            noEmit: true,
+            skipLibCheck: false,
+            esModuleInterop: true,
+            types: ['node'],
+            typeRoots: [join(root, 'node_modules', '@types')],
+          },
+          files: ['all.ts'],
+        }),
+      );
+      execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(dir, 'tsconfig.json')], {
+        cwd: dir,
+        encoding: 'utf8',
+        stdio: 'pipe',
+      });
+    } catch (err) {
+      throw new Error(
+        `types do not resolve under node10:\n${(err as { stdout?: string }).stdout ?? String(err)}`,
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });
