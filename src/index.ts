@@ -40,6 +40,8 @@ export type { TrustProxy } from './core/ip.js';
 
 // Request bodies and validation.
 export {
+  InvalidUtf8Error,
+  JsonTooDeepError,
   jsonBody,
   type JsonBodyOptions,
   MalformedJsonError,
@@ -63,6 +65,7 @@ export {
   RestwellError,
   type RestwellErrorCode,
   type RestwellErrorOptions,
+  ServiceUnavailableError,
   StoreFullError,
   StoreTimeoutError,
   StoreUnavailableError,
@@ -75,6 +78,9 @@ export {
   type ProblemInit,
   type ProblemOptions,
 } from './core/problem.js';
+
+// The Node server itself: parser errors as problems, timeouts.
+export { type HardenServerOptions, hardenServer } from './core/server.js';
 
 // Logging.
 export {

@@ -31,6 +31,7 @@ import { defaultLogger, type Logger, LogThrottle } from './logger.js';
 import { PROBLEM_CONTENT_TYPE } from './problem.js';
 import { generateTraceId, parseTraceparent } from './trace.js';
 
+/** Options of {@link hardenServer}: the server timeouts, validated once, and where warnings go. */
 export interface HardenServerOptions {
   /**
    * Most milliseconds a client may take to send the whole header block

@@ -44,10 +44,22 @@ export {
   isStreamBody,
   responseBlind,
 } from '../core/context.js';
-export { buildProblem, problemInitFrom, renderProblem } from '../core/problem.js';
-export { mediaTypeOf } from '../core/body.js';
+export {
+  buildProblem,
+  lastResortProblemBody,
+  problemInitFrom,
+  renderLastResortProblem,
+  renderProblem,
+} from '../core/problem.js';
+export { mediaTypeOf, valueNestsDeeperThan } from '../core/body.js';
 export { toJsonPointer } from '../core/validate.js';
-export { checkOptions, describeValue, invalidOption, nearestName } from '../core/errors.js';
+export {
+  checkOptions,
+  describeValue,
+  invalidOption,
+  nearestName,
+  serviceUnavailable,
+} from '../core/errors.js';
 export { LogThrottle, serializeError } from '../core/logger.js';
 export {
   type AtomicUpdates,

@@ -110,6 +110,8 @@ describe('the built package', () => {
     // The root's full runtime surface: anything more must be a decision, made here.
     expect(names.root.sort()).toEqual(
       [
+        'InvalidUtf8Error',
+        'JsonTooDeepError',
         'MalformedJsonError',
         'MemoryStore',
         'MethodNotAllowedError',
@@ -117,6 +119,7 @@ describe('the built package', () => {
         'PROBLEM_CONTENT_TYPE',
         'PayloadTooLargeError',
         'RestwellError',
+        'ServiceUnavailableError',
         'StoreFullError',
         'StoreTimeoutError',
         'StoreUnavailableError',
@@ -124,6 +127,7 @@ describe('the built package', () => {
         'ValidationError',
         'compose',
         'defaultLogger',
+        'hardenServer',
         'isStoreError',
         'jsonBody',
         'jsonLogger',
@@ -146,13 +150,17 @@ describe('the built package', () => {
         'describeValue',
         'invalidOption',
         'isStreamBody',
+        'lastResortProblemBody',
         'mediaTypeOf',
         'nearestName',
         'problemInitFrom',
+        'renderLastResortProblem',
         'renderProblem',
         'responseBlind',
         'serializeError',
+        'serviceUnavailable',
         'toJsonPointer',
+        'valueNestsDeeperThan',
       ].sort(),
     );
     // Adapter internals are nowhere public.
