@@ -17,6 +17,16 @@ import { validate } from '../../src/core/validate.js';
 const Body = z.object({ email: z.email(), age: z.coerce.number() });
 const Query = z.object({ limit: z.coerce.number() });
 
+describe('the principal option', () => {
+  it("reads passport's req.user and Koa's ctx.state.user as the docs show", () => {
+    expressAdapter({
+      principal: (req) =>
+        req.user?.id !== undefined ? { id: req.user.id, type: 'user' } : undefined,
+    });
+    koaAdapter({ principal: (ctx) => ctx.state.user as Principal | undefined });
+  });
+});
+
 describe('validated types', () => {
   it('type req.body on Express after a body validator, and validated() parts', () => {
     const app = express();

@@ -111,10 +111,16 @@ export interface ExpressAdapterOptions extends AdapterOptions {
    * a function of Express's request, read when a module (or a handler) first
    * reads `state.principal`, so that a mount after the auth middleware sees
    * its user. An `undefined` result is not remembered. For passport:
-   * `principal: (req) => req.user ? { id: req.user.id } : undefined`.
+   * `principal: (req) => (req.user?.id !== undefined ? { id: req.user.id } : undefined)`.
    * @default undefined (the principal is whatever middleware sets)
    */
-  principal?: (req: ExpressRequest & { user?: unknown }) => Principal | undefined;
+  principal?: (req: ExpressRequest & { user?: AuthenticatedUser }) => Principal | undefined;
+}
+
+/** What an auth middleware (passport) leaves on `req.user`, as far as the adapter knows it. */
+export interface AuthenticatedUser {
+  id?: string | number;
+  [key: string]: unknown;
 }
 
 export interface ExpressAdapter {
