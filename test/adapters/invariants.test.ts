@@ -163,6 +163,36 @@ describe.each(adapters)('response invariants through $name', (adapter: AdapterCa
       expect(opened).toHaveLength(1);
       expect(opened[0]?.destroyed).toBe(true);
     });
+
+    it.each([
+      ['a 412 to a stale If-Match', { 'if-match': '"v0"' }, 412],
+      ['a 304 to a matching If-None-Match', { 'if-none-match': '"v1"' }, 304],
+    ] as const)('when conditional() answers %s', async (_name, headers, status) => {
+      opened.length = 0;
+      const app = adapter.build({
+        routes: [
+          {
+            method: 'get',
+            path: '/file',
+            use: [conditional()],
+            handler: () => ({
+              ...streamed(),
+              headers: { etag: '"v1"', 'content-type': 'text/plain' },
+            }),
+          },
+        ],
+      });
+      const server = await listen(app);
+      try {
+        const res = await rawRequest(server.port, { path: '/file', headers });
+        expect(res.status).toBe(status);
+      } finally {
+        await server.close();
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      expect(opened).toHaveLength(1);
+      expect(opened[0]?.destroyed).toBe(true);
+    });
   });
 
   describe('framing (RFC 9112 §6.2)', () => {

@@ -396,7 +396,12 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
     } catch {
       // The logger is what failed; the client still gets an answer.
     }
-    sendLastResort(state.direct.res, capture, state.ctx.traceId, settings.traceHeader);
+    try {
+      sendLastResort(state.direct.res, capture, state.ctx.traceId, settings.traceHeader);
+    } catch {
+      // Node itself refused: abort, so the client is not left waiting.
+      state.direct.res.destroy();
+    }
   }
 
   const adapter = function mount(...middlewares: Middleware[]): ExpressMiddleware {

@@ -264,7 +264,12 @@ export function koaAdapter(options: KoaAdapterOptions = {}): KoaAdapter {
         applyFraming(k.res, k.status, isStreamBody(k.body as ResponseBody), settings.traceHeader);
         if (settings.debug !== undefined) logAnswer(ctx, k.status);
       } catch (failure) {
-        lastResort(ctx, k, settings, failure);
+        try {
+          lastResort(ctx, k, settings, failure);
+        } catch {
+          // Node itself refused: abort, so the client is not left waiting.
+          k.res.destroy();
+        }
       }
     };
   } as KoaAdapter;
