@@ -9,11 +9,13 @@ import type { Context as KoaContext, Next as KoaNext } from 'koa';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { expressAdapter } from '../../src/adapters/express/index.js';
-import { koaAdapter } from '../../src/adapters/koa/index.js';
+import { expressAdapter, contextOf as expressContextOf } from '../../src/adapters/express/index.js';
+import { koaAdapter, contextOf as koaContextOf } from '../../src/adapters/koa/index.js';
 import { answeredBy, type Middleware } from '../../src/core/context.js';
 import type { Logger } from '../../src/core/logger.js';
 import { validate, validated } from '../../src/core/validate.js';
+import { byIp, rateLimit } from '../../src/rate-limit/index.js';
+import { MemoryStore } from '../../src/stores/memory/index.js';
 import { type AdapterCase, adapters } from '../helpers/apps.js';
 
 type Line = { msg: string; fields?: Record<string, unknown> };
@@ -143,6 +145,42 @@ describe.each(adapters)('the context through $name', (adapter: AdapterCase) => {
     });
     const res = await request(app).get('/me').expect(200);
     expect(res.body.id).toBe('set-by-middleware');
+  });
+
+  it('gives the handler and the framework middleware the rate-limit state', async () => {
+    const seenByFramework: unknown[] = [];
+    const app = adapter.build({
+      use: [
+        rateLimit({
+          store: new MemoryStore(),
+          policies: [{ name: 'per-ip', limit: 5, windowMs: 60_000, key: byIp() }],
+        }),
+      ],
+      framework: {
+        express: [
+          (req, _res, next) => {
+            seenByFramework.push(expressContextOf(req).state.rateLimit);
+            next();
+          },
+        ],
+        koa: [
+          async (ctx, next) => {
+            seenByFramework.push(koaContextOf(ctx).state.rateLimit);
+            await next();
+          },
+        ],
+      },
+      routes: [
+        {
+          method: 'get',
+          path: '/limited',
+          handler: (req) => ({ body: { rateLimit: req.context.state.rateLimit } }),
+        },
+      ],
+    });
+    const res = await request(app).get('/limited').expect(200);
+    expect(res.body.rateLimit).toMatchObject({ policy: 'per-ip', limit: 5, remaining: 4 });
+    expect(seenByFramework).toEqual([res.body.rateLimit]);
   });
 
   it('gives the handler the validated parts, typed', async () => {
