@@ -31,9 +31,31 @@ export interface Principal {
   [key: string]: unknown;
 }
 
-/** Per-request state shared by middlewares and handlers. */
+/**
+ * Per-request state shared by middlewares, handlers and the framework's own
+ * middleware: on Koa it is `ctx.state`, on Express `res.locals` (read it with
+ * `contextOf(req).state` from either adapter). Modules declare what they keep
+ * here by declaration merging, so that handlers read it typed:
+ *
+ * ```ts
+ * declare module 'restwell' {
+ *   interface ContextState { tenant?: string }
+ * }
+ * ```
+ */
 export interface ContextState {
+  /** The authenticated caller: set by auth middleware, or by the adapter's `principal` option. */
   principal?: Principal;
+  /**
+   * What `validate()` checked, by part; read it typed with `validated(ctx, validator)`.
+   * Several `validate()` on one request merge their parts.
+   */
+  valid?: {
+    body?: unknown;
+    query?: unknown;
+    params?: unknown;
+    headers?: unknown;
+  };
   [key: string]: unknown;
 }
 
@@ -195,4 +217,30 @@ export function claimPreconditions(ctx: Context): void {
 /** Whether a module has claimed this request's preconditions. */
 export function preconditionsClaimed(ctx: Context): boolean {
   return (ctx.state as Record<symbol, unknown>)[PRECONDITIONS_CLAIMED] === true;
+}
+
+const ANSWERED = Symbol.for('restwell.answeredBy');
+
+/** Which module answered a request itself, for the adapter's debug log line. */
+export interface Answer {
+  /** The module, for example `conditional` or `rate-limit`. */
+  readonly module: string;
+  /** Why, in a few words: `304 not modified`, `429 limit reached`, `replay`. */
+  readonly reason: string;
+}
+
+/**
+ * Records that `module` answered this request itself rather than the handler
+ * (a 304 or 412 from conditional requests, a 429 from rate limiting, a replay
+ * from idempotency). The last call wins: a module that answers after another
+ * (further out) gave the final answer. Costs one property write; the adapter
+ * logs it once, at debug level, when its `debug` option is on.
+ */
+export function answeredBy(ctx: Context, module: string, reason: string): void {
+  (ctx.state as Record<symbol, unknown>)[ANSWERED] = { module, reason } satisfies Answer;
+}
+
+/** The module that answered this request itself, if any (see {@link answeredBy}). */
+export function answerOf(ctx: Context): Answer | undefined {
+  return (ctx.state as Record<symbol, unknown>)[ANSWERED] as Answer | undefined;
 }

@@ -119,3 +119,50 @@ export function resolveClientIp(
   }
   return client;
 }
+
+/**
+ * Where the walk of {@link resolveClientIp} stops, as a position in
+ * `X-Forwarded-For` counted from the right (0 for the rightmost entry), or -1
+ * when it stops at the socket's peer itself (the rightmost entry is garbage).
+ */
+function clientPosition(
+  forwardedFor: string | undefined,
+  trusted: (address: string, hop: number) => boolean,
+): number {
+  if (forwardedFor === undefined) return 0;
+  const hops = forwardedFor.split(',');
+  let position = -1;
+  for (let i = hops.length - 1, hop = 1; i >= 0; i--, hop++) {
+    const addr = normalizeIp(hops[i] ?? '');
+    if (addr === undefined) return position;
+    position++;
+    if (!trusted(addr, hop)) return position;
+  }
+  return position;
+}
+
+/**
+ * The protocol the client used, from `X-Forwarded-Proto`, believed only when
+ * the socket's peer is trusted. Each proxy appends the protocol of the
+ * connection it received, as it appends that connection's peer to
+ * `X-Forwarded-For`, so the two lists line up from the right: the value taken
+ * is the one beside the client address the `X-Forwarded-For` walk stops at,
+ * that is, the one the outermost trusted proxy added. A client's own
+ * `X-Forwarded-Proto: https` in front of the list is never it. When the list
+ * is shorter (a proxy that overwrites rather than appends), its leftmost value
+ * is the one the trusted proxy wrote. Anything but `https` is `http`.
+ */
+export function resolveForwardedProto(
+  socketAddress: string | undefined,
+  forwardedFor: string | undefined,
+  forwardedProto: string | undefined,
+  trusted: (address: string, hop: number) => boolean,
+): 'http' | 'https' {
+  const socket = socketAddress === undefined ? undefined : normalizeIp(socketAddress);
+  if (socket === undefined || forwardedProto === undefined || !trusted(socket, 0)) return 'http';
+  const values = forwardedProto.split(',');
+  // With no X-Forwarded-For the peer speaks for itself: the rightmost value.
+  const position = Math.max(0, clientPosition(forwardedFor, trusted));
+  const index = Math.max(0, values.length - 1 - position);
+  return values[index]?.trim().toLowerCase() === 'https' ? 'https' : 'http';
+}

@@ -6,15 +6,18 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type {
-  Context,
-  ContextState,
-  RequestView,
-  ResponseHeaders,
-  ResponseView,
+import {
+  answeredBy,
+  answerOf,
+  type Context,
+  type ContextState,
+  type Principal,
+  type RequestView,
+  type ResponseHeaders,
+  type ResponseView,
 } from './context.js';
-import type { HeaderValue } from './errors.js';
-import { compileTrust, resolveClientIp, type TrustProxy } from './ip.js';
+import { checkOptions, type HeaderValue, invalidOption } from './errors.js';
+import { compileTrust, resolveClientIp, resolveForwardedProto, type TrustProxy } from './ip.js';
 import { defaultLogger, type Logger } from './logger.js';
 import type { ProblemOptions } from './problem.js';
 import { generateTraceId, parseTraceparent } from './trace.js';
@@ -27,7 +30,11 @@ export interface AdapterOptions {
    * See {@link TrustProxy}. @default false
    */
   trustProxy?: TrustProxy;
-  /** Where server-side errors and warnings go. @default one JSON line per entry on stderr */
+  /**
+   * Where server-side errors and warnings go: an object with `error`, `warn`
+   * and `info` methods (and `debug` when the `debug` option is on), checked
+   * when the adapter is created. @default one JSON line per entry on stderr
+   */
   logger?: Logger;
   /** How errors are rendered as RFC 9457 problem details. @default {} */
   problems?: ProblemOptions;
@@ -41,7 +48,18 @@ export interface AdapterOptions {
    * framework's default page. @default true
    */
   notFound?: boolean;
+  /**
+   * Log one debug line per request that a module answered itself (a 304, a
+   * 412, a 429, an idempotent replay, a problem), naming the module and why:
+   * see `answeredBy()`. Requires a logger with a `debug` method. @default false
+   */
+  debug?: boolean;
 }
+
+/** A logger that may also take debug lines. */
+export type DebugLogger = Logger & {
+  debug?(message: string, fields?: Record<string, unknown>): void;
+};
 
 /** Adapter options validated and compiled once, when the adapter is created. */
 export interface AdapterSettings {
@@ -50,36 +68,143 @@ export interface AdapterSettings {
   problems: ProblemOptions;
   traceHeader: string | false;
   notFound: boolean;
+  /** The logger's debug method when the `debug` option is on, else `undefined`. */
+  debug: ((message: string, fields?: Record<string, unknown>) => void) | undefined;
 }
 
-export function resolveAdapterOptions(options: AdapterOptions = {}): AdapterSettings {
+/** Names every adapter knows; an adapter adds its own. */
+export const ADAPTER_OPTIONS = [
+  'trustProxy',
+  'logger',
+  'problems',
+  'traceHeader',
+  'notFound',
+  'debug',
+  'principal',
+] as const;
+
+const LOGGER_METHODS = ['error', 'warn', 'info'] as const;
+
+export function resolveAdapterOptions(
+  options: AdapterOptions = {},
+  module = 'core',
+  known: readonly string[] = ADAPTER_OPTIONS,
+): AdapterSettings {
+  checkOptions(module, options, known);
   const {
     trustProxy = false,
     logger = defaultLogger,
     problems = {},
     traceHeader = 'Trace-Id',
+    debug = false,
   } = options;
   if (
     traceHeader !== false &&
     (typeof traceHeader !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(traceHeader))
   ) {
-    throw new TypeError(
-      `restwell: option "traceHeader" must be a header name or false, got ${String(traceHeader)}.`,
-    );
+    invalidOption(module, 'traceHeader', 'a header name or false', traceHeader);
   }
-  if (typeof logger?.error !== 'function' || typeof logger.warn !== 'function') {
-    throw new TypeError('restwell: option "logger" must have error(), warn() and info() methods.');
+  if (typeof debug !== 'boolean') invalidOption(module, 'debug', 'a boolean', debug);
+  if (logger === null || typeof logger !== 'object') {
+    invalidOption(module, 'logger', 'an object with error(), warn() and info() methods', logger);
   }
+  // Every method the adapter and the modules call, checked now: a logger
+  // without info() would otherwise turn the first info line into a 500.
+  const required: readonly string[] = debug ? [...LOGGER_METHODS, 'debug'] : LOGGER_METHODS;
+  for (const method of required) {
+    if (typeof (logger as unknown as Record<string, unknown>)[method] !== 'function') {
+      throw new TypeError(
+        `restwell/${module}: option "logger" has no ${method}() method; it needs ${required
+          .map((m) => `${m}()`)
+          .join(', ')}.`,
+      );
+    }
+  }
+  if (options.notFound !== undefined && typeof options.notFound !== 'boolean') {
+    invalidOption(module, 'notFound', 'a boolean', options.notFound);
+  }
+  if (problems === null || typeof problems !== 'object') {
+    invalidOption(module, 'problems', 'an object', problems);
+  }
+  checkOptions(`${module} problems`, problems, ['typeBase', 'instance', 'map']);
   if (problems.typeBase !== undefined && typeof problems.typeBase !== 'string') {
-    throw new TypeError('restwell: option "problems.typeBase" must be a URI string.');
+    invalidOption(module, 'problems.typeBase', 'a URI string', problems.typeBase);
   }
+  if (
+    problems.instance !== undefined &&
+    typeof problems.instance !== 'boolean' &&
+    typeof problems.instance !== 'function'
+  ) {
+    invalidOption(module, 'problems.instance', 'a boolean or a function', problems.instance);
+  }
+  if (problems.map !== undefined && typeof problems.map !== 'function') {
+    invalidOption(module, 'problems.map', 'a function', problems.map);
+  }
+  const debugLogger = logger as DebugLogger;
   return {
     trusted: compileTrust(trustProxy),
     logger,
     problems,
     traceHeader,
     notFound: options.notFound ?? true,
+    debug: debug ? debugLogger.debug?.bind(debugLogger) : undefined,
   };
+}
+
+const PRINCIPAL_SLOT = Symbol('restwell.principal');
+
+interface PrincipalSlot {
+  source: unknown;
+  resolve: (source: unknown) => Principal | undefined;
+  value: Principal | undefined;
+}
+
+type WithPrincipalSlot = ContextState & { [PRINCIPAL_SLOT]?: PrincipalSlot };
+
+function principalGetter(this: WithPrincipalSlot): Principal | undefined {
+  const slot = this[PRINCIPAL_SLOT]!;
+  if (slot.value !== undefined) return slot.value;
+  // Not remembered while undefined: a read after the auth middleware ran sees its user.
+  const principal = slot.resolve(slot.source);
+  if (principal !== undefined) slot.value = principal;
+  return principal;
+}
+
+function principalSetter(this: WithPrincipalSlot, value: Principal | undefined): void {
+  this[PRINCIPAL_SLOT]!.value = value;
+}
+
+/**
+ * Makes `state.principal` come from the framework's own request (`req.user`
+ * set by passport, Koa's `ctx.state.user`), evaluated when first read, so
+ * that a module mounted after the auth middleware sees it. A principal already
+ * in the state (set by earlier middleware) is kept. Only requests of an adapter
+ * with the `principal` option pay for it.
+ */
+export function installPrincipal<S>(
+  state: ContextState,
+  source: S,
+  resolve: (source: S) => Principal | undefined,
+): void {
+  if (state.principal !== undefined || Object.hasOwn(state, 'principal')) return;
+  (state as WithPrincipalSlot)[PRINCIPAL_SLOT] = {
+    source,
+    resolve: resolve as (source: unknown) => Principal | undefined,
+    value: undefined,
+  };
+  Object.defineProperty(state, 'principal', {
+    configurable: true,
+    enumerable: true,
+    get: principalGetter,
+    set: principalSetter,
+  });
+}
+
+/** Checks a `principal` option: a function of the framework's request, or absent. */
+export function checkPrincipalOption(module: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'function') {
+    invalidOption(module, 'principal', 'a function of the request', value);
+  }
 }
 
 /** Where a framework keeps what it parsed. */
@@ -141,14 +266,15 @@ class NodeRequestView implements RequestView {
 
   get protocol(): 'http' | 'https' {
     if ((this.req.socket as TLSSocket | undefined)?.encrypted) return 'https';
-    const remote = this.req.socket?.remoteAddress;
     const forwarded = this.header('x-forwarded-proto');
-    // Only the proxy that connected to us may speak for the protocol.
-    if (forwarded !== undefined && remote !== undefined && this.settings.trusted(remote, 0)) {
-      const first = forwarded.split(',')[0]?.trim().toLowerCase();
-      if (first === 'https') return 'https';
-    }
-    return 'http';
+    if (forwarded === undefined) return 'http';
+    // The value the trusted hop added, found by the same walk as the client IP.
+    return resolveForwardedProto(
+      this.req.socket?.remoteAddress,
+      this.header('x-forwarded-for'),
+      forwarded,
+      this.settings.trusted,
+    );
   }
 
   get route(): string | undefined {
@@ -257,4 +383,29 @@ export function finalizeResponse(ctx: NodeContext): void {
   const header = ctx.settings.traceHeader;
   if (header !== false && !ctx.response.headers.has(header))
     ctx.response.headers.set(header, ctx.traceId);
+}
+
+/**
+ * The debug line of the `debug` option: which module answered the request
+ * itself. Logged once per request, by the adapter's last step.
+ */
+export function logAnswer(ctx: NodeContext, status: number): void {
+  const debug = ctx.settings.debug;
+  if (debug === undefined) return;
+  const answer = answerOf(ctx);
+  if (answer === undefined) return;
+  debug('answered by module', {
+    traceId: ctx.traceId,
+    method: ctx.request.method,
+    path: ctx.request.path,
+    status,
+    module: answer.module,
+    reason: answer.reason,
+  });
+}
+
+/** A problem the adapter rendered is an answer too, for the debug line. */
+export function noteProblem(ctx: Context, code: string): void {
+  const answer = answerOf(ctx);
+  answeredBy(ctx, answer?.module ?? 'problem', `${ctx.response.status} ${code}`);
 }

@@ -5,17 +5,26 @@
  * payload cannot make the error itself huge.
  *
  * Validated (and transformed) values replace `ctx.request.body` and are kept in
- * `ctx.state.valid`.
+ * `ctx.state.valid`. Types follow them, per route, as hono's validator does:
+ * `validate()` returns a middleware typed with each schema's Standard Schema
+ * output, the adapters type the framework's request body after it
+ * (`req.body` on Express, `ctx.request.body` on Koa), and `validated(ctx, v)`
+ * reads every validated part typed.
  *
  * @example
  * ```ts
  * import { z } from 'zod';
- * const CreateUser = z.object({ email: z.email(), name: z.string().min(1) });
- * router.post('/v1/users', rw(jsonBody(), validate({ body: CreateUser })), createUser);
+ * const createUserInput = validate({ body: z.object({ email: z.email(), name: z.string().min(1) }) });
+ * router.post('/v1/users', rw(jsonBody(), createUserInput), (ctx) => {
+ *   ctx.body = createUser(ctx.request.body); // { email: string; name: string }
+ * });
+ * app.get('/v1/users', rw(listQuery), (req, res) => {
+ *   const { query } = validated(contextOf(req), listQuery); // typed
+ * });
  * ```
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { type Context, type Middleware, responseBlind } from './context.js';
+import { type Context, type Middleware, type Next, responseBlind } from './context.js';
 import { invalidOption, ValidationError, type ValidationIssue } from './errors.js';
 
 type Part = 'body' | 'query' | 'params' | 'headers';
@@ -40,6 +49,42 @@ export interface ValidatedParts {
   params?: unknown;
   headers?: unknown;
 }
+
+/** The output type of each schema given to `validate()`, by part. */
+export type Validated<S extends ValidateSchemas> = {
+  -readonly [K in keyof S as S[K] extends StandardSchemaV1
+    ? K
+    : never]: S[K] extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<S[K]> : never;
+};
+
+declare const validatedOutput: unique symbol;
+
+/**
+ * A middleware that validates request parts and whose type carries their
+ * output `V`. The carried type exists for the compiler only: adapters read it
+ * to type the request after the mount, and {@link validated} to type its result.
+ */
+export type Validator<V = ValidatedParts> = Middleware & { readonly [validatedOutput]: V };
+
+/** The validated parts `V` of the validators among `M`, merged (for adapters' types). */
+export type ValidatedBy<M extends readonly unknown[]> = M extends readonly [infer H, ...infer R]
+  ? (H extends { readonly [validatedOutput]: infer V } ? V : unknown) & ValidatedBy<R>
+  : unknown;
+
+/**
+ * The parts `validator` checked on this request, typed with its schemas'
+ * outputs. Call it after the validator ran (in the handler); before, or when
+ * another request part failed, it throws.
+ */
+export function validated<V>(ctx: Context, validator: Validator<V>): V {
+  const valid = ctx.state.valid;
+  if (valid === undefined || !VALIDATORS.has(validator)) {
+    throw new TypeError('restwell/validate: validated() called before its validator ran.');
+  }
+  return valid as V;
+}
+
+const VALIDATORS = new WeakSet<Middleware>();
 
 /** RFC 6901 §3: `~` is written `~0` and `/` is written `~1`. */
 export function toJsonPointer(
@@ -78,7 +123,10 @@ function input(ctx: Context, part: Part): unknown {
 
 const PARTS: readonly Part[] = ['params', 'query', 'headers', 'body'];
 
-export function validate(schemas: ValidateSchemas, options: ValidateOptions = {}): Middleware {
+export function validate<const S extends ValidateSchemas>(
+  schemas: S,
+  options: ValidateOptions = {},
+): Validator<Validated<S>> {
   const { maxErrors = 50 } = options;
   if (!Number.isInteger(maxErrors) || maxErrors < 1)
     invalidOption('validate', 'maxErrors', 'a positive integer', maxErrors);
@@ -96,7 +144,7 @@ export function validate(schemas: ValidateSchemas, options: ValidateOptions = {}
   if (parts.length === 0)
     invalidOption('validate', 'schemas', 'at least one of body, query, params, headers', schemas);
 
-  return responseBlind(async function validateRequest(ctx, next) {
+  const middleware = responseBlind(async function validateRequest(ctx: Context, next: Next) {
     const issues: ValidationIssue[] = [];
     let total = 0;
     const valid: ValidatedParts = {};
@@ -117,7 +165,11 @@ export function validate(schemas: ValidateSchemas, options: ValidateOptions = {}
     }
     if (total > 0) throw new ValidationError(issues, { truncated: total > issues.length });
     if ('body' in valid) ctx.request.body = valid.body;
-    ctx.state.valid = valid;
+    // Several validators on one request (headers globally, a body per route) merge.
+    const previous = ctx.state.valid;
+    ctx.state.valid = previous === undefined ? valid : { ...previous, ...valid };
     return next();
   });
+  VALIDATORS.add(middleware);
+  return middleware as Validator<Validated<S>>;
 }

@@ -20,9 +20,17 @@ import express5 from 'express';
 import express4 from 'express4';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
-import { expressAdapter, type ExpressAdapterOptions } from '../../src/adapters/express/index.js';
-import { koaAdapter } from '../../src/adapters/koa/index.js';
-import type { ContextState, Middleware } from '../../src/core/context.js';
+import {
+  contextOf as expressContextOf,
+  expressAdapter,
+  type ExpressAdapterOptions,
+} from '../../src/adapters/express/index.js';
+import {
+  type KoaAdapterOptions,
+  koaAdapter,
+  contextOf as koaContextOf,
+} from '../../src/adapters/koa/index.js';
+import type { Context, ContextState, Middleware } from '../../src/core/context.js';
 import type { AdapterOptions } from '../../src/core/node.js';
 import { silentLogger } from '../../src/core/logger.js';
 
@@ -37,6 +45,8 @@ export interface HandlerRequest {
   headers: Record<string, string | string[] | undefined>;
   body: unknown;
   state: ContextState;
+  /** The restwell context, as the adapter's `contextOf()` gives it to handlers. */
+  context: Context;
 }
 
 /** What a handler answers. An object body is sent as JSON. */
@@ -60,7 +70,20 @@ export interface AppSpec {
   /** restwell middlewares mounted on every route, outermost first. */
   use?: Middleware[];
   routes: RouteSpec[];
-  options?: AdapterOptions & ExpressAdapterOptions;
+  options?: AdapterOptions & Omit<ExpressAdapterOptions, 'principal'>;
+  /** Options for the Express adapter only (e.g. `principal`), over `options`. */
+  expressOptions?: ExpressAdapterOptions;
+  /** Options for the Koa adapter only (e.g. `principal`), over `options`. */
+  koaOptions?: KoaAdapterOptions;
+  /**
+   * The framework's own middleware, mounted after the global restwell mount
+   * and before the routes (on Koa: inside it), as an app mounts passport or a
+   * logger.
+   */
+  framework?: {
+    express?: express5.RequestHandler[];
+    koa?: Koa3.Middleware[];
+  };
   /**
    * Runs in the framework's own middleware before restwell, e.g. to set a principal the way an auth
    * middleware would: `(state, headers) => { state.principal = ... }`.
@@ -84,7 +107,7 @@ function buildExpress(expressFactory: typeof express5, spec: AppSpec): RequestLi
   const app = expressFactory();
   app.disable('x-powered-by');
   app.set('etag', false);
-  const rw = expressAdapter({ logger: silentLogger, ...spec.options });
+  const rw = expressAdapter({ logger: silentLogger, ...spec.options, ...spec.expressOptions });
   // Mounted globally, as the adapter's documentation says, so every response gets the core's treatment.
   app.use(
     rw(
@@ -96,6 +119,7 @@ function buildExpress(expressFactory: typeof express5, spec: AppSpec): RequestLi
       ...(spec.use ?? []),
     ),
   );
+  for (const mw of spec.framework?.express ?? []) app.use(mw);
   const byPath = new Map<string, ReturnType<typeof app.route>>();
   for (const route of spec.routes) {
     const handler = async (
@@ -111,7 +135,8 @@ function buildExpress(expressFactory: typeof express5, spec: AppSpec): RequestLi
           query: { ...(req.query as Record<string, unknown>) },
           headers: req.headers,
           body: req.body,
-          state: stateFromReq(req),
+          state: expressContextOf(req).state,
+          context: expressContextOf(req),
         });
         sendExpress(res, out);
       } catch (err) {
@@ -135,17 +160,6 @@ function buildExpress(expressFactory: typeof express5, spec: AppSpec): RequestLi
   return app as unknown as RequestListener;
 }
 
-function stateFromReq(req: express5.Request): ContextState {
-  const state: ContextState = {};
-  for (const sym of Object.getOwnPropertySymbols(req)) {
-    if (sym.description === 'restwell.express.state') {
-      const s = (req as unknown as Record<symbol, { ctx: { state: ContextState } }>)[sym];
-      if (s) return s.ctx.state;
-    }
-  }
-  return state;
-}
-
 function sendExpress(res: express5.Response, out: HandlerResponse): void {
   if (out.status !== undefined) res.status(out.status);
   for (const [k, v] of Object.entries(out.headers ?? {})) res.setHeader(k, v);
@@ -167,13 +181,14 @@ function sendExpress(res: express5.Response, out: HandlerResponse): void {
 function buildKoa(KoaClass: typeof Koa3, spec: AppSpec): RequestListener {
   const app = new KoaClass();
   app.silent = true;
-  const rw = koaAdapter({ logger: silentLogger, ...spec.options });
+  const rw = koaAdapter({ logger: silentLogger, ...spec.options, ...spec.koaOptions });
   const router = new Router();
   app.use(async (ctx, next) => {
     spec.before?.(ctx.state as ContextState, ctx.headers);
     await next();
   });
   app.use(rw(...(spec.use ?? [])) as unknown as Koa3.Middleware);
+  for (const mw of spec.framework?.koa ?? []) app.use(mw);
   for (const route of spec.routes) {
     const handler = async (ctx: Koa3.ParameterizedContext) => {
       const out = await route.handler({
@@ -184,6 +199,7 @@ function buildKoa(KoaClass: typeof Koa3, spec: AppSpec): RequestListener {
         headers: ctx.headers,
         body: (ctx.request as unknown as { body?: unknown }).body,
         state: ctx.state as ContextState,
+        context: koaContextOf(ctx),
       });
       if (out.status !== undefined) ctx.status = out.status;
       for (const [k, v] of Object.entries(out.headers ?? {})) ctx.set(k, v);

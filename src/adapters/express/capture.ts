@@ -19,6 +19,13 @@ import { PassThrough, pipeline, Readable, Writable } from 'node:stream';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
 import type { ResponseBody, ResponseView } from '../../core/context.js';
 import { NodeResponseHeaders } from '../../core/node.js';
+import {
+  destroyBody,
+  isEmptyStatus,
+  LAST_RESORT_CONTENT_TYPE,
+  lastResortProblem,
+  releaseReplaced,
+} from '../../core/response.js';
 
 type WriteCallback = (err?: Error | null) => void;
 type Chunk = string | Uint8Array;
@@ -49,7 +56,11 @@ type AnyWriteHead = (
 const CAPTURE = Symbol('restwell.capture');
 type CapturedResponse = ServerResponse & { [CAPTURE]?: ResponseCapture };
 
-const EMPTY_STATUSES = new Set([204, 205, 304]);
+/** Whether a capture holds this response back (and has not sent it yet). */
+export function isCapturing(res: ServerResponse): boolean {
+  const c = (res as CapturedResponse)[CAPTURE];
+  return c !== undefined && !c.flushed;
+}
 
 function toBuffer(chunk: Chunk, encoding?: BufferEncoding): Buffer {
   if (typeof chunk === 'string') return Buffer.from(chunk, encoding ?? 'utf8');
@@ -182,6 +193,8 @@ export class ResponseCapture implements ResponseView {
   }
 
   set body(value: ResponseBody) {
+    // The stream a handler is writing (or one a module set) that this body replaces.
+    releaseReplaced(this.res, this.bodyReplaced ? this.replacedBody : this.stream, value);
     this.bodyReplaced = true;
     this.replacedBody = value;
   }
@@ -311,6 +324,16 @@ export class ResponseCapture implements ResponseView {
     if (this.stream === undefined) this.released = true;
     sendResponse(this.res, body, this.isHead, this.bodyReplaced, this.origWrite, this.origEnd);
   }
+
+  /** Sends `body` as is through Node's own methods, whatever was captured (the last resort). */
+  flushRaw(body: string): void {
+    const stream = this.stream;
+    this.flushed = true;
+    this.released = true;
+    if (stream !== undefined) destroyBody(stream);
+    if (this.bodyReplaced) destroyBody(this.replacedBody);
+    this.origEnd.call(this.res, body);
+  }
 }
 
 /**
@@ -326,31 +349,58 @@ export function sendResponse(
   write: AnyWrite,
   end: AnyEnd,
 ): void {
-  if (EMPTY_STATUSES.has(res.statusCode)) {
-    // RFC 9110 §15.3.5, §15.4.5: no content; framing headers would lie.
-    res.removeHeader('content-length');
-    res.removeHeader('transfer-encoding');
-    if (res.statusCode !== 304) res.removeHeader('content-type');
+  // The head's own rules (the 304 allowlist, no framing on empty statuses) are
+  // applied when it is written, for every response: see the adapter's writeHead.
+  const streamed = body !== null && typeof body === 'object' && !(body instanceof Uint8Array);
+  if (isEmptyStatus(res.statusCode) || (isHead && streamed)) {
+    // No content (RFC 9110 §15.3.5, §15.4.5), or a HEAD: a stream nobody reads
+    // would hold its source open.
+    if (streamed) destroyBody(body);
     end.call(res);
     return;
   }
-  if (body !== null && typeof body === 'object' && !(body instanceof Uint8Array)) {
+  if (streamed) {
     pipeStream(res, body, write, end);
     return;
   }
-  if (isHead) {
-    // A HEAD response keeps the Content-Length the handler computed for GET.
-    end.call(res);
-    return;
-  }
+  // A complete body goes with its exact length, never beside a relayed
+  // Transfer-Encoding (RFC 9112 §6.2); a HEAD gets the length GET would have
+  // (RFC 9110 §9.3.2): the handler's, unless a module replaced the body.
+  res.removeHeader('transfer-encoding');
   if (bodyReplaced || !res.hasHeader('content-length')) {
     res.setHeader(
       'content-length',
       body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength,
     );
   }
-  if (body === null) end.call(res);
+  if (isHead || body === null) end.call(res);
   else end.call(res, body);
+}
+
+/**
+ * The answer when rendering the real one failed: a static 500 problem, sent
+ * through Node's own methods. When the head is already out there is nothing
+ * left to say: the response is aborted, so the client sees it is incomplete.
+ */
+export function sendLastResort(
+  res: ServerResponse,
+  capture: ResponseCapture | undefined,
+  traceId: string | undefined,
+  traceHeader: string | false,
+): void {
+  if (res.headersSent || res.writableEnded) {
+    if (!res.writableFinished) res.destroy();
+    return;
+  }
+  const body = lastResortProblem(traceId);
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  res.statusCode = 500;
+  res.setHeader('content-type', LAST_RESORT_CONTENT_TYPE);
+  res.setHeader('content-length', Buffer.byteLength(body));
+  res.setHeader('cache-control', 'no-store');
+  if (traceHeader !== false && traceId !== undefined) res.setHeader(traceHeader, traceId);
+  if (capture !== undefined) capture.flushRaw(body);
+  else res.end(body);
 }
 
 function pipeStream(
@@ -391,7 +441,7 @@ export class DirectResponse implements ResponseView {
   private assigned = false;
 
   constructor(
-    private readonly res: ServerResponse,
+    readonly res: ServerResponse,
     private readonly isHead: boolean,
   ) {
     this.headers = new NodeResponseHeaders(res);
@@ -410,13 +460,18 @@ export class DirectResponse implements ResponseView {
   }
 
   set body(value: ResponseBody) {
+    releaseReplaced(this.res, this.value, value);
     this.value = value;
     this.assigned = true;
   }
 
   /** Sends the body a middleware set, unless the response is already on its way. */
   send(): void {
-    if (this.res.headersSent || this.res.writableEnded) return;
+    if (this.res.headersSent || this.res.writableEnded) {
+      // Answered already (the handler went on after a middleware's answer): nothing will read it.
+      destroyBody(this.value);
+      return;
+    }
     sendResponse(
       this.res,
       this.value,

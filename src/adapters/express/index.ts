@@ -24,25 +24,39 @@
  * app.use(rw.notFound());
  * app.use(rw.errorHandler());
  * ```
+ *
+ * Handlers and Express middleware reach the context with {@link contextOf}:
+ * `contextOf(req).state` is `res.locals`, so what restwell keeps there
+ * (`principal`, `rateLimit`, `valid`) and what Express middleware keeps there
+ * are one object.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { compose } from '../../core/compose.js';
 import {
+  type Context,
   type ContextState,
   type Middleware,
+  type Principal,
   preconditionsClaimed,
   seesResponse,
 } from '../../core/context.js';
-import { MethodNotAllowedError, NotFoundError } from '../../core/errors.js';
+import { invalidOption, MethodNotAllowedError, NotFoundError } from '../../core/errors.js';
 import {
+  ADAPTER_OPTIONS,
   type AdapterOptions,
+  checkPrincipalOption,
   type FrameworkBinding,
   finalizeResponse,
+  installPrincipal,
+  logAnswer,
   NodeContext,
+  noteProblem,
   resolveAdapterOptions,
 } from '../../core/node.js';
 import { renderProblem } from '../../core/problem.js';
-import { DirectResponse, ResponseCapture } from './capture.js';
+import { applyFraming, canonicalAllow } from '../../core/response.js';
+import type { ValidatedBy } from '../../core/validate.js';
+import { DirectResponse, isCapturing, ResponseCapture, sendLastResort } from './capture.js';
 
 /** The parts of Express's request that the adapter reads; structural, so no Express types are needed. */
 // `body` and `params` are deliberately absent: declaring them here would make
@@ -60,8 +74,20 @@ interface ParsedRequest {
 }
 
 export type ExpressNext = (err?: unknown) => void;
-export type ExpressMiddleware = (
-  req: ExpressRequest,
+
+/**
+ * What a mount's validators tell Express about the request: `body` typed with
+ * the body schema's output when one validated it, nothing otherwise (so that
+ * Express keeps inferring the handler's types from the route).
+ */
+export type ExpressValidatedRequest<V> = V extends { body: infer B } ? { body: B } : unknown;
+
+/**
+ * An Express middleware. `V` is what the mount's validators checked: Express
+ * infers the next handlers' `req.body` from it, per route.
+ */
+export type ExpressMiddleware<V = unknown> = (
+  req: ExpressRequest & ExpressValidatedRequest<V>,
   res: ServerResponse,
   next: ExpressNext,
 ) => void;
@@ -80,11 +106,30 @@ export interface ExpressAdapterOptions extends AdapterOptions {
    * @default 1_048_576
    */
   maxBufferedBytes?: number;
+  /**
+   * Where the principal comes from when no middleware put one in the state:
+   * a function of Express's request, read when a module (or a handler) first
+   * reads `state.principal`, so that a mount after the auth middleware sees
+   * its user. An `undefined` result is not remembered. For passport:
+   * `principal: (req) => (req.user?.id !== undefined ? { id: req.user.id } : undefined)`.
+   * @default undefined (the principal is whatever middleware sets)
+   */
+  principal?: (req: ExpressRequest & { user?: AuthenticatedUser }) => Principal | undefined;
+}
+
+/** What an auth middleware (passport) leaves on `req.user`, as far as the adapter knows it. */
+export interface AuthenticatedUser {
+  id?: string | number;
+  [key: string]: unknown;
 }
 
 export interface ExpressAdapter {
-  /** Mounts restwell middlewares as one Express middleware. */
-  (...middlewares: Middleware[]): ExpressMiddleware;
+  /**
+   * Mounts restwell middlewares as one Express middleware. When one of them is
+   * a `validate()` with a body schema, the handlers after it see `req.body`
+   * typed with the schema's output.
+   */
+  <const M extends readonly Middleware[]>(...middlewares: M): ExpressMiddleware<ValidatedBy<M>>;
   /** Last in the route list: an unmatched request becomes a 404 problem. */
   notFound(): ExpressMiddleware;
   /**
@@ -140,6 +185,120 @@ type WithState = ExpressRequest & { [STATE]?: RequestState };
 const DOWNSTREAM_PASSED = Promise.resolve();
 
 /**
+ * The restwell context of an Express request, for handlers and for Express
+ * middleware mounted after the first `rw(...)`: its `state` is `res.locals`
+ * (`principal`, `rateLimit`, validated parts), its `traceId` the one echoed to
+ * the client, its `log` the adapter's logger. Throws a `TypeError` when no
+ * restwell mount has seen the request yet.
+ *
+ * @example
+ * ```ts
+ * app.get('/v1/me', (req, res) => {
+ *   const { traceId, state } = contextOf(req);
+ *   res.json({ id: state.principal?.id, traceId, remaining: state.rateLimit?.remaining });
+ * });
+ * ```
+ */
+export function contextOf(req: object): Context {
+  const state = (req as WithState)[STATE];
+  if (state === undefined) {
+    throw new TypeError(
+      'restwell/express: contextOf() found no restwell context on this request; mount rw(...) before the code that calls it.',
+    );
+  }
+  return state.ctx;
+}
+
+/** Express's response as the adapter sees it: `req` and `locals` are Express's own. */
+type ExpressResponse = ServerResponse & { req?: WithState; locals?: ContextState };
+
+/**
+ * The invariants of the response's head (src/core/response.ts), applied when
+ * Node writes it, so that every response of a restwell request gets them,
+ * whoever made it: a handler's own `res.status(304).end()`, Express's own 304
+ * from `req.fresh`, a captured response restwell sends. Installed once on the
+ * app's response prototype (where Express puts it), so requests pay one call.
+ */
+const patchedResponses = new WeakSet<object>();
+type NodeWriteHead = (
+  this: ServerResponse,
+  statusCode: number,
+  reason?: unknown,
+  headers?: unknown,
+) => ServerResponse;
+type ExpressSend = (this: ExpressResponse, ...args: unknown[]) => unknown;
+
+function patchResponsePrototype(res: ServerResponse): void {
+  const proto = Object.getPrototypeOf(res) as Record<string, unknown> | null;
+  if (proto === null || patchedResponses.has(proto)) return;
+  patchedResponses.add(proto);
+  const nodeWriteHead = proto.writeHead as NodeWriteHead;
+  Object.defineProperty(proto, 'writeHead', {
+    configurable: true,
+    writable: true,
+    value: function writeHead(
+      this: ExpressResponse,
+      statusCode: number,
+      reason?: unknown,
+      headers?: unknown,
+    ): ServerResponse {
+      const state = this.req?.[STATE];
+      if (state === undefined) return nodeWriteHead.call(this, statusCode, reason, headers);
+      // Fields given to writeHead itself join the header store first, so the rules see them.
+      if (typeof reason === 'object' && reason !== null) {
+        setHeadersFrom(this, reason);
+        reason = undefined;
+      } else if (typeof headers === 'object' && headers !== null) {
+        setHeadersFrom(this, headers);
+        headers = undefined;
+      }
+      // A Transfer-Encoding still set here is what Node frames with: the stream case.
+      applyFraming(this, statusCode, true, state.ctx.settings.traceHeader);
+      return nodeWriteHead.call(this, statusCode, reason, headers);
+    },
+  });
+  // RFC 9110 §9.3.2: HEAD answers what GET would have, without the body. Express's
+  // res.send() drops the body of a HEAD before restwell sees it, so modules could
+  // not compute the ETag, Content-Length or Content-Encoding GET gets; while a
+  // capture holds the response, send() runs as for GET, and the capture drops
+  // the body when it sends.
+  const expressSend = proto.send as ExpressSend | undefined;
+  if (typeof expressSend === 'function') {
+    Object.defineProperty(proto, 'send', {
+      configurable: true,
+      writable: true,
+      value: function send(this: ExpressResponse, ...args: unknown[]): unknown {
+        const req = this.req;
+        if (req === undefined || req.method !== 'HEAD' || !isCapturing(this)) {
+          return expressSend.apply(this, args);
+        }
+        req.method = 'GET';
+        try {
+          return expressSend.apply(this, args);
+        } finally {
+          req.method = 'HEAD';
+        }
+      },
+    });
+  }
+}
+
+function setHeadersFrom(res: ServerResponse, headers: object): void {
+  if (Array.isArray(headers)) {
+    if (Array.isArray(headers[0])) {
+      for (const [k, v] of headers as [string, string][]) res.setHeader(k, v);
+    } else {
+      for (let i = 0; i + 1 < headers.length; i += 2)
+        res.setHeader(String(headers[i]), headers[i + 1] as string);
+    }
+    return;
+  }
+  for (const [k, v] of Object.entries(headers as Record<string, string | string[] | number>)) {
+    if (v !== undefined) res.setHeader(k, v);
+  }
+}
+
+/**
  * Express's `res.send()` answers 304 on its own when `req.fresh` says so, by
  * looser rules than RFC 9110 (no If-Match, no §13.2.2 order) and after
  * restwell could see the response. When a restwell module claims a request's
@@ -174,36 +333,75 @@ function standDownFreshness(req: object): void {
   });
 }
 
+const EXPRESS_OPTIONS = [...ADAPTER_OPTIONS, 'maxBufferedBytes'];
+
 export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdapter {
-  const settings = resolveAdapterOptions(options);
+  const settings = resolveAdapterOptions(options, 'express', EXPRESS_OPTIONS);
   const maxBufferedBytes = options.maxBufferedBytes ?? 1_048_576;
   if (!Number.isInteger(maxBufferedBytes) || maxBufferedBytes < 0) {
-    throw new TypeError(
-      `restwell/express: option "maxBufferedBytes" must be a non-negative integer, got ${maxBufferedBytes}.`,
-    );
+    invalidOption('express', 'maxBufferedBytes', 'a non-negative integer', maxBufferedBytes);
   }
+  checkPrincipalOption('express', options.principal);
+  const principal = options.principal;
 
-  function createState(req: WithState, res: ServerResponse): RequestState {
+  function createState(req: WithState, res: ExpressResponse): RequestState {
     const direct = new DirectResponse(res, req.method === 'HEAD');
-    const ctx = new NodeContext(
-      'express',
-      req,
-      new ExpressBinding(req),
-      direct,
-      settings,
-      {} as ContextState,
-    );
+    // `res.locals` is the state: Express middleware and templates read and
+    // write the same object as restwell (Express creates it for every request).
+    let locals = res.locals;
+    if (locals === undefined) {
+      locals = {} as ContextState;
+      res.locals = locals;
+    }
+    const ctx = new NodeContext('express', req, new ExpressBinding(req), direct, settings, locals);
+    if (principal !== undefined) installPrincipal(locals, req, principal);
     const state: RequestState = { ctx, capture: undefined, direct };
     req[STATE] = state;
     standDownFreshness(req);
+    patchResponsePrototype(res);
     // Set before the handler can write the head.
     finalizeResponse(ctx);
     return state;
   }
 
-  function flush(state: RequestState, capture: ResponseCapture): void {
-    finalizeResponse(state.ctx);
-    capture.flush();
+  /** The post-chain step of the mount that owns the response: send it, whatever fails. */
+  function finish(state: RequestState, capture: ResponseCapture | undefined, err?: unknown): void {
+    const { ctx } = state;
+    try {
+      if (err !== undefined) {
+        const doc = renderProblem(ctx, err, settings.problems);
+        if (settings.debug !== undefined) noteProblem(ctx, doc.code);
+      }
+      finalizeResponse(ctx);
+      if (settings.debug !== undefined) logAnswer(ctx, ctx.response.status);
+      if (capture !== undefined) capture.flush();
+      else state.direct.send();
+    } catch (failure) {
+      // Rendering the problem itself failed (a throwing problems.map, instance
+      // or logger): a static 500, never an unhandled rejection and a client left waiting.
+      lastResort(state, capture, failure);
+    }
+  }
+
+  function lastResort(
+    state: RequestState,
+    capture: ResponseCapture | undefined,
+    failure: unknown,
+  ): void {
+    try {
+      settings.logger.error('restwell: rendering the response failed', {
+        traceId: state.ctx.traceId,
+        err: failure,
+      });
+    } catch {
+      // The logger is what failed; the client still gets an answer.
+    }
+    try {
+      sendLastResort(state.direct.res, capture, state.ctx.traceId, settings.traceHeader);
+    } catch {
+      // Node itself refused: abort, so the client is not left waiting.
+      state.direct.res.destroy();
+    }
   }
 
   const adapter = function mount(...middlewares: Middleware[]): ExpressMiddleware {
@@ -223,7 +421,7 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
         state.ctx.response = state.capture;
         owner = true;
       }
-      const { ctx, capture, direct } = state;
+      const { ctx, capture } = state;
       const s = state;
 
       if (capture === undefined) {
@@ -235,12 +433,9 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
         }).then(
           () => {
             // The chain answered without passing the request on.
-            if (!passed) direct.send();
+            if (!passed) finish(s, undefined);
           },
-          (err: unknown) => {
-            renderProblem(ctx, err, settings.problems);
-            direct.send();
-          },
+          (err: unknown) => finish(s, undefined, err),
         );
         return;
       }
@@ -251,7 +446,7 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
         return waited;
       }).then(
         () => {
-          if (owner) flush(s, capture);
+          if (owner) finish(s, capture);
           // An inner mount is done: the next mount out sees the downstream as answered.
           else capture.settleInnermost();
         },
@@ -260,8 +455,7 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
             capture.settleInnermost(err);
             return;
           }
-          renderProblem(ctx, err, settings.problems);
-          flush(s, capture);
+          finish(s, capture, err);
         },
       );
     };
@@ -273,12 +467,18 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
     };
 
   adapter.methodNotAllowed = () =>
-    function restwellMethodNotAllowed(req, _res, next) {
-      const methods = Object.keys(req.route?.methods ?? {})
-        .filter((m) => m !== '_all')
-        .map((m) => m.toUpperCase());
-      if (methods.includes('GET') && !methods.includes('HEAD')) methods.push('HEAD');
-      next(new MethodNotAllowedError(req.method ?? 'GET', methods));
+    function restwellMethodNotAllowed(req, res, next) {
+      const allow = canonicalAllow(Object.keys(req.route?.methods ?? {}));
+      if (req.method === 'OPTIONS') {
+        // RFC 9110 §9.3.7: the methods the resource supports, in `Allow`, no content;
+        // the same answer @koa/router's allowedMethods() gives on Koa.
+        res.statusCode = 200;
+        res.setHeader('Allow', allow.join(', '));
+        res.setHeader('Content-Length', '0');
+        res.end();
+        return;
+      }
+      next(new MethodNotAllowedError(req.method ?? 'GET', allow));
     };
 
   adapter.errorHandler = () =>
@@ -292,13 +492,12 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
         next(err);
         return;
       }
-      const s = state ?? createState(req as WithState, res);
-      renderProblem(s.ctx, err, settings.problems);
-      if (capture !== undefined) flush(s, capture);
-      else s.direct.send();
+      finish(state ?? createState(req as WithState, res), capture, err);
     };
 
   return adapter;
 }
+
+export { validated } from '../../core/validate.js';
 
 export type { AdapterOptions } from '../../core/node.js';

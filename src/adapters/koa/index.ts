@@ -22,27 +22,48 @@
  * app.use(rw(jsonBody(), rateLimit({ ... })));
  * app.use(router.routes()).use(router.allowedMethods());
  * ```
+ *
+ * Handlers and Koa middleware reach the context with {@link contextOf}; its
+ * `state` is Koa's own `ctx.state`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
 import { compose } from '../../core/compose.js';
 import {
+  type Context,
   isStreamBody,
   type Middleware,
   type Next,
+  type Principal,
   type ResponseBody,
   type ResponseView,
 } from '../../core/context.js';
+import { MethodNotAllowedError, NotFoundError } from '../../core/errors.js';
 import {
+  ADAPTER_OPTIONS,
   type AdapterOptions,
+  type AdapterSettings,
+  checkPrincipalOption,
   type FrameworkBinding,
   finalizeResponse,
+  installPrincipal,
+  logAnswer,
   NodeContext,
   NodeResponseHeaders,
+  noteProblem,
   resolveAdapterOptions,
 } from '../../core/node.js';
 import { renderProblem, renderStatusProblem } from '../../core/problem.js';
+import {
+  applyFraming,
+  canonicalAllow,
+  destroyBody,
+  LAST_RESORT_CONTENT_TYPE,
+  lastResortProblem,
+  releaseReplaced,
+} from '../../core/response.js';
+import type { ValidatedBy } from '../../core/validate.js';
 
 /** The parts of Koa's context that the adapter reads; structural, so no Koa types are needed. */
 export interface KoaContext {
@@ -58,15 +79,64 @@ export interface KoaContext {
 }
 
 export type KoaNext = () => Promise<unknown>;
-export type KoaMiddleware = (ctx: KoaContext, next: KoaNext) => Promise<void>;
 
-export interface KoaAdapter {
-  /** Mounts restwell middlewares as one Koa middleware. */
-  (...middlewares: Middleware[]): KoaMiddleware;
+/**
+ * What a mount's validators tell Koa about the context: `ctx.request.body`
+ * typed with the body schema's output when one validated it.
+ */
+export type KoaValidatedContext<V> = V extends { body: infer B }
+  ? { request: { body: B } }
+  : unknown;
+
+/**
+ * A Koa middleware. `V` is what the mount's validators checked: @koa/router
+ * infers the next handlers' `ctx.request.body` from it, per route.
+ */
+export type KoaMiddleware<V = unknown> = (
+  ctx: KoaContext & KoaValidatedContext<V>,
+  next: KoaNext,
+) => Promise<void>;
+
+export interface KoaAdapterOptions extends AdapterOptions {
+  /**
+   * Where the principal comes from when no middleware put one in `ctx.state`:
+   * a function of Koa's context, read when a module (or a handler) first reads
+   * `state.principal`, so that a mount after the auth middleware sees it. An
+   * `undefined` result is not remembered. With koa-passport:
+   * `principal: (ctx) => ctx.state.user ? { id: ctx.state.user.id } : undefined`.
+   * @default undefined (the principal is whatever middleware sets)
+   */
+  principal?: (ctx: KoaContext) => Principal | undefined;
 }
+
+/**
+ * Mounts restwell middlewares as one Koa middleware. When one of them is a
+ * `validate()` with a body schema, the handlers after it see
+ * `ctx.request.body` typed with the schema's output.
+ */
+export type KoaAdapter = <const M extends readonly Middleware[]>(
+  ...middlewares: M
+) => KoaMiddleware<ValidatedBy<M>>;
 
 const STATE = Symbol.for('restwell.koa.context');
 type WithState = KoaContext & { [STATE]?: NodeContext };
+
+/**
+ * The restwell context of a Koa request, for handlers and Koa middleware
+ * mounted inside the first `rw(...)`: its `state` is Koa's `ctx.state`
+ * (`principal`, `rateLimit`, validated parts), its `traceId` the one echoed to
+ * the client, its `log` the adapter's logger. Throws a `TypeError` when no
+ * restwell mount has seen the request yet.
+ */
+export function contextOf(ctx: object): Context {
+  const context = (ctx as WithState)[STATE];
+  if (context === undefined) {
+    throw new TypeError(
+      'restwell/koa: contextOf() found no restwell context on this request; mount rw(...) before the code that calls it.',
+    );
+  }
+  return context;
+}
 
 class KoaResponseView implements ResponseView {
   readonly headers: NodeResponseHeaders;
@@ -96,6 +166,7 @@ class KoaResponseView implements ResponseView {
   }
 
   set body(value: ResponseBody) {
+    releaseReplaced(this.k.res, this.k.body as ResponseBody, value);
     if (
       value !== null &&
       typeof value === 'object' &&
@@ -146,15 +217,20 @@ class KoaBinding implements FrameworkBinding {
   }
 }
 
-export function koaAdapter(options: AdapterOptions = {}): KoaAdapter {
-  const settings = resolveAdapterOptions(options);
+const KOA_OPTIONS = [...ADAPTER_OPTIONS];
 
-  function contextOf(k: WithState): { ctx: NodeContext; outermost: boolean } {
+export function koaAdapter(options: KoaAdapterOptions = {}): KoaAdapter {
+  const settings = resolveAdapterOptions(options, 'koa', KOA_OPTIONS);
+  checkPrincipalOption('koa', options.principal);
+  const principal = options.principal;
+
+  function enter(k: WithState): { ctx: NodeContext; outermost: boolean } {
     const existing = k[STATE];
     if (existing !== undefined) return { ctx: existing, outermost: false };
     const binding = new KoaBinding(k);
     // Share Koa's own state object, so that `ctx.state.principal` set by Koa middleware is visible to restwell.
     const ctx = new NodeContext('koa', k.req, binding, new KoaResponseView(k), settings, k.state);
+    if (principal !== undefined) installPrincipal(ctx.state, k, principal);
     k[STATE] = ctx;
     return { ctx, outermost: true };
   }
@@ -162,20 +238,106 @@ export function koaAdapter(options: AdapterOptions = {}): KoaAdapter {
   return function mount(...middlewares: Middleware[]): KoaMiddleware {
     const run = compose(middlewares);
     return async function restwell(k, next) {
-      const { ctx, outermost } = contextOf(k as WithState);
+      const { ctx, outermost } = enter(k as WithState);
       if (!outermost) {
         await run(ctx, next as Next);
         return;
       }
+      let failed = false;
+      let error: unknown;
       try {
         await run(ctx, next as Next);
-        if (settings.notFound) renderStatusProblem(ctx, settings.problems);
       } catch (err) {
-        renderProblem(ctx, err, settings.problems);
+        failed = true;
+        error = err;
       }
-      finalizeResponse(ctx);
+      // The post-chain step: everything below ran; the response is decided here.
+      try {
+        if (failed) {
+          const doc = renderProblem(ctx, error, settings.problems);
+          if (settings.debug !== undefined) noteProblem(ctx, doc.code);
+        } else {
+          routerAnswer(ctx, k);
+          if (settings.notFound) renderStatusProblem(ctx, settings.problems);
+        }
+        finalizeResponse(ctx);
+        applyFraming(k.res, k.status, isStreamBody(k.body as ResponseBody), settings.traceHeader);
+        if (settings.debug !== undefined) logAnswer(ctx, k.status);
+      } catch (failure) {
+        try {
+          lastResort(ctx, k, settings, failure);
+        } catch {
+          // Node itself refused: abort, so the client is not left waiting.
+          k.res.destroy();
+        }
+      }
     };
-  };
+  } as KoaAdapter;
 }
 
+/**
+ * @koa/router's own answers, made to agree with the Express adapter: a known
+ * path with a method it does not route (TRACE, PROPFIND, ...) is a 405 with the
+ * same detail and the same `Allow` order (the router answers an unknown
+ * method with a bare 501, which would be logged as a server error: the server
+ * implements no such method for this resource, RFC 9110 §15.5.6); an OPTIONS
+ * answer lists `Allow` in the same order, with no content type for no content.
+ */
+function routerAnswer(ctx: NodeContext, k: KoaContext): void {
+  const allow = k.res.getHeader('allow');
+  if (allow === undefined) return;
+  const status = k.status;
+  const methods = canonicalAllow(String(allow).split(','));
+  if ((status === 405 || status === 501) && (k.body === undefined || k.body === null)) {
+    // The router answers 501 to a method it does not implement even where no
+    // route matched the path: that is a 404, as on Express.
+    if (methods.length === 0) {
+      k.res.removeHeader('allow');
+      renderProblem(ctx, new NotFoundError(), ctx.settings.problems);
+      return;
+    }
+    renderProblem(
+      ctx,
+      new MethodNotAllowedError(ctx.request.method, methods),
+      ctx.settings.problems,
+    );
+    return;
+  }
+  if (status === 200 && ctx.request.method === 'OPTIONS' && k.body === '') {
+    k.res.setHeader('allow', methods.join(', '));
+    k.res.removeHeader('content-type');
+  }
+}
+
+/** The answer when rendering the real one failed: a static 500 problem, or an aborted response. */
+function lastResort(
+  ctx: NodeContext,
+  k: KoaContext,
+  settings: AdapterSettings,
+  failure: unknown,
+): void {
+  try {
+    settings.logger.error('restwell: rendering the response failed', {
+      traceId: ctx.traceId,
+      err: failure,
+    });
+  } catch {
+    // The logger is what failed; the client still gets an answer.
+  }
+  const res = k.res;
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  destroyBody(k.body as ResponseBody);
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  const body = lastResortProblem(ctx.traceId);
+  k.status = 500;
+  k.body = body;
+  res.setHeader('content-type', LAST_RESORT_CONTENT_TYPE);
+  res.setHeader('cache-control', 'no-store');
+  if (settings.traceHeader !== false) res.setHeader(settings.traceHeader, ctx.traceId);
+}
+
+export { validated } from '../../core/validate.js';
 export type { AdapterOptions } from '../../core/node.js';
