@@ -33,7 +33,7 @@ export type {
   ResponseHeaders,
   ResponseView,
 } from './core/context.js';
-export { principalId } from './core/context.js';
+export { type Answer, answerOf, principalId } from './core/context.js';
 export { compose } from './core/compose.js';
 export type { AdapterOptions } from './core/node.js';
 export type { TrustProxy } from './core/ip.js';
@@ -49,10 +49,14 @@ export {
   UnsupportedMediaTypeError,
 } from './core/body.js';
 export {
+  type Validated,
+  type ValidatedBy,
   type ValidatedParts,
   type ValidateOptions,
   type ValidateSchemas,
+  type Validator,
   validate,
+  validated,
 } from './core/validate.js';
 
 // Errors, and the problem details (RFC 9457) clients see.

@@ -4,12 +4,16 @@
  * console) to the adapter; the default writes one JSON line per entry on stderr.
  */
 
-export type LogLevel = 'error' | 'warn' | 'info';
+/** The levels restwell logs at; `debug` only when an adapter's `debug` option is on. */
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
+/** Where restwell's server-side lines go: pino, winston and `console` fit as they are. */
 export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;
   info(message: string, fields?: Record<string, unknown>): void;
+  /** Needed only with an adapter's `debug: true` (which module answered a request). */
+  debug?(message: string, fields?: Record<string, unknown>): void;
 }
 
 /** Turns an error (and up to five links of its `cause` chain) into plain JSON-safe fields. */
@@ -57,6 +61,7 @@ export function jsonLogger(
   };
   return {
     error: (m, f) => emit('error', m, f),
+    debug: (m, f) => emit('debug', m, f),
     warn: (m, f) => emit('warn', m, f),
     info: (m, f) => emit('info', m, f),
   };
@@ -90,6 +95,6 @@ export class LogThrottle {
 }
 
 /** A logger that drops everything; useful in tests. */
-export const silentLogger: Logger = { error() {}, warn() {}, info() {} };
+export const silentLogger: Logger = { error() {}, warn() {}, info() {}, debug() {} };
 
 export const defaultLogger: Logger = jsonLogger();

@@ -56,11 +56,6 @@ export interface AdapterOptions {
   debug?: boolean;
 }
 
-/** A logger that may also take debug lines. */
-export type DebugLogger = Logger & {
-  debug?(message: string, fields?: Record<string, unknown>): void;
-};
-
 /** Adapter options validated and compiled once, when the adapter is created. */
 export interface AdapterSettings {
   trusted: (address: string, hop: number) => boolean;
@@ -140,14 +135,13 @@ export function resolveAdapterOptions(
   if (problems.map !== undefined && typeof problems.map !== 'function') {
     invalidOption(module, 'problems.map', 'a function', problems.map);
   }
-  const debugLogger = logger as DebugLogger;
   return {
     trusted: compileTrust(trustProxy),
     logger,
     problems,
     traceHeader,
     notFound: options.notFound ?? true,
-    debug: debug ? debugLogger.debug?.bind(debugLogger) : undefined,
+    debug: debug ? logger.debug?.bind(logger) : undefined,
   };
 }
 

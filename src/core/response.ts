@@ -139,17 +139,7 @@ function rank(method: string): number {
   return i < 0 ? ORDER.length : i;
 }
 
-// Swap for problem.ts's never-throwing last-resort renderer when it lands.
-/**
- * The body of the answer given when rendering a problem failed (a throwing
- * `problems.map`, `instance` or logger): static, so nothing can fail while
- * building it. A trace id is hex (see trace.ts), so it is safe to splice in.
- */
-export function lastResortProblem(traceId: string | undefined): string {
-  const trace = traceId !== undefined && /^[0-9a-f]{1,64}$/.test(traceId) ? traceId : undefined;
-  return `{"type":"about:blank","title":"Internal Server Error","status":500,"detail":"The server could not complete the request.","code":"internal-error"${
-    trace === undefined ? '' : `,"traceId":"${trace}"`
-  }}`;
-}
+/** The body of the answer given when rendering a problem failed: see `lastResortProblemBody`. */
+export { lastResortProblemBody as lastResortProblem } from './problem.js';
 
 export const LAST_RESORT_CONTENT_TYPE = PROBLEM_CONTENT_TYPE;

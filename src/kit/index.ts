@@ -39,6 +39,7 @@
  * ```
  */
 export {
+  answeredBy,
   bodyBytes,
   claimPreconditions,
   isStreamBody,

@@ -125,6 +125,7 @@ describe('the built package', () => {
         'StoreUnavailableError',
         'UnsupportedMediaTypeError',
         'ValidationError',
+        'answerOf',
         'compose',
         'defaultLogger',
         'hardenServer',
@@ -134,6 +135,7 @@ describe('the built package', () => {
         'principalId',
         'silentLogger',
         'validate',
+        'validated',
       ].sort(),
     );
     // What a custom middleware or store needs is in restwell/kit.
@@ -141,6 +143,7 @@ describe('the built package', () => {
       [
         'LogThrottle',
         'MAX_TTL_MS',
+        'answeredBy',
         'assertLedger',
         'assertTtl',
         'bodyBytes',
