@@ -334,6 +334,7 @@ export function idempotency(options: IdempotencyOptions): Middleware {
   const anonymousLog = new LogThrottle(3_600_000);
   const hungLog = new LogThrottle();
   const compensationLog = new LogThrottle();
+  const unreplayableLog = new LogThrottle();
 
   function fingerprint(ctx: Context): string {
     const { request } = ctx;
@@ -571,10 +572,13 @@ export function idempotency(options: IdempotencyOptions): Middleware {
     const bytes = bodyBytes(ctx.response.body);
     if (bytes === undefined || bytes.byteLength > maxRecordedBodyBytes) {
       // The handler ran and may have had side effects: keep that, without the body.
-      ctx.log.warn(
-        'idempotency: response streamed or larger than maxRecordedBodyBytes; retries get 422 idempotency-response-not-replayable',
-        { traceId: ctx.traceId, path: ctx.request.path },
-      );
+      const pass = unreplayableLog.pass();
+      if (pass !== undefined) {
+        ctx.log.warn(
+          'idempotency: response streamed or larger than maxRecordedBodyBytes; retries get 422 idempotency-response-not-replayable',
+          { traceId: ctx.traceId, path: ctx.request.path, suppressed: pass.suppressed },
+        );
+      }
       await store_(ctx, storeKey, claim, { v: 1, state: 'unreplayable', fp, status });
       return;
     }

@@ -804,9 +804,11 @@ describe.each(matrix)(
         await waitFor(() => calls.hang === 1);
         // Past one lease: the claim is still held because it is renewed.
         await new Promise((r) => setTimeout(r, 450));
+        // x-release: were the claim lost, this retry would run and answer at once.
         const during = await request(listener)
           .post('/v1/hang')
           .set('Idempotency-Key', key)
+          .set('x-release', '1')
           .send({ n: 1 });
         expect(during.status).toBe(409);
         await waitFor(() => logger.warnings.some((w) => /maxExecutionMs/.test(w)));
