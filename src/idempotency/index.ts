@@ -45,7 +45,7 @@ import {
   problemInitFrom,
   renderProblem,
 } from '../core/problem.js';
-import { assertLedger, type Store } from '../stores/types.js';
+import { assertLedger, MAX_TTL_MS, type Store } from '../stores/types.js';
 import { canonicalJson } from './canonical-json.js';
 import {
   IdempotencyKeyInFlightError,
@@ -306,6 +306,11 @@ export function idempotency(options: IdempotencyOptions): Middleware {
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
       invalidOption('idempotency', name, 'a positive number', value);
   }
+  // Checked here, not by the store on the first request, where it would read as an outage.
+  if (ttlMs > MAX_TTL_MS)
+    invalidOption('idempotency', 'ttlMs', `at most ${MAX_TTL_MS} (ten years)`, ttlMs);
+  if (leaseMs > MAX_TTL_MS)
+    invalidOption('idempotency', 'leaseMs', `at most ${MAX_TTL_MS} (ten years)`, leaseMs);
   if (onStoreError !== 'closed' && onStoreError !== 'open') {
     invalidOption('idempotency', 'onStoreError', "'closed' or 'open'", onStoreError);
   }

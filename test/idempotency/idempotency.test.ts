@@ -1009,6 +1009,7 @@ describe('idempotency options', () => {
     ],
     [{ store: new MemoryStore({ evict: false }), ttl: 10 }, /ttlMs/],
     [{ store: new MemoryStore() }, /never drops a live key/],
+    [{ store: new MemoryStore({ evict: false }), ttlMs: 400_000_000_000 }, /ttlMs/],
   ])('reject a misconfiguration at construction (%o)', (options, name) => {
     expect(() => idempotency(options as IdempotencyOptions)).toThrow(TypeError);
     expect(() => idempotency(options as IdempotencyOptions)).toThrow(name);
