@@ -84,7 +84,35 @@ describe('canonicalJson', () => {
     expect(text.length).toBeGreaterThan(depth * 10);
   });
 
+  it('writes the same across the depth where recursion hands over to the explicit stack', () => {
+    for (let seed = 1; seed <= 50; seed++) {
+      const next = prng(seed);
+      let value: unknown = randomValue(next, 0);
+      for (let level = 0; level < 200; level++) {
+        const sibling = randomValue(next, 3);
+        const inner = value;
+        value =
+          level % 3 === 0
+            ? [sibling, inner]
+            : level % 3 === 1
+              ? { z: inner, a: sibling, m: undefined }
+              : { toJSON: () => ({ inner }) };
+      }
+      expect(canonicalJson(value), `seed ${seed}`).toBe(stableStringify(value));
+    }
+  });
+
   it('throws TypeError on a cycle, of objects or arrays', () => {
+    // A cycle that closes deep below the depth where the explicit stack takes over.
+    const top: Record<string, unknown> = {};
+    let cursor = top;
+    for (let i = 0; i < 300; i++) {
+      const child: Record<string, unknown> = {};
+      cursor.child = child;
+      cursor = child;
+    }
+    cursor.back = top;
+    expect(() => canonicalJson(top)).toThrow(TypeError);
     const obj: Record<string, unknown> = {};
     obj.self = obj;
     expect(() => canonicalJson(obj)).toThrow(TypeError);
