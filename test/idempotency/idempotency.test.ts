@@ -992,6 +992,43 @@ describe.each(adapters.filter((a) => a.name === 'express5' || a.name === 'koa3')
   },
 );
 
+describe.each(adapters)('idempotency store round trips through $name', (adapter) => {
+  it('costs two store calls for a first request and one for a replay', async () => {
+    const inner = new MemoryStore({ evict: false });
+    const calls: string[] = [];
+    const counted = new Proxy(inner, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          calls.push(String(name));
+          return value.apply(target, args);
+        };
+      },
+    }) as Store;
+    const listener = adapter.build({
+      use: [jsonBody()],
+      before: (state) => {
+        state.principal = { id: 7 };
+      },
+      routes: [
+        {
+          method: 'post',
+          path: '/pay',
+          use: [idempotency({ store: counted })],
+          handler: () => ({ status: 201, body: { ok: true } }),
+        },
+      ],
+    });
+    const send = () => request(listener).post('/pay').set('Idempotency-Key', 'rt').send({ a: 1 });
+    expect((await send()).status).toBe(201);
+    expect(calls).toEqual(['addOrGet', 'compareAndSet']);
+    calls.length = 0;
+    expect((await send()).headers['idempotent-replayed']).toBe('true');
+    expect(calls).toEqual(['addOrGet']);
+  });
+});
+
 describe('idempotency options', () => {
   it.each([
     [{}, /store/],
