@@ -1,4 +1,4 @@
-import { RestwellError } from '../core/errors.js';
+import { RestwellError, type RestwellErrorCode } from '../core/errors.js';
 
 /** 400: the route requires an `Idempotency-Key` and the request has none. */
 export class IdempotencyKeyMissingError extends RestwellError {
@@ -42,12 +42,9 @@ export class IdempotencyKeyInFlightError extends RestwellError {
   }
 }
 
-declare module '../core/errors.js' {
-  interface ProblemCodes {
-    /** 400: a keyed request has no principal to scope its key to (`anonymous: 'refuse'`). */
-    'idempotency-key-unscoped': true;
-  }
-}
+// Not yet a key of the core ProblemCodes registry: augmenting it from here would not survive
+// the bundled type declarations. Until it is listed there, the code is asserted.
+const UNSCOPED = 'idempotency-key-unscoped' as RestwellErrorCode;
 
 /**
  * 422: the key's request was executed, but its answer was streamed or too large
@@ -77,7 +74,7 @@ export class IdempotencyResponseNotReplayableError extends RestwellError {
 export class IdempotencyKeyUnscopedError extends RestwellError {
   override readonly name = 'IdempotencyKeyUnscopedError';
   constructor(field: string) {
-    super('idempotency-key-unscoped', 400, `${field} needs an authenticated caller`, {
+    super(UNSCOPED, 400, `${field} needs an authenticated caller`, {
       detail: `${field} is accepted only from an authenticated caller on this resource. Authenticate, or send the request without ${field}.`,
     });
   }
