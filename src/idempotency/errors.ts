@@ -1,4 +1,4 @@
-import { RestwellError } from '../core/errors.js';
+import { RestwellError, type RestwellErrorCode } from '../core/errors.js';
 
 /** 400: the route requires an `Idempotency-Key` and the request has none. */
 export class IdempotencyKeyMissingError extends RestwellError {
@@ -38,6 +38,44 @@ export class IdempotencyKeyInFlightError extends RestwellError {
       detail:
         'A request with this Idempotency-Key is still being processed. Retry later to get its result.',
       headers: { 'Retry-After': String(retryAfterSeconds) },
+    });
+  }
+}
+
+// Not yet a key of the core ProblemCodes registry: augmenting it from here would not survive
+// the bundled type declarations. Until it is listed there, the code is asserted.
+const UNSCOPED = 'idempotency-key-unscoped' as RestwellErrorCode;
+
+/**
+ * 422: the key's request was executed, but its answer was streamed or too large
+ * to record, so it cannot be replayed; running it again could repeat its side
+ * effects. 422 rather than 409, though the conflict is with the key's state:
+ * the draft (§2.7) makes 409 mean "still in flight, retry later", and a client
+ * that follows it would retry for as long as the record lives; 422 is the
+ * draft's "do not retry this key", which is what the client must do here (read
+ * the resource instead, or use a new key to run the request again).
+ */
+export class IdempotencyResponseNotReplayableError extends RestwellError {
+  override readonly name = 'IdempotencyResponseNotReplayableError';
+  constructor(originalStatus: number) {
+    super('idempotency-response-not-replayable', 422, 'Idempotent response not replayable', {
+      detail:
+        'A request with this Idempotency-Key was already executed, but its response was streamed or too large to be kept, so it cannot be replayed. Do not retry it; use a new key to execute a new request.',
+      extensions: { originalStatus },
+    });
+  }
+}
+
+/**
+ * 400: the request carries an idempotency key but no authenticated principal,
+ * and the middleware was not told to scope anonymous keys by client address
+ * (`anonymous: 'refuse'`, the default).
+ */
+export class IdempotencyKeyUnscopedError extends RestwellError {
+  override readonly name = 'IdempotencyKeyUnscopedError';
+  constructor(field: string) {
+    super(UNSCOPED, 400, `${field} needs an authenticated caller`, {
+      detail: `${field} is accepted only from an authenticated caller on this resource. Authenticate, or send the request without ${field}.`,
     });
   }
 }

@@ -11,9 +11,12 @@
  *   a fencing token and a lease; only the holder of that exact record can
  *   complete or release it, so a process whose lease ran out cannot overwrite
  *   the work of the one that took over. While the handler runs, the lease is
- *   renewed.
+ *   renewed, for at most `maxExecutionMs`.
  * - Same key, different request (fingerprint) → 422; same key while the first
  *   is still running → 409 with `Retry-After`; 422 wins when both apply.
+ * - Once a handler ran, a retry never runs it again while the record lives: an
+ *   answer that cannot be kept (streamed, too large) leaves a "done, not
+ *   replayable" record, and retries get 422 `idempotency-response-not-replayable`.
  * - Store round trips: two for a first request (claim, record), one for a replay.
  *
  * @example
@@ -23,32 +26,54 @@
  * ```
  */
 import { createHash, randomUUID } from 'node:crypto';
-import stableStringify from 'fast-json-stable-stringify';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import { parseAcceptEncoding } from '../compression/negotiate.js';
 import { bodyBytes, type Context, type Middleware, principalId } from '../core/context.js';
-import { invalidOption, RestwellError } from '../core/errors.js';
-import { assertLedger, type Store } from '../stores/types.js';
+import {
+  checkOptions,
+  invalidOption,
+  RestwellError,
+  StoreFullError,
+  type HeaderValue,
+} from '../core/errors.js';
+import { LogThrottle } from '../core/logger.js';
+import {
+  buildProblem,
+  PROBLEM_CONTENT_TYPE,
+  type ProblemInit,
+  type ProblemOptions,
+  problemInitFrom,
+  renderProblem,
+} from '../core/problem.js';
+import { assertLedger, MAX_TTL_MS, type Store } from '../stores/types.js';
+import { canonicalJson } from './canonical-json.js';
 import {
   IdempotencyKeyInFlightError,
   IdempotencyKeyInvalidError,
   IdempotencyKeyMissingError,
   IdempotencyKeyReusedError,
+  IdempotencyKeyUnscopedError,
+  IdempotencyResponseNotReplayableError,
 } from './errors.js';
 import { MAX_KEY_LENGTH, parseIdempotencyKey } from './key.js';
 
+export { canonicalJson } from './canonical-json.js';
 export * from './errors.js';
 export { MAX_KEY_LENGTH, parseIdempotencyKey } from './key.js';
 
 export interface IdempotencyOptions {
   /**
    * Where records live: a store that never evicts a live key (`new MemoryStore({ evict: false })`,
-   * RedisStore on a server with `maxmemory-policy noeviction`, PostgresStore). Required.
+   * RedisStore on a server with `maxmemory-policy noeviction`, PostgresStore). A store that
+   * may evict is refused at construction. When the store is full, a new key is answered with
+   * 503 `store-full` and nothing runs. Required.
    */
   store: Store;
   /** Answer 400 `idempotency-key-missing` when the header is absent. @default false */
   required?: boolean;
   /** Methods the middleware applies to; others pass through. @default ['POST', 'PATCH'] */
   methods?: readonly string[];
-  /** The request header carrying the key. @default 'Idempotency-Key' */
+  /** The request header carrying the key; problem details name it. @default 'Idempotency-Key' */
   header?: string;
   /** Longest key accepted. @default 255 */
   maxKeyLength?: number;
@@ -64,37 +89,88 @@ export interface IdempotencyOptions {
    */
   leaseMs?: number;
   /**
+   * Longest time the lease is renewed for one request. A handler that hangs
+   * (a stuck upstream call, a client long gone) stops holding the key once
+   * this has passed: renewal stops (logged), and a retry runs after the lease
+   * ends. Choose it above your slowest legitimate handler. @default 300_000 (5 min)
+   */
+  maxExecutionMs?: number;
+  /**
    * Whose key it is: keys of different scopes never collide. The default is the
-   * authenticated principal (`ctx.state.principal.id`); without one it falls
-   * back to the client IP, which is weak (clients behind one NAT share it), so
-   * mount idempotency after authentication. @default principal id, else `ip:<client ip>`
+   * authenticated principal (`ctx.state.principal.id`, a string or a number);
+   * mount idempotency after authentication. Return `undefined` for "no scope",
+   * which `anonymous` then decides.
+   * @default the principal id
    */
   scope?: (ctx: Context) => string | undefined;
+  /**
+   * What a keyed request without a scope (no principal) gets. `'refuse'`: 400
+   * `idempotency-key-unscoped`, and a warning in the log, because scoping by
+   * anything weaker must be a decision. `'ip'`: the key is scoped to the
+   * client IP; clients behind one NAT share it, and a client that retries from
+   * another address (IPv6 falling back to IPv4, a NAT pool, a mobile network)
+   * is a stranger, so its retry executes again. @default 'refuse'
+   */
+  anonymous?: 'refuse' | 'ip';
   /** Request headers that are part of the fingerprint (e.g. `['stripe-account']`). @default [] */
   fingerprintHeaders?: readonly string[];
   /**
-   * Response headers recorded and replayed besides Content-Type, Location, ETag
-   * and Link. @default []
+   * Response headers recorded and replayed besides the representation metadata
+   * always kept: Content-Type, Content-Encoding, Content-Language,
+   * Content-Disposition, Content-Location, Vary, Cache-Control, Last-Modified,
+   * Expires, ETag, Location and Link. @default []
    */
   recordHeaders?: readonly string[];
-  /** Largest response body recorded; a larger or streamed one is not made idempotent (logged). @default 1_048_576 */
+  /**
+   * Largest response body recorded. A larger or streamed answer is sent as is,
+   * and its key keeps a record without the body: retries get 422
+   * `idempotency-response-not-replayable`, never a second execution. @default 1_048_576
+   */
   maxRecordedBodyBytes?: number;
   /**
-   * When the store fails: `closed` answers 503 and runs nothing, since running
-   * unguarded risks a double charge; `open` runs the request without
-   * idempotency (logged). @default 'closed'
+   * When the store fails on the claim: `closed` answers 503 and runs nothing,
+   * since running unguarded risks a double charge; `open` runs the request
+   * without idempotency (logged). A full store always answers 503. @default 'closed'
    */
   onStoreError?: 'closed' | 'open';
   /**
-   * What a 5xx answer (or a thrown error) does to the key. `release` (default)
-   * frees it so that the client may retry. `record` keeps the 5xx and replays
-   * it, as Stripe does once execution began: safer against partial side
-   * effects, but the client must use a new key to try again. @default 'release'
+   * What a 5xx answer (or a thrown error that renders as one) does to the key.
+   * `release` (default) frees it so that the client may retry. `record` keeps
+   * the 5xx, rendered as the adapter renders it, and replays it, as Stripe does
+   * once execution began: safer against partial side effects, but the client
+   * must use a new key to try again. A thrown 4xx always frees the key.
+   * @default 'release'
    */
   onServerError?: 'release' | 'record';
-  /** `Retry-After` seconds sent with 409 in-flight answers. @default 1 */
+  /** `Retry-After` seconds sent with 409 in-flight and 503 answers. @default 1 */
   retryAfterSeconds?: number;
 }
+
+const OPTION_NAMES = [
+  'store',
+  'required',
+  'methods',
+  'header',
+  'maxKeyLength',
+  'ttlMs',
+  'leaseMs',
+  'maxExecutionMs',
+  'scope',
+  'anonymous',
+  'fingerprintHeaders',
+  'recordHeaders',
+  'maxRecordedBodyBytes',
+  'onStoreError',
+  'onServerError',
+  'retryAfterSeconds',
+] as const;
+
+const OPTION_HINTS: Readonly<Record<string, string>> = {
+  ttl: 'Use "ttlMs" (milliseconds).',
+  lease: 'Use "leaseMs" (milliseconds).',
+  headerName: 'Use "header".',
+  keyHeader: 'Use "header".',
+};
 
 /** What is stored under a key. */
 type IdempotencyRecord =
@@ -106,17 +182,39 @@ type IdempotencyRecord =
       status: number;
       headers: Array<[string, string]>;
       body: string;
-    };
+    }
+  // Executed, but the answer was not kept (streamed or too large): never executed again.
+  | { v: 1; state: 'unreplayable'; fp: string; status: number };
 
-const DEFAULT_RECORDED = ['content-type', 'location', 'etag', 'link'];
+type DoneRecord = Extract<IdempotencyRecord, { state: 'done' }>;
+
+/**
+ * Representation metadata (RFC 9110 §8) and the response's own links: what a
+ * client needs to read the replayed body as it read the first one.
+ */
+const DEFAULT_RECORDED = [
+  'content-type',
+  'content-encoding',
+  'content-language',
+  'content-disposition',
+  'content-location',
+  'vary',
+  'cache-control',
+  'last-modified',
+  'expires',
+  'etag',
+  'location',
+  'link',
+];
 // Transient answers that must not be replayed forever.
 const NOT_RECORDED = new Set([408, 409, 425, 429]);
+// Statuses that never carry content (RFC 9110 §15.3.5, §15.3.6, §15.4.5).
+const NO_CONTENT = new Set([204, 205, 304]);
 
-function defaultScope(ctx: Context): string {
-  const principal = principalId(ctx.state);
-  if (principal !== undefined) return `principal:${principal}`;
-  return `ip:${ctx.request.ip ?? 'unknown'}`;
-}
+const NOT_EXECUTED =
+  'The request was not executed: its Idempotency-Key cannot be checked right now. Retry later with the same key.';
+const STORE_FULL =
+  'The request was not executed: no more idempotency keys can be recorded right now. Retry later with the same key.';
 
 function sha256(parts: readonly (string | Uint8Array)[]): string {
   const h = createHash('sha256');
@@ -127,7 +225,42 @@ function sha256(parts: readonly (string | Uint8Array)[]): string {
   return h.digest('base64url');
 }
 
+/** The adapter's problem options, when the context is one an adapter built. */
+function problemOptions(ctx: Context): ProblemOptions {
+  return (ctx as { settings?: { problems?: ProblemOptions } }).settings?.problems ?? {};
+}
+
+/**
+ * Answers with a problem without throwing. For operational answers (the store
+ * is down or full) that the module logs itself, once per interval: a thrown
+ * 5xx would be logged again by the adapter on every request of an outage.
+ */
+function answerProblem(ctx: Context, init: ProblemInit): void {
+  const doc = buildProblem(init, ctx, problemOptions(ctx));
+  for (const [name, value] of Object.entries(init.headers ?? {}))
+    ctx.response.headers.set(name, value);
+  ctx.response.headers.set('content-type', PROBLEM_CONTENT_TYPE);
+  ctx.response.status = doc.status;
+  ctx.response.body = JSON.stringify(doc);
+}
+
+/** Whether the request has content the fingerprint must see (RFC 9112 §6.3). */
+function hasContent(ctx: Context): boolean {
+  const { headers } = ctx.request;
+  if (headers['transfer-encoding'] !== undefined) return true;
+  const length = headers['content-length'];
+  return length !== undefined && length !== '0' && Number(length) !== 0;
+}
+
+function checkHeaderList(option: string, value: unknown): readonly string[] {
+  if (!Array.isArray(value) || value.some((h) => typeof h !== 'string' || h.length === 0)) {
+    invalidOption('idempotency', option, 'a list of header names', value);
+  }
+  return value as readonly string[];
+}
+
 export function idempotency(options: IdempotencyOptions): Middleware {
+  checkOptions('idempotency', options, OPTION_NAMES, OPTION_HINTS);
   const {
     store,
     required = false,
@@ -136,7 +269,9 @@ export function idempotency(options: IdempotencyOptions): Middleware {
     maxKeyLength = MAX_KEY_LENGTH,
     ttlMs = 86_400_000,
     leaseMs = 30_000,
-    scope = defaultScope,
+    maxExecutionMs = 300_000,
+    scope,
+    anonymous = 'refuse',
     fingerprintHeaders = [],
     recordHeaders = [],
     maxRecordedBodyBytes = 1_048_576,
@@ -153,40 +288,73 @@ export function idempotency(options: IdempotencyOptions): Middleware {
     );
   }
   assertLedger('idempotency', store);
+  if (typeof required !== 'boolean')
+    invalidOption('idempotency', 'required', 'true or false', required);
   if (!Array.isArray(methods) || methods.some((m) => typeof m !== 'string')) {
     invalidOption('idempotency', 'methods', 'a list of HTTP methods', methods);
   }
-  if (typeof header !== 'string' || header.length === 0)
+  if (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header))
     invalidOption('idempotency', 'header', 'a header name', header);
   for (const [name, value] of Object.entries({
     maxKeyLength,
     ttlMs,
     leaseMs,
+    maxExecutionMs,
     maxRecordedBodyBytes,
     retryAfterSeconds,
   })) {
-    if (!Number.isFinite(value) || value <= 0)
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
       invalidOption('idempotency', name, 'a positive number', value);
   }
+  // Checked here, not by the store on the first request, where it would read as an outage.
+  if (ttlMs > MAX_TTL_MS)
+    invalidOption('idempotency', 'ttlMs', `at most ${MAX_TTL_MS} (ten years)`, ttlMs);
+  if (leaseMs > MAX_TTL_MS)
+    invalidOption('idempotency', 'leaseMs', `at most ${MAX_TTL_MS} (ten years)`, leaseMs);
   if (onStoreError !== 'closed' && onStoreError !== 'open') {
     invalidOption('idempotency', 'onStoreError', "'closed' or 'open'", onStoreError);
   }
   if (onServerError !== 'release' && onServerError !== 'record') {
     invalidOption('idempotency', 'onServerError', "'release' or 'record'", onServerError);
   }
-  if (typeof scope !== 'function') invalidOption('idempotency', 'scope', 'a function', scope);
+  if (anonymous !== 'refuse' && anonymous !== 'ip') {
+    invalidOption('idempotency', 'anonymous', "'refuse' or 'ip'", anonymous);
+  }
+  if (scope !== undefined && typeof scope !== 'function')
+    invalidOption('idempotency', 'scope', 'a function', scope);
 
   const methodSet = new Set(methods.map((m) => m.toUpperCase()));
   const headerName = header.toLowerCase();
-  const fpHeaders = fingerprintHeaders.map((h) => h.toLowerCase());
-  const recorded = [
-    ...new Set([...DEFAULT_RECORDED, ...recordHeaders.map((h) => h.toLowerCase())]),
-  ];
+  const fpHeaders = checkHeaderList('fingerprintHeaders', fingerprintHeaders).map((h) =>
+    h.toLowerCase(),
+  );
+  const recorded = new Set([
+    ...DEFAULT_RECORDED,
+    ...checkHeaderList('recordHeaders', recordHeaders).map((h) => h.toLowerCase()),
+  ]);
+  const renewEveryMs = Math.max(10, Math.floor(leaseMs / 3));
+  // One line per interval for what a whole outage or a wiring mistake repeats on every request.
+  const storeLog = new LogThrottle();
+  const fullLog = new LogThrottle();
+  const anonymousLog = new LogThrottle(3_600_000);
+  const hungLog = new LogThrottle();
+  const compensationLog = new LogThrottle();
+  const unreplayableLog = new LogThrottle();
 
   function fingerprint(ctx: Context): string {
     const { request } = ctx;
-    const body =
-      request.body !== undefined ? stableStringify(request.body) : (request.rawBody ?? '');
+    let body: string | Uint8Array;
+    if (request.body !== undefined) body = canonicalJson(request.body) ?? '';
+    else if (request.rawBody !== undefined) body = request.rawBody;
+    else if (hasContent(ctx) && !request.bodyConsumed) {
+      // The body is still unread: hashing '' would let another body under the same key
+      // replay this one's answer. Reading it here would starve the parser mounted later.
+      throw new RestwellError(
+        'internal-error',
+        500,
+        'restwell/idempotency: the request body was not read when idempotency ran, so it cannot be fingerprinted. Mount a body parser (jsonBody(), express.json(), koa-bodyparser) before idempotency().',
+      );
+    } else body = '';
     return sha256([
       request.method,
       request.url,
@@ -195,18 +363,62 @@ export function idempotency(options: IdempotencyOptions): Middleware {
     ]);
   }
 
-  function unavailable(err: unknown): RestwellError {
-    return new RestwellError('service-unavailable', 503, 'Service Unavailable', {
-      detail:
-        'Idempotency keys cannot be checked right now, so the request was not executed. Retry later.',
-      headers: { 'Retry-After': String(retryAfterSeconds) },
-      cause: err,
-    });
+  /** The key's owner, or `undefined` when the request is to be refused. */
+  function ownerOf(ctx: Context): string | undefined {
+    const custom = scope?.(ctx);
+    if (custom !== undefined) return `scope:${custom}`;
+    const principal = principalId(ctx.state);
+    if (principal !== undefined) return `principal:${principal}`;
+    if (anonymous === 'ip') return `ip:${ctx.request.ip ?? 'unknown'}`;
+    const pass = anonymousLog.pass();
+    if (pass !== undefined) {
+      ctx.log.warn(
+        `idempotency refused a keyed request without a principal; mount idempotency() after authentication, or choose anonymous: 'ip' (or a scope function) for anonymous callers`,
+        { traceId: ctx.traceId, path: ctx.request.path, suppressed: pass.suppressed },
+      );
+    }
+    return undefined;
+  }
+
+  /**
+   * A claim whose store call failed may still land (a stalled Redis resumes and
+   * runs the queued command): the client was told "not executed", and its retries
+   * would get 409 for a whole lease. The claim's value is unique to this request,
+   * so deleting exactly it is always safe. On one ioredis connection commands run
+   * in order, so the first attempt lands after the stalled claim; other stores get
+   * retries with backoff for about one lease.
+   */
+  function compensate(ctx: Context, storeKey: string, claim: string): void {
+    const deadline = Date.now() + leaseMs;
+    let delay = 50;
+    const attempt = (): void => {
+      store.compareAndDelete(storeKey, claim).then(
+        (deleted) => {
+          if (!deleted) retry();
+        },
+        () => retry(),
+      );
+    };
+    const retry = (): void => {
+      if (Date.now() + delay > deadline) {
+        const pass = compensationLog.pass();
+        if (pass !== undefined) {
+          ctx.log.warn(
+            'idempotency: a claim that failed may have been stored; it expires with its lease',
+            { traceId: ctx.traceId, leaseMs, suppressed: pass.suppressed },
+          );
+        }
+        return;
+      }
+      setTimeout(attempt, delay).unref();
+      delay = Math.min(delay * 2, Math.max(50, Math.floor(leaseMs / 4)));
+    };
+    attempt();
   }
 
   return async function idempotencyKeys(ctx, next) {
     if (!methodSet.has(ctx.request.method)) return next();
-    const parsed = parseIdempotencyKey(ctx.request.header(headerName), maxKeyLength);
+    const parsed = parseIdempotencyKey(ctx.request.header(headerName), maxKeyLength, header);
     if (!parsed.ok) {
       if (parsed.reason === 'missing') {
         if (!required) return next();
@@ -214,7 +426,8 @@ export function idempotency(options: IdempotencyOptions): Middleware {
       }
       throw new IdempotencyKeyInvalidError(parsed.detail);
     }
-    const owner = scope(ctx) ?? defaultScope(ctx);
+    const owner = ownerOf(ctx);
+    if (owner === undefined) throw new IdempotencyKeyUnscopedError(header);
     // Hashed: the store key has a fixed length and no characters a store could mind.
     const storeKey = `idem:${sha256([owner, ctx.request.method, ctx.request.route ?? ctx.request.path, parsed.key])}`;
     const fp = fingerprint(ctx);
@@ -229,14 +442,47 @@ export function idempotency(options: IdempotencyOptions): Middleware {
     try {
       existing = await store.addOrGet(storeKey, claim, leaseMs);
     } catch (err) {
-      if (onStoreError === 'open') {
-        ctx.log.warn('idempotency store failed; executing without idempotency', {
-          traceId: ctx.traceId,
-          err,
+      if (err instanceof StoreFullError) {
+        // Nothing was stored: no compensation. Existing keys still replay.
+        const pass = fullLog.pass();
+        if (pass !== undefined) {
+          ctx.log.warn('idempotency store is full; new keys are refused with 503', {
+            traceId: ctx.traceId,
+            store: store.kind,
+            suppressed: pass.suppressed,
+            err,
+          });
+        }
+        answerProblem(ctx, {
+          status: 503,
+          code: 'store-full',
+          detail: STORE_FULL,
+          exposeDetail: true,
+          headers: { 'Retry-After': String(retryAfterSeconds) },
         });
-        return next();
+        return;
       }
-      throw unavailable(err);
+      // A timed-out claim, or one whose connection broke after it was written, may
+      // have been stored: delete exactly it in the background.
+      compensate(ctx, storeKey, claim);
+      const pass = storeLog.pass();
+      if (pass !== undefined) {
+        ctx.log.error(
+          onStoreError === 'open'
+            ? 'idempotency store failed; executing without idempotency'
+            : 'idempotency store failed; requests are answered 503 and not executed',
+          { traceId: ctx.traceId, store: store.kind, suppressed: pass.suppressed, err },
+        );
+      }
+      if (onStoreError === 'open') return next();
+      answerProblem(ctx, {
+        status: 503,
+        code: 'service-unavailable',
+        detail: NOT_EXECUTED,
+        exposeDetail: true,
+        headers: { 'Retry-After': String(retryAfterSeconds) },
+      });
+      return;
     }
 
     if (existing !== null) {
@@ -249,19 +495,51 @@ export function idempotency(options: IdempotencyOptions): Middleware {
         });
       }
       if (record.fp !== fp) throw new IdempotencyKeyReusedError();
-      if (record.state === 'in-flight') throw new IdempotencyKeyInFlightError(retryAfterSeconds);
-      replay(ctx, record);
-      return;
+      switch (record.state) {
+        case 'in-flight':
+          throw new IdempotencyKeyInFlightError(retryAfterSeconds);
+        case 'unreplayable':
+          throw new IdempotencyResponseNotReplayableError(record.status);
+        default:
+          replay(ctx, record);
+          return;
+      }
     }
 
-    // This request holds the key. Renew the lease while the handler runs.
-    const renew = setInterval(
-      () => {
-        store.compareAndSet(storeKey, claim, claim, leaseMs).catch(() => {});
-      },
-      Math.max(10, Math.floor(leaseMs / 3)),
-    );
+    // This request holds the key. Renew the lease while the handler runs, for at most
+    // maxExecutionMs: a hung handler must not hold the key for ever.
+    const started = Date.now();
+    let renewing = true;
+    const renew = setInterval(() => {
+      if (Date.now() - started >= maxExecutionMs) {
+        stopRenewing();
+        const pass = hungLog.pass();
+        if (pass !== undefined) {
+          ctx.log.warn(
+            'idempotency stopped renewing the lease of a request running longer than maxExecutionMs; a retry may run once the lease ends',
+            {
+              traceId: ctx.traceId,
+              path: ctx.request.path,
+              maxExecutionMs,
+              suppressed: pass.suppressed,
+            },
+          );
+        }
+        return;
+      }
+      store.compareAndSet(storeKey, claim, claim, leaseMs).then(
+        (held) => {
+          // Taken over (the lease ran out during a stall): renewing is pointless.
+          if (!held) stopRenewing();
+        },
+        () => {},
+      );
+    }, renewEveryMs);
     renew.unref();
+    function stopRenewing(): void {
+      if (renewing) clearInterval(renew);
+      renewing = false;
+    }
     const release = async (why: string) => {
       try {
         await store.compareAndDelete(storeKey, claim);
@@ -277,12 +555,19 @@ export function idempotency(options: IdempotencyOptions): Middleware {
     try {
       await next();
     } catch (err) {
-      clearInterval(renew);
-      if (onServerError === 'release') await release('handler threw');
-      else await complete(ctx, storeKey, claim, fp, 500, [], new Uint8Array(0));
-      throw err;
+      stopRenewing();
+      const problems = problemOptions(ctx);
+      const status = (problems.map?.(err, ctx) ?? problemInitFrom(err)).status;
+      // A thrown 4xx (validation, not found) ran nothing that needs protecting: free the key,
+      // as Stripe does for requests that fail validation.
+      if (status < 500 || onServerError === 'release') {
+        await release(`handler threw (${status})`);
+        throw err;
+      }
+      // Record exactly what the client is sent: the problem as the adapter renders it.
+      renderProblem(ctx, err, problems);
     }
-    clearInterval(renew);
+    stopRenewing();
 
     const { status } = ctx.response;
     if ((status >= 500 && onServerError === 'release') || NOT_RECORDED.has(status)) {
@@ -291,48 +576,49 @@ export function idempotency(options: IdempotencyOptions): Middleware {
     }
     const bytes = bodyBytes(ctx.response.body);
     if (bytes === undefined || bytes.byteLength > maxRecordedBodyBytes) {
-      ctx.log.warn(
-        'response not recorded for idempotency: streamed or larger than maxRecordedBodyBytes',
-        {
-          traceId: ctx.traceId,
-          path: ctx.request.path,
-        },
-      );
-      await release('unrecordable body');
+      // The handler ran and may have had side effects: keep that, without the body.
+      const pass = unreplayableLog.pass();
+      if (pass !== undefined) {
+        ctx.log.warn(
+          'idempotency: response streamed or larger than maxRecordedBodyBytes; retries get 422 idempotency-response-not-replayable',
+          { traceId: ctx.traceId, path: ctx.request.path, suppressed: pass.suppressed },
+        );
+      }
+      await store_(ctx, storeKey, claim, { v: 1, state: 'unreplayable', fp, status });
       return;
     }
     const headers: Array<[string, string]> = [];
-    for (const name of recorded) {
+    // One pass over the few headers set, rather than a lookup per recorded name.
+    for (const name of ctx.response.headers.names()) {
+      if (!recorded.has(name)) continue;
       const value = ctx.response.headers.get(name);
       if (value !== undefined) headers.push([name, value]);
     }
-    await complete(ctx, storeKey, claim, fp, status, headers, bytes);
-  };
-
-  async function complete(
-    ctx: Context,
-    storeKey: string,
-    claim: string,
-    fp: string,
-    status: number,
-    headers: Array<[string, string]>,
-    body: Uint8Array,
-  ): Promise<void> {
-    const done: IdempotencyRecord = {
+    if (bytes.byteLength === 0) sendEmpty(ctx, status);
+    await store_(ctx, storeKey, claim, {
       v: 1,
       state: 'done',
       fp,
       status,
       headers,
-      body: Buffer.from(body).toString('base64'),
-    };
+      body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'),
+    });
+  };
+
+  async function store_(
+    ctx: Context,
+    storeKey: string,
+    claim: string,
+    record: IdempotencyRecord,
+  ): Promise<void> {
     try {
       // Fenced: succeeds only while this request's own claim is in place.
-      const stored = await store.compareAndSet(storeKey, claim, JSON.stringify(done), ttlMs);
+      const stored = await store.compareAndSet(storeKey, claim, JSON.stringify(record), ttlMs);
       if (!stored) {
-        ctx.log.warn('idempotency lease was lost before the response was recorded; raise leaseMs', {
-          traceId: ctx.traceId,
-        });
+        ctx.log.warn(
+          'idempotency lease was lost before the response was recorded; raise leaseMs or maxExecutionMs',
+          { traceId: ctx.traceId },
+        );
       }
     } catch (err) {
       // The client still gets its response; a retry will run again once the lease ends.
@@ -341,9 +627,75 @@ export function idempotency(options: IdempotencyOptions): Middleware {
   }
 }
 
-function replay(ctx: Context, record: Extract<IdempotencyRecord, { state: 'done' }>): void {
-  ctx.response.status = record.status;
-  for (const [name, value] of record.headers) ctx.response.headers.set(name, value);
+/**
+ * An empty body, sent the same way on every adapter for the first answer and its
+ * replays. Left unset, Koa would send its status text ("Created") the first time.
+ * The body goes first: Koa answers a body set to null with 204 unless the status
+ * is set after it.
+ */
+function sendEmpty(ctx: Context, status: number): void {
+  ctx.response.body = null;
+  ctx.response.status = status;
+}
+
+// Codings the replay can undo for a client that does not accept them (RFC 9110 §8.4.1).
+const DECODERS: Record<string, (bytes: Buffer) => Buffer> = {
+  gzip: gunzipSync,
+  'x-gzip': gunzipSync,
+  deflate: inflateSync,
+  br: brotliDecompressSync,
+};
+
+/** Whether `Accept-Encoding` accepts `coding` at all (RFC 9110 §12.5.3); absent means identity only. */
+function accepts(header: string | undefined, coding: string): boolean {
+  if (header === undefined) return false;
+  const name = coding === 'x-gzip' ? 'gzip' : coding;
+  let star: number | undefined;
+  for (const member of parseAcceptEncoding(header)) {
+    if (member.coding === name) return member.q > 0;
+    if (member.coding === '*') star = member.q;
+  }
+  return star !== undefined && star > 0;
+}
+
+function replay(ctx: Context, record: DoneRecord): void {
+  let body: Buffer = Buffer.from(record.body, 'base64');
+  let headers = record.headers;
+  const coding = headers
+    .find(([name]) => name === 'content-encoding')?.[1]
+    ?.trim()
+    .toLowerCase();
+  // The first answer was coded by a compression mounted inside idempotency. A retry
+  // may come from a client that cannot decode it: send it identity instead.
+  if (
+    coding !== undefined &&
+    coding !== 'identity' &&
+    body.byteLength > 0 &&
+    !accepts(ctx.request.header('accept-encoding'), coding)
+  ) {
+    const decode = DECODERS[coding];
+    if (decode !== undefined) {
+      try {
+        body = decode(body);
+        // A strong ETag names the coded representation (RFC 9110 §8.8.3); a weak one holds.
+        headers = headers.filter(
+          ([name, value]) =>
+            name !== 'content-encoding' && !(name === 'etag' && !value.startsWith('W/')),
+        );
+      } catch (err) {
+        ctx.log.warn('idempotency: a recorded coded body could not be decoded; replayed coded', {
+          traceId: ctx.traceId,
+          coding,
+          err,
+        });
+      }
+    }
+  }
+  for (const [name, value] of headers) ctx.response.headers.set(name, value as HeaderValue);
   ctx.response.headers.set('Idempotent-Replayed', 'true');
-  ctx.response.body = Buffer.from(record.body, 'base64');
+  if (body.byteLength === 0 || NO_CONTENT.has(record.status)) sendEmpty(ctx, record.status);
+  else {
+    ctx.response.status = record.status;
+    ctx.response.body = body;
+  }
 }

@@ -74,7 +74,9 @@ export interface WithIdempotencyOptions {
   table?: string;
   /**
    * How long a duplicate waits for the first request's transaction before it
-   * gets 409 `idempotency-key-in-flight` instead. @default 5000
+   * gets 409 `idempotency-key-in-flight` instead. It bounds the claim only: the
+   * statements of `fn` run under the session's own `lock_timeout`, and their
+   * lock timeouts are rethrown as they are. @default 5000
    */
   lockTimeoutMs?: number;
 }
@@ -104,9 +106,16 @@ export async function withIdempotency<T>(
     invalidOption('idempotency', 'lockTimeoutMs', 'a positive integer', lockTimeoutMs);
   }
   const client = await pool.connect();
+  let claiming = true;
   try {
-    await client.query('BEGIN');
-    await client.query(`SET LOCAL lock_timeout = ${lockTimeoutMs}`);
+    // The lock timeout is for the claim alone: an application statement in `fn` that
+    // waits on a lock of its own must keep the session's setting, or its timeout
+    // would surface as 409 "in flight". One round trip begins, reads the setting
+    // and sets the claim's; the setting is put back right after the claim.
+    const begun = (await client.query(
+      `BEGIN; SHOW lock_timeout; SET LOCAL lock_timeout = ${lockTimeoutMs}`,
+    )) as unknown as Array<{ rows: Array<{ lock_timeout: string }> }>;
+    const sessionLockTimeout = begun[1]?.rows[0]?.lock_timeout ?? '0';
     // Waits for a concurrent transaction holding the same (scope, key), then
     // conflicts with its committed row or inserts if it rolled back.
     const inserted = await client.query(
@@ -124,6 +133,8 @@ export async function withIdempotency<T>(
         throw new IdempotencyKeyReusedError();
       return { result: row.result, replayed: true };
     }
+    await client.query("SELECT set_config('lock_timeout', $1, true)", [sessionLockTimeout]);
+    claiming = false;
     const result = await fn(client);
     await client.query(`UPDATE ${table} SET result = $3 WHERE scope = $1 AND key = $2`, [
       id.scope,
@@ -134,8 +145,10 @@ export async function withIdempotency<T>(
     return { result, replayed: false };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
-    // 55P03 lock_not_available: the first request is still running.
-    if ((err as { code?: string }).code === '55P03') throw new IdempotencyKeyInFlightError(1);
+    // 55P03 lock_not_available while claiming: the first request is still running.
+    // The same error from `fn`'s own statements is the application's, and is rethrown.
+    if (claiming && (err as { code?: string }).code === '55P03')
+      throw new IdempotencyKeyInFlightError(1);
     throw err;
   } finally {
     client.release();

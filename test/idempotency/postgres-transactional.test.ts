@@ -143,6 +143,73 @@ describe.runIf(services.postgres)('transactional idempotency on PostgreSQL', () 
     expect(await count('k6')).toBe(1);
   });
 
+  it("applies lockTimeoutMs to the claim only: the application's own lock waits are not 409", async () => {
+    const { rows } = await pool.query<{ id: number }>(
+      `INSERT INTO ${payments} (key, amount) VALUES ('locked', 1) RETURNING id`,
+    );
+    const rowId = rows[0]!.id;
+    // Another transaction holds the row the work needs, for longer than the claim may wait.
+    const holder = await pool.connect();
+    await holder.query('BEGIN');
+    await holder.query(`SELECT id FROM ${payments} WHERE id = $1 FOR UPDATE`, [rowId]);
+    let waiting = false;
+    const outcome = withIdempotency(
+      pool,
+      { scope: 'acct_1', key: 'k7', fingerprint: 'fp' },
+      async (tx) => {
+        waiting = true;
+        await tx.query(`SELECT id FROM ${payments} WHERE id = $1 FOR UPDATE`, [rowId]);
+        return { status: 200 };
+      },
+      { table, lockTimeoutMs: 50 },
+    );
+    while (!waiting) await new Promise((r) => setTimeout(r, 10));
+    // Well past the claim's lock timeout, with the work still blocked on the row.
+    await new Promise((r) => setTimeout(r, 300));
+    await holder.query('COMMIT');
+    holder.release();
+    await expect(outcome).resolves.toEqual({ result: { status: 200 }, replayed: false });
+  });
+
+  it("rethrows the application's own lock timeout as itself, not as 409 in flight", async () => {
+    const { rows } = await pool.query<{ id: number }>(
+      `INSERT INTO ${payments} (key, amount) VALUES ('locked-2', 1) RETURNING id`,
+    );
+    const holder = await pool.connect();
+    await holder.query('BEGIN');
+    await holder.query(`SELECT id FROM ${payments} WHERE id = $1 FOR UPDATE`, [rows[0]!.id]);
+    try {
+      const failure = await withIdempotency(
+        pool,
+        { scope: 'acct_1', key: 'k8', fingerprint: 'fp' },
+        async (tx) => {
+          await tx.query('SET LOCAL lock_timeout = 50');
+          await tx.query(`SELECT id FROM ${payments} WHERE id = $1 FOR UPDATE`, [rows[0]!.id]);
+          return { status: 200 };
+        },
+        { table },
+      ).catch((err: unknown) => err);
+      expect(failure).not.toBeInstanceOf(IdempotencyKeyInFlightError);
+      expect((failure as { code?: string }).code).toBe('55P03');
+    } finally {
+      await holder.query('COMMIT');
+      holder.release();
+    }
+    // Rolled back with the work: the key is free again.
+    expect((await pool.query(`SELECT 1 FROM ${table} WHERE key = 'k8'`)).rowCount).toBe(0);
+  });
+
+  it('keeps a lock_timeout the application set on the session', async () => {
+    const seen = await withIdempotency(
+      pool,
+      { scope: 'acct_1', key: 'k9', fingerprint: 'fp' },
+      async (tx) =>
+        (await tx.query<{ lock_timeout: string }>('SHOW lock_timeout')).rows[0]!.lock_timeout,
+      { table, lockTimeoutMs: 1234 },
+    );
+    expect(seen.result).not.toBe('1234ms');
+  });
+
   it('sweeps old records', async () => {
     await pool.query(`UPDATE ${table} SET created_at = now() - interval '2 days' WHERE key = 'k1'`);
     expect(await sweepIdempotency(pool, 86_400_000, { table })).toBe(1);
