@@ -43,7 +43,7 @@ app.use(rw(jsonBody()));
 const handler = (req: express.Request, res: express.Response) => {
   res.status(201).json({ id: 'pay_1', ...req.body });
 };
-if (store) app.post('/v1/payments', rw(idempotency({ store })), handler);
+if (store) app.post('/v1/payments', rw(idempotency({ store, anonymous: 'ip' })), handler);
 else app.post('/v1/payments', handler);
 
 serve(app, { stats: () => ({ operations }), close: () => redis?.quit() });

@@ -98,7 +98,16 @@ export function createApp({
     })
     // A retried POST must never charge twice: the key is required, and a retry replays the first answer.
     .post(
-      rw(idempotency({ store: records, required: true }), validate({ body: CreatePayment })),
+      rw(
+        idempotency({
+          store: records,
+          required: true,
+          // The example has no authentication, so keys are scoped to the client IP. A real
+          // API mounts idempotency after authentication and scopes keys to the principal.
+          anonymous: 'ip',
+        }),
+        validate({ body: CreatePayment }),
+      ),
       (req, res) => {
         const payment = repo.createPayment(req.body);
         res.status(201).location(`/v1/payments/${payment.id}`).json(payment);

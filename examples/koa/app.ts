@@ -86,7 +86,16 @@ export function createApp({
   // A retried POST must never charge twice: the key is required, and a retry replays the first answer.
   router.post(
     '/v1/payments',
-    rw(idempotency({ store: records, required: true }), validate({ body: CreatePayment })),
+    rw(
+      idempotency({
+        store: records,
+        required: true,
+        // The example has no authentication, so keys are scoped to the client IP. A real
+        // API mounts idempotency after authentication and scopes keys to the principal.
+        anonymous: 'ip',
+      }),
+      validate({ body: CreatePayment }),
+    ),
     (ctx) => {
       const payment = repo.createPayment(
         ctx.request.body as Parameters<Repository['createPayment']>[0],

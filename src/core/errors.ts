@@ -91,6 +91,7 @@ export interface ProblemCodes {
   'idempotency-key-invalid': true;
   'idempotency-key-reused': true;
   'idempotency-key-in-flight': true;
+  'idempotency-key-unscoped': true;
   'idempotency-response-not-replayable': true;
   // rate limiting
   'rate-limited': true;

@@ -1,4 +1,4 @@
-import { RestwellError, type RestwellErrorCode } from '../core/errors.js';
+import { RestwellError } from '../core/errors.js';
 
 /** 400: the route requires an `Idempotency-Key` and the request has none. */
 export class IdempotencyKeyMissingError extends RestwellError {
@@ -42,10 +42,6 @@ export class IdempotencyKeyInFlightError extends RestwellError {
   }
 }
 
-// Not yet a key of the core ProblemCodes registry: augmenting it from here would not survive
-// the bundled type declarations. Until it is listed there, the code is asserted.
-const UNSCOPED = 'idempotency-key-unscoped' as RestwellErrorCode;
-
 /**
  * 422: the key's request was executed, but its answer was streamed or too large
  * to record, so it cannot be replayed; running it again could repeat its side
@@ -74,7 +70,7 @@ export class IdempotencyResponseNotReplayableError extends RestwellError {
 export class IdempotencyKeyUnscopedError extends RestwellError {
   override readonly name = 'IdempotencyKeyUnscopedError';
   constructor(field: string) {
-    super(UNSCOPED, 400, `${field} needs an authenticated caller`, {
+    super('idempotency-key-unscoped', 400, `${field} needs an authenticated caller`, {
       detail: `${field} is accepted only from an authenticated caller on this resource. Authenticate, or send the request without ${field}.`,
     });
   }

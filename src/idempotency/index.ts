@@ -25,7 +25,8 @@
  * app.post('/v1/payments', rw(idempotency({ store, required: true })), createPayment);
  * ```
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { sha256Parts as sha256 } from '../core/hash.js';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { parseAcceptEncoding } from '../compression/negotiate.js';
 import { bodyBytes, type Context, type Middleware, principalId } from '../core/context.js';
@@ -215,15 +216,6 @@ const NOT_EXECUTED =
   'The request was not executed: its Idempotency-Key cannot be checked right now. Retry later with the same key.';
 const STORE_FULL =
   'The request was not executed: no more idempotency keys can be recorded right now. Retry later with the same key.';
-
-function sha256(parts: readonly (string | Uint8Array)[]): string {
-  const h = createHash('sha256');
-  for (const p of parts) {
-    h.update(p);
-    h.update('\u0000');
-  }
-  return h.digest('base64url');
-}
 
 /** The adapter's problem options, when the context is one an adapter built. */
 function problemOptions(ctx: Context): ProblemOptions {
