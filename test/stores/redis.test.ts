@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { StoreFullError } from '../../src/core/errors.js';
 import type { Logger } from '../../src/core/logger.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
 import { assertLedger } from '../../src/stores/types.js';
@@ -224,6 +225,25 @@ describe('RedisStore', () => {
       });
     },
   );
+
+  describe.runIf(services.redis)('on a server at maxmemory with noeviction', () => {
+    it('fails a write with StoreFullError, as a full ledger does, and keeps serving reads', async () => {
+      const server = await ownRedis(['--maxmemory', '3mb', '--maxmemory-policy', 'noeviction']);
+      cleanups.push(() => server.stop());
+      const store = new RedisStore({ client: client(server.url), logger: recorder() });
+      const big = 'x'.repeat(100_000);
+      let failure: unknown;
+      for (let i = 0; i < 100 && failure === undefined; i++) {
+        await store.set(`k${i}`, big, 60_000).catch((err: unknown) => {
+          failure = err;
+        });
+      }
+      expect(failure).toBeInstanceOf(StoreFullError);
+      expect(failure).toMatchObject({ status: 503, code: 'store-full' });
+      expect(await store.get('k0')).toBe(big);
+      await expect(store.addOrGet('another', big, 60_000)).rejects.toBeInstanceOf(StoreFullError);
+    });
+  });
 
   describe('validates its options', () => {
     const fake = { defineCommand() {} } as unknown as Redis;

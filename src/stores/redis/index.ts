@@ -23,7 +23,12 @@
  * ```
  */
 import type { Cluster, Redis } from 'ioredis';
-import { checkOptions, invalidOption, StoreUnavailableError } from '../../core/errors.js';
+import {
+  checkOptions,
+  invalidOption,
+  StoreFullError,
+  StoreUnavailableError,
+} from '../../core/errors.js';
 import { defaultLogger, type Logger } from '../../core/logger.js';
 import {
   assertTtl,
@@ -174,11 +179,14 @@ export class RedisStore implements Store, ScriptRunner {
     command: () => Promise<T>,
     timeoutMs = this.timeoutMs,
   ): Promise<T> {
-    const result = bounded(
-      operation,
-      timeoutMs,
-      command,
-      (err) => new StoreUnavailableError(`Redis ${operation} failed.`, { cause: err }),
+    const result = bounded(operation, timeoutMs, command, (err) =>
+      // With noeviction, a Redis at maxmemory refuses writes with an OOM error:
+      // the same answer as a full MemoryStore ledger, and as safe (nothing written).
+      isReplyError(err) && /^OOM\b/.test((err as Error).message)
+        ? new StoreFullError(`Redis ${operation} refused: the server is at maxmemory.`, {
+            cause: err,
+          })
+        : new StoreUnavailableError(`Redis ${operation} failed.`, { cause: err }),
     );
     // Sent after the operation's own command, so its answer comes first.
     if (this.checkPolicy) this.checkEvictionPolicy();
