@@ -367,3 +367,6 @@ export class MemoryStore implements Store, AtomicUpdates {
     entry.slot = i;
   }
 }
+
+/** The longest TTL this store (and every other) accepts: ten years. */
+export { MAX_TTL_MS } from '../types.js';

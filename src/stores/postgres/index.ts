@@ -293,3 +293,6 @@ export class PostgresStore implements Store {
     return r.rowCount ?? 0;
   }
 }
+
+/** The longest TTL this store (and every other) accepts: ten years. */
+export { MAX_TTL_MS } from '../types.js';
