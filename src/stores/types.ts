@@ -5,8 +5,9 @@ import { describeValue, StoreTimeoutError } from '../core/errors.js';
  * records, and any module that needs atomic key/value operations).
  *
  * Every operation is atomic and costs one round trip on a networked store.
- * Values are strings; modules encode their own records. TTLs are milliseconds
- * and always positive: a key never lives forever by accident.
+ * Values are strings; modules encode their own records. TTLs are positive
+ * milliseconds up to {@link MAX_TTL_MS}, checked by {@link assertTtl} on every
+ * store before anything is sent: a key never lives forever by accident.
  *
  * A store that cannot answer throws `StoreUnavailableError`, or
  * `StoreTimeoutError` once its `timeoutMs` has passed: never hangs, never
@@ -50,6 +51,13 @@ export interface Store {
   delete(key: string): Promise<boolean>;
   /** Releases what the store owns (timers, its own connections). Clients passed in are left open. */
   close?(): Promise<void>;
+  /**
+   * Called by {@link assertLedger} when a module is about to rely on this
+   * store as a ledger. A store whose promise also depends on how its server
+   * is configured (RedisStore: `maxmemory-policy`) checks that, once and
+   * lazily, and reports what it finds through its logger. Never throws.
+   */
+  verifyLedger?(): void;
 }
 
 /** One key's new value, as returned to {@link AtomicUpdates.updateAtomically}. */
@@ -128,16 +136,25 @@ export function assertTtl(ttlMs: number): void {
   }
 }
 
+const LEDGER_HINTS: Readonly<Record<string, string>> = {
+  memory:
+    'a MemoryStore that evicts; use new MemoryStore({ evict: false }), with its own maxEntries',
+  redis:
+    'a RedisStore created with evicts: true; use a Redis run with maxmemory-policy noeviction, and a RedisStore without evicts: true',
+};
+
 /**
  * Refuses, at construction, a store that may evict live keys, for a module
- * whose promise rests on its records (see {@link Store.evicts}).
+ * whose promise rests on its records (see {@link Store.evicts}); then lets the
+ * store verify what it can of its server ({@link Store.verifyLedger}).
  */
 export function assertLedger(module: string, store: Store, option = 'store'): void {
   if (store.evicts !== false) {
     throw new TypeError(
-      `restwell/${module}: option "${option}" must be a store that never drops a live key, got ${store.kind === 'memory' ? 'a MemoryStore that evicts; use new MemoryStore({ evict: false }), with its own maxEntries' : `a ${String(store.kind)} store that may evict`}. Records this module keeps are promises to clients; a store that forgets them breaks those promises.`,
+      `restwell/${module}: option "${option}" must be a store that never drops a live key, got ${Object.hasOwn(LEDGER_HINTS, store.kind) ? LEDGER_HINTS[store.kind] : `a ${String(store.kind)} store that may evict`}. Records this module keeps are promises to clients; a store that forgets them breaks those promises.`,
     );
   }
+  if (typeof store.verifyLedger === 'function') store.verifyLedger();
 }
 
 /**

@@ -3,13 +3,15 @@
  * expectations: memory, Redis and PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../../src/stores/types.js';
+import { assertLedger, MAX_TTL_MS, type Store } from '../../src/stores/types.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface StoreFactory {
   /** A fresh store with its own key prefix. */
   make(prefix?: string): Promise<Store> | Store;
+  /** What the store must say about itself: `true` for a cache, `false` for a ledger. */
+  evicts: boolean;
   teardown?(): Promise<void>;
 }
 
@@ -136,9 +138,48 @@ export function runStoreContract(name: string, factory: () => StoreFactory, enab
       expect(await store.get(k)).toBe(big);
     });
 
-    it('rejects a non-positive TTL', async () => {
-      await expect(store.set(key(), 'v', 0)).rejects.toThrow(TypeError);
-      await expect(store.add(key(), 'v', -5)).rejects.toThrow(TypeError);
+    it('says whether it evicts, and assertLedger agrees', () => {
+      expect(store.evicts).toBe(f.evicts);
+      if (f.evicts) expect(() => assertLedger('test', store)).toThrow(TypeError);
+      else expect(() => assertLedger('test', store)).not.toThrow();
+    });
+
+    describe('TTLs: the same bound on every store', () => {
+      const writes: Array<[string, (s: Store, k: string, ttl: number) => Promise<unknown>]> = [
+        ['set', (s, k, ttl) => s.set(k, 'v', ttl)],
+        ['add', (s, k, ttl) => s.add(k, 'v', ttl)],
+        ['addOrGet', (s, k, ttl) => s.addOrGet(k, 'v', ttl)],
+        ['compareAndSet', (s, k, ttl) => s.compareAndSet(k, 'v0', 'v', ttl)],
+      ];
+
+      it.each(writes)('%s accepts MAX_TTL_MS (ten years)', async (name, write) => {
+        const k = key();
+        if (name === 'compareAndSet') await store.set(k, 'v0', 10_000);
+        await write(store, k, MAX_TTL_MS);
+        expect(await store.get(k)).toBe('v');
+      });
+
+      it.each(writes)(
+        '%s rejects MAX_TTL_MS + 1, 0, a negative, NaN and Infinity with a TypeError, writing nothing',
+        async (name, write) => {
+          for (const ttl of [
+            MAX_TTL_MS + 1,
+            0,
+            -5,
+            Number.NaN,
+            Number.POSITIVE_INFINITY,
+            Number.NEGATIVE_INFINITY,
+            '1000' as unknown as number,
+          ]) {
+            const k = key();
+            if (name === 'compareAndSet') await store.set(k, 'v0', 10_000);
+            await expect(write(store, k, ttl), `${name} ttl ${String(ttl)}`).rejects.toThrow(
+              TypeError,
+            );
+            expect(await store.get(k)).toBe(name === 'compareAndSet' ? 'v0' : null);
+          }
+        },
+      );
     });
   });
 }

@@ -11,7 +11,15 @@ import { runStoreContract } from './store.contract.js';
 
 const run = Math.random().toString(36).slice(2, 8);
 
-runStoreContract('memory', () => ({ make: (prefix = `m${run}:`) => new MemoryStore({ prefix }) }));
+runStoreContract('memory (a cache: evict: true)', () => ({
+  make: (prefix = `m${run}:`) => new MemoryStore({ prefix }),
+  evicts: true,
+}));
+
+runStoreContract('memory (a ledger: evict: false)', () => ({
+  make: (prefix = `l${run}:`) => new MemoryStore({ prefix, evict: false }),
+  evicts: false,
+}));
 
 runStoreContract(
   'redis',
@@ -19,6 +27,7 @@ runStoreContract(
     const client = new Redis(services.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 });
     return {
       make: (prefix = `test:${run}:`) => new RedisStore({ client, prefix }),
+      evicts: false,
       teardown: async () => {
         const keys = await client.keys(`*${run}*`);
         if (keys.length > 0) await client.del(...keys);
@@ -41,6 +50,7 @@ runStoreContract(
         await migrated;
         return new PostgresStore({ pool, table, prefix });
       },
+      evicts: false,
       teardown: async () => {
         await pool.query(`DROP TABLE IF EXISTS ${table}`);
         await pool.end();
@@ -106,6 +116,6 @@ describe('a store whose server is unreachable fails fast with a typed error', ()
     const pool = new pg.Pool({ connectionString: services.databaseUrl });
     cleanups.push(() => pool.end());
     const store = new PostgresStore({ pool, table: `missing_${run}` });
-    await expect(store.get('k')).rejects.toThrow(/migrate\(pool\)/);
+    await expect(store.get('k')).rejects.toThrow(`migrate(pool, { table: 'missing_${run}' })`);
   });
 });
