@@ -21,25 +21,12 @@
  */
 import type { Pool, PoolClient } from 'pg';
 import { invalidOption } from '../core/errors.js';
+import { checkTableName } from '../stores/postgres/identifier.js';
 import { IdempotencyKeyInFlightError, IdempotencyKeyReusedError } from './errors.js';
-
-const IDENTIFIER = /^[a-zA-Z_][a-zA-Z0-9_]{0,62}(\.[a-zA-Z_][a-zA-Z0-9_]{0,62})?$/;
-
-function checkTable(table: unknown): string {
-  if (typeof table !== 'string' || !IDENTIFIER.test(table)) {
-    invalidOption(
-      'idempotency',
-      'table',
-      'a table name (letters, digits, _; optionally schema.table)',
-      table,
-    );
-  }
-  return table;
-}
 
 /** The DDL of the transactional idempotency table. */
 export function idempotencyTableSql(table = 'restwell_idempotency'): string {
-  const t = checkTable(table);
+  const t = checkTableName('idempotency', table);
   return `CREATE TABLE IF NOT EXISTS ${t} (
   scope        text NOT NULL,
   key          text NOT NULL,
@@ -100,7 +87,7 @@ export async function withIdempotency<T>(
   fn: (tx: PoolClient) => Promise<T>,
   options: WithIdempotencyOptions = {},
 ): Promise<TransactionalOutcome<T>> {
-  const table = checkTable(options.table ?? 'restwell_idempotency');
+  const table = checkTableName('idempotency', options.table ?? 'restwell_idempotency');
   const lockTimeoutMs = options.lockTimeoutMs ?? 5000;
   if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs <= 0) {
     invalidOption('idempotency', 'lockTimeoutMs', 'a positive integer', lockTimeoutMs);
@@ -161,7 +148,7 @@ export async function sweepIdempotency(
   olderThanMs: number,
   options: { table?: string; limit?: number } = {},
 ): Promise<number> {
-  const table = checkTable(options.table ?? 'restwell_idempotency');
+  const table = checkTableName('idempotency', options.table ?? 'restwell_idempotency');
   const r = await pool.query(
     `DELETE FROM ${table} WHERE (scope, key) IN (
        SELECT scope, key FROM ${table} WHERE created_at < now() - ($1::double precision * interval '1 millisecond') LIMIT $2)`,

@@ -97,6 +97,7 @@ export type KoaMiddleware<V = unknown> = (
   next: KoaNext,
 ) => Promise<void>;
 
+/** Options of {@link koaAdapter}: those every adapter takes, and Koa's own. */
 export interface KoaAdapterOptions extends AdapterOptions {
   /**
    * Where the principal comes from when no middleware put one in `ctx.state`:
