@@ -3,6 +3,8 @@
  * case per process (express-idempotency keeps one service per process):
  * - `none`: the route without any idempotency middleware;
  * - `restwell-memory`, `restwell-redis`: `idempotency()` on MemoryStore (ledger mode) or RedisStore;
+ *   `restwell-redis-pipelined`: the same on an ioredis client with `enableAutoPipelining` (commands
+ *   issued in one tick go out in one write, as node-redis does by default);
  * - `nic-memory`, `nic-redis`: `@node-idempotency/core` with its memory or redis storage adapter
  *   (see ./idempotency-peers.ts for the Express middleware around it);
  * - `ei-memory`, `ei-redis`: express-idempotency with its in-memory adapter or
@@ -44,10 +46,13 @@ switch (which) {
     app.post('/v1/payments', handler);
     break;
   case 'restwell-memory':
-  case 'restwell-redis': {
+  case 'restwell-redis':
+  case 'restwell-redis-pipelined': {
     let store: Store;
-    if (which === 'restwell-redis') {
-      const redis = new Redis(redisUrl);
+    if (which !== 'restwell-memory') {
+      const redis = new Redis(redisUrl, {
+        enableAutoPipelining: which === 'restwell-redis-pipelined',
+      });
       close = () => redis.quit();
       store = new RedisStore({ client: redis, prefix });
     } else store = new MemoryStore({ maxEntries: 1_000_000, evict: false });
