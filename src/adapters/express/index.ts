@@ -31,6 +31,7 @@
  * are one object.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { compose } from '../../core/compose.js';
 import {
   type Context,
@@ -56,7 +57,13 @@ import {
 import { renderProblem } from '../../core/problem.js';
 import { applyFraming, canonicalAllow } from '../../core/response.js';
 import type { ValidatedBy } from '../../core/validate.js';
-import { DirectResponse, isCapturing, ResponseCapture, sendLastResort } from './capture.js';
+import {
+  captureOf,
+  DirectResponse,
+  isCapturing,
+  ResponseCapture,
+  sendLastResort,
+} from './capture.js';
 
 /** The parts of Express's request that the adapter reads; structural, so no Express types are needed. */
 // `body` and `params` are deliberately absent: declaring them here would make
@@ -283,6 +290,51 @@ function patchResponsePrototype(res: ServerResponse): void {
   }
 }
 
+/**
+ * `source.pipe(res)` does not forward the source's errors: a file that cannot
+ * be read or an upstream that resets would be an uncaught exception (the
+ * process exits) and a response left open. The adapter watches what is piped
+ * into a restwell response and, when the source fails, logs the error with
+ * the trace id and ends the response: a 500 problem while nothing has been
+ * sent, else an aborted response, so the client sees it is incomplete.
+ * Shared functions and one symbol slot: no closure per request.
+ */
+const PIPED_INTO = Symbol('restwell.pipedInto');
+type PipedSource = Readable & { [PIPED_INTO]?: ExpressResponse };
+
+function onPipe(this: ExpressResponse, source: Readable): void {
+  (source as PipedSource)[PIPED_INTO] = this;
+  captureOf(this)?.pipedSources.push(source);
+  source.once('error', onPipedSourceError);
+}
+
+function onPipedSourceError(this: PipedSource, err: Error): void {
+  const res = this[PIPED_INTO];
+  const state = res?.req?.[STATE];
+  if (res === undefined || state === undefined) return;
+  const { ctx } = state;
+  try {
+    ctx.log.error('restwell: a stream piped into the response failed', {
+      traceId: ctx.traceId,
+      method: ctx.request.method,
+      path: ctx.request.path,
+      err,
+    });
+  } catch {
+    // The logger failed; the response is still ended below.
+  }
+  const capture = captureOf(res);
+  try {
+    // Not yet released: the capture still holds the body, or streams it.
+    if (capture !== undefined && !capture.released) capture.fail(err);
+    else if (!res.headersSent && !res.writableEnded) {
+      sendLastResort(res, undefined, ctx.traceId, ctx.settings.traceHeader);
+    } else if (!res.writableFinished) res.destroy(err);
+  } catch {
+    res.destroy(err);
+  }
+}
+
 function setHeadersFrom(res: ServerResponse, headers: object): void {
   if (Array.isArray(headers)) {
     if (Array.isArray(headers[0])) {
@@ -359,6 +411,7 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
     req[STATE] = state;
     standDownFreshness(req);
     patchResponsePrototype(res);
+    res.on('pipe', onPipe);
     // Set before the handler can write the head.
     finalizeResponse(ctx);
     return state;

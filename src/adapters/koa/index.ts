@@ -217,6 +217,42 @@ class KoaBinding implements FrameworkBinding {
   }
 }
 
+type KoaOnError = (this: KoaContext, err: unknown) => void;
+
+/**
+ * Koa's `ctx.onerror` answers what fails after the middleware has run (Koa 2
+ * pipes a stream body with `pipe()`, and a stream that fails before its first
+ * byte reaches it) with a `text/plain` page. Installed on every context the
+ * adapter enters (one property write), this answers a problem document
+ * instead while nothing has been sent, and otherwise leaves it to Koa, which
+ * ends the broken response.
+ */
+function restwellOnError(this: WithState, err: unknown): void {
+  if (err === null || err === undefined) return;
+  const ctx = this[STATE];
+  const res = this.res;
+  const koaOnError = (Object.getPrototypeOf(this) as { onerror?: KoaOnError }).onerror;
+  if (ctx === undefined || res.headersSent || !res.writable || res.destroyed) {
+    if (typeof koaOnError === 'function') koaOnError.call(this, err);
+    else if (!res.writableFinished) res.destroy();
+    return;
+  }
+  try {
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    renderProblem(ctx, err, ctx.settings.problems);
+    finalizeResponse(ctx);
+    applyFraming(res, this.status, false, ctx.settings.traceHeader);
+    res.end(this.body as string);
+  } catch (failure) {
+    try {
+      lastResort(ctx, this, ctx.settings, failure);
+      res.end(this.body as string);
+    } catch {
+      res.destroy();
+    }
+  }
+}
+
 const KOA_OPTIONS = [...ADAPTER_OPTIONS];
 
 export function koaAdapter(options: KoaAdapterOptions = {}): KoaAdapter {
@@ -232,6 +268,7 @@ export function koaAdapter(options: KoaAdapterOptions = {}): KoaAdapter {
     const ctx = new NodeContext('koa', k.req, binding, new KoaResponseView(k), settings, k.state);
     if (principal !== undefined) installPrincipal(ctx.state, k, principal);
     k[STATE] = ctx;
+    (k as WithState & { onerror: KoaOnError }).onerror = restwellOnError;
     return { ctx, outermost: true };
   }
 
