@@ -119,7 +119,9 @@ export type KoaAdapter = <const M extends readonly Middleware[]>(
 ) => KoaMiddleware<ValidatedBy<M>>;
 
 const STATE = Symbol.for('restwell.koa.context');
-type WithState = KoaContext & { [STATE]?: NodeContext };
+/** Set once the outermost mount has decided the response. */
+const DECIDED = Symbol('restwell.koa.decided');
+type WithState = KoaContext & { [STATE]?: NodeContext; [DECIDED]?: true };
 
 /**
  * The restwell context of a Koa request, for handlers and Koa middleware
@@ -232,7 +234,18 @@ function restwellOnError(this: WithState, err: unknown): void {
   const ctx = this[STATE];
   const res = this.res;
   const koaOnError = (Object.getPrototypeOf(this) as { onerror?: KoaOnError }).onerror;
-  if (ctx === undefined || res.headersSent || !res.writable || res.destroyed) {
+  // Only once the outermost mount has decided the response (Koa also calls
+  // onerror when the connection fails mid-request), and only to a client
+  // still there: a reset connection is not a server error to answer or log.
+  if (
+    ctx === undefined ||
+    this[DECIDED] !== true ||
+    res.headersSent ||
+    !res.writable ||
+    res.destroyed ||
+    res.socket === null ||
+    res.socket.destroyed
+  ) {
     if (typeof koaOnError === 'function') koaOnError.call(this, err);
     else if (!res.writableFinished) res.destroy();
     return;
@@ -308,6 +321,7 @@ export function koaAdapter(options: KoaAdapterOptions = {}): KoaAdapter {
           k.res.destroy();
         }
       }
+      (k as WithState)[DECIDED] = true;
     };
   } as KoaAdapter;
 }
