@@ -96,13 +96,16 @@ const defaultIsJson = (type: string) => type === 'application/json' || type.ends
 /**
  * The media type of a `Content-Type` value: `type/subtype`, lower-cased,
  * parameters removed (RFC 9110 §8.3.1: type and subtype are case-insensitive).
- * `undefined` for an absent or empty value.
+ * `undefined` for an absent value or one without a type and a subtype.
  */
 export function mediaTypeOf(contentType: string | undefined): string | undefined {
   if (contentType === undefined) return undefined;
   const semi = contentType.indexOf(';');
   const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
-  return type.length > 0 ? type : undefined;
+  // RFC 9110 §8.3.1: type "/" subtype, both non-empty. `+json` alone is not
+  // one, and must not pass an `endsWith('+json')` test.
+  const slash = type.indexOf('/');
+  return slash > 0 && slash < type.length - 1 ? type : undefined;
 }
 
 // Fatal: a malformed sequence throws rather than becoming U+FFFD, which would
