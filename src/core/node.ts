@@ -406,14 +406,19 @@ export function logAnswer(ctx: NodeContext, status: number): void {
   if (debug === undefined) return;
   const answer = answerOf(ctx);
   if (answer === undefined) return;
-  debug('answered by module', {
-    traceId: ctx.traceId,
-    method: ctx.request.method,
-    path: ctx.request.path,
-    status,
-    module: answer.module,
-    reason: answer.reason,
-  });
+  try {
+    debug('answered by module', {
+      traceId: ctx.traceId,
+      method: ctx.request.method,
+      path: ctx.request.path,
+      status,
+      module: answer.module,
+      reason: answer.reason,
+    });
+  } catch {
+    // A diagnostic line never changes the answer (a logger that throws would
+    // otherwise turn a 304 or a 429 into the last-resort 500).
+  }
 }
 
 /** A problem the adapter rendered is an answer too, for the debug line. */

@@ -385,6 +385,16 @@ function standDownFreshness(req: object): void {
   });
 }
 
+/**
+ * The error a rejected chain is answered with. `Promise.reject()` and
+ * `throw undefined` reject with `undefined`, which the adapter's own
+ * signalling reads as "no error": the response would be sent as a success
+ * (on Koa it is a 500). Never allocates for a real error.
+ */
+function failure(err: unknown): unknown {
+  return err === undefined ? new Error('restwell: a middleware rejected with undefined') : err;
+}
+
 const EXPRESS_OPTIONS = [...ADAPTER_OPTIONS, 'maxBufferedBytes'];
 
 export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdapter {
@@ -488,7 +498,7 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
             // The chain answered without passing the request on.
             if (!passed) finish(s, undefined);
           },
-          (err: unknown) => finish(s, undefined, err),
+          (err: unknown) => finish(s, undefined, failure(err)),
         );
         return;
       }
@@ -505,10 +515,10 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
         },
         (err: unknown) => {
           if (!owner) {
-            capture.settleInnermost(err);
+            capture.settleInnermost(failure(err));
             return;
           }
-          finish(s, capture, err);
+          finish(s, capture, failure(err));
         },
       );
     };
