@@ -29,10 +29,12 @@ afterAll(() => {
   process.off('unhandledRejection', record);
 });
 
-function failing(): Readable {
+function failing(after = 0): Readable {
+  let sent = 0;
   return new Readable({
     read() {
-      this.destroy(new Error('upstream reset at 10.0.0.7:5432'));
+      if (sent++ < after) this.push('some bytes\n');
+      else this.destroy(new Error('upstream reset at 10.0.0.7:5432'));
     },
   });
 }
@@ -113,6 +115,24 @@ describe.each(expresses)('%s: a stream piped into the response fails', (_name, e
   });
 });
 
+describe.each(expresses)('%s: a piped stream fails after bytes were sent', (_name, express) => {
+  it('the response is aborted, never left open', async () => {
+    const before = uncaught.length;
+    const a = express();
+    const rw = expressAdapter({ logger: logger() });
+    a.use(rw(jsonBody()));
+    a.get('/pipe', (_req, res) => {
+      res.setHeader('content-type', 'text/plain');
+      failing(2).pipe(res);
+    });
+    a.use(rw.errorHandler());
+    const answer = await exchange(a as unknown as RequestListener, '/pipe');
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer).not.toMatch(/\r\n0\r\n\r\n$/);
+    expect(uncaught.length).toBe(before);
+  });
+});
+
 const koas = [
   ['koa3', Koa3],
   ['koa2', Koa2 as unknown as typeof Koa3],
@@ -130,6 +150,22 @@ describe.each(koas)('%s: a stream body fails before its first byte', (_name, Koa
     });
     const answer = await exchange(a.callback() as RequestListener, '/');
     expectProblemOrAbort(answer);
+    expect(uncaught.length).toBe(before);
+  });
+
+  it('once bytes were sent, the response is aborted, never left open', async () => {
+    const before = uncaught.length;
+    const a = new Koa();
+    a.silent = true;
+    a.use(koaAdapter({ logger: logger() })() as unknown as Koa3.Middleware);
+    a.use((ctx) => {
+      ctx.type = 'text/plain';
+      ctx.body = failing(2);
+    });
+    // Chunked framing never completed: the connection closes with no final chunk.
+    const answer = await exchange(a.callback() as RequestListener, '/');
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer).not.toMatch(/\r\n0\r\n\r\n$/);
     expect(uncaught.length).toBe(before);
   });
 });

@@ -226,8 +226,8 @@ type KoaOnError = (this: KoaContext, err: unknown) => void;
  * pipes a stream body with `pipe()`, and a stream that fails before its first
  * byte reaches it) with a `text/plain` page. Installed on every context the
  * adapter enters (one property write), this answers a problem document
- * instead while nothing has been sent, and otherwise leaves it to Koa, which
- * ends the broken response.
+ * instead while nothing has been sent; otherwise Koa reports it and the
+ * response is aborted.
  */
 function restwellOnError(this: WithState, err: unknown): void {
   if (err === null || err === undefined) return;
@@ -247,7 +247,9 @@ function restwellOnError(this: WithState, err: unknown): void {
     res.socket.destroyed
   ) {
     if (typeof koaOnError === 'function') koaOnError.call(this, err);
-    else if (!res.writableFinished) res.destroy();
+    // Koa 2 returns here once the head is out and leaves the response open
+    // (pipe() does not end it): the client would wait forever for the rest.
+    if (!res.writableFinished && !res.destroyed) res.destroy();
     return;
   }
   try {
