@@ -153,6 +153,19 @@ describe.each(koas)('%s: a stream body fails before its first byte', (_name, Koa
     expect(uncaught.length).toBe(before);
   });
 
+  it('a body Koa cannot serialise (a BigInt) is a 500 problem', async () => {
+    const a = new Koa();
+    a.silent = true;
+    a.use(koaAdapter({ logger: logger() })() as unknown as Koa3.Middleware);
+    a.use((ctx) => {
+      ctx.body = { n: 1n };
+    });
+    const answer = await exchange(a.callback() as RequestListener, '/');
+    expect(answer).toMatch(/^HTTP\/1\.1 500 /);
+    expect(answer).toMatch(/content-type: application\/problem\+json/i);
+    expect(answer).not.toMatch(/BigInt/);
+  });
+
   it('once bytes were sent, the response is aborted, never left open', async () => {
     const before = uncaught.length;
     const a = new Koa();
