@@ -207,7 +207,8 @@ const DOWNSTREAM_PASSED = Promise.resolve();
  * ```
  */
 export function contextOf(req: object): Context {
-  const state = (req as WithState)[STATE];
+  // Plain JavaScript may pass anything: the same TypeError, never a property read of undefined.
+  const state = req === null || typeof req !== 'object' ? undefined : (req as WithState)[STATE];
   if (state === undefined) {
     throw new TypeError(
       'restwell/express: contextOf() found no restwell context on this request; mount rw(...) before the code that calls it.',
@@ -546,7 +547,8 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
 
   adapter.errorHandler = () =>
     function restwellErrorHandler(err, req, res, next) {
-      const state = (req as WithState)[STATE];
+      // Plain JavaScript may pass anything: the same TypeError, never a property read of undefined.
+      const state = req === null || typeof req !== 'object' ? undefined : (req as WithState)[STATE];
       const capture = state?.capture;
       // Hand the error to the innermost restwell mount waiting for this response.
       if (capture !== undefined && !capture.flushed && capture.settleInnermost(err)) return;

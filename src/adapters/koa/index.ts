@@ -131,7 +131,8 @@ type WithState = KoaContext & { [STATE]?: NodeContext; [DECIDED]?: true };
  * restwell mount has seen the request yet.
  */
 export function contextOf(ctx: object): Context {
-  const context = (ctx as WithState)[STATE];
+  // Plain JavaScript may pass anything: the same TypeError, never a property read of undefined.
+  const context = ctx === null || typeof ctx !== 'object' ? undefined : (ctx as WithState)[STATE];
   if (context === undefined) {
     throw new TypeError(
       'restwell/koa: contextOf() found no restwell context on this request; mount rw(...) before the code that calls it.',
