@@ -96,13 +96,16 @@ const defaultIsJson = (type: string) => type === 'application/json' || type.ends
 /**
  * The media type of a `Content-Type` value: `type/subtype`, lower-cased,
  * parameters removed (RFC 9110 §8.3.1: type and subtype are case-insensitive).
- * `undefined` for an absent or empty value.
+ * `undefined` for an absent value or one without a type and a subtype.
  */
 export function mediaTypeOf(contentType: string | undefined): string | undefined {
   if (contentType === undefined) return undefined;
   const semi = contentType.indexOf(';');
   const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
-  return type.length > 0 ? type : undefined;
+  // RFC 9110 §8.3.1: type "/" subtype, both non-empty. `+json` alone is not
+  // one, and must not pass an `endsWith('+json')` test.
+  const slash = type.indexOf('/');
+  return slash > 0 && slash < type.length - 1 ? type : undefined;
 }
 
 // Fatal: a malformed sequence throws rather than becoming U+FFFD, which would
@@ -183,6 +186,20 @@ function charsetOf(contentType: string): string | undefined {
   return m?.[1]?.toLowerCase();
 }
 
+function incomplete(cause?: unknown): MalformedJsonError {
+  return new MalformedJsonError('The request body ended before it was complete.', cause);
+}
+
+/**
+ * Whether a `Transfer-Encoding` value is exactly `chunked` (case-insensitive,
+ * RFC 9112 §7). Node decodes chunked framing only: with another coding in the
+ * list (`gzip, chunked`) the bytes it hands over are still encoded, and
+ * reading them as JSON would disagree with any intermediary that decodes them.
+ */
+function onlyChunked(transferEncoding: string): boolean {
+  return transferEncoding.trim().toLowerCase() === 'chunked';
+}
+
 interface NodeReadable extends AsyncIterable<Uint8Array> {
   on(event: string, listener: (arg?: never) => void): unknown;
   removeListener(event: string, listener: (arg?: never) => void): unknown;
@@ -224,9 +241,12 @@ async function readAll(stream: AsyncIterable<Uint8Array>, limit: number): Promis
       else more.push(chunk);
     };
     const onEnd = () => finish();
-    const onError = (err: Error) => finish(err);
-    const onClose = () =>
-      finish(new MalformedJsonError('The request body ended before it was complete.'));
+    // A client that resets the connection mid-body makes Node's request emit
+    // `aborted` (ECONNRESET): a body the client did not finish, not a server
+    // failure to log as a 500.
+    const onError = (err: Error) =>
+      finish((err as { code?: unknown }).code === 'ECONNRESET' ? incomplete(err) : err);
+    const onClose = () => finish(incomplete());
     function finish(err?: Error): void {
       readable.removeListener('data', onData as () => void);
       readable.removeListener('end', onEnd);
@@ -256,7 +276,8 @@ export function jsonBody(options: JsonBodyOptions = {}): Middleware {
     const req = ctx.request;
     if (req.bodyConsumed || req.body !== undefined) return next();
     const lengthHeader = req.header('content-length');
-    const chunked = req.header('transfer-encoding') !== undefined;
+    const transferEncoding = req.header('transfer-encoding');
+    const chunked = transferEncoding !== undefined;
     // RFC 9112 §6.3: no Content-Length and no Transfer-Encoding means no body.
     if (!chunked && (lengthHeader === undefined || lengthHeader.trim() === '0')) return next();
 
@@ -277,6 +298,14 @@ export function jsonBody(options: JsonBodyOptions = {}): Middleware {
     const encoding = req.header('content-encoding')?.trim().toLowerCase();
     if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
       throw new UnsupportedMediaTypeError(`Content-Encoding ${encoding} is not supported.`);
+    }
+    // RFC 9112 §6.1 would answer an unknown transfer coding 501; it is the
+    // client's request that cannot be read, so it is a 4xx here, as an unknown
+    // content coding is (RFC 9110 §15.5.16).
+    if (transferEncoding !== undefined && !onlyChunked(transferEncoding)) {
+      throw new UnsupportedMediaTypeError(
+        'Transfer-Encoding other than chunked is not supported; send the body chunked or with Content-Length.',
+      );
     }
     if (lengthHeader !== undefined) {
       const declared = Number(lengthHeader);

@@ -33,6 +33,27 @@ function replacer(_key: string, value: unknown): unknown {
   return value;
 }
 
+/**
+ * The fields with each top-level error already turned into plain fields.
+ * JSON.stringify calls an error's own `toJSON()` before the replacer sees the
+ * error, so a `toJSON` that throws dropped every field of the line, and one
+ * that returns a summary hid the message, stack and cause. Copies only when a
+ * field is an error.
+ */
+function withSerializedErrors(
+  fields: Record<string, unknown> | undefined,
+): Record<string, unknown> | undefined {
+  let out: Record<string, unknown> | undefined;
+  for (const key in fields) {
+    const value = fields[key];
+    if (value instanceof Error) {
+      out ??= { ...fields };
+      out[key] = serializeError(value);
+    }
+  }
+  return out ?? fields;
+}
+
 /** A logger that writes one JSON object per line to a stream (stderr by default). */
 export function jsonLogger(
   write: (line: string) => void = (line) => process.stderr.write(line),
@@ -41,7 +62,7 @@ export function jsonLogger(
     let line: string;
     try {
       line = JSON.stringify(
-        { level, time: new Date().toISOString(), msg: message, ...fields },
+        { level, time: new Date().toISOString(), msg: message, ...withSerializedErrors(fields) },
         replacer,
       );
     } catch {

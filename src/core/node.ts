@@ -212,6 +212,24 @@ export interface FrameworkBinding {
   params(): Readonly<Record<string, string>>;
 }
 
+// scheme "://" authority, of an absolute-form request target.
+const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+
+/**
+ * The origin form (`/path?query`) of a request target. A client may send the
+ * absolute form (`GET http://host/path`) to any server, which must accept it
+ * (RFC 9112 §3.2.2); routers match its path, so modules that scope by path
+ * must see the same `/path`, not a string the client can spell many ways.
+ * Costs one character test on an origin-form target.
+ */
+function originForm(url: string): string {
+  if (url.charCodeAt(0) === 0x2f) return url;
+  const m = ABSOLUTE_FORM.exec(url);
+  if (m === null) return url;
+  const rest = url.slice(m[0].length);
+  return rest.charCodeAt(0) === 0x2f ? rest : `/${rest}`;
+}
+
 class NodeRequestView implements RequestView {
   readonly method: string;
   readonly url: string;
@@ -225,7 +243,7 @@ class NodeRequestView implements RequestView {
     private readonly settings: AdapterSettings,
   ) {
     this.method = (req.method ?? 'GET').toUpperCase();
-    this.url = binding.url;
+    this.url = originForm(binding.url);
     const q = this.url.indexOf('?');
     this.path = q < 0 ? this.url : this.url.slice(0, q);
   }
@@ -388,14 +406,19 @@ export function logAnswer(ctx: NodeContext, status: number): void {
   if (debug === undefined) return;
   const answer = answerOf(ctx);
   if (answer === undefined) return;
-  debug('answered by module', {
-    traceId: ctx.traceId,
-    method: ctx.request.method,
-    path: ctx.request.path,
-    status,
-    module: answer.module,
-    reason: answer.reason,
-  });
+  try {
+    debug('answered by module', {
+      traceId: ctx.traceId,
+      method: ctx.request.method,
+      path: ctx.request.path,
+      status,
+      module: answer.module,
+      reason: answer.reason,
+    });
+  } catch {
+    // A diagnostic line never changes the answer (a logger that throws would
+    // otherwise turn a 304 or a 429 into the last-resort 500).
+  }
 }
 
 /** A problem the adapter rendered is an answer too, for the debug line. */

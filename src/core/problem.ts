@@ -49,8 +49,9 @@ export interface ProblemOptions {
    * Maps application errors to problems before the defaults apply. Return
    * `undefined` (or `null`) to fall through. A 5xx `detail` reaches the client only with
    * `exposeDetail: true`; otherwise the generic text replaces it. When `map`
-   * throws or returns something that is not a problem (no string `code`), the
-   * answer is the last-resort 500 and the failure is logged.
+   * throws or returns something that is not a problem (no string `code`, or a
+   * `status` that is not an integer from 400 to 599), the answer is the
+   * last-resort 500 and the failure is logged.
    * @default undefined
    */
   map?: (err: unknown, ctx: Context) => ProblemInit | undefined;
@@ -267,12 +268,15 @@ export function renderProblem(
   return doc;
 }
 
+// A status outside 400-599 is not an error: answering it as a 500 with the
+// map's code would say the server failed in a way the map never meant.
 function isProblemInit(value: unknown): value is ProblemInit {
   return (
     value !== null &&
     typeof value === 'object' &&
     typeof (value as { code?: unknown }).code === 'string' &&
-    (value as { code: string }).code.length > 0
+    (value as { code: string }).code.length > 0 &&
+    validStatus((value as { status?: unknown }).status)
   );
 }
 

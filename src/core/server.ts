@@ -22,7 +22,7 @@
  * server.listen(3000);
  * ```
  */
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
@@ -96,6 +96,7 @@ const LINGER_MS = 5_000;
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const HANDLER = Symbol.for('restwell.clientErrorHandler');
+const EXPECTATION_HANDLER = Symbol.for('restwell.checkExpectationHandler');
 
 type HardenableServer = HttpServer | HttpsServer;
 
@@ -105,6 +106,7 @@ interface ParserError extends Error {
 }
 
 type ClientErrorListener = (err: ParserError, socket: Duplex) => void;
+type ExpectationListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 interface Answer {
   status: 400 | 408 | 413 | 431;
@@ -161,6 +163,10 @@ function traceIdFrom(raw: Buffer | undefined): string | undefined {
   return m?.[1] === undefined ? undefined : parseTraceparent(m[1].trim());
 }
 
+function firstValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
 function positiveMs(name: string, value: unknown, zeroAllowed: boolean): number {
   if (
     typeof value !== 'number' ||
@@ -179,8 +185,9 @@ function positiveMs(name: string, value: unknown, zeroAllowed: boolean): number 
 }
 
 /**
- * Installs the `clientError` handler and sets the timeouts on `server`;
- * returns `server`. Calling it again reconfigures the same server. Throws a
+ * Installs the `clientError` handler (and, unless the application has one,
+ * a `checkExpectation` handler answering 417 as a problem) and sets the
+ * timeouts on `server`; returns `server`. Calling it again reconfigures the same server. Throws a
  * `TypeError` for an unknown option or a bad value, when the server already has
  * another `clientError` listener (both would write to the socket), and when
  * `connectionsCheckingInterval` is given to a server that already listens.
@@ -227,7 +234,10 @@ export function hardenServer<S extends HardenableServer>(
   ) {
     invalidOption('hardenServer', 'server', 'an http.Server or https.Server', server);
   }
-  const tagged = server as S & { [HANDLER]?: ClientErrorListener };
+  const tagged = server as S & {
+    [HANDLER]?: ClientErrorListener;
+    [EXPECTATION_HANDLER]?: ExpectationListener;
+  };
   const previous = tagged[HANDLER];
   const others = server.listeners('clientError').filter((l) => l !== previous);
   if (others.length > 0) {
@@ -325,8 +335,46 @@ export function hardenServer<S extends HardenableServer>(
     }
   }
 
+  /**
+   * An `Expect` other than `100-continue` (RFC 9110 §10.1.1): without a
+   * `checkExpectation` listener Node answers a bare 417 itself, before any
+   * framework sees the request. Answered here as a problem with a trace id.
+   * The body, if any, is left unread, so the connection closes after it.
+   */
+  function onCheckExpectation(req: IncomingMessage, res: ServerResponse): void {
+    try {
+      const traceId = parseTraceparent(firstValue(req.headers.traceparent)) ?? generateTraceId();
+      const body = JSON.stringify({
+        type: 'about:blank',
+        title: STATUS_CODES[417],
+        status: 417,
+        detail: 'The server cannot meet the Expect field of the request; send it without Expect.',
+        code: 'expectation-failed' satisfies RestwellErrorCode,
+        traceId,
+      });
+      res.statusCode = 417;
+      res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
+      res.setHeader('Content-Length', Buffer.byteLength(body));
+      res.setHeader('Connection', 'close');
+      if (traceHeader !== false) res.setHeader(traceHeader, traceId);
+      res.end(body);
+    } catch {
+      res.destroy();
+    }
+  }
+
   if (previous !== undefined) server.removeListener('clientError', previous);
   tagged[HANDLER] = onClientError;
   server.on('clientError', onClientError);
+  // An application that answers expectations itself keeps its own listener.
+  const previousExpectation = tagged[EXPECTATION_HANDLER];
+  if (previousExpectation !== undefined) {
+    server.removeListener('checkExpectation', previousExpectation);
+    tagged[EXPECTATION_HANDLER] = undefined;
+  }
+  if (server.listenerCount('checkExpectation') === 0) {
+    tagged[EXPECTATION_HANDLER] = onCheckExpectation;
+    server.on('checkExpectation', onCheckExpectation);
+  }
   return server;
 }

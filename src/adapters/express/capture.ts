@@ -62,6 +62,11 @@ export function isCapturing(res: ServerResponse): boolean {
   return c !== undefined && !c.flushed;
 }
 
+/** The capture holding this response, if any (sent or not). */
+export function captureOf(res: ServerResponse): ResponseCapture | undefined {
+  return (res as CapturedResponse)[CAPTURE];
+}
+
 function toBuffer(chunk: Chunk, encoding?: BufferEncoding): Buffer {
   if (typeof chunk === 'string') return Buffer.from(chunk, encoding ?? 'utf8');
   return Buffer.isBuffer(chunk)
@@ -127,7 +132,7 @@ export class ResponseCapture implements ResponseView {
   private size = 0;
   private stream: PassThrough | undefined;
   /** Streams the handler piped into the response. */
-  private readonly pipedSources: Readable[] = [];
+  readonly pipedSources: Readable[] = [];
   private replacedBody: ResponseBody = null;
   private bodyReplaced = false;
   /** True once the downstream has answered (ended, or switched to streaming). */
@@ -153,7 +158,6 @@ export class ResponseCapture implements ResponseView {
     this.origEnd = r.end as AnyEnd;
     this.origFlushHeaders = r.flushHeaders;
     r[CAPTURE] = this;
-    res.on('pipe', (source: Readable) => this.pipedSources.push(source));
     r.writeHead = capturedWriteHead as ServerResponse['writeHead'];
     r.write = capturedWrite as ServerResponse['write'];
     r.end = capturedEnd as ServerResponse['end'];
@@ -311,6 +315,23 @@ export class ResponseCapture implements ResponseView {
     this.stream = stream;
     this.settled = true;
     this.settleInnermost();
+  }
+
+  /**
+   * A stream piped into the response failed: the body cannot be completed.
+   * While the handler is still writing, the mounts waiting for the downstream
+   * see the error (the outermost renders it as a problem); once the body has
+   * become a stream, that stream fails, which aborts the response.
+   */
+  fail(err: Error): void {
+    if (!this.settled) {
+      this.settled = true;
+      if (this.settleInnermost(err)) return;
+    }
+    // Without the error: before the flush no pipeline listens to the stream yet,
+    // and its early close is enough for the pipeline to abort the response.
+    if (this.stream !== undefined) this.stream.destroy();
+    else if (!this.res.writableFinished) this.res.destroy(err);
   }
 
   /** Sends the (possibly replaced) response through Node's own methods. */

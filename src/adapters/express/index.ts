@@ -31,6 +31,7 @@
  * are one object.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { compose } from '../../core/compose.js';
 import {
   type Context,
@@ -56,7 +57,13 @@ import {
 import { renderProblem } from '../../core/problem.js';
 import { applyFraming, canonicalAllow } from '../../core/response.js';
 import type { ValidatedBy } from '../../core/validate.js';
-import { DirectResponse, isCapturing, ResponseCapture, sendLastResort } from './capture.js';
+import {
+  captureOf,
+  DirectResponse,
+  isCapturing,
+  ResponseCapture,
+  sendLastResort,
+} from './capture.js';
 
 /** The parts of Express's request that the adapter reads; structural, so no Express types are needed. */
 // `body` and `params` are deliberately absent: declaring them here would make
@@ -200,7 +207,8 @@ const DOWNSTREAM_PASSED = Promise.resolve();
  * ```
  */
 export function contextOf(req: object): Context {
-  const state = (req as WithState)[STATE];
+  // Plain JavaScript may pass anything: the same TypeError, never a property read of undefined.
+  const state = req === null || typeof req !== 'object' ? undefined : (req as WithState)[STATE];
   if (state === undefined) {
     throw new TypeError(
       'restwell/express: contextOf() found no restwell context on this request; mount rw(...) before the code that calls it.',
@@ -283,6 +291,51 @@ function patchResponsePrototype(res: ServerResponse): void {
   }
 }
 
+/**
+ * `source.pipe(res)` does not forward the source's errors: a file that cannot
+ * be read or an upstream that resets would be an uncaught exception (the
+ * process exits) and a response left open. The adapter watches what is piped
+ * into a restwell response and, when the source fails, logs the error with
+ * the trace id and ends the response: a 500 problem while nothing has been
+ * sent, else an aborted response, so the client sees it is incomplete.
+ * Shared functions and one symbol slot: no closure per request.
+ */
+const PIPED_INTO = Symbol('restwell.pipedInto');
+type PipedSource = Readable & { [PIPED_INTO]?: ExpressResponse };
+
+function onPipe(this: ExpressResponse, source: Readable): void {
+  (source as PipedSource)[PIPED_INTO] = this;
+  captureOf(this)?.pipedSources.push(source);
+  source.once('error', onPipedSourceError);
+}
+
+function onPipedSourceError(this: PipedSource, err: Error): void {
+  const res = this[PIPED_INTO];
+  const state = res?.req?.[STATE];
+  if (res === undefined || state === undefined) return;
+  const { ctx } = state;
+  try {
+    ctx.log.error('restwell: a stream piped into the response failed', {
+      traceId: ctx.traceId,
+      method: ctx.request.method,
+      path: ctx.request.path,
+      err,
+    });
+  } catch {
+    // The logger failed; the response is still ended below.
+  }
+  const capture = captureOf(res);
+  try {
+    // Not yet released: the capture still holds the body, or streams it.
+    if (capture !== undefined && !capture.released) capture.fail(err);
+    else if (!res.headersSent && !res.writableEnded) {
+      sendLastResort(res, undefined, ctx.traceId, ctx.settings.traceHeader);
+    } else if (!res.writableFinished) res.destroy(err);
+  } catch {
+    res.destroy(err);
+  }
+}
+
 function setHeadersFrom(res: ServerResponse, headers: object): void {
   if (Array.isArray(headers)) {
     if (Array.isArray(headers[0])) {
@@ -333,6 +386,16 @@ function standDownFreshness(req: object): void {
   });
 }
 
+/**
+ * The error a rejected chain is answered with. `Promise.reject()` and
+ * `throw undefined` reject with `undefined`, which the adapter's own
+ * signalling reads as "no error": the response would be sent as a success
+ * (on Koa it is a 500). Never allocates for a real error.
+ */
+function failure(err: unknown): unknown {
+  return err === undefined ? new Error('restwell: a middleware rejected with undefined') : err;
+}
+
 const EXPRESS_OPTIONS = [...ADAPTER_OPTIONS, 'maxBufferedBytes'];
 
 export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdapter {
@@ -359,6 +422,7 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
     req[STATE] = state;
     standDownFreshness(req);
     patchResponsePrototype(res);
+    res.on('pipe', onPipe);
     // Set before the handler can write the head.
     finalizeResponse(ctx);
     return state;
@@ -435,7 +499,7 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
             // The chain answered without passing the request on.
             if (!passed) finish(s, undefined);
           },
-          (err: unknown) => finish(s, undefined, err),
+          (err: unknown) => finish(s, undefined, failure(err)),
         );
         return;
       }
@@ -452,10 +516,10 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
         },
         (err: unknown) => {
           if (!owner) {
-            capture.settleInnermost(err);
+            capture.settleInnermost(failure(err));
             return;
           }
-          finish(s, capture, err);
+          finish(s, capture, failure(err));
         },
       );
     };
@@ -483,7 +547,8 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
 
   adapter.errorHandler = () =>
     function restwellErrorHandler(err, req, res, next) {
-      const state = (req as WithState)[STATE];
+      // Plain JavaScript may pass anything: the same TypeError, never a property read of undefined.
+      const state = req === null || typeof req !== 'object' ? undefined : (req as WithState)[STATE];
       const capture = state?.capture;
       // Hand the error to the innermost restwell mount waiting for this response.
       if (capture !== undefined && !capture.flushed && capture.settleInnermost(err)) return;

@@ -120,7 +120,9 @@ export type KoaAdapter = <const M extends readonly Middleware[]>(
 ) => KoaMiddleware<ValidatedBy<M>>;
 
 const STATE = Symbol.for('restwell.koa.context');
-type WithState = KoaContext & { [STATE]?: NodeContext };
+/** Set once the outermost mount has decided the response. */
+const DECIDED = Symbol('restwell.koa.decided');
+type WithState = KoaContext & { [STATE]?: NodeContext; [DECIDED]?: true };
 
 /**
  * The restwell context of a Koa request, for handlers and Koa middleware
@@ -130,7 +132,8 @@ type WithState = KoaContext & { [STATE]?: NodeContext };
  * restwell mount has seen the request yet.
  */
 export function contextOf(ctx: object): Context {
-  const context = (ctx as WithState)[STATE];
+  // Plain JavaScript may pass anything: the same TypeError, never a property read of undefined.
+  const context = ctx === null || typeof ctx !== 'object' ? undefined : (ctx as WithState)[STATE];
   if (context === undefined) {
     throw new TypeError(
       'restwell/koa: contextOf() found no restwell context on this request; mount rw(...) before the code that calls it.',
@@ -218,6 +221,55 @@ class KoaBinding implements FrameworkBinding {
   }
 }
 
+type KoaOnError = (this: KoaContext, err: unknown) => void;
+
+/**
+ * Koa's `ctx.onerror` answers what fails after the middleware has run (Koa 2
+ * pipes a stream body with `pipe()`, and a stream that fails before its first
+ * byte reaches it) with a `text/plain` page. Installed on every context the
+ * adapter enters (one property write), this answers a problem document
+ * instead while nothing has been sent; otherwise Koa reports it and the
+ * response is aborted.
+ */
+function restwellOnError(this: WithState, err: unknown): void {
+  if (err === null || err === undefined) return;
+  const ctx = this[STATE];
+  const res = this.res;
+  const koaOnError = (Object.getPrototypeOf(this) as { onerror?: KoaOnError }).onerror;
+  // Only once the outermost mount has decided the response (Koa also calls
+  // onerror when the connection fails mid-request), and only to a client
+  // still there: a reset connection is not a server error to answer or log.
+  if (
+    ctx === undefined ||
+    this[DECIDED] !== true ||
+    res.headersSent ||
+    !res.writable ||
+    res.destroyed ||
+    res.socket === null ||
+    res.socket.destroyed
+  ) {
+    if (typeof koaOnError === 'function') koaOnError.call(this, err);
+    // Koa 2 returns here once the head is out and leaves the response open
+    // (pipe() does not end it): the client would wait forever for the rest.
+    if (!res.writableFinished && !res.destroyed) res.destroy();
+    return;
+  }
+  try {
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    renderProblem(ctx, err, ctx.settings.problems);
+    finalizeResponse(ctx);
+    applyFraming(res, this.status, false, ctx.settings.traceHeader);
+    res.end(this.body as string);
+  } catch (failure) {
+    try {
+      lastResort(ctx, this, ctx.settings, failure);
+      res.end(this.body as string);
+    } catch {
+      res.destroy();
+    }
+  }
+}
+
 const KOA_OPTIONS = [...ADAPTER_OPTIONS];
 
 export function koaAdapter(options: KoaAdapterOptions = {}): KoaAdapter {
@@ -233,6 +285,7 @@ export function koaAdapter(options: KoaAdapterOptions = {}): KoaAdapter {
     const ctx = new NodeContext('koa', k.req, binding, new KoaResponseView(k), settings, k.state);
     if (principal !== undefined) installPrincipal(ctx.state, k, principal);
     k[STATE] = ctx;
+    (k as WithState & { onerror: KoaOnError }).onerror = restwellOnError;
     return { ctx, outermost: true };
   }
 
@@ -272,6 +325,7 @@ export function koaAdapter(options: KoaAdapterOptions = {}): KoaAdapter {
           k.res.destroy();
         }
       }
+      (k as WithState)[DECIDED] = true;
     };
   } as KoaAdapter;
 }
