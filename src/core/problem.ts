@@ -248,6 +248,9 @@ export function renderProblem(
     const body = JSON.stringify(doc);
     const headers = ctx.response.headers;
     for (const name of REPRESENTATION_HEADERS) headers.delete(name);
+    // A failed handler may have set a cookie for the answer it never finished (a
+    // session, a CSRF token): a 5xx problem must not deliver it.
+    if (doc.status >= 500) headers.delete('set-cookie');
     if (init.headers) {
       for (const [name, value] of Object.entries(init.headers)) {
         if (value !== undefined && !REPRESENTATION_HEADERS.includes(name.toLowerCase())) {
