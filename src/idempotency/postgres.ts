@@ -106,6 +106,16 @@ export async function withIdempotency<T>(
     invalidOption('idempotency', 'lockTimeoutMs', 'a positive integer', lockTimeoutMs);
   }
   const client = await pool.connect();
+  // While a client is checked out, its 'error' events are ours to handle (the pool
+  // listens only to idle clients): a connection that dies while `fn` awaits something
+  // else (a restart, a failover, idle_in_transaction_session_timeout) emits one, and
+  // with no listener that is an uncaught exception that ends the process. The error
+  // is kept so that the dead connection is destroyed, not returned to the pool.
+  let broken: Error | undefined;
+  const onError = (err: Error): void => {
+    broken ??= err;
+  };
+  client.on('error', onError);
   let claiming = true;
   try {
     // The lock timeout is for the claim alone: an application statement in `fn` that
@@ -144,14 +154,18 @@ export async function withIdempotency<T>(
     await client.query('COMMIT');
     return { result, replayed: false };
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
+    await client.query('ROLLBACK').catch((rollbackError: Error) => {
+      // A connection that cannot roll back must not serve the next checkout.
+      broken ??= rollbackError;
+    });
     // 55P03 lock_not_available while claiming: the first request is still running.
     // The same error from `fn`'s own statements is the application's, and is rethrown.
     if (claiming && (err as { code?: string }).code === '55P03')
       throw new IdempotencyKeyInFlightError(1);
     throw err;
   } finally {
-    client.release();
+    client.off('error', onError);
+    client.release(broken);
   }
 }
 
