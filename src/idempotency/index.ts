@@ -32,6 +32,7 @@ import { parseAcceptEncoding } from '../compression/negotiate.js';
 import { bodyBytes, type Context, type Middleware, principalId } from '../core/context.js';
 import {
   checkOptions,
+  describeValue,
   invalidOption,
   RestwellError,
   StoreFullError,
@@ -99,8 +100,9 @@ export interface IdempotencyOptions {
   /**
    * Whose key it is: keys of different scopes never collide. The default is the
    * authenticated principal (`ctx.state.principal.id`, a string or a number);
-   * mount idempotency after authentication. Return `undefined` for "no scope",
-   * which `anonymous` then decides.
+   * mount idempotency after authentication. Return `undefined` (or `null`, `''`)
+   * for "no scope", which `anonymous` then decides; any other value that is not a
+   * non-empty string is a wiring error (500), never a scope shared by all.
    * @default the principal id
    */
   scope?: (ctx: Context) => string | undefined;
@@ -490,11 +492,26 @@ export function idempotency(options: IdempotencyOptions): Middleware {
 
   /** The key's owner, or `undefined` when the request is to be refused. */
   function ownerOf(ctx: Context): string | undefined {
-    const custom = scope?.(ctx);
-    if (custom !== undefined) return `scope:${custom}`;
+    const custom: unknown = scope?.(ctx);
+    if (typeof custom === 'string' && custom.length > 0) return `scope:${custom}`;
+    // From JavaScript, a scope function may return anything. An object would become
+    // "[object Object]" and '' one shared scope: every caller would share one key space
+    // and could receive each other's answers. Only a non-empty string (or a finite
+    // number, as principal ids are) is a scope; undefined, null and '' mean none; anything
+    // else is a wiring error.
+    if (typeof custom === 'number' && Number.isFinite(custom)) return `scope:${custom}`;
+    if (custom !== undefined && custom !== null && custom !== '') {
+      throw new RestwellError(
+        'internal-error',
+        500,
+        `restwell/idempotency: the scope function returned ${describeValue(custom)}; return a non-empty string, or undefined for no scope.`,
+      );
+    }
     const principal = principalId(ctx.state);
     if (principal !== undefined) return `principal:${principal}`;
-    if (anonymous === 'ip') return `ip:${ctx.request.ip ?? 'unknown'}`;
+    // No address (the socket is already gone) is not an address: refused like no scope,
+    // rather than one "unknown" scope shared by every such request.
+    if (anonymous === 'ip' && ctx.request.ip !== undefined) return `ip:${ctx.request.ip}`;
     const pass = anonymousLog.pass();
     if (pass !== undefined) {
       ctx.log.warn(

@@ -295,3 +295,97 @@ describe('recordHeaders', () => {
     expect(() => idempotency({ store, recordHeaders: ['x-request-cost'] })).not.toThrow();
   });
 });
+
+describe.each(adapters)('scope values that are not a scope, through $name', (adapter) => {
+  function build(scope: (ctx: never) => unknown) {
+    const calls = { count: 0 };
+    const listener = adapter.build({
+      use: [jsonBody()],
+      before: (state, headers) => {
+        state.principal = { id: String(headers['x-user']) };
+      },
+      routes: [
+        {
+          method: 'post',
+          path: '/v1/payments',
+          use: [
+            idempotency({
+              store: new MemoryStore({ evict: false }),
+              scope: scope as IdempotencyOptions['scope'],
+            }),
+          ],
+          handler: (req) => {
+            calls.count++;
+            return { status: 201, body: { for: req.headers['x-user'] } };
+          },
+        },
+      ],
+    });
+    return { listener, calls };
+  }
+
+  it("treats '' and null as no scope: two users never share one key space", async () => {
+    for (const none of ['', null]) {
+      const { listener, calls } = build(() => none);
+      const key = newKey();
+      await request(listener)
+        .post('/v1/payments')
+        .set('x-user', 'alice')
+        .set('Idempotency-Key', key)
+        .send({ a: 1 })
+        .expect(201);
+      const bob = await request(listener)
+        .post('/v1/payments')
+        .set('x-user', 'bob')
+        .set('Idempotency-Key', key)
+        .send({ a: 1 })
+        .expect(201);
+      expect(bob.body).toEqual({ for: 'bob' });
+      expect(bob.headers['idempotent-replayed']).toBeUndefined();
+      expect(calls.count).toBe(2);
+    }
+  });
+
+  it('refuses a scope that is an object, rather than one scope named [object Object]', async () => {
+    const { listener, calls } = build(() => ({ account: 1 }));
+    const res = await request(listener)
+      .post('/v1/payments')
+      .set('x-user', 'alice')
+      .set('Idempotency-Key', newKey())
+      .send({ a: 1 });
+    expect(res.status).toBe(500);
+    expect(res.headers['content-type']).toMatch(PROBLEM);
+    expect(calls.count).toBe(0);
+  });
+});
+
+describe("anonymous: 'ip' without an address", () => {
+  it('refuses the key instead of one scope shared by every request whose socket is gone', async () => {
+    const store = new MemoryStore({ evict: false });
+    const mw = idempotency({ store, anonymous: 'ip' });
+    let ran = 0;
+    const ctx = {
+      request: {
+        method: 'POST',
+        url: '/v1/payments',
+        path: '/v1/payments',
+        route: '/v1/payments',
+        ip: undefined,
+        headers: {},
+        body: undefined,
+        rawBody: undefined,
+        bodyConsumed: false,
+        header: (name: string) => (name === 'idempotency-key' ? 'k-gone' : undefined),
+      },
+      state: {},
+      log: recordingLogger(),
+      traceId: 't',
+    } as unknown as Parameters<typeof mw>[0];
+    await expect(
+      mw(ctx, async () => {
+        ran++;
+      }),
+    ).rejects.toMatchObject({ code: 'idempotency-key-unscoped' });
+    expect(ran).toBe(0);
+  });
+});
