@@ -193,6 +193,9 @@ type IdempotencyRecord =
 
 type DoneRecord = Extract<IdempotencyRecord, { state: 'done' }>;
 
+// RFC 9110 §5.1: field-name = token.
+const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
 function isStatus(value: unknown): value is number {
   return Number.isInteger(value) && (value as number) >= 100 && (value as number) <= 599;
 }
@@ -222,7 +225,11 @@ function readRecord(text: string): IdempotencyRecord | undefined {
             Array.isArray(h) &&
             h.length === 2 &&
             typeof h[0] === 'string' &&
-            typeof h[1] === 'string',
+            typeof h[1] === 'string' &&
+            // What Node would refuse to send (ERR_INVALID_HTTP_TOKEN, ERR_INVALID_CHAR)
+            // would be a 500 on every replay: such a record is unreadable.
+            FIELD_NAME.test(h[0]) &&
+            !/[\0\r\n]/.test(h[1]),
         )
         ? (r as IdempotencyRecord)
         : undefined;

@@ -171,6 +171,10 @@ describe.each(matrix)(
           'null',
           '{"v":1,"state":"done","fp":"%FP%"}',
           '{"v":2}',
+          // Well-formed JSON that Node would refuse to send: a 500 on every replay.
+          '{"v":1,"state":"done","fp":"%FP%","status":201,"headers":[["bad name","x"]],"body":""}',
+          '{"v":1,"state":"done","fp":"%FP%","status":201,"headers":[["x-a","1\\r\\nx-b: 2"]],"body":""}',
+          '{"v":1,"state":"done","fp":"%FP%","status":99,"headers":[],"body":""}',
         ]) {
           const key = newKey();
           // Learn the request's fingerprint from a first, real run.
@@ -206,7 +210,7 @@ describe.each(matrix)(
           .set('Idempotency-Key', key)
           .send({ a: 1 });
         expect(reused.body.code).toBe('idempotency-key-reused');
-        expect(calls.count).toBe(4);
+        expect(calls.count).toBe(7);
         expect(logger.lines.filter((l) => /cannot read/.test(l))).toHaveLength(1);
       });
 
