@@ -54,3 +54,73 @@ describe.runIf(services.postgres)('withIdempotency on a connection that dies', (
     expect(runs).toBe(1);
   });
 });
+
+describe.runIf(services.postgres).each(['repeatable read', 'serializable'])(
+  'withIdempotency in a session at %s',
+  (isolation) => {
+    let pool: pg.Pool;
+    const isoTable = `${table}_${isolation.split(' ')[0]}`;
+    beforeAll(async () => {
+      pool = new pg.Pool({
+        connectionString: services.databaseUrl,
+        max: 4,
+        options: `-c default_transaction_isolation=${isolation.replace(' ', '\\ ')}`,
+      });
+      await migrateIdempotency(pool, { table: isoTable });
+    });
+    afterAll(async () => {
+      await pool.query(`DROP TABLE IF EXISTS ${isoTable}`);
+      await pool.end();
+    });
+
+    it('replays to a concurrent duplicate instead of failing with 40001', async () => {
+      const id = { scope: 'acct_1', key: `k-${isolation}`, fingerprint: 'f' };
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let runs = 0;
+      let waiting!: () => void;
+      const firstHolds = new Promise<void>((resolve) => {
+        waiting = resolve;
+      });
+      const first = withIdempotency(
+        pool,
+        id,
+        async () => {
+          runs++;
+          waiting();
+          await gate;
+          return { n: 1 };
+        },
+        { table: isoTable },
+      );
+      await firstHolds;
+      // The duplicate's snapshot is taken while the first still holds the key.
+      const second = withIdempotency(
+        pool,
+        id,
+        async () => {
+          runs++;
+          return { n: 2 };
+        },
+        { table: isoTable },
+      );
+      // Its INSERT waits on the first's row lock, which the first's commit then releases.
+      const waitingOnLock = async () => {
+        for (;;) {
+          const { rows } = await pool.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO %'",
+          );
+          if (rows[0]!.n > 0) return;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      };
+      await waitingOnLock();
+      release();
+      expect(await first).toEqual({ result: { n: 1 }, replayed: false });
+      expect(await second).toEqual({ result: { n: 1 }, replayed: true });
+      expect(runs).toBe(1);
+    });
+  },
+);
