@@ -25,6 +25,7 @@
  * app.post('/v1/payments', rw(idempotency({ store, required: true })), createPayment);
  * ```
  */
+import { constants } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { sha256Parts as sha256 } from '../core/hash.js';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
@@ -451,6 +452,8 @@ export function idempotency(options: IdempotencyOptions): Middleware {
   }
   const recorded = new Set([...DEFAULT_RECORDED, ...extraRecorded]);
   const renewEveryMs = Math.max(10, Math.floor(leaseMs / 3));
+  // zlib refuses a maxOutputLength above the largest Buffer.
+  const maxDecodedBytes = Math.min(maxRecordedBodyBytes * MAX_DECODED_RATIO, constants.MAX_LENGTH);
   // One line per interval for what a whole outage or a wiring mistake repeats on every request.
   const storeLog = new LogThrottle();
   const fullLog = new LogThrottle();
@@ -671,7 +674,7 @@ export function idempotency(options: IdempotencyOptions): Middleware {
         case 'unreplayable':
           throw new IdempotencyResponseNotReplayableError(record.status);
         default:
-          replay(ctx, record);
+          replay(ctx, record, maxDecodedBytes);
           return;
       }
     }
@@ -826,12 +829,20 @@ function sendEmpty(ctx: Context, status: number): void {
 }
 
 // Codings the replay can undo for a client that does not accept them (RFC 9110 §8.4.1).
-const DECODERS: Record<string, (bytes: Buffer) => Buffer> = {
+const DECODERS: Record<string, (bytes: Buffer, options: { maxOutputLength: number }) => Buffer> = {
   gzip: gunzipSync,
   'x-gzip': gunzipSync,
   deflate: inflateSync,
   br: brotliDecompressSync,
 };
+
+/**
+ * How much larger than `maxRecordedBodyBytes` a decoded replay may grow. The bound
+ * is on the recorded (coded) bytes; a highly compressible answer decodes to far more,
+ * synchronously, on every replay to a client that does not accept the coding, and a
+ * client can ask for such replays cheaply. Past it, the replay is sent coded.
+ */
+const MAX_DECODED_RATIO = 64;
 
 /** Whether `Accept-Encoding` accepts `coding` at all (RFC 9110 §12.5.3); absent means identity only. */
 function accepts(header: string | undefined, coding: string): boolean {
@@ -845,37 +856,40 @@ function accepts(header: string | undefined, coding: string): boolean {
   return star !== undefined && star > 0;
 }
 
-function replay(ctx: Context, record: DoneRecord): void {
+function replay(ctx: Context, record: DoneRecord, maxDecodedBytes: number): void {
   let body: Buffer = Buffer.from(record.body, 'base64');
   let headers = record.headers;
-  const coding = headers
-    .find(([name]) => name === 'content-encoding')?.[1]
-    ?.trim()
-    .toLowerCase();
-  // The first answer was coded by a compression mounted inside idempotency. A retry
-  // may come from a client that cannot decode it: send it identity instead.
+  // Codings in the order they were applied (RFC 9110 §8.4): `gzip, br` is gzip, then br.
+  const codings = (headers.find(([name]) => name === 'content-encoding')?.[1] ?? '')
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c.length > 0 && c !== 'identity');
+  const acceptEncoding = ctx.request.header('accept-encoding');
+  // The first answer was coded by a compression mounted inside idempotency (or by the
+  // handler). A retry may come from a client that cannot decode it: send it identity
+  // instead, undoing the codings last first.
   if (
-    coding !== undefined &&
-    coding !== 'identity' &&
+    codings.length > 0 &&
     body.byteLength > 0 &&
-    !accepts(ctx.request.header('accept-encoding'), coding)
+    !codings.every((c) => accepts(acceptEncoding, c)) &&
+    codings.every((c) => DECODERS[c] !== undefined)
   ) {
-    const decode = DECODERS[coding];
-    if (decode !== undefined) {
-      try {
-        body = decode(body);
-        // A strong ETag names the coded representation (RFC 9110 §8.8.3); a weak one holds.
-        headers = headers.filter(
-          ([name, value]) =>
-            name !== 'content-encoding' && !(name === 'etag' && !value.startsWith('W/')),
-        );
-      } catch (err) {
-        ctx.log.warn('idempotency: a recorded coded body could not be decoded; replayed coded', {
-          traceId: ctx.traceId,
-          coding,
-          err,
-        });
+    try {
+      let decoded = body;
+      for (const coding of [...codings].reverse()) {
+        decoded = DECODERS[coding]!(decoded, { maxOutputLength: maxDecodedBytes });
       }
+      body = decoded;
+      // A strong ETag names the coded representation (RFC 9110 §8.8.3); a weak one holds.
+      headers = headers.filter(
+        ([name, value]) =>
+          name !== 'content-encoding' && !(name === 'etag' && !value.startsWith('W/')),
+      );
+    } catch (err) {
+      ctx.log.warn(
+        'idempotency: a recorded coded body could not be decoded (corrupt, or larger than 64 times maxRecordedBodyBytes); replayed coded',
+        { traceId: ctx.traceId, coding: codings.join(', '), err },
+      );
     }
   }
   for (const [name, value] of headers) ctx.response.headers.set(name, value as HeaderValue);

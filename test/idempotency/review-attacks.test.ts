@@ -3,6 +3,7 @@
  * spellings of one target, bodies no parser read, unreadable records, record
  * writes that fail, and headers that must never be replayed.
  */
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import express5 from 'express';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -17,7 +18,7 @@ import { migrate, PostgresStore } from '../../src/stores/postgres/index.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
 import type { Store } from '../../src/stores/types.js';
 import { adapters } from '../helpers/apps.js';
-import { listen, rawRequest } from '../helpers/raw.js';
+import { listen, raw, rawRequest } from '../helpers/raw.js';
 import { services } from '../helpers/services.js';
 
 const PROBLEM = /^application\/problem\+json/;
@@ -391,5 +392,72 @@ describe("anonymous: 'ip' without an address", () => {
       }),
     ).rejects.toMatchObject({ code: 'idempotency-key-unscoped' });
     expect(ran).toBe(0);
+  });
+});
+
+describe.each(adapters)('replaying a coded answer, through $name', (adapter) => {
+  function build(body: Buffer, encoding: string, maxRecordedBodyBytes?: number) {
+    const calls = { count: 0 };
+    const logger = recordingLogger();
+    const listener = adapter.build({
+      options: { logger },
+      use: [jsonBody()],
+      before: (state) => {
+        state.principal = { id: 'u' };
+      },
+      routes: [
+        {
+          method: 'post',
+          path: '/v1/reports',
+          use: [idempotency({ store: new MemoryStore({ evict: false }), maxRecordedBodyBytes })],
+          handler: () => {
+            calls.count++;
+            return {
+              status: 201,
+              headers: { 'content-type': 'text/plain', 'content-encoding': encoding },
+              body,
+            };
+          },
+        },
+      ],
+    });
+    return { listener, calls, logger };
+  }
+
+  it('undoes every coding of a list, last first, for a client that accepts none', async () => {
+    const text = 'report '.repeat(100);
+    const coded = brotliCompressSync(gzipSync(Buffer.from(text)));
+    const { listener, calls } = build(coded, 'gzip, br');
+    const key = newKey();
+    const first = await raw(listener, {
+      method: 'POST',
+      path: '/v1/reports',
+      headers: { 'idempotency-key': key, 'accept-encoding': 'gzip, br' },
+    });
+    expect(first.body.equals(coded)).toBe(true);
+    const replay = await raw(listener, {
+      method: 'POST',
+      path: '/v1/reports',
+      headers: { 'idempotency-key': key, 'accept-encoding': 'gzip' },
+    });
+    expect(replay.status).toBe(201);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.headers['content-encoding']).toBeUndefined();
+    expect(replay.body.toString()).toBe(text);
+    expect(calls.count).toBe(1);
+  });
+
+  it('does not inflate a replay past 64 times maxRecordedBodyBytes', async () => {
+    // 1 MB of zeros gzips to about 1 KB: recorded under a 2 KB bound.
+    const coded = gzipSync(Buffer.alloc(1_000_000));
+    const { listener, logger } = build(coded, 'gzip', 2_000);
+    const key = newKey();
+    const headers = { 'idempotency-key': key };
+    await raw(listener, { method: 'POST', path: '/v1/reports', headers });
+    const replay = await raw(listener, { method: 'POST', path: '/v1/reports', headers });
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.headers['content-encoding']).toBe('gzip');
+    expect(replay.body.equals(coded)).toBe(true);
+    expect(logger.lines.some((l) => /could not be decoded/.test(l))).toBe(true);
   });
 });
