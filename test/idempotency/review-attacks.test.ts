@@ -3,6 +3,7 @@
  * spellings of one target, bodies no parser read, unreadable records, record
  * writes that fail, and headers that must never be replayed.
  */
+import { connect } from 'node:net';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import express5 from 'express';
 import { Redis } from 'ioredis';
@@ -459,5 +460,75 @@ describe.each(adapters)('replaying a coded answer, through $name', (adapter) => 
     expect(replay.headers['content-encoding']).toBe('gzip');
     expect(replay.body.equals(coded)).toBe(true);
     expect(logger.lines.some((l) => /could not be decoded/.test(l))).toBe(true);
+  });
+});
+
+describe.each(adapters)('a client that disconnects mid-request, through $name', (adapter) => {
+  it('does not free the key: the answer is recorded, and the retry gets it without a second run', async () => {
+    let calls = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered!: () => void;
+    const running = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let finished!: () => void;
+    const done = new Promise<void>((resolve) => {
+      finished = resolve;
+    });
+    const listener = adapter.build({
+      use: [jsonBody()],
+      before: (state) => {
+        state.principal = { id: 'u' };
+      },
+      routes: [
+        {
+          method: 'post',
+          path: '/v1/payments',
+          use: [
+            async (_ctx, next) => {
+              await next();
+              finished();
+            },
+            idempotency({ store: new MemoryStore({ evict: false }) }),
+          ],
+          handler: async () => {
+            calls++;
+            entered();
+            await gate;
+            return { status: 201, body: { id: 'pay_1' } };
+          },
+        },
+      ],
+    });
+    const server = await listen(listener);
+    try {
+      const key = newKey();
+      const body = '{"a":1}';
+      const socket = connect(server.port, '127.0.0.1', () =>
+        socket.write(
+          `POST /v1/payments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nIdempotency-Key: ${key}\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+        ),
+      );
+      socket.on('error', () => {});
+      await running;
+      socket.destroy();
+      release();
+      await done;
+      const retry = await rawRequest(server.port, {
+        method: 'POST',
+        path: '/v1/payments',
+        headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        body,
+      });
+      expect(retry.status).toBe(201);
+      expect(retry.headers['idempotent-replayed']).toBe('true');
+      expect(JSON.parse(retry.body.toString())).toEqual({ id: 'pay_1' });
+      expect(calls).toBe(1);
+    } finally {
+      await server.close();
+    }
   });
 });
