@@ -148,7 +148,7 @@ export interface IdempotencyOptions {
    * @default 'release'
    */
   onServerError?: 'release' | 'record';
-  /** `Retry-After` seconds sent with 409 in-flight and 503 answers. @default 1 */
+  /** `Retry-After` seconds (a positive integer) sent with 409 in-flight and 503 answers. @default 1 */
   retryAfterSeconds?: number;
 }
 
@@ -422,6 +422,9 @@ export function idempotency(options: IdempotencyOptions): Middleware {
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
       invalidOption('idempotency', name, 'a positive number', value);
   }
+  // RFC 9110 §10.2.3: delay-seconds = 1*DIGIT; "1.5" is not a Retry-After a client can read.
+  if (!Number.isInteger(retryAfterSeconds))
+    invalidOption('idempotency', 'retryAfterSeconds', 'a positive integer', retryAfterSeconds);
   // Checked here, not by the store on the first request, where it would read as an outage.
   if (ttlMs > MAX_TTL_MS)
     invalidOption('idempotency', 'ttlMs', `at most ${MAX_TTL_MS} (ten years)`, ttlMs);

@@ -292,6 +292,16 @@ describe.each(adapters.filter((a) => a.framework === 'express'))(
   },
 );
 
+describe('retryAfterSeconds', () => {
+  it('must be an integer: Retry-After is delay-seconds, digits only (RFC 9110 §10.2.3)', () => {
+    const store = new MemoryStore({ evict: false });
+    expect(() => idempotency({ store, retryAfterSeconds: 1.5 })).toThrow(
+      /option "retryAfterSeconds" must be a positive integer/,
+    );
+    expect(() => idempotency({ store, retryAfterSeconds: 2 })).not.toThrow();
+  });
+});
+
 describe('recordHeaders', () => {
   it('refuses Set-Cookie and framing fields at construction', () => {
     const store = new MemoryStore({ evict: false });
