@@ -212,10 +212,17 @@ export async function sweepIdempotency(
   options: { table?: string; limit?: number } = {},
 ): Promise<number> {
   const table = checkTable(options.table ?? 'restwell_idempotency');
+  // A negative or NaN age would delete every record, the fresh ones too: the ledger
+  // would forget keys whose retries are still coming.
+  if (typeof olderThanMs !== 'number' || !Number.isFinite(olderThanMs) || olderThanMs <= 0)
+    invalidOption('idempotency', 'olderThanMs', 'a positive number of milliseconds', olderThanMs);
+  const limit = options.limit ?? 1000;
+  if (!Number.isInteger(limit) || limit <= 0)
+    invalidOption('idempotency', 'limit', 'a positive integer', limit);
   const r = await pool.query(
     `DELETE FROM ${table} WHERE (scope, key) IN (
        SELECT scope, key FROM ${table} WHERE created_at < now() - ($1::double precision * interval '1 millisecond') LIMIT $2)`,
-    [olderThanMs, options.limit ?? 1000],
+    [olderThanMs, limit],
   );
   return r.rowCount ?? 0;
 }

@@ -4,7 +4,11 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateIdempotency, withIdempotency } from '../../src/idempotency/postgres.js';
+import {
+  migrateIdempotency,
+  sweepIdempotency,
+  withIdempotency,
+} from '../../src/idempotency/postgres.js';
 import { services } from '../helpers/services.js';
 
 const table = `restwell_idem_review_tx_${Math.random().toString(36).slice(2, 8)}`;
@@ -124,3 +128,17 @@ describe.runIf(services.postgres).each(['repeatable read', 'serializable'])(
     });
   },
 );
+
+describe('sweepIdempotency', () => {
+  it('refuses an age that would delete every record, before any query', async () => {
+    const pool = {
+      query: () => {
+        throw new Error('must not be called');
+      },
+    } as unknown as pg.Pool;
+    for (const age of [-1, 0, Number.NaN, Number.POSITIVE_INFINITY]) {
+      await expect(sweepIdempotency(pool, age)).rejects.toThrow(/option "olderThanMs"/);
+    }
+    await expect(sweepIdempotency(pool, 1000, { limit: 0 })).rejects.toThrow(/option "limit"/);
+  });
+});
