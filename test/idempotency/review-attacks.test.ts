@@ -542,3 +542,43 @@ describe.each(adapters)('a client that disconnects mid-request, through $name', 
     }
   });
 });
+
+describe.each(adapters)('safe methods with a key, through $name', (adapter) => {
+  it('pass GET and HEAD through untouched: no claim, no record, no replay', async () => {
+    let storeCalls = 0;
+    const memory = new MemoryStore({ evict: false });
+    const counted = withOverrides(memory, {
+      addOrGet: async (...args) => {
+        storeCalls++;
+        return memory.addOrGet(...args);
+      },
+    });
+    let calls = 0;
+    const listener = adapter.build({
+      before: (state) => {
+        state.principal = { id: 'u' };
+      },
+      routes: [
+        {
+          method: 'get',
+          path: '/v1/payments',
+          use: [idempotency({ store: counted, required: true })],
+          handler: () => {
+            calls++;
+            return { status: 200, body: { n: calls } };
+          },
+        },
+      ],
+    });
+    const key = newKey();
+    const a = await request(listener).get('/v1/payments').set('Idempotency-Key', key).expect(200);
+    const b = await request(listener).get('/v1/payments').set('Idempotency-Key', key).expect(200);
+    await request(listener).head('/v1/payments').set('Idempotency-Key', key).expect(200);
+    // Not even required: a GET without a key is not a 400.
+    await request(listener).get('/v1/payments').expect(200);
+    expect(a.body).toEqual({ n: 1 });
+    expect(b.body).toEqual({ n: 2 });
+    expect(b.headers['idempotent-replayed']).toBeUndefined();
+    expect(storeCalls).toBe(0);
+  });
+});
