@@ -352,6 +352,20 @@ function routeOf(path: string): string {
   return p;
 }
 
+/**
+ * An empty plain object: what body-parser 1.x (Express 4's `express.json()`) and
+ * koa-bodyparser put in `body` before they look at the media type, and leave there
+ * when they decline it without reading the stream. With content still unread it
+ * stands for nothing, and the body is treated as unread.
+ */
+function standIn(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const proto = Object.getPrototypeOf(body);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const _ in body) return false;
+  return true;
+}
+
 /** A Content-Type for a problem detail: its media type only, bounded, never its parameters. */
 function describeType(value: string | undefined): string {
   const type = value?.split(';')[0]?.trim() ?? '';
@@ -470,9 +484,11 @@ export function idempotency(options: IdempotencyOptions): Middleware {
   function fingerprint(ctx: Context): string {
     const { request } = ctx;
     let body: string | Uint8Array;
-    if (request.body !== undefined) body = canonicalJson(request.body) ?? '';
+    const unread = request.rawBody === undefined && hasContent(ctx) && !request.bodyConsumed;
+    if (request.body !== undefined && !(unread && standIn(request.body)))
+      body = canonicalJson(request.body) ?? '';
     else if (request.rawBody !== undefined) body = request.rawBody;
-    else if (hasContent(ctx) && !request.bodyConsumed) {
+    else if (unread) {
       // The body is still unread: hashing '' would let another body under the same key
       // replay this one's answer. Reading it here would starve the parser mounted later.
       // Two causes look alike here: a parser mounted after idempotency (a wiring error,

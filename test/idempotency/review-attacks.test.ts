@@ -6,6 +6,7 @@
 import { connect } from 'node:net';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import express5 from 'express';
+import express4 from 'express4';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import request from 'supertest';
@@ -299,6 +300,48 @@ describe('retryAfterSeconds', () => {
       /option "retryAfterSeconds" must be a positive integer/,
     );
     expect(() => idempotency({ store, retryAfterSeconds: 2 })).not.toThrow();
+  });
+});
+
+describe("a body the parser declined but stood in for with {} (Express 4's express.json())", () => {
+  it('is a 415 too: the stream is unread, and a parser after idempotency could read another body', async () => {
+    const adapter = adapters.find((a) => a.name === 'express4')!;
+    let calls = 0;
+    const listener = adapter.build({
+      before: (state) => {
+        state.principal = { id: 'u' };
+      },
+      // body-parser 1.x sets req.body = {} before it looks at the type, then leaves a
+      // text/plain stream unread; express.text() mounted after idempotency would read it.
+      framework: { express: [express4.json() as unknown as express5.RequestHandler] },
+      routes: [
+        {
+          method: 'post',
+          path: '/v1/payments',
+          use: [idempotency({ store: new MemoryStore({ evict: false }) })],
+          handler: () => {
+            calls++;
+            return { status: 201, body: {} };
+          },
+        },
+      ],
+    });
+    const key = newKey();
+    const res = await request(listener)
+      .post('/v1/payments')
+      .set('Idempotency-Key', key)
+      .set('Content-Type', 'text/plain')
+      .send('amount=100');
+    expect(res.status).toBe(415);
+    expect(res.body.code).toBe('unsupported-media-type');
+    // A parsed JSON body and a bodiless request are fingerprinted as before.
+    await request(listener)
+      .post('/v1/payments')
+      .set('Idempotency-Key', newKey())
+      .send({ a: 1 })
+      .expect(201);
+    await request(listener).post('/v1/payments').set('Idempotency-Key', newKey()).expect(201);
+    expect(calls).toBe(2);
   });
 });
 
