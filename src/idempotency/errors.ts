@@ -53,11 +53,18 @@ export class IdempotencyKeyInFlightError extends RestwellError {
  */
 export class IdempotencyResponseNotReplayableError extends RestwellError {
   override readonly name = 'IdempotencyResponseNotReplayableError';
-  constructor(originalStatus: number) {
+  /**
+   * `originalStatus` is the status the first answer had; left out when the key's
+   * record cannot be read (corrupted, or written by another version), in which
+   * case whether the request ran is unknown and the key is treated as spent.
+   */
+  constructor(originalStatus?: number) {
     super('idempotency-response-not-replayable', 422, 'Idempotent response not replayable', {
       detail:
-        'A request with this Idempotency-Key was already executed, but its response was streamed or too large to be kept, so it cannot be replayed. Do not retry it; use a new key to execute a new request.',
-      extensions: { originalStatus },
+        originalStatus === undefined
+          ? 'The record of this Idempotency-Key cannot be read, so whether its request was executed is unknown. Do not retry it; check the resource, or use a new key to execute a new request.'
+          : 'A request with this Idempotency-Key was already executed, but its response was streamed or too large to be kept, so it cannot be replayed. Do not retry it; use a new key to execute a new request.',
+      extensions: originalStatus === undefined ? {} : { originalStatus },
     });
   }
 }

@@ -25,6 +25,7 @@
  * app.post('/v1/payments', rw(idempotency({ store, required: true })), createPayment);
  * ```
  */
+import { constants } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { sha256Parts as sha256 } from '../core/hash.js';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
@@ -32,6 +33,7 @@ import { parseAcceptEncoding } from '../compression/negotiate.js';
 import { bodyBytes, type Context, type Middleware, principalId } from '../core/context.js';
 import {
   checkOptions,
+  describeValue,
   invalidOption,
   RestwellError,
   StoreFullError,
@@ -99,8 +101,9 @@ export interface IdempotencyOptions {
   /**
    * Whose key it is: keys of different scopes never collide. The default is the
    * authenticated principal (`ctx.state.principal.id`, a string or a number);
-   * mount idempotency after authentication. Return `undefined` for "no scope",
-   * which `anonymous` then decides.
+   * mount idempotency after authentication. Return `undefined` (or `null`, `''`)
+   * for "no scope", which `anonymous` then decides; any other value that is not a
+   * non-empty string is a wiring error (500), never a scope shared by all.
    * @default the principal id
    */
   scope?: (ctx: Context) => string | undefined;
@@ -119,7 +122,9 @@ export interface IdempotencyOptions {
    * Response headers recorded and replayed besides the representation metadata
    * always kept: Content-Type, Content-Encoding, Content-Language,
    * Content-Disposition, Content-Location, Vary, Cache-Control, Last-Modified,
-   * Expires, ETag, Location and Link. @default []
+   * Expires, ETag, Location and Link. Set-Cookie (a replay would hand one
+   * response's session to another request), framing and hop-by-hop fields are
+   * refused with a TypeError. @default []
    */
   recordHeaders?: readonly string[];
   /**
@@ -143,7 +148,7 @@ export interface IdempotencyOptions {
    * @default 'release'
    */
   onServerError?: 'release' | 'record';
-  /** `Retry-After` seconds sent with 409 in-flight and 503 answers. @default 1 */
+  /** `Retry-After` seconds (a positive integer) sent with 409 in-flight and 503 answers. @default 1 */
   retryAfterSeconds?: number;
 }
 
@@ -189,6 +194,61 @@ type IdempotencyRecord =
 
 type DoneRecord = Extract<IdempotencyRecord, { state: 'done' }>;
 
+// RFC 9110 §5.1: field-name = token.
+const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function isStatus(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 100 && (value as number) <= 599;
+}
+
+/** The record a store returned, or `undefined` when it is not one this version wrote. */
+function readRecord(text: string): IdempotencyRecord | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const r = value as Record<string, unknown>;
+  if (r.v !== 1 || typeof r.fp !== 'string') return undefined;
+  switch (r.state) {
+    case 'in-flight':
+      return typeof r.token === 'string' ? (r as IdempotencyRecord) : undefined;
+    case 'unreplayable':
+      return isStatus(r.status) ? (r as IdempotencyRecord) : undefined;
+    case 'done':
+      return isStatus(r.status) &&
+        typeof r.body === 'string' &&
+        Array.isArray(r.headers) &&
+        r.headers.every(
+          (h) =>
+            Array.isArray(h) &&
+            h.length === 2 &&
+            typeof h[0] === 'string' &&
+            typeof h[1] === 'string' &&
+            // What Node would refuse to send (ERR_INVALID_HTTP_TOKEN, ERR_INVALID_CHAR)
+            // would be a 500 on every replay: such a record is unreadable.
+            FIELD_NAME.test(h[0]) &&
+            !/[\0\r\n]/.test(h[1]),
+        )
+        ? (r as IdempotencyRecord)
+        : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** The fingerprint of a record that is otherwise unreadable, when it still has one. */
+function fingerprintOf(text: string): string | undefined {
+  try {
+    const fp = (JSON.parse(text) as { fp?: unknown } | null)?.fp;
+    return typeof fp === 'string' ? fp : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Representation metadata (RFC 9110 §8) and the response's own links: what a
  * client needs to read the replayed body as it read the first one.
@@ -207,6 +267,28 @@ const DEFAULT_RECORDED = [
   'location',
   'link',
 ];
+/**
+ * Response fields `recordHeaders` may not name. Set-Cookie: a replay would hand the
+ * session or token minted for the first response to whoever retries under the scope
+ * (clients behind one address with `anonymous: 'ip'`, the members of a shared account),
+ * which is session fixation; its values also cannot be joined into one field
+ * (RFC 9110 §5.3), so it could not be replayed intact anyway. Framing and hop-by-hop
+ * fields (RFC 9110 §7.6.1, RFC 9112 §6) describe one connection's message, not the
+ * representation: a recorded Content-Length is wrong for a replay that is decoded.
+ */
+const NEVER_RECORDED: Readonly<Record<string, string>> = {
+  'set-cookie': "replaying a cookie hands one response's session to another request",
+  'content-length': 'framing is computed for each message',
+  'transfer-encoding': 'framing is computed for each message',
+  connection: 'a hop-by-hop field',
+  'keep-alive': 'a hop-by-hop field',
+  'proxy-connection': 'a hop-by-hop field',
+  te: 'a hop-by-hop field',
+  trailer: 'a hop-by-hop field',
+  upgrade: 'a hop-by-hop field',
+  'idempotent-replayed': 'set on every replay',
+};
+
 // Transient answers that must not be replayed forever.
 const NOT_RECORDED = new Set([408, 409, 425, 429]);
 // Statuses that never carry content (RFC 9110 §15.3.5, §15.3.6, §15.4.5).
@@ -234,6 +316,62 @@ function answerProblem(ctx: Context, init: ProblemInit): void {
   ctx.response.headers.set('content-type', PROBLEM_CONTENT_TYPE);
   ctx.response.status = doc.status;
   ctx.response.body = JSON.stringify(doc);
+}
+
+/**
+ * The request target in origin form (RFC 9112 §3.2.1): a client or proxy may send
+ * the absolute form (`http://host/v1/payments`, §3.2.2), which names the same
+ * resource and must fingerprint alike.
+ */
+function originForm(target: string): string {
+  if (target.startsWith('/')) return target;
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target);
+  if (scheme === null) return target;
+  const rest = target.slice(scheme[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
+/**
+ * What stands for the route when the framework matched none yet (idempotency
+ * mounted globally, before the router): the path as the most lenient router
+ * would match it. Express and @koa/router match case-insensitively and ignore a
+ * trailing slash by default, so `/v1/payments`, `/V1/Payments` and `/v1/payments/`
+ * run the same handler and must be one key. Merging more than a router does is
+ * safe (the fingerprint still holds the exact target, so such a retry gets 422,
+ * never another answer); merging less would run one request twice.
+ */
+function routeOf(path: string): string {
+  let p = originForm(path);
+  try {
+    p = decodeURIComponent(p);
+  } catch {
+    // A malformed escape stays as sent: a router cannot decode it either.
+  }
+  p = p.toLowerCase().replace(/\/{2,}/g, '/');
+  while (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  return p;
+}
+
+/**
+ * An empty plain object: what body-parser 1.x (Express 4's `express.json()`) and
+ * koa-bodyparser put in `body` before they look at the media type, and leave there
+ * when they decline it without reading the stream. With content still unread it
+ * stands for nothing, and the body is treated as unread.
+ */
+function standIn(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const proto = Object.getPrototypeOf(body);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const _ in body) return false;
+  return true;
+}
+
+/** A Content-Type for a problem detail: its media type only, bounded, never its parameters. */
+function describeType(value: string | undefined): string {
+  const type = value?.split(';')[0]?.trim() ?? '';
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}\/[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/.test(type)
+    ? type
+    : 'absent or malformed';
 }
 
 /** Whether the request has content the fingerprint must see (RFC 9112 §6.3). */
@@ -298,6 +436,9 @@ export function idempotency(options: IdempotencyOptions): Middleware {
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
       invalidOption('idempotency', name, 'a positive number', value);
   }
+  // RFC 9110 §10.2.3: delay-seconds = 1*DIGIT; "1.5" is not a Retry-After a client can read.
+  if (!Number.isInteger(retryAfterSeconds))
+    invalidOption('idempotency', 'retryAfterSeconds', 'a positive integer', retryAfterSeconds);
   // Checked here, not by the store on the first request, where it would read as an outage.
   if (ttlMs > MAX_TTL_MS)
     invalidOption('idempotency', 'ttlMs', `at most ${MAX_TTL_MS} (ten years)`, ttlMs);
@@ -320,11 +461,16 @@ export function idempotency(options: IdempotencyOptions): Middleware {
   const fpHeaders = checkHeaderList('fingerprintHeaders', fingerprintHeaders).map((h) =>
     h.toLowerCase(),
   );
-  const recorded = new Set([
-    ...DEFAULT_RECORDED,
-    ...checkHeaderList('recordHeaders', recordHeaders).map((h) => h.toLowerCase()),
-  ]);
+  const extraRecorded = checkHeaderList('recordHeaders', recordHeaders).map((h) => h.toLowerCase());
+  for (const name of extraRecorded) {
+    const why = NEVER_RECORDED[name];
+    if (why !== undefined)
+      invalidOption('idempotency', 'recordHeaders', `a list without ${name} (${why})`, name);
+  }
+  const recorded = new Set([...DEFAULT_RECORDED, ...extraRecorded]);
   const renewEveryMs = Math.max(10, Math.floor(leaseMs / 3));
+  // zlib refuses a maxOutputLength above the largest Buffer.
+  const maxDecodedBytes = Math.min(maxRecordedBodyBytes * MAX_DECODED_RATIO, constants.MAX_LENGTH);
   // One line per interval for what a whole outage or a wiring mistake repeats on every request.
   const storeLog = new LogThrottle();
   const fullLog = new LogThrottle();
@@ -332,24 +478,42 @@ export function idempotency(options: IdempotencyOptions): Middleware {
   const hungLog = new LogThrottle();
   const compensationLog = new LogThrottle();
   const unreplayableLog = new LogThrottle();
+  const unreadLog = new LogThrottle();
+  const unreadableLog = new LogThrottle();
 
   function fingerprint(ctx: Context): string {
     const { request } = ctx;
     let body: string | Uint8Array;
-    if (request.body !== undefined) body = canonicalJson(request.body) ?? '';
+    const unread = request.rawBody === undefined && hasContent(ctx) && !request.bodyConsumed;
+    if (request.body !== undefined && !(unread && standIn(request.body)))
+      body = canonicalJson(request.body) ?? '';
     else if (request.rawBody !== undefined) body = request.rawBody;
-    else if (hasContent(ctx) && !request.bodyConsumed) {
+    else if (unread) {
       // The body is still unread: hashing '' would let another body under the same key
       // replay this one's answer. Reading it here would starve the parser mounted later.
-      throw new RestwellError(
-        'internal-error',
-        500,
-        'restwell/idempotency: the request body was not read when idempotency ran, so it cannot be fingerprinted. Mount a body parser (jsonBody(), express.json(), koa-bodyparser) before idempotency().',
-      );
+      // Two causes look alike here: a parser mounted after idempotency (a wiring error,
+      // logged with its fix) and a parser before it that declined the media type
+      // (express.json() leaves a text/plain body unread). The second is the client's
+      // doing, so the answer is a 415, never a 5xx; nothing runs either way.
+      const pass = unreadLog.pass();
+      if (pass !== undefined) {
+        ctx.log.warn(
+          'idempotency: the request body was not read when idempotency ran, so it cannot be fingerprinted; answered 415. If the media type is one you accept, mount a body parser (jsonBody(), express.json(), koa-bodyparser) before idempotency().',
+          {
+            traceId: ctx.traceId,
+            path: request.path,
+            contentType: request.header('content-type'),
+            suppressed: pass.suppressed,
+          },
+        );
+      }
+      throw new RestwellError('unsupported-media-type', 415, 'Unsupported Media Type', {
+        detail: `The request body (Content-Type ${describeType(request.header('content-type'))}) is not one this resource reads, so its ${header} cannot be checked against it. Send a media type this resource accepts.`,
+      });
     } else body = '';
     return sha256([
       request.method,
-      request.url,
+      originForm(request.url),
       body,
       ...fpHeaders.map((h) => `${h}:${request.header(h) ?? ''}`),
     ]);
@@ -357,11 +521,26 @@ export function idempotency(options: IdempotencyOptions): Middleware {
 
   /** The key's owner, or `undefined` when the request is to be refused. */
   function ownerOf(ctx: Context): string | undefined {
-    const custom = scope?.(ctx);
-    if (custom !== undefined) return `scope:${custom}`;
+    const custom: unknown = scope?.(ctx);
+    if (typeof custom === 'string' && custom.length > 0) return `scope:${custom}`;
+    // From JavaScript, a scope function may return anything. An object would become
+    // "[object Object]" and '' one shared scope: every caller would share one key space
+    // and could receive each other's answers. Only a non-empty string (or a finite
+    // number, as principal ids are) is a scope; undefined, null and '' mean none; anything
+    // else is a wiring error.
+    if (typeof custom === 'number' && Number.isFinite(custom)) return `scope:${custom}`;
+    if (custom !== undefined && custom !== null && custom !== '') {
+      throw new RestwellError(
+        'internal-error',
+        500,
+        `restwell/idempotency: the scope function returned ${describeValue(custom)}; return a non-empty string, or undefined for no scope.`,
+      );
+    }
     const principal = principalId(ctx.state);
     if (principal !== undefined) return `principal:${principal}`;
-    if (anonymous === 'ip') return `ip:${ctx.request.ip ?? 'unknown'}`;
+    // No address (the socket is already gone) is not an address: refused like no scope,
+    // rather than one "unknown" scope shared by every such request.
+    if (anonymous === 'ip' && ctx.request.ip !== undefined) return `ip:${ctx.request.ip}`;
     const pass = anonymousLog.pass();
     if (pass !== undefined) {
       ctx.log.warn(
@@ -381,18 +560,9 @@ export function idempotency(options: IdempotencyOptions): Middleware {
    * retries with backoff for about one lease.
    */
   function compensate(ctx: Context, storeKey: string, claim: string): void {
-    const deadline = Date.now() + leaseMs;
-    let delay = 50;
-    const attempt = (): void => {
-      store.compareAndDelete(storeKey, claim).then(
-        (deleted) => {
-          if (!deleted) retry();
-        },
-        () => retry(),
-      );
-    };
-    const retry = (): void => {
-      if (Date.now() + delay > deadline) {
+    retryInBackground(
+      () => store.compareAndDelete(storeKey, claim),
+      () => {
         const pass = compensationLog.pass();
         if (pass !== undefined) {
           ctx.log.warn(
@@ -400,12 +570,34 @@ export function idempotency(options: IdempotencyOptions): Middleware {
             { traceId: ctx.traceId, leaseMs, suppressed: pass.suppressed },
           );
         }
+      },
+    );
+  }
+
+  /**
+   * Runs `attempt` until it resolves `true`, with backoff, for about one lease;
+   * then `giveUp`. Timers are unref'd: they never hold a process open.
+   */
+  function retryInBackground(attempt: () => Promise<boolean>, giveUp: () => void): void {
+    const deadline = Date.now() + leaseMs;
+    let delay = 50;
+    const run = (): void => {
+      attempt().then(
+        (finished) => {
+          if (!finished) retry();
+        },
+        () => retry(),
+      );
+    };
+    const retry = (): void => {
+      if (Date.now() + delay > deadline) {
+        giveUp();
         return;
       }
-      setTimeout(attempt, delay).unref();
+      setTimeout(run, delay).unref();
       delay = Math.min(delay * 2, Math.max(50, Math.floor(leaseMs / 4)));
     };
-    attempt();
+    run();
   }
 
   return async function idempotencyKeys(ctx, next) {
@@ -421,7 +613,7 @@ export function idempotency(options: IdempotencyOptions): Middleware {
     const owner = ownerOf(ctx);
     if (owner === undefined) throw new IdempotencyKeyUnscopedError(header);
     // Hashed: the store key has a fixed length and no characters a store could mind.
-    const storeKey = `idem:${sha256([owner, ctx.request.method, ctx.request.route ?? ctx.request.path, parsed.key])}`;
+    const storeKey = `idem:${sha256([owner, ctx.request.method, ctx.request.route ?? routeOf(ctx.request.path), parsed.key])}`;
     const fp = fingerprint(ctx);
     const claim = JSON.stringify({
       v: 1,
@@ -478,13 +670,21 @@ export function idempotency(options: IdempotencyOptions): Middleware {
     }
 
     if (existing !== null) {
-      let record: IdempotencyRecord;
-      try {
-        record = JSON.parse(existing) as IdempotencyRecord;
-      } catch (err) {
-        throw new RestwellError('internal-error', 500, 'Unreadable idempotency record', {
-          cause: err,
-        });
+      const record = readRecord(existing);
+      if (record === undefined) {
+        // Corrupted, truncated, or written by another version of this module. Whether the
+        // request ran is unknown, so running it could pay twice, and a 500 would repeat for
+        // the record's whole life: the key is answered as spent, and the log says why.
+        const pass = unreadableLog.pass();
+        if (pass !== undefined) {
+          ctx.log.error(
+            'idempotency found a record it cannot read; the key is answered 422 until the record expires',
+            { traceId: ctx.traceId, store: store.kind, suppressed: pass.suppressed },
+          );
+        }
+        const recordedFp = fingerprintOf(existing);
+        if (recordedFp !== undefined && recordedFp !== fp) throw new IdempotencyKeyReusedError();
+        throw new IdempotencyResponseNotReplayableError();
       }
       if (record.fp !== fp) throw new IdempotencyKeyReusedError();
       switch (record.state) {
@@ -493,7 +693,7 @@ export function idempotency(options: IdempotencyOptions): Middleware {
         case 'unreplayable':
           throw new IdempotencyResponseNotReplayableError(record.status);
         default:
-          replay(ctx, record);
+          replay(ctx, record, maxDecodedBytes);
           return;
       }
     }
@@ -603,9 +803,10 @@ export function idempotency(options: IdempotencyOptions): Middleware {
     claim: string,
     record: IdempotencyRecord,
   ): Promise<void> {
+    const value = JSON.stringify(record);
     try {
       // Fenced: succeeds only while this request's own claim is in place.
-      const stored = await store.compareAndSet(storeKey, claim, JSON.stringify(record), ttlMs);
+      const stored = await store.compareAndSet(storeKey, claim, value, ttlMs);
       if (!stored) {
         ctx.log.warn(
           'idempotency lease was lost before the response was recorded; raise leaseMs or maxExecutionMs',
@@ -613,8 +814,24 @@ export function idempotency(options: IdempotencyOptions): Middleware {
         );
       }
     } catch (err) {
-      // The client still gets its response; a retry will run again once the lease ends.
-      ctx.log.error('idempotency record could not be stored', { traceId: ctx.traceId, err });
+      // The handler ran: giving up here would let a retry run it again once the lease
+      // ends. The client gets its response now, and the record is written in the
+      // background while the claim still holds (retries meanwhile get 409). Fencing
+      // makes each attempt safe: it lands only on this request's own claim, so a late
+      // one cannot overwrite a retry that took over; a `false` (the write timed out
+      // but landed, or the lease ran out) ends the attempts.
+      ctx.log.error('idempotency record could not be stored; retrying while the claim holds', {
+        traceId: ctx.traceId,
+        err,
+      });
+      retryInBackground(
+        () => store.compareAndSet(storeKey, claim, value, ttlMs).then(() => true),
+        () =>
+          ctx.log.error(
+            'idempotency record could not be stored; a retry after the lease runs the request again',
+            { traceId: ctx.traceId, leaseMs },
+          ),
+      );
     }
   }
 }
@@ -631,12 +848,20 @@ function sendEmpty(ctx: Context, status: number): void {
 }
 
 // Codings the replay can undo for a client that does not accept them (RFC 9110 §8.4.1).
-const DECODERS: Record<string, (bytes: Buffer) => Buffer> = {
+const DECODERS: Record<string, (bytes: Buffer, options: { maxOutputLength: number }) => Buffer> = {
   gzip: gunzipSync,
   'x-gzip': gunzipSync,
   deflate: inflateSync,
   br: brotliDecompressSync,
 };
+
+/**
+ * How much larger than `maxRecordedBodyBytes` a decoded replay may grow. The bound
+ * is on the recorded (coded) bytes; a highly compressible answer decodes to far more,
+ * synchronously, on every replay to a client that does not accept the coding, and a
+ * client can ask for such replays cheaply. Past it, the replay is sent coded.
+ */
+const MAX_DECODED_RATIO = 64;
 
 /** Whether `Accept-Encoding` accepts `coding` at all (RFC 9110 §12.5.3); absent means identity only. */
 function accepts(header: string | undefined, coding: string): boolean {
@@ -650,37 +875,40 @@ function accepts(header: string | undefined, coding: string): boolean {
   return star !== undefined && star > 0;
 }
 
-function replay(ctx: Context, record: DoneRecord): void {
+function replay(ctx: Context, record: DoneRecord, maxDecodedBytes: number): void {
   let body: Buffer = Buffer.from(record.body, 'base64');
   let headers = record.headers;
-  const coding = headers
-    .find(([name]) => name === 'content-encoding')?.[1]
-    ?.trim()
-    .toLowerCase();
-  // The first answer was coded by a compression mounted inside idempotency. A retry
-  // may come from a client that cannot decode it: send it identity instead.
+  // Codings in the order they were applied (RFC 9110 §8.4): `gzip, br` is gzip, then br.
+  const codings = (headers.find(([name]) => name === 'content-encoding')?.[1] ?? '')
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c.length > 0 && c !== 'identity');
+  const acceptEncoding = ctx.request.header('accept-encoding');
+  // The first answer was coded by a compression mounted inside idempotency (or by the
+  // handler). A retry may come from a client that cannot decode it: send it identity
+  // instead, undoing the codings last first.
   if (
-    coding !== undefined &&
-    coding !== 'identity' &&
+    codings.length > 0 &&
     body.byteLength > 0 &&
-    !accepts(ctx.request.header('accept-encoding'), coding)
+    !codings.every((c) => accepts(acceptEncoding, c)) &&
+    codings.every((c) => DECODERS[c] !== undefined)
   ) {
-    const decode = DECODERS[coding];
-    if (decode !== undefined) {
-      try {
-        body = decode(body);
-        // A strong ETag names the coded representation (RFC 9110 §8.8.3); a weak one holds.
-        headers = headers.filter(
-          ([name, value]) =>
-            name !== 'content-encoding' && !(name === 'etag' && !value.startsWith('W/')),
-        );
-      } catch (err) {
-        ctx.log.warn('idempotency: a recorded coded body could not be decoded; replayed coded', {
-          traceId: ctx.traceId,
-          coding,
-          err,
-        });
+    try {
+      let decoded = body;
+      for (const coding of [...codings].reverse()) {
+        decoded = DECODERS[coding]!(decoded, { maxOutputLength: maxDecodedBytes });
       }
+      body = decoded;
+      // A strong ETag names the coded representation (RFC 9110 §8.8.3); a weak one holds.
+      headers = headers.filter(
+        ([name, value]) =>
+          name !== 'content-encoding' && !(name === 'etag' && !value.startsWith('W/')),
+      );
+    } catch (err) {
+      ctx.log.warn(
+        'idempotency: a recorded coded body could not be decoded (corrupt, or larger than 64 times maxRecordedBodyBytes); replayed coded',
+        { traceId: ctx.traceId, coding: codings.join(', '), err },
+      );
     }
   }
   for (const [name, value] of headers) ctx.response.headers.set(name, value as HeaderValue);

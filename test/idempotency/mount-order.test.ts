@@ -147,14 +147,14 @@ describe.each([
     expect(calls.count).toBe(2);
   });
 
-  it('parser after: refused with a 500 problem rather than replaying for another body', async () => {
+  it('parser after: refused with a 415 problem rather than replaying for another body', async () => {
     const { app, calls } = build('parser after');
     const key = newKey();
     const res = await request(app)
       .post('/v1/payments')
       .set('Idempotency-Key', key)
       .send({ amount: 1 })
-      .expect(500);
+      .expect(415);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(calls.count).toBe(0);
   });
