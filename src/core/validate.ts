@@ -25,7 +25,8 @@
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { type Context, type Middleware, type Next, responseBlind } from './context.js';
-import { invalidOption, ValidationError, type ValidationIssue } from './errors.js';
+import { JsonTooDeepError, valueNestsDeeperThan } from './body.js';
+import { checkOptions, invalidOption, ValidationError, type ValidationIssue } from './errors.js';
 
 type Part = 'body' | 'query' | 'params' | 'headers';
 
@@ -41,6 +42,13 @@ export interface ValidateSchemas {
 export interface ValidateOptions {
   /** Most issues listed in one response; more are counted as truncated. @default 50 */
   maxErrors?: number;
+  /**
+   * Deepest nesting of a body that a framework's own parser produced (`express.json()`,
+   * koa-bodyparser: they bound size, not depth) before a schema walks it: deeper is a 400
+   * `json-too-deep`, never a stack overflow in a recursive schema. A body `jsonBody()` parsed
+   * was bounded already and is not walked again. @default 64
+   */
+  maxDepth?: number;
 }
 
 export interface ValidatedParts {
@@ -127,9 +135,13 @@ export function validate<const S extends ValidateSchemas>(
   schemas: S,
   options: ValidateOptions = {},
 ): Validator<Validated<S>> {
-  const { maxErrors = 50 } = options;
+  checkOptions('validate', schemas, ['body', 'query', 'params', 'headers']);
+  checkOptions('validate', options, ['maxErrors', 'maxDepth']);
+  const { maxErrors = 50, maxDepth = 64 } = options;
   if (!Number.isInteger(maxErrors) || maxErrors < 1)
     invalidOption('validate', 'maxErrors', 'a positive integer', maxErrors);
+  if (!Number.isInteger(maxDepth) || maxDepth < 1)
+    invalidOption('validate', 'maxDepth', 'a positive integer', maxDepth);
   const parts = PARTS.filter((p) => schemas[p] !== undefined);
   for (const p of parts) {
     if (typeof schemas[p]?.['~standard']?.validate !== 'function') {
@@ -150,6 +162,13 @@ export function validate<const S extends ValidateSchemas>(
     const valid: ValidatedParts = {};
     for (const part of parts) {
       const schema = schemas[part]!;
+      if (
+        part === 'body' &&
+        ctx.request.rawBody === undefined &&
+        valueNestsDeeperThan(ctx.request.body, maxDepth)
+      ) {
+        throw new JsonTooDeepError(maxDepth);
+      }
       let result = schema['~standard'].validate(input(ctx, part));
       if (result instanceof Promise) result = await result;
       if (result.issues) {

@@ -81,3 +81,44 @@ describe('validate(): the count in the detail', () => {
     expect(err.detail).toBe('2 fields are invalid.');
   });
 });
+
+describe('validate(): bodies a framework parser produced are bounded in depth', () => {
+  type Tree = { child?: Tree };
+  const TreeSchema: z.ZodType<Tree> = z.lazy(() => z.object({ child: TreeSchema.optional() }));
+  const deep = (levels: number): Tree => {
+    let node: Tree = {};
+    for (let i = 0; i < levels; i++) node = { child: node };
+    return node;
+  };
+
+  it('refuses an 8,000-level body with 400 json-too-deep before a recursive schema walks it', async () => {
+    const ctx = fakeContext();
+    ctx.request.body = deep(8000);
+    await expect(validate({ body: TreeSchema })(ctx, async () => {})).rejects.toMatchObject({
+      status: 400,
+      code: 'json-too-deep',
+    });
+  });
+
+  it('validates a body within maxDepth, and one jsonBody() already bounded (raw bytes kept)', async () => {
+    const ctx = fakeContext();
+    ctx.request.body = deep(10);
+    await expect(validate({ body: TreeSchema })(ctx, async () => {})).resolves.toBeUndefined();
+    const parsed = fakeContext();
+    parsed.request.body = deep(80);
+    parsed.request.rawBody = new Uint8Array(1);
+    await expect(validate({ body: TreeSchema })(parsed, async () => {})).resolves.toBeUndefined();
+    const strict = fakeContext();
+    strict.request.body = deep(80);
+    await expect(
+      validate({ body: TreeSchema }, { maxDepth: 100 })(strict, async () => {}),
+    ).resolves.toBeUndefined();
+  });
+
+  it('names the nearest option for a typo in the schemas or the options', () => {
+    expect(() => validate({ qurey: z.object({}) } as never)).toThrow(/Did you mean "query"/);
+    expect(() => validate({ body: User }, { maxError: 1 } as never)).toThrow(
+      /Did you mean "maxErrors"/,
+    );
+  });
+});
