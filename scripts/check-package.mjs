@@ -5,8 +5,8 @@
  * - every file an export names exists in dist/;
  * - every module's public face (src/<module>/index.ts) is exported, and every
  *   subpath is built from its folder's `index.ts` (`restwell/express` from
- *   `src/adapters/express/index.ts`) or from a file of its name
- *   (`restwell/errors` from `src/core/errors.ts`);
+ *   `src/adapters/express/index.ts`, `restwell/errors` from `src/errors/index.ts`)
+ *   or from a file of its name (`restwell/idempotency/postgres`);
  * - `typesVersions` maps every subpath to its types, for TypeScript's classic
  *   `moduleResolution: node` (node10), which does not read `exports`;
  * - every name an entry exports has a doc comment where it is declared (the
@@ -32,9 +32,6 @@ export const KNOWN_UNDOCUMENTED = {
     'ProblemOptions',
     'jsonBody',
     'JsonBodyOptions',
-    'MalformedJsonError',
-    'PayloadTooLargeError',
-    'UnsupportedMediaTypeError',
     'ValidatedParts',
     'ValidateOptions',
     'ValidateSchemas',

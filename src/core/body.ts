@@ -45,6 +45,7 @@ const OPTION_HINTS: Readonly<Record<string, string>> = {
   reviver: 'Transform the parsed body in a middleware after jsonBody().',
 };
 
+/** 413: the body is larger than `limit` bytes (checked from Content-Length before reading, and while reading). */
 export class PayloadTooLargeError extends RestwellError {
   override readonly name = 'PayloadTooLargeError';
   constructor(limit: number) {
@@ -55,6 +56,7 @@ export class PayloadTooLargeError extends RestwellError {
   }
 }
 
+/** 415: the body is not JSON, is in another charset than UTF-8, or carries a coding restwell does not undo. */
 export class UnsupportedMediaTypeError extends RestwellError {
   override readonly name = 'UnsupportedMediaTypeError';
   constructor(detail: string) {
@@ -62,6 +64,7 @@ export class UnsupportedMediaTypeError extends RestwellError {
   }
 }
 
+/** 400: the body is not valid JSON, or ended before it was complete. */
 export class MalformedJsonError extends RestwellError {
   override readonly name = 'MalformedJsonError';
   constructor(detail: string, cause?: unknown) {

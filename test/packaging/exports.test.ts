@@ -98,6 +98,9 @@ describe('the built package', () => {
     expect(names.postgres).toEqual(expect.arrayContaining(['PostgresStore', 'migrate']));
     expect(names.memory).toContain('MemoryStore');
     expect(names.errors).toEqual(expect.arrayContaining(['RestwellError', 'ValidationError']));
+    // The errors' subpath holds errors, not the option helpers that live beside them.
+    for (const helper of ['checkOptions', 'invalidOption', 'describeValue', 'nearestName'])
+      expect(names.errors).not.toContain(helper);
   });
 
   it('exports from the root what applications call, and internals from nowhere', () => {
