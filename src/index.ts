@@ -12,8 +12,9 @@
  * middleware response-blind, reading body bytes, rendering a problem, checking
  * options as restwell does) lives in `restwell/kit`.
  *
- * Every name is listed, never re-exported with `*`, so that an internal helper
- * added to a core file does not become public API by accident.
+ * Every name is listed, never re-exported with `*` from a core file, so that an
+ * internal helper added to one does not become public API by accident; the one
+ * `*` takes `restwell/errors`, itself such a list.
  *
  * @example
  * ```ts
@@ -39,15 +40,7 @@ export type { AdapterOptions } from './core/node.js';
 export type { TrustProxy } from './core/ip.js';
 
 // Request bodies and validation.
-export {
-  InvalidUtf8Error,
-  JsonTooDeepError,
-  jsonBody,
-  type JsonBodyOptions,
-  MalformedJsonError,
-  PayloadTooLargeError,
-  UnsupportedMediaTypeError,
-} from './core/body.js';
+export { jsonBody, type JsonBodyOptions } from './core/body.js';
 export {
   type Validated,
   type ValidatedBy,
@@ -59,23 +52,9 @@ export {
   validated,
 } from './core/validate.js';
 
-// Errors, and the problem details (RFC 9457) clients see.
-export {
-  type HeaderValue,
-  isStoreError,
-  MethodNotAllowedError,
-  NotFoundError,
-  type ProblemCodes,
-  RestwellError,
-  type RestwellErrorCode,
-  type RestwellErrorOptions,
-  ServiceUnavailableError,
-  StoreFullError,
-  StoreTimeoutError,
-  StoreUnavailableError,
-  ValidationError,
-  type ValidationIssue,
-} from './core/errors.js';
+// Errors, and the problem details (RFC 9457) clients see. restwell/errors is a
+// curated list of its own, so everything it exports is meant to be public.
+export * from './errors/index.js';
 export {
   PROBLEM_CONTENT_TYPE,
   type ProblemDocument,
