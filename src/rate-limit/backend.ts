@@ -40,6 +40,15 @@ export interface RateLimitBackend {
   consume(checks: readonly LimitCheck[], now?: number): Promise<ConsumeResult>;
 }
 
+/**
+ * The shortest TTL written. A state outlives its meaning harmlessly (it then
+ * reads as "untouched"), but one that expires early forgets what was counted:
+ * the TTL runs on the store's clock, the arithmetic on the request's (an
+ * injected clock, a scheduling pause between two calls), and a sub-millisecond
+ * TTL of a fast bucket would expire between two requests of the same instant.
+ */
+const MIN_TTL_MS = 1000;
+
 /** Counters in a MemoryStore, updated in one synchronous step. */
 export class MemoryRateLimitBackend implements RateLimitBackend {
   readonly kind = 'memory';
@@ -56,7 +65,7 @@ export class MemoryRateLimitBackend implements RateLimitBackend {
         result = { now: at, outcomes: steps.map((s) => s.outcome) };
         if (!steps.every((s) => s.outcome.allowed)) return [];
         return steps.map((s) =>
-          s.next === null ? null : { value: s.next, ttlMs: Math.max(1, s.ttlMs) },
+          s.next === null ? null : { value: s.next, ttlMs: Math.max(MIN_TTL_MS, s.ttlMs) },
         );
       },
     );

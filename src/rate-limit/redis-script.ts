@@ -37,6 +37,8 @@ if not now then
 end
 local EPS = 1e-9
 local function ceilms(x) if x <= EPS then return 0 end return math.ceil(x - EPS) end
+-- No tolerance: hints and TTLs from the value the check compares (see ceilExact).
+local function ceilexact(x) if x <= 0 then return 0 end return math.ceil(x) end
 -- Full double precision, as the TypeScript stores it.
 local function fmt(x) return string.format('%.17g', x) end
 local function window_index(window, stored)
@@ -56,15 +58,15 @@ local function token_bucket(limit, window, burst, cost, st)
   local tolerance = interval * burst
   local tat = math.max(st[1] or now, now)
   local next_tat = tat + cost * interval
-  local allow_at = next_tat - tolerance
+  local allow_at = tat + (cost - burst) * interval
   if allow_at > now then
     return 0, math.max(0, math.floor((tolerance - (tat - now)) / interval + EPS)),
-      ceilms(tat - now), ceilms(allow_at - now), 0, false, 0
+      ceilms(tat - now), ceilexact(allow_at - now), 0, false, 0
   end
   local nxt = false
   if next_tat > now then nxt = fmt(next_tat) end
   return 1, math.max(0, math.floor((tolerance - (next_tat - now)) / interval + EPS)),
-    ceilms(next_tat - now), 0, 0, nxt, ceilms(next_tat - now)
+    ceilms(next_tat - now), 0, 0, nxt, ceilexact(next_tat - now)
 end
 
 local function sliding_window(limit, window, burst, cost, st)
@@ -127,13 +129,14 @@ local function leaky_bucket(limit, window, burst, cost, st)
       false, 0
   end
   local empty_at = start + cost * interval
-  if delay > max_delay + EPS then
-    return 0, 0, ceilms(start - now), ceilms(delay - max_delay), 0, false, 0
+  local allow_at = start - max_delay
+  if allow_at > now then
+    return 0, 0, ceilms(start - now), ceilexact(allow_at - now), 0, false, 0
   end
   local nxt = false
   if empty_at > now then nxt = fmt(empty_at) end
   local room = math.max(0, math.floor((max_delay - (empty_at - now)) / interval + EPS) + 1)
-  return 1, room, ceilms(empty_at - now), 0, ceilms(delay), nxt, ceilms(empty_at - now)
+  return 1, room, ceilms(empty_at - now), 0, ceilms(delay), nxt, ceilexact(empty_at - now)
 end
 
 local algorithms = { token_bucket, sliding_window, fixed_window, leaky_bucket }
@@ -166,7 +169,8 @@ end
 if all then
   for i = 1, #KEYS do
     local w = writes[i]
-    if w[1] then redis.call('SET', KEYS[i], w[1], 'PX', math.max(1, w[2])) end
+    -- At least a second, as MIN_TTL_MS in backend.ts.
+    if w[1] then redis.call('SET', KEYS[i], w[1], 'PX', math.max(1000, w[2])) end
   end
 end
 return out
