@@ -155,8 +155,24 @@ export interface RateLimitOptions {
   /** Longest wait for the store before the `onStoreError` path is taken. @default 200 */
   timeoutMs?: number;
   /**
-   * Redis Cluster hash tag shared by a request's counters, so that its
-   * policies stay in one slot and one atomic script. @default 'rl'
+   * How counters spread over a Redis Cluster's slots (ignored by the memory
+   * store; harmless on a single Redis):
+   * - `'one'`: every counter carries `hashTag`, so all of a request's policies
+   *   run in one atomic script on one slot. Exact, but that slot's shard takes
+   *   every rate-limited request, however large the cluster.
+   * - `'per-counter'`: each counter is its own hash tag, spread over every
+   *   shard; one script per counter, in parallel. The verdict stays
+   *   all-or-nothing (when one policy refuses, the others hand back what they
+   *   took), but only in the end: while two requests race, one may be refused
+   *   because of units the other is about to hand back. See
+   *   docs/rate-limit.md, "Redis Cluster".
+   * @default 'one'
+   */
+  slots?: 'one' | 'per-counter';
+  /**
+   * With `slots: 'one'`, the Redis Cluster hash tag shared by a request's
+   * counters, so that its policies stay in one slot and one atomic script.
+   * @default 'rl'
    */
   hashTag?: string;
   /** Overrides the store's clock, in epoch ms (tests). @default the store's clock; Redis uses its server's `TIME` */
@@ -220,6 +236,7 @@ const OPTIONS = [
   'onStoreError',
   'fallback',
   'timeoutMs',
+  'slots',
   'hashTag',
   'clock',
   'sleep',
@@ -425,13 +442,17 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     onStoreError = 'open',
     fallback = false,
     timeoutMs = 200,
+    slots = 'one',
     hashTag = 'rl',
     clock,
     sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
   } = options;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
     invalidOption('rateLimit', 'timeoutMs', 'a positive number of milliseconds', timeoutMs);
-  const backend = rateLimitBackend(store, { timeoutMs });
+  if (slots !== 'one' && slots !== 'per-counter')
+    invalidOption('rateLimit', 'slots', "'one' or 'per-counter'", slots);
+  const perCounter = slots === 'per-counter';
+  const backend = rateLimitBackend(store, { timeoutMs, perCounter });
   const given = options.policies ?? [
     {
       name: options.name ?? 'default',
@@ -459,10 +480,17 @@ export function rateLimit(options: RateLimitOptions): Middleware {
   if (clock !== undefined && typeof clock !== 'function')
     invalidOption('rateLimit', 'clock', 'a function returning epoch milliseconds', clock);
 
-  // Each native policy with its counters' key prefix, built once.
+  // Each native policy with its counters' key prefix, built once. One slot:
+  // every key carries `{hashTag}`. Per counter: the policy and the client key
+  // are the hash tag, closed after the key (a `}` in a client's key only
+  // moves its counter to another slot).
   const native = policies
     .filter((p): p is NativePolicy => 'kind' in p)
-    .map((p) => ({ ...p, counterPrefix: `rl:{${hashTag}}:${p.name}:` }));
+    .map((p) => ({
+      ...p,
+      counterPrefix: perCounter ? `rl:{${p.name}:` : `rl:{${hashTag}}:${p.name}:`,
+    }));
+  const counterSuffix = perCounter ? '}' : '';
   const flexible = policies.filter((p): p is NormalizedFlexible => !('kind' in p));
   let fallbackBackend: RateLimitBackend | undefined;
   const outageLog = new LogThrottle(OUTAGE_LOG_INTERVAL_MS, clock ?? Date.now);
@@ -533,7 +561,7 @@ export function rateLimit(options: RateLimitOptions): Middleware {
       const limit = resolve(p.limit, ctx, p.name, 'limit', 'positive-count');
       const check: LimitCheck = {
         // `#` marks a hashed key, so it can never equal a raw one.
-        key: p.counterPrefix + (key.length > MAX_KEY ? `#${sha256(key)}` : key),
+        key: p.counterPrefix + (key.length > MAX_KEY ? `#${sha256(key)}` : key) + counterSuffix,
         algorithm: p.algorithm,
         limit,
         windowMs: resolve(p.windowMs, ctx, p.name, 'windowMs', 'duration'),

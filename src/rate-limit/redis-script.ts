@@ -177,3 +177,65 @@ return out
 `;
 
 export const RATE_LIMIT_SCRIPT: StoreScript = { name: 'rateLimit', lua: LUA };
+
+/**
+ * Hands back what one admitted check took, for `slots: 'per-counter'` when
+ * another policy of the request refused it. The exact inverse of the
+ * consume's write when nothing came in between; otherwise it removes this
+ * request's units from whatever the state has become:
+ *
+ * - buckets: the TAT moves back by `cost · interval`. If the bucket refilled
+ *   to its cap between the consume and the refund, the refill the cap would
+ *   have discarded is kept: at most `cost` units, at most the refill of that
+ *   interval (a round trip, milliseconds).
+ * - windows: the count of the window the consume counted in (from its `now`)
+ *   goes down by `cost`; once that window is over (or is the previous one of a
+ *   sliding window, then its weight) nothing else is touched.
+ *
+ * KEYS[1]: the counter. ARGV: the consume's now (ms), now or '' for Redis TIME,
+ * algorithm code, limit, windowMs, burst, cost. Returns 1 when it changed the state.
+ */
+const REFUND_LUA = `
+if redis.replicate_commands then redis.replicate_commands() end
+local consumed_at = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local code, limit, window, cost =
+  tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
+local s = redis.call('GET', KEYS[1])
+if not s or cost <= 0 then return 0 end
+local st = {}
+for v in string.gmatch(s, '[^:]+') do st[#st + 1] = tonumber(v) end
+local function fmt(x) return string.format('%.17g', x) end
+if code == 1 or code == 4 then
+  local tat = st[1] - cost * (window / limit)
+  if tat <= now then
+    redis.call('DEL', KEYS[1])
+  else
+    redis.call('SET', KEYS[1], fmt(tat), 'PX', math.max(1000, math.ceil(tat - now)))
+  end
+  return 1
+end
+local index = math.floor(consumed_at / window)
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then return 0 end
+if code == 3 then
+  if st[1] ~= index then return 0 end
+  redis.call('SET', KEYS[1], fmt(st[1]) .. ':' .. fmt(math.max(0, st[2] - cost)), 'PX', ttl)
+  return 1
+end
+if st[1] == index then
+  st[2] = math.max(0, st[2] - cost)
+elseif st[1] == index + 1 then
+  st[3] = math.max(0, (st[3] or 0) - cost)
+else
+  return 0
+end
+redis.call('SET', KEYS[1], fmt(st[1]) .. ':' .. fmt(st[2]) .. ':' .. fmt(st[3] or 0), 'PX', ttl)
+return 1
+`;
+
+export const RATE_LIMIT_REFUND_SCRIPT: StoreScript = { name: 'rateLimitRefund', lua: REFUND_LUA };

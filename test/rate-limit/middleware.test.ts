@@ -431,6 +431,7 @@ describe('options', () => {
     [{ store, limit: 1, windowMs: 1, cost: -1 }, /cost/],
     [{ store, limit: 1, windowMs: 1, onStoreError: 'maybe' }, /onStoreError/],
     [{ store, limit: 1, windowMs: 1, hashTag: '{x}' }, /hashTag/],
+    [{ store, limit: 1, windowMs: 1, slots: 'many' }, /"slots" must be 'one' or 'per-counter'/],
     [{ store, limit: 2.5, windowMs: 1000 }, /limit/],
     [{ store, limit: 1e12, windowMs: 1000 }, /limit/],
     [{ store, limit: 5, windowMs: 1000, burst: 0 }, /burst/],
