@@ -56,6 +56,11 @@ export class MemoryRateLimitBackend implements RateLimitBackend {
   constructor(private readonly store: AtomicUpdates) {}
 
   async consume(checks: readonly LimitCheck[], now?: number): Promise<ConsumeResult> {
+    return this.consumeNow(checks, now);
+  }
+
+  /** `consume` without the promise: the middleware calls it directly, saving two microtask turns. */
+  consumeNow(checks: readonly LimitCheck[], now?: number): ConsumeResult {
     let result: ConsumeResult = { now: 0, outcomes: [] };
     this.store.updateAtomically(
       checks.map((c) => c.key),

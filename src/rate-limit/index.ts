@@ -34,7 +34,12 @@ import { LogThrottle } from '../core/logger.js';
 import { MemoryStore } from '../stores/memory/index.js';
 import { bounded, MAX_TTL_MS, type Store } from '../stores/types.js';
 import { ALGORITHMS, type Algorithm, capacity, type LimitOutcome } from './algorithms.js';
-import { type LimitCheck, type RateLimitBackend, rateLimitBackend } from './backend.js';
+import {
+  type LimitCheck,
+  MemoryRateLimitBackend,
+  type RateLimitBackend,
+  rateLimitBackend,
+} from './backend.js';
 import { CostExceedsCapacityError, RateLimitedError } from './errors.js';
 import {
   asError,
@@ -492,6 +497,7 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     }));
   const counterSuffix = perCounter ? '}' : '';
   const flexible = policies.filter((p): p is NormalizedFlexible => !('kind' in p));
+  const anyMatcher = policies.some((p) => p.applies !== undefined);
   let fallbackBackend: RateLimitBackend | undefined;
   const outageLog = new LogThrottle(OUTAGE_LOG_INTERVAL_MS, clock ?? Date.now);
   // Built-in backends bound themselves (Redis with one timer, memory cannot hang); others get one here.
@@ -515,6 +521,9 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     });
   }
 
+  // In process, the memory backend answers synchronously: no promise to wait for.
+  const inProcess = backend instanceof MemoryRateLimitBackend ? backend : undefined;
+
   async function consumeNative(
     ctx: Context,
     checks: LimitCheck[],
@@ -528,12 +537,21 @@ export function rateLimit(options: RateLimitOptions): Middleware {
         asError,
       );
     } catch (err) {
-      outage(ctx, err);
-      if (onStoreError === 'closed') throw unavailable(err);
-      if (!fallback) return undefined;
-      fallbackBackend ??= rateLimitBackend(new MemoryStore({ maxEntries: 100_000 }));
-      return fallbackBackend.consume(checks, clock?.());
+      return failed(ctx, checks, err);
     }
+  }
+
+  /** The store failed: log, then fail closed, let through, or limit in memory. */
+  function failed(
+    ctx: Context,
+    checks: LimitCheck[],
+    err: unknown,
+  ): Promise<{ now: number; outcomes: LimitOutcome[] } | undefined> | undefined {
+    outage(ctx, err);
+    if (onStoreError === 'closed') throw unavailable(err);
+    if (!fallback) return undefined;
+    fallbackBackend ??= rateLimitBackend(new MemoryStore({ maxEntries: 100_000 }));
+    return fallbackBackend.consume(checks, clock?.());
   }
 
   function unavailable(cause: unknown): RestwellError {
@@ -547,7 +565,8 @@ export function rateLimit(options: RateLimitOptions): Middleware {
   return responseBlind(async function rateLimiter(ctx, next) {
     if (skip !== undefined && (await skip(ctx))) return next();
     const requestCost = resolve(cost, ctx, 'request', 'cost', 'count');
-    const facts = new RequestFacts(ctx);
+    // Allocated only when a policy matches on the request.
+    const facts = anyMatcher ? new RequestFacts(ctx) : (undefined as unknown as RequestFacts);
 
     const checks: LimitCheck[] = [];
     const applied: NativePolicy[] = [];
@@ -621,7 +640,16 @@ export function rateLimit(options: RateLimitOptions): Middleware {
 
       let now: number | undefined;
       if (checks.length > 0 && evaluated.every((e) => e.outcome.allowed)) {
-        const result = await consumeNative(ctx, checks);
+        let result: { now: number; outcomes: LimitOutcome[] } | undefined;
+        if (inProcess === undefined) result = await consumeNative(ctx, checks);
+        else {
+          try {
+            result = inProcess.consumeNow(checks, clock?.());
+          } catch (err) {
+            // A ledger-mode MemoryStore that is full, say: the same outage path as any store.
+            result = await failed(ctx, checks, err);
+          }
+        }
         if (result !== undefined) {
           now = result.now;
           for (let i = 0; i < checks.length; i++) {

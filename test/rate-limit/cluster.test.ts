@@ -63,8 +63,9 @@ describe.runIf(available)('rate limiting on a Redis Cluster', () => {
       nodes.push(node);
     }
     // Wait for every node to accept connections, then join them into one cluster.
+    // A shared, loaded machine may take seconds to start three servers.
     for (const port of ports) {
-      for (let i = 0; i < 100; i++) {
+      for (let i = 0; i < 400; i++) {
         try {
           execFileSync(cli!, ['-p', String(port), 'ping'], { stdio: 'pipe' });
           break;
@@ -91,7 +92,7 @@ describe.runIf(available)('rate limiting on a Redis Cluster', () => {
       if (String(info).includes('cluster_state:ok')) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-  }, 30_000);
+  }, 60_000);
 
   afterAll(async () => {
     await cluster?.quit().catch(() => {});
