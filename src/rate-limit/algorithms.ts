@@ -103,6 +103,8 @@ function admitted(
 
 function parse(state: string | null): number[] {
   if (state === null) return [];
+  // The buckets store one number: no split, no intermediate array of strings.
+  if (!state.includes(':')) return [Number(state)];
   return state.split(':').map(Number);
 }
 

@@ -27,7 +27,6 @@
  * })));
  * ```
  */
-import { createHash } from 'node:crypto';
 import { type Context, type Middleware, responseBlind } from '../core/context.js';
 import { checkOptions, describeValue, invalidOption, RestwellError } from '../core/errors.js';
 import { LogThrottle } from '../core/logger.js';
@@ -52,9 +51,10 @@ import {
   type EvaluatedPolicy as Evaluated,
   legacyFields,
   policyField,
+  policyItem,
   stateField,
 } from './headers.js';
-import { byIp, type KeyFunction } from './keys.js';
+import { byIp, type KeyFunction, sha256 } from './keys.js';
 import { RequestFacts, type RequestMatcher, requestMatcher } from './routes.js';
 
 // What applications use. A custom backend's contract is the RateLimitBackend
@@ -211,7 +211,6 @@ interface NativePolicy {
 
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
-const sha256 = (key: string) => createHash('sha256').update(key).digest('base64url');
 const MAX_KEY = 128;
 
 /** The largest cost or limit accepted: beyond it, time arithmetic loses precision. */
@@ -494,6 +493,10 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     .map((p) => ({
       ...p,
       counterPrefix: perCounter ? `rl:{${p.name}:` : `rl:{${hashTag}}:${p.name}:`,
+      item:
+        typeof p.limit === 'number' && typeof p.windowMs === 'number'
+          ? policyItem({ name: p.name, limit: p.limit, windowMs: p.windowMs })
+          : undefined,
     }));
   const counterSuffix = perCounter ? '}' : '';
   const flexible = policies.filter((p): p is NormalizedFlexible => !('kind' in p));
@@ -569,7 +572,7 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     const facts = anyMatcher ? new RequestFacts(ctx) : (undefined as unknown as RequestFacts);
 
     const checks: LimitCheck[] = [];
-    const applied: NativePolicy[] = [];
+    const applied: Array<(typeof native)[number]> = [];
     // A cost no policy state could ever admit: retrying never helps (400, not 429).
     let tooCostly: { policy: string; cost: number; capacity: number } | undefined;
     for (const p of native) {
@@ -655,8 +658,10 @@ export function rateLimit(options: RateLimitOptions): Middleware {
           for (let i = 0; i < checks.length; i++) {
             const outcome = result.outcomes[i] as LimitOutcome;
             const check = checks[i] as LimitCheck;
+            const policy = applied[i] as (typeof native)[number];
             evaluated.push({
-              name: (applied[i] as NativePolicy).name,
+              name: policy.name,
+              item: policy.item,
               limit: check.limit,
               windowMs: check.windowMs,
               // A bucket larger than its limit may hold more than `q`; the
