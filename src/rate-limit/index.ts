@@ -180,7 +180,10 @@ export interface RateLimitOptions {
    * @default 'rl'
    */
   hashTag?: string;
-  /** Overrides the store's clock, in epoch ms (tests). @default the store's clock; Redis uses its server's `TIME` */
+  /**
+   * Overrides the store's clock, and the outage log's, in epoch ms (tests).
+   * @default the store's clock (Redis uses its server's `TIME`); `Date.now` for the log
+   */
   clock?: () => number;
   /** How leaky-bucket delays are waited (tests). @default setTimeout */
   sleep?: (ms: number) => Promise<void>;
@@ -273,6 +276,8 @@ const POLICY_HABITS: Record<string, string> = {
   keyGenerator: 'The key is `key` here.',
   path: 'Use `route` (matched as the router matches it) with `methods`.',
   method: 'Use `methods`, a list: `methods: ["POST"]`.',
+  limiter:
+    'A rate-limiter-flexible limiter is a policy through `flexiblePolicy({ name, limiter })`.',
 };
 
 /** What a number option must be. */
@@ -568,15 +573,15 @@ export function rateLimit(options: RateLimitOptions): Middleware {
   return responseBlind(async function rateLimiter(ctx, next) {
     if (skip !== undefined && (await skip(ctx))) return next();
     const requestCost = resolve(cost, ctx, 'request', 'cost', 'count');
-    // Allocated only when a policy matches on the request.
-    const facts = anyMatcher ? new RequestFacts(ctx) : (undefined as unknown as RequestFacts);
+    // Allocated only when some policy matches on the request (then `applies` is set).
+    const facts = anyMatcher ? new RequestFacts(ctx) : undefined;
 
     const checks: LimitCheck[] = [];
     const applied: Array<(typeof native)[number]> = [];
     // A cost no policy state could ever admit: retrying never helps (400, not 429).
     let tooCostly: { policy: string; cost: number; capacity: number } | undefined;
     for (const p of native) {
-      if (p.applies !== undefined && !p.applies(facts)) continue;
+      if (p.applies !== undefined && !p.applies(facts as RequestFacts)) continue;
       const key = p.key(ctx);
       // No key (or an empty one) means the policy does not apply: never one counter shared by all.
       if (key === undefined || key === '') continue;
@@ -613,7 +618,7 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     }
     const flexibleApplied: FlexiblePolicy[] = [];
     for (const f of flexible) {
-      if (f.applies !== undefined && !f.applies(facts)) continue;
+      if (f.applies !== undefined && !f.applies(facts as RequestFacts)) continue;
       flexibleApplied.push(f.policy);
       const room = flexibleLimit(f.policy, f.policy.name).points;
       if (requestCost > room && tooCostly === undefined) {

@@ -457,6 +457,7 @@ describe('options', () => {
       { store, policies: [{ name: 'p', limit: 5, windowMs: 1000, burts: 9 }] },
       /Did you mean "burst"/,
     ],
+    [{ store, policies: [{ name: 'p', limiter: {} }] }, /flexiblePolicy\(\{ name, limiter \}\)/],
   ])('rejects %j when created', (options, message) => {
     expect(() => rateLimit(options as unknown as RateLimitOptions)).toThrow(TypeError);
     expect(() => rateLimit(options as unknown as RateLimitOptions)).toThrow(message);
