@@ -226,20 +226,30 @@ for (const b of backends) {
       };
     }
 
-    it.each(['token-bucket', 'leaky-bucket'] as const)(
+    it.each(['token-bucket', 'leaky-bucket', 'sliding-window', 'fixed-window'] as const)(
       '%s: a retry at exactly retryAfterMs is admitted, one ms earlier is refused (300 random parameter sets)',
       async (algorithm) => {
-        const rnd = random(algorithm === 'token-bucket' ? 42 : 7);
+        const rnd = random(algorithm.length * 7 + (algorithm === 'token-bucket' ? 35 : 0));
         const failures: unknown[] = [];
+        const windowed = algorithm === 'sliding-window' || algorithm === 'fixed-window';
         for (let i = 0; i < 300; i++) {
-          const limit = 1 + Math.floor(rnd() * (rnd() < 0.5 ? 10 : 100_000));
+          const limit = windowed
+            ? 1 + Math.floor(rnd() * 50)
+            : 1 + Math.floor(rnd() * (rnd() < 0.5 ? 10 : 100_000));
           // Windows that make the per-unit interval a repeating fraction, and odd start times.
           const windowMs = 1 + Math.floor(rnd() * 3_600_000);
           const burst =
             algorithm === 'token-bucket'
               ? 1 + Math.floor(rnd() * Math.min(limit * 2, 50))
-              : Math.floor(rnd() * 5);
-          const cost = algorithm === 'token-bucket' ? 1 + Math.floor(rnd() * burst) : 1;
+              : windowed
+                ? limit
+                : Math.floor(rnd() * 5);
+          const cost =
+            algorithm === 'token-bucket'
+              ? 1 + Math.floor(rnd() * burst)
+              : windowed
+                ? 1 + Math.floor(rnd() * limit)
+                : 1;
           const c = check(algorithm, limit, windowMs, { burst, cost, key: `${key}-${i}` });
           // Near the epoch as well as now: small times keep sub-nanosecond fractions.
           let at = (i % 2 === 0 ? T0 : 0) + Math.floor(rnd() * 1_000_000);
