@@ -103,9 +103,16 @@ console.log(
     rows,
   ),
 );
-const ratio = (a: string, b: string) => (over(a) / over(b)).toFixed(2);
+// Total CPU per request, and CPU over bare when both are above the noise (a small or negative
+// difference makes that ratio meaningless).
+const ratio = (a: string, b: string) => {
+  const total = `${(cpuOf(a) / cpuOf(b)).toFixed(2)}× in total`;
+  return over(a) > 1 && over(b) > 1
+    ? `${total}, ${(over(a) / over(b)).toFixed(2)}× over bare`
+    : total;
+};
 console.log(
-  `\nCPU over bare, restwell / peer: Koa memory (koa-memory / koa-ratelimit) ${ratio('koa-memory', 'koa-ratelimit')}×; Redis token bucket (redis / rlf-redis) ${ratio('redis', 'rlf-redis')}×; Express memory (memory / express-rate-limit) ${ratio('memory', 'express-rate-limit')}×.`,
+  `\nCPU per request, restwell / peer: Koa memory (koa-memory / koa-ratelimit) ${ratio('koa-memory', 'koa-ratelimit')}; Redis token bucket (redis / rlf-redis) ${ratio('redis', 'rlf-redis')}; Express memory (memory / express-rate-limit) ${ratio('memory', 'express-rate-limit')}.`,
 );
 
 // In process: the same middlewares, without the network and the load generator.
