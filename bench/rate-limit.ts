@@ -1,20 +1,25 @@
 /**
  * Rate-limit cost per request against bare Express, side by side in one run
  * with express-rate-limit (memory store) and rate-limiter-flexible used
- * directly as a middleware, on memory and on Redis; and Redis round trips per
- * request, counted by the server process as the commands it sends.
+ * directly as a middleware, on memory and on Redis (restwell's token bucket
+ * against RateLimiterRedis); against bare Koa beside koa-ratelimit (memory
+ * driver); and Redis round trips per request, counted by the server process
+ * as the commands it sends.
  * Targets: less overhead than express-rate-limit on memory; one Redis round
  * trip per request whatever the number of policies. `npm run bench -- rate-limit`.
  */
 import { fileURLToPath } from 'node:url';
 import { rateLimit as expressRateLimit } from 'express-rate-limit';
 import type { RequestHandler } from 'express';
+import Koa from 'koa';
+import koaRateLimit from 'koa-ratelimit';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { MemoryStore } from 'restwell';
 import { expressAdapter } from 'restwell/express';
+import { koaAdapter } from 'restwell/koa';
 import { byHeader, byIp, rateLimit } from 'restwell/rate-limit';
 import { measure, median, startServer, table } from './harness.js';
-import { expressRunner, perRequestMicros } from './in-process.js';
+import { expressRunner, perRequestMicros, type Runner } from './in-process.js';
 
 const server = fileURLToPath(new URL('./servers/rate-limit.ts', import.meta.url));
 const duration = Number(process.env.BENCH_SECONDS ?? 2);
@@ -36,6 +41,9 @@ const cases = [
   'rlf-redis',
   'redis',
   'redis-3',
+  'koa-none',
+  'koa-ratelimit',
+  'koa-memory',
 ] as const;
 const results = new Map<
   string,
@@ -71,27 +79,40 @@ try {
   await handle.stop();
 }
 
-const baseCpu = median(results.get('none')!.cpu);
+const cpuOf = (c: string) => median(results.get(c)!.cpu);
+// Each case against the bare app of its own framework.
+const bare = (c: string) => (c.startsWith('koa-') ? 'koa-none' : 'none');
+const over = (c: string) => cpuOf(c) - cpuOf(bare(c));
 const rows = cases.map((c) => {
   const e = results.get(c)!;
-  const cpu = median(e.cpu);
   return [
     c,
     Math.round(median(e.rps)),
-    cpu,
-    c === 'none' ? '-' : (cpu - baseCpu).toFixed(1),
+    cpuOf(c),
+    c === bare(c) ? '-' : over(c).toFixed(1),
     median(e.p99),
     c.includes('redis') ? median(e.perRequest).toFixed(2) : '-',
   ];
 });
 console.log(
-  `\n### Rate limiting (one server process, ${rate} req/s for ${duration} s per case, ${rounds} rounds in turn, medians; 16 connections, Express 5, loopback)\n`,
+  `\n### Rate limiting (one server process, ${rate} req/s for ${duration} s per case, ${rounds} rounds in turn, medians; 16 connections, Express 5 and Koa 3, loopback)\n`,
 );
 console.log(
   table(
     ['case', 'req/s', 'CPU µs/req', 'CPU µs/req over bare', 'p99 ms', 'Redis round trips/req'],
     rows,
   ),
+);
+// Total CPU per request, and CPU over bare when both are above the noise (a small or negative
+// difference makes that ratio meaningless).
+const ratio = (a: string, b: string) => {
+  const total = `${(cpuOf(a) / cpuOf(b)).toFixed(2)}× in total`;
+  return over(a) > 1 && over(b) > 1
+    ? `${total}, ${(over(a) / over(b)).toFixed(2)}× over bare`
+    : total;
+};
+console.log(
+  `\nCPU per request, restwell / peer: Koa memory (koa-memory / koa-ratelimit) ${ratio('koa-memory', 'koa-ratelimit')}; Redis token bucket (redis / rlf-redis) ${ratio('redis', 'rlf-redis')}; Express memory (memory / express-rate-limit) ${ratio('memory', 'express-rate-limit')}.`,
 );
 
 // In process: the same middlewares, without the network and the load generator.
@@ -133,7 +154,7 @@ const micros = await perRequestMicros(
               name: 'route',
               limit: HUGE,
               windowMs: 60_000,
-              when: (ctx) => ctx.request.path === '/v1/users',
+              route: '/v1/users',
             },
           ],
         }),
@@ -152,6 +173,61 @@ console.log(
       name,
       us,
       name === 'none' ? '-' : (us - (micros.none ?? 0)).toFixed(2),
+    ]),
+  ),
+);
+
+/** A Koa 3 app with `middleware` in front of the handler, which resolves the run (as expressRunner). */
+function koaRunner(middleware?: Koa.Middleware): Runner {
+  const app = new Koa();
+  let done: () => void = () => {};
+  if (middleware) app.use(middleware);
+  app.use((ctx) => {
+    ctx.body = '';
+    done();
+  });
+  const listener = app.callback();
+  return (req, res) =>
+    new Promise<void>((resolve) => {
+      done = resolve;
+      listener(req, res);
+    });
+}
+const koaRw = koaAdapter();
+const koaMicros = await perRequestMicros(
+  {
+    'koa-none': koaRunner(),
+    'koa-restwell-core': koaRunner(koaRw() as Koa.Middleware),
+    'koa-ratelimit': koaRunner(
+      koaRateLimit({
+        driver: 'memory',
+        db: new Map(),
+        duration: 60_000,
+        max: HUGE,
+        id: (ctx) => ctx.ip,
+      }),
+    ),
+    'koa-memory': koaRunner(
+      koaRw(
+        rateLimit({
+          store: new MemoryStore({ maxEntries: 100_000 }),
+          policies: [{ name: 'per-ip', limit: HUGE, windowMs: 60_000, key: byIp() }],
+        }),
+      ) as Koa.Middleware,
+    ),
+  },
+  { headers: { 'x-api-key': 'bench-key' } },
+);
+console.log(
+  '\n### Rate limiting in process (Koa 3, 30,000 requests per case, 5 rounds in turn, medians)\n',
+);
+console.log(
+  table(
+    ['case', 'µs/req', 'µs/req over bare Koa'],
+    Object.entries(koaMicros).map(([name, us]) => [
+      name,
+      us,
+      name === 'koa-none' ? '-' : (us - (koaMicros['koa-none'] ?? 0)).toFixed(2),
     ]),
   ),
 );

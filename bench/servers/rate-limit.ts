@@ -3,18 +3,23 @@
  * Every case is mounted in this one process under its own prefix (`/<case>/v1/users`), so that
  * cases measured in turn share one heap and one JIT: `none`; restwell on `memory`, `memory-3`
  * (three policies), `redis`, `redis-3`; `express-rate-limit` (its memory store); `rlf-memory` and
- * `rlf-redis` (rate-limiter-flexible used directly as a middleware, as its documentation shows).
+ * `rlf-redis` (rate-limiter-flexible used directly as a middleware, as its documentation shows);
+ * and on Koa 3: `koa-none`, `koa-ratelimit` (its memory driver) and `koa-memory` (restwell).
  * Limits are far above the load, so every request is admitted and the figures are the cost of
  * checking. `/__stats` reports the requests served and the commands sent to Redis (each one
  * round trip here: neither restwell nor rate-limiter-flexible pipelines).
  */
+import type { RequestListener } from 'node:http';
 import { serve } from './serve.js';
 import express from 'express';
+import Koa from 'koa';
+import koaRateLimit from 'koa-ratelimit';
 import { rateLimit as expressRateLimit } from 'express-rate-limit';
 import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
 import { MemoryStore } from 'restwell';
 import { expressAdapter } from 'restwell/express';
+import { koaAdapter } from 'restwell/koa';
 import { byHeader, byIp, type RateLimitPolicy, rateLimit } from 'restwell/rate-limit';
 import { RedisStore } from 'restwell/redis';
 
@@ -43,7 +48,7 @@ const three: RateLimitPolicy[] = [
     name: 'route',
     limit: HUGE,
     windowMs: 60_000,
-    when: (ctx) => ctx.request.path.endsWith('/v1/users'),
+    route: ['/v1/users', '/:case/v1/users'],
   },
 ];
 
@@ -97,4 +102,38 @@ for (const [name, middleware] of Object.entries(cases)) {
   app.use(`/${name}`, router);
 }
 
-serve(app, { stats: () => ({ redisCommands }), close: () => redis?.quit() });
+// Koa: the same route, bare and behind each limiter, one Koa app per case (no router: the case
+// is the path's first segment, dispatched below).
+const koaRw = koaAdapter();
+const koaCases: Record<string, Koa.Middleware | undefined> = {
+  'koa-none': undefined,
+  // Its memory driver, with its default X-RateLimit-* headers, as its documentation shows.
+  'koa-ratelimit': koaRateLimit({
+    driver: 'memory',
+    db: new Map(),
+    duration: 60_000,
+    max: HUGE,
+    id: (ctx) => ctx.ip,
+  }),
+  'koa-memory': koaRw(
+    rateLimit({ store: new MemoryStore({ maxEntries: 100_000 }), policies: one }),
+  ) as Koa.Middleware,
+};
+const koaListeners = new Map<string, RequestListener>();
+for (const [name, middleware] of Object.entries(koaCases)) {
+  const k = new Koa();
+  if (middleware) k.use(middleware);
+  k.use((ctx) => {
+    ctx.type = 'application/json';
+    ctx.body = users;
+  });
+  koaListeners.set(name, k.callback());
+}
+const expressListener = app as unknown as RequestListener;
+const listener: RequestListener = (req, res) => {
+  const url = req.url ?? '/';
+  const koa = koaListeners.get(url.slice(1, url.indexOf('/', 1)));
+  (koa ?? expressListener)(req, res);
+};
+
+serve(listener, { stats: () => ({ redisCommands }), close: () => redis?.quit() });

@@ -27,7 +27,10 @@ export function apiRateLimit(store: Store, limits: ExampleLimits = {}): Middlewa
         limit: payments,
         windowMs: 60_000,
         key: byPrincipalOrIp(),
-        when: (ctx) => ctx.request.method === 'POST' && ctx.request.path === '/v1/payments',
+        // Matched as the router matches it: `/v1/payments/`, `/V1/PAYMENTS` and
+        // `http://host/v1/payments` reach the same handler, and count here too.
+        route: '/v1/payments',
+        methods: ['POST'],
       },
     ],
     // Probes are never limited.

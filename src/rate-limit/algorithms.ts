@@ -65,6 +65,16 @@ function ceilMs(x: number): number {
 }
 
 /**
+ * Whole milliseconds, rounded up with no tolerance: for a `Retry-After` and
+ * a TTL computed from the same value as the check (`allowAt > now`), so that
+ * `now + hint ≥ allowAt` holds exactly and a retry at the hint is admitted.
+ * (`allowAt - now` is exact when both are near the epoch's 1.8e12: Sterbenz.)
+ */
+function ceilExact(x: number): number {
+  return x <= 0 ? 0 : Math.ceil(x);
+}
+
+/**
  * States keep full double precision (the shortest string that parses back to
  * the same number; Lua writes `%.17g`), so that sub-microsecond intervals of
  * very high rates still advance the state.
@@ -93,6 +103,8 @@ function admitted(
 
 function parse(state: string | null): number[] {
   if (state === null) return [];
+  // The buckets store one number: no split, no intermediate array of strings.
+  if (!state.includes(':')) return [Number(state)];
   return state.split(':').map(Number);
 }
 
@@ -141,19 +153,26 @@ function tokenBucket(p: LimitParams, [stored]: number[], now: number): Step {
   const tolerance = interval * p.burst;
   const tat = Math.max(stored ?? now, now);
   const nextTat = tat + p.cost * interval;
-  const allowAt = nextTat - tolerance;
+  // `(cost - burst) · interval` is never positive (cost ≤ burst), so that a
+  // TAT reset to `now` gives `allowAt ≤ now` exactly; `nextTat - tolerance`
+  // can round above it.
+  const allowAt = tat + (p.cost - p.burst) * interval;
+  // The check and the hint use the same `allowAt`, without tolerance: a retry
+  // at `now + retryAfterMs` computes the same `allowAt` (the stored TAT is
+  // unchanged by a refusal) and finds it not after its `now`.
   if (allowAt > now) {
     return refused(
       Math.max(0, Math.floor((tolerance - (tat - now)) / interval + EPSILON)),
       ceilMs(tat - now),
-      ceilMs(allowAt - now),
+      ceilExact(allowAt - now),
     );
   }
   return admitted(
     Math.max(0, Math.floor((tolerance - (nextTat - now)) / interval + EPSILON)),
     ceilMs(nextTat - now),
     nextTat > now ? format(nextTat) : null,
-    ceilMs(nextTat - now),
+    // Never before the TAT: an early expiry would hand out a full bucket.
+    ceilExact(nextTat - now),
   );
 }
 
@@ -238,14 +257,14 @@ function leakyBucket(p: LimitParams, [stored]: number[], now: number): Step {
   // Nothing to send: no turn to wait for.
   if (p.cost === 0) return admitted(roomAfter(start), ceilMs(delay), null, 0);
   const emptyAt = start + p.cost * interval;
-  if (delay > maxDelay + EPSILON) {
-    return refused(0, ceilMs(start - now), ceilMs(delay - maxDelay));
-  }
+  // As in the token bucket: one `allowAt`, compared and hinted without tolerance.
+  const allowAt = start - maxDelay;
+  if (allowAt > now) return refused(0, ceilMs(start - now), ceilExact(allowAt - now));
   return admitted(
     roomAfter(emptyAt),
     ceilMs(emptyAt - now),
     emptyAt > now ? format(emptyAt) : null,
-    ceilMs(emptyAt - now),
+    ceilExact(emptyAt - now),
     ceilMs(delay),
   );
 }

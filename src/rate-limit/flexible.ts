@@ -15,8 +15,8 @@
  * ```
  */
 import type { Context } from '../core/context.js';
-import { invalidOption } from '../core/errors.js';
-import { bounded } from '../stores/types.js';
+import { describeValue, invalidOption } from '../core/errors.js';
+import { bounded, MAX_TTL_MS } from '../stores/types.js';
 import type { EvaluatedPolicy as Evaluated } from './headers.js';
 import { byIp, type KeyFunction } from './keys.js';
 
@@ -36,7 +36,11 @@ export interface FlexiblePolicy {
   limiter: RateLimiterLike;
   /** @default byIp() */
   key?: KeyFunction;
-  /** @default every request */
+  /** As a native policy's `route`: matched as the router matches it. @default every route */
+  route?: string | readonly string[];
+  /** As a native policy's `methods`; `GET` includes `HEAD`. @default every method */
+  methods?: readonly string[];
+  /** Applies the policy only when this returns true, in addition to `route` and `methods`. @default every request */
   when?: (ctx: Context) => boolean;
 }
 
@@ -55,9 +59,54 @@ export function flexiblePolicy(policy: FlexiblePolicy): FlexiblePolicy {
     typeof limiter.consume !== 'function' ||
     typeof limiter.reward !== 'function'
   ) {
-    invalidOption('flexiblePolicy', 'limiter', 'a rate-limiter-flexible limiter', limiter);
+    invalidOption(
+      'rateLimit',
+      'flexiblePolicy().limiter',
+      'a rate-limiter-flexible limiter',
+      limiter,
+    );
   }
-  return Object.assign({ ...policy }, { [FLEXIBLE]: true });
+  const marked = Object.assign({ ...policy }, { [FLEXIBLE]: true });
+  flexibleLimit(marked, 'flexiblePolicy()');
+  return marked;
+}
+
+const MAX_POINTS = 1_000_000_000;
+const MAX_DURATION_S = MAX_TTL_MS / 2 / 1000;
+
+/**
+ * A limiter's points and window, checked: the header's `q` and `w` must be
+ * RFC 9651 Integers (15 digits at most), so fractional, negative or huge
+ * points are a configuration error. Read on each request too, since
+ * rate-limiter-flexible lets `points` be reassigned.
+ */
+export function flexibleLimit(
+  policy: FlexiblePolicy,
+  where: string,
+): { points: number; windowMs: number } {
+  const { points, duration } = policy.limiter;
+  if (!Number.isInteger(points) || points < 1 || points > MAX_POINTS) {
+    throw new TypeError(
+      `restwell/rateLimit: ${where} limiter.points must be an integer from 1 to ${MAX_POINTS}, got ${describeValue(points)}.`,
+    );
+  }
+  // rate-limiter-flexible's duration 0 means "never reset"; the window reported is then 1 s.
+  if (typeof duration !== 'number' || !(duration >= 0 && duration <= MAX_DURATION_S)) {
+    throw new TypeError(
+      `restwell/rateLimit: ${where} limiter.duration must be a number of seconds from 0 to ${MAX_DURATION_S}, got ${describeValue(duration)}.`,
+    );
+  }
+  return { points, windowMs: duration * 1000 };
+}
+
+/** A limiter's answer as header-safe integers: remaining in [0, points], a wait in [0, ten years]. */
+function sane(res: { remainingPoints?: unknown; msBeforeNext?: unknown }, points: number) {
+  const r = Number(res.remainingPoints);
+  const ms = Number(res.msBeforeNext);
+  return {
+    remaining: Number.isFinite(r) ? Math.min(points, Math.max(0, Math.floor(r))) : 0,
+    waitMs: Number.isFinite(ms) ? Math.min(MAX_TTL_MS, Math.max(0, Math.ceil(ms))) : undefined,
+  };
 }
 
 export function isFlexiblePolicy(p: unknown): p is FlexiblePolicy {
@@ -98,7 +147,8 @@ export async function runFlexible(
   for (const p of policies) {
     const key = (p.key ?? byIp())(ctx);
     if (key === undefined || key === '') continue;
-    const report = { name: p.name, limit: p.limiter.points, windowMs: p.limiter.duration * 1000 };
+    const { points, windowMs } = flexibleLimit(p, p.name);
+    const report = { name: p.name, limit: points, windowMs };
     try {
       const res = await bounded(
         'consume',
@@ -109,14 +159,15 @@ export async function runFlexible(
           err instanceof Error ? err : (err as never),
       );
       taken.push({ limiter: p.limiter, key });
+      const { remaining, waitMs = 0 } = sane(res, points);
       evaluated.push({
         ...report,
-        remaining: res.remainingPoints,
-        resetMs: res.msBeforeNext,
+        remaining,
+        resetMs: waitMs,
         outcome: {
           allowed: true,
-          remaining: res.remainingPoints,
-          resetMs: res.msBeforeNext,
+          remaining,
+          resetMs: waitMs,
           retryAfterMs: 0,
           delayMs: 0,
         },
@@ -129,8 +180,10 @@ export async function runFlexible(
         storeError = rejection;
         continue;
       }
-      const res = rejection as { remainingPoints?: number; msBeforeNext?: number };
-      const wait = Math.max(0, res.msBeforeNext ?? 1000);
+      const { waitMs: wait = 1000 } = sane(
+        rejection as { remainingPoints?: unknown; msBeforeNext?: unknown },
+        points,
+      );
       evaluated.push({
         ...report,
         remaining: 0,

@@ -19,6 +19,8 @@ export interface PolicyReport {
   windowMs: number;
   remaining: number;
   resetMs: number;
+  /** This policy's `RateLimit-Policy` item, when it is the same on every request. */
+  item?: string | undefined;
 }
 
 /** A policy as evaluated for one request. */
@@ -28,11 +30,19 @@ export interface EvaluatedPolicy extends PolicyReport {
 
 const seconds = (ms: number) => Math.max(0, Math.ceil(ms / 1000));
 
-/** `"name";q=100;w=60` for each policy. Names are validated to need no escaping. */
+/** `"name";q=100;w=60`. Names are validated to need no escaping. */
+export function policyItem(p: Pick<PolicyReport, 'name' | 'limit' | 'windowMs'>): string {
+  return `"${p.name}";q=${p.limit};w=${Math.max(1, seconds(p.windowMs))}`;
+}
+
+/** `"name";q=100;w=60` for each policy; an item built once (static limits) is reused. */
 export function policyField(policies: readonly PolicyReport[]): string {
-  return policies
-    .map((p) => `"${p.name}";q=${p.limit};w=${Math.max(1, seconds(p.windowMs))}`)
-    .join(', ');
+  let field = '';
+  for (const p of policies) {
+    const item = p.item ?? policyItem(p);
+    field = field === '' ? item : `${field}, ${item}`;
+  }
+  return field;
 }
 
 /** `"name";r=42;t=18` for the reported policy. */

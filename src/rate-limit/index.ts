@@ -27,34 +27,42 @@
  * })));
  * ```
  */
-import { createHash } from 'node:crypto';
 import { type Context, type Middleware, responseBlind } from '../core/context.js';
-import { invalidOption, RestwellError } from '../core/errors.js';
+import { checkOptions, describeValue, invalidOption, RestwellError } from '../core/errors.js';
+import { LogThrottle } from '../core/logger.js';
 import { MemoryStore } from '../stores/memory/index.js';
-import { bounded, type Store } from '../stores/types.js';
-import { ALGORITHMS, type Algorithm, type LimitOutcome } from './algorithms.js';
-import { type LimitCheck, type RateLimitBackend, rateLimitBackend } from './backend.js';
-import { RateLimitedError } from './errors.js';
-import { asError, type FlexiblePolicy, isFlexiblePolicy, runFlexible } from './flexible.js';
+import { bounded, MAX_TTL_MS, type Store } from '../stores/types.js';
+import { ALGORITHMS, type Algorithm, capacity, type LimitOutcome } from './algorithms.js';
+import {
+  type LimitCheck,
+  MemoryRateLimitBackend,
+  type RateLimitBackend,
+  rateLimitBackend,
+} from './backend.js';
+import { CostExceedsCapacityError, RateLimitedError } from './errors.js';
+import {
+  asError,
+  type FlexiblePolicy,
+  flexibleLimit,
+  isFlexiblePolicy,
+  runFlexible,
+} from './flexible.js';
 import {
   type EvaluatedPolicy as Evaluated,
   legacyFields,
   policyField,
+  policyItem,
   stateField,
 } from './headers.js';
-import { byIp, type KeyFunction } from './keys.js';
+import { byIp, type KeyFunction, sha256 } from './keys.js';
+import { RequestFacts, type RequestMatcher, requestMatcher } from './routes.js';
 
+// What applications use. A custom backend's contract is the RateLimitBackend
+// type and the types it names; the built-in backends and the algorithms'
+// step function are internals (see docs/rate-limit.md, "Custom backends").
 export type { Algorithm, LimitOutcome, LimitParams } from './algorithms.js';
-export { ALGORITHMS, step } from './algorithms.js';
-export {
-  type ConsumeResult,
-  type LimitCheck,
-  MemoryRateLimitBackend,
-  type RateLimitBackend,
-  RedisRateLimitBackend,
-  rateLimitBackend,
-} from './backend.js';
-export { RateLimitedError } from './errors.js';
+export type { ConsumeResult, LimitCheck, RateLimitBackend } from './backend.js';
+export { CostExceedsCapacityError, RateLimitedError } from './errors.js';
 export { type FlexiblePolicy, flexiblePolicy, type RateLimiterLike } from './flexible.js';
 export {
   byHeader,
@@ -65,6 +73,7 @@ export {
   ipNetwork,
   type KeyFunction,
 } from './keys.js';
+export { normalisedPath } from './routes.js';
 
 /** A number, or a function of the request that returns one (per-plan limits, say). */
 export type PerRequest<T> = T | ((ctx: Context) => T);
@@ -89,7 +98,22 @@ export interface RateLimitPolicy {
   burst?: PerRequest<number>;
   /** Whose counter a request uses; `undefined` skips the policy for that request. @default byIp() */
   key?: KeyFunction;
-  /** Applies the policy only to matching requests (a route, a method). @default every request */
+  /**
+   * Applies the policy only to requests for this route (or any of these
+   * routes), matched as the router matches them: the route the framework
+   * matched when the rate limiter is mounted on the route, and otherwise the
+   * request path normalised as Express and @koa/router normalise it
+   * (case-insensitive, one trailing `/` optional, absolute-form targets
+   * reduced to their path; see docs/rate-limit.md, "Route policies"). Literal
+   * segments and `:name` parameters, as written in the router:
+   * `'/v1/payments/:id'`. Prefer this to comparing `ctx.request.path` in
+   * `when`, which a client dodges by spelling the path another way.
+   * @default every route
+   */
+  route?: string | readonly string[];
+  /** Applies the policy only to these methods. `GET` includes `HEAD`, as the routers route it. @default every method */
+  methods?: readonly string[];
+  /** Applies the policy only to requests for which this returns true, in addition to `route` and `methods`. @default every request */
   when?: (ctx: Context) => boolean;
   /** This policy's cost for a request, overriding the middleware's `cost`. */
   cost?: PerRequest<number>;
@@ -103,12 +127,17 @@ export interface RateLimitOptions {
   store: Store | RateLimitBackend;
   /** The policies every request passes. Required unless `limit` and `windowMs` describe a single one. */
   policies?: ReadonlyArray<RateLimitPolicy | FlexiblePolicy>;
-  /** Shorthand for one policy named `name` (default `default`). */
+  /** Shorthand for `policies: [{ name, limit, windowMs, algorithm, burst, key }]`: the single policy's limit. */
   limit?: PerRequest<number>;
+  /** The single policy's window (see `limit`), at most five years. */
   windowMs?: PerRequest<number>;
+  /** The single policy's algorithm (see `limit`). @default 'token-bucket' */
   algorithm?: Algorithm;
+  /** The single policy's burst (see `limit`). @default as {@link RateLimitPolicy.burst} */
   burst?: PerRequest<number>;
+  /** The single policy's key (see `limit`). @default byIp() */
   key?: KeyFunction;
+  /** The single policy's name (see `limit`). @default 'default' */
   name?: string;
   /** Units a request takes from every policy (its weight). A non-negative integer. @default 1 */
   cost?: PerRequest<number>;
@@ -131,11 +160,30 @@ export interface RateLimitOptions {
   /** Longest wait for the store before the `onStoreError` path is taken. @default 200 */
   timeoutMs?: number;
   /**
-   * Redis Cluster hash tag shared by a request's counters, so that its
-   * policies stay in one slot and one atomic script. @default 'rl'
+   * How counters spread over a Redis Cluster's slots (ignored by the memory
+   * store; harmless on a single Redis):
+   * - `'one'`: every counter carries `hashTag`, so all of a request's policies
+   *   run in one atomic script on one slot. Exact, but that slot's shard takes
+   *   every rate-limited request, however large the cluster.
+   * - `'per-counter'`: each counter is its own hash tag, spread over every
+   *   shard; one script per counter, in parallel. The verdict stays
+   *   all-or-nothing (when one policy refuses, the others hand back what they
+   *   took), but only in the end: while two requests race, one may be refused
+   *   because of units the other is about to hand back. See
+   *   docs/rate-limit.md, "Redis Cluster".
+   * @default 'one'
+   */
+  slots?: 'one' | 'per-counter';
+  /**
+   * With `slots: 'one'`, the Redis Cluster hash tag shared by a request's
+   * counters, so that its policies stay in one slot and one atomic script.
+   * @default 'rl'
    */
   hashTag?: string;
-  /** Overrides the store's clock, in epoch ms (tests). @default the store's clock; Redis uses its server's `TIME` */
+  /**
+   * Overrides the store's clock, and the outage log's, in epoch ms (tests).
+   * @default the store's clock (Redis uses its server's `TIME`); `Date.now` for the log
+   */
   clock?: () => number;
   /** How leaky-bucket delays are waited (tests). @default setTimeout */
   sleep?: (ms: number) => Promise<void>;
@@ -160,17 +208,77 @@ interface NativePolicy {
   windowMs: PerRequest<number>;
   burst: PerRequest<number> | undefined;
   key: KeyFunction;
-  when: ((ctx: Context) => boolean) | undefined;
+  applies: RequestMatcher | undefined;
   cost: PerRequest<number> | undefined;
 }
 
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
-const sha256 = (key: string) => createHash('sha256').update(key).digest('base64url');
 const MAX_KEY = 128;
 
 /** The largest cost or limit accepted: beyond it, time arithmetic loses precision. */
 const MAX_UNITS = 1_000_000_000;
+
+/**
+ * The longest window: half the stores' longest TTL (a sliding window's state
+ * lives two windows), five years. It keeps every header number an RFC 9651
+ * §3.3.1 Integer (at most 15 digits): `w` and `t` stay under 10^9 seconds.
+ */
+export const MAX_WINDOW_MS = MAX_TTL_MS / 2;
+
+const OPTIONS = [
+  'store',
+  'policies',
+  'limit',
+  'windowMs',
+  'algorithm',
+  'burst',
+  'key',
+  'name',
+  'cost',
+  'skip',
+  'dryRun',
+  'headers',
+  'legacyHeaders',
+  'onStoreError',
+  'fallback',
+  'timeoutMs',
+  'slots',
+  'hashTag',
+  'clock',
+  'sleep',
+];
+const POLICY_OPTIONS = [
+  'name',
+  'algorithm',
+  'limit',
+  'windowMs',
+  'burst',
+  'key',
+  'route',
+  'methods',
+  'when',
+  'cost',
+];
+const FLEXIBLE_OPTIONS = ['name', 'limiter', 'key', 'route', 'methods', 'when'];
+
+/** express-rate-limit's option names, pointed at their equivalents here. */
+const HABITS: Record<string, string> = {
+  max: 'The limit is `limit` here: `policies: [{ name, limit, windowMs }]`, or `limit` and `windowMs` for a single policy.',
+  keyGenerator: 'The key is `key` here, a function of the context: `key: byHeader("x-api-key")`.',
+  standardHeaders: 'The draft RateLimit fields are `headers` (default true) here.',
+  statusCode: 'A refusal is always a 429 problem (RFC 9457); map it in your error handler.',
+  message: 'A refusal is always a 429 problem (RFC 9457); map it in your error handler.',
+  handler: 'A refusal is thrown as a RateLimitedError; handle it in your error handler.',
+};
+const POLICY_HABITS: Record<string, string> = {
+  max: 'The limit is `limit` here.',
+  keyGenerator: 'The key is `key` here.',
+  path: 'Use `route` (matched as the router matches it) with `methods`.',
+  method: 'Use `methods`, a list: `methods: ["POST"]`.',
+  limiter:
+    'A rate-limiter-flexible limiter is a policy through `flexiblePolicy({ name, limiter })`.',
+};
 
 /** What a number option must be. */
 type NumberKind = 'count' | 'positive-count' | 'duration';
@@ -178,12 +286,12 @@ type NumberKind = 'count' | 'positive-count' | 'duration';
 const KIND_TEXT: Record<NumberKind, string> = {
   count: `an integer from 0 to ${MAX_UNITS}`,
   'positive-count': `an integer from 1 to ${MAX_UNITS}`,
-  duration: 'a positive number of milliseconds',
+  duration: `a positive number of milliseconds up to ${MAX_WINDOW_MS} (five years)`,
 };
 
 function isValid(n: unknown, kind: NumberKind): n is number {
   if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) return false;
-  if (kind === 'duration') return n > 0;
+  if (kind === 'duration') return n > 0 && n <= MAX_WINDOW_MS;
   return Number.isInteger(n) && n <= MAX_UNITS && (kind === 'count' || n >= 1);
 }
 
@@ -193,6 +301,24 @@ function checkOption(value: unknown, kind: NumberKind, where: string): void {
     invalidOption('rateLimit', where, `${KIND_TEXT[kind]} or a function of the request`, value);
   }
 }
+
+/**
+ * The longest a policy's state stays meaningful: a window algorithm's two
+ * windows, a bucket's time to refill (or drain) completely. It is the TTL
+ * written and bounds every `t` and `Retry-After`, so it must fit the stores'
+ * TTL bound; a bucket far larger than its rate per window would exceed it.
+ */
+function spanOf(p: Pick<LimitCheck, 'algorithm' | 'limit' | 'windowMs' | 'burst'>): number {
+  switch (p.algorithm) {
+    case 'token-bucket':
+      return (p.burst * p.windowMs) / p.limit;
+    case 'leaky-bucket':
+      return ((p.burst + p.limit) * p.windowMs) / p.limit;
+    default:
+      return 2 * p.windowMs;
+  }
+}
+const SPAN_TEXT = `a burst whose refill time (burst × windowMs / limit) is at most ${MAX_TTL_MS} ms (ten years)`;
 
 /**
  * A per-request number. A function's answer is checked on each request: a bad
@@ -210,54 +336,72 @@ function resolve(
   const n = value(ctx);
   if (!isValid(n, kind)) {
     throw new TypeError(
-      `restwell/rateLimit: ${policy} ${field} must be ${KIND_TEXT[kind]}, got ${n}.`,
+      `restwell/rateLimit: ${policy} ${field} must be ${KIND_TEXT[kind]}, got ${describeValue(n)}.`,
     );
   }
   return n;
 }
 
+interface NormalizedFlexible {
+  policy: FlexiblePolicy;
+  applies: RequestMatcher | undefined;
+}
+
 function normalizePolicy(
   p: RateLimitPolicy | FlexiblePolicy,
   i: number,
-): NativePolicy | FlexiblePolicy {
-  if (p === null || typeof p !== 'object')
-    invalidOption('rateLimit', `policies[${i}]`, 'an object', p);
+): NativePolicy | NormalizedFlexible {
+  const where = `policies[${i}]`;
+  if (p === null || typeof p !== 'object' || Array.isArray(p))
+    invalidOption('rateLimit', where, 'an object', p);
+  const flexible = isFlexiblePolicy(p);
+  checkOptions(
+    `rateLimit: ${where}`,
+    p,
+    flexible ? FLEXIBLE_OPTIONS : POLICY_OPTIONS,
+    flexible ? {} : POLICY_HABITS,
+  );
   if (typeof p.name !== 'string' || !NAME.test(p.name)) {
     invalidOption(
       'rateLimit',
-      `policies[${i}].name`,
+      `${where}.name`,
       'letters, digits, ".", "_" or "-" (1 to 64)',
       p.name,
     );
   }
-  if (isFlexiblePolicy(p)) return p;
+  if (p.key !== undefined && typeof p.key !== 'function')
+    invalidOption('rateLimit', `${where}.key`, 'a function', p.key);
+  const applies = requestMatcher(p, where);
+  if (flexible) {
+    flexibleLimit(p, where);
+    return { policy: p, applies };
+  }
   const algorithm = p.algorithm ?? 'token-bucket';
   if (!ALGORITHMS.includes(algorithm)) {
     invalidOption(
       'rateLimit',
-      `policies[${i}].algorithm`,
+      `${where}.algorithm`,
       ALGORITHMS.map((a) => `'${a}'`).join(', '),
       algorithm,
     );
   }
-  if (p.limit === undefined)
-    invalidOption('rateLimit', `policies[${i}].limit`, 'required', p.limit);
+  if (p.limit === undefined) invalidOption('rateLimit', `${where}.limit`, 'required', p.limit);
   if (p.windowMs === undefined) {
-    invalidOption('rateLimit', `policies[${i}].windowMs`, 'required', p.windowMs);
+    invalidOption('rateLimit', `${where}.windowMs`, 'required', p.windowMs);
   }
-  checkOption(p.limit, 'positive-count', `policies[${i}].limit`);
-  checkOption(p.windowMs, 'duration', `policies[${i}].windowMs`);
+  checkOption(p.limit, 'positive-count', `${where}.limit`);
+  checkOption(p.windowMs, 'duration', `${where}.windowMs`);
   // A token bucket of capacity 0 could never admit anything.
-  checkOption(
-    p.burst,
-    algorithm === 'token-bucket' ? 'positive-count' : 'count',
-    `policies[${i}].burst`,
-  );
-  checkOption(p.cost, 'count', `policies[${i}].cost`);
-  if (p.key !== undefined && typeof p.key !== 'function')
-    invalidOption('rateLimit', `policies[${i}].key`, 'a function', p.key);
-  if (p.when !== undefined && typeof p.when !== 'function')
-    invalidOption('rateLimit', `policies[${i}].when`, 'a function', p.when);
+  checkOption(p.burst, algorithm === 'token-bucket' ? 'positive-count' : 'count', `${where}.burst`);
+  checkOption(p.cost, 'count', `${where}.cost`);
+  if (
+    typeof p.limit === 'number' &&
+    typeof p.windowMs === 'number' &&
+    typeof p.burst === 'number' &&
+    spanOf({ algorithm, limit: p.limit, windowMs: p.windowMs, burst: p.burst }) > MAX_TTL_MS
+  ) {
+    invalidOption('rateLimit', `${where}.burst`, SPAN_TEXT, p.burst);
+  }
   return {
     kind: 'native',
     name: p.name,
@@ -266,7 +410,7 @@ function normalizePolicy(
     windowMs: p.windowMs,
     burst: p.burst,
     key: p.key ?? byIp(),
-    when: p.when,
+    applies,
     cost: p.cost,
   };
 }
@@ -292,7 +436,11 @@ function closestToExhaustion(evaluated: readonly Evaluated[]): Evaluated | undef
   return best;
 }
 
+const OUTAGE_LOG_INTERVAL_MS = 10_000;
+
 export function rateLimit(options: RateLimitOptions): Middleware {
+  checkOptions('rateLimit', options, OPTIONS, HABITS);
+  if (options === undefined) invalidOption('rateLimit', 'store', 'required', undefined);
   const {
     store,
     cost = 1,
@@ -303,11 +451,17 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     onStoreError = 'open',
     fallback = false,
     timeoutMs = 200,
+    slots = 'one',
     hashTag = 'rl',
     clock,
     sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
-  } = options ?? ({} as RateLimitOptions);
-  const backend = rateLimitBackend(store, { timeoutMs: options?.timeoutMs ?? 200 });
+  } = options;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+    invalidOption('rateLimit', 'timeoutMs', 'a positive number of milliseconds', timeoutMs);
+  if (slots !== 'one' && slots !== 'per-counter')
+    invalidOption('rateLimit', 'slots', "'one' or 'per-counter'", slots);
+  const perCounter = slots === 'per-counter';
+  const backend = rateLimitBackend(store, { timeoutMs, perCounter });
   const given = options.policies ?? [
     {
       name: options.name ?? 'default',
@@ -322,49 +476,61 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     invalidOption('rateLimit', 'policies', 'a non-empty list of policies', given);
   }
   const policies = given.map(normalizePolicy);
-  const names = new Set(policies.map((p) => p.name));
+  const names = new Set(policies.map((p) => ('kind' in p ? p.name : p.policy.name)));
   if (names.size !== policies.length)
-    invalidOption(
-      'rateLimit',
-      'policies',
-      'policies with distinct names',
-      policies.map((p) => p.name),
-    );
+    invalidOption('rateLimit', 'policies', 'policies with distinct names', policies);
   checkOption(cost, 'count', 'cost');
   if (skip !== undefined && typeof skip !== 'function')
     invalidOption('rateLimit', 'skip', 'a function', skip);
   if (onStoreError !== 'open' && onStoreError !== 'closed')
     invalidOption('rateLimit', 'onStoreError', "'open' or 'closed'", onStoreError);
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
-    invalidOption('rateLimit', 'timeoutMs', 'a positive number of milliseconds', timeoutMs);
   if (typeof hashTag !== 'string' || /[{}]/.test(hashTag) || hashTag.length === 0)
     invalidOption('rateLimit', 'hashTag', 'a non-empty string without braces', hashTag);
   if (clock !== undefined && typeof clock !== 'function')
     invalidOption('rateLimit', 'clock', 'a function returning epoch milliseconds', clock);
 
-  // Each native policy with its counters' key prefix, built once.
+  // Each native policy with its counters' key prefix, built once. One slot:
+  // every key carries `{hashTag}`. Per counter: the policy and the client key
+  // are the hash tag, closed after the key (a `}` in a client's key only
+  // moves its counter to another slot).
   const native = policies
-    .filter((p): p is NativePolicy => 'kind' in p && p.kind === 'native')
-    .map((p) => ({ ...p, counterPrefix: `rl:{${hashTag}}:${p.name}:` }));
-  const flexible = policies.filter(isFlexiblePolicy);
+    .filter((p): p is NativePolicy => 'kind' in p)
+    .map((p) => ({
+      ...p,
+      counterPrefix: perCounter ? `rl:{${p.name}:` : `rl:{${hashTag}}:${p.name}:`,
+      item:
+        typeof p.limit === 'number' && typeof p.windowMs === 'number'
+          ? policyItem({ name: p.name, limit: p.limit, windowMs: p.windowMs })
+          : undefined,
+    }));
+  const counterSuffix = perCounter ? '}' : '';
+  const flexible = policies.filter((p): p is NormalizedFlexible => !('kind' in p));
+  const anyMatcher = policies.some((p) => p.applies !== undefined);
   let fallbackBackend: RateLimitBackend | undefined;
-  let lastOutageLog = Number.NEGATIVE_INFINITY;
+  const outageLog = new LogThrottle(OUTAGE_LOG_INTERVAL_MS, clock ?? Date.now);
   // Built-in backends bound themselves (Redis with one timer, memory cannot hang); others get one here.
   const needsTimeout = backend.bounded !== true;
+  const outageText =
+    onStoreError === 'open'
+      ? fallback
+        ? 'limiting in memory'
+        : 'letting requests through'
+      : 'refusing requests with 503';
 
   function outage(ctx: Context, err: unknown): void {
-    const now = Date.now();
-    if (now - lastOutageLog < 10_000) return;
-    lastOutageLog = now;
-    ctx.log.warn(
-      `rate-limit store failed; ${onStoreError === 'open' ? (fallback ? 'limiting in memory' : 'letting requests through') : 'refusing requests with 503'}`,
-      {
-        traceId: ctx.traceId,
-        store: backend.kind,
-        err,
-      },
-    );
+    const pass = outageLog.pass();
+    if (pass === undefined) return;
+    ctx.log.warn(`rate-limit store failed; ${outageText}`, {
+      traceId: ctx.traceId,
+      store: backend.kind,
+      // Failures not logged since the previous line (one line per 10 s).
+      suppressed: pass.suppressed,
+      err,
+    });
   }
+
+  // In process, the memory backend answers synchronously: no promise to wait for.
+  const inProcess = backend instanceof MemoryRateLimitBackend ? backend : undefined;
 
   async function consumeNative(
     ctx: Context,
@@ -379,12 +545,21 @@ export function rateLimit(options: RateLimitOptions): Middleware {
         asError,
       );
     } catch (err) {
-      outage(ctx, err);
-      if (onStoreError === 'closed') throw unavailable(err);
-      if (!fallback) return undefined;
-      fallbackBackend ??= rateLimitBackend(new MemoryStore({ maxEntries: 100_000 }));
-      return fallbackBackend.consume(checks, clock?.());
+      return failed(ctx, checks, err);
     }
+  }
+
+  /** The store failed: log, then fail closed, let through, or limit in memory. */
+  function failed(
+    ctx: Context,
+    checks: LimitCheck[],
+    err: unknown,
+  ): Promise<{ now: number; outcomes: LimitOutcome[] } | undefined> | undefined {
+    outage(ctx, err);
+    if (onStoreError === 'closed') throw unavailable(err);
+    if (!fallback) return undefined;
+    fallbackBackend ??= rateLimitBackend(new MemoryStore({ maxEntries: 100_000 }));
+    return fallbackBackend.consume(checks, clock?.());
   }
 
   function unavailable(cause: unknown): RestwellError {
@@ -398,18 +573,22 @@ export function rateLimit(options: RateLimitOptions): Middleware {
   return responseBlind(async function rateLimiter(ctx, next) {
     if (skip !== undefined && (await skip(ctx))) return next();
     const requestCost = resolve(cost, ctx, 'request', 'cost', 'count');
+    // Allocated only when some policy matches on the request (then `applies` is set).
+    const facts = anyMatcher ? new RequestFacts(ctx) : undefined;
 
     const checks: LimitCheck[] = [];
-    const applied: NativePolicy[] = [];
+    const applied: Array<(typeof native)[number]> = [];
+    // A cost no policy state could ever admit: retrying never helps (400, not 429).
+    let tooCostly: { policy: string; cost: number; capacity: number } | undefined;
     for (const p of native) {
-      if (p.when !== undefined && !p.when(ctx)) continue;
+      if (p.applies !== undefined && !p.applies(facts as RequestFacts)) continue;
       const key = p.key(ctx);
       // No key (or an empty one) means the policy does not apply: never one counter shared by all.
       if (key === undefined || key === '') continue;
       const limit = resolve(p.limit, ctx, p.name, 'limit', 'positive-count');
-      checks.push({
+      const check: LimitCheck = {
         // `#` marks a hashed key, so it can never equal a raw one.
-        key: p.counterPrefix + (key.length > MAX_KEY ? `#${sha256(key)}` : key),
+        key: p.counterPrefix + (key.length > MAX_KEY ? `#${sha256(key)}` : key) + counterSuffix,
         algorithm: p.algorithm,
         limit,
         windowMs: resolve(p.windowMs, ctx, p.name, 'windowMs', 'duration'),
@@ -418,10 +597,36 @@ export function rateLimit(options: RateLimitOptions): Middleware {
             ? p.algorithm === 'leaky-bucket'
               ? 0
               : limit
-            : resolve(p.burst, ctx, p.name, 'burst', 'count'),
+            : resolve(
+                p.burst,
+                ctx,
+                p.name,
+                'burst',
+                p.algorithm === 'token-bucket' ? 'positive-count' : 'count',
+              ),
         cost: p.cost === undefined ? requestCost : resolve(p.cost, ctx, p.name, 'cost', 'count'),
-      });
+      };
+      if (spanOf(check) > MAX_TTL_MS) {
+        throw new TypeError(`restwell/rateLimit: ${p.name} burst must be ${SPAN_TEXT}.`);
+      }
+      const room = capacity(check);
+      if (check.cost > room && tooCostly === undefined) {
+        tooCostly = { policy: p.name, cost: check.cost, capacity: room };
+      }
+      checks.push(check);
       applied.push(p);
+    }
+    const flexibleApplied: FlexiblePolicy[] = [];
+    for (const f of flexible) {
+      if (f.applies !== undefined && !f.applies(facts as RequestFacts)) continue;
+      flexibleApplied.push(f.policy);
+      const room = flexibleLimit(f.policy, f.policy.name).points;
+      if (requestCost > room && tooCostly === undefined) {
+        tooCostly = { policy: f.policy.name, cost: requestCost, capacity: room };
+      }
+    }
+    if (tooCostly !== undefined && !dryRun) {
+      throw new CostExceedsCapacityError(tooCostly.policy, tooCostly.cost, tooCostly.capacity);
     }
 
     const evaluated: Evaluated[] = [];
@@ -429,15 +634,10 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     let reported: Evaluated | undefined;
     let fields: Record<string, string> = {};
     try {
-      if (flexible.length > 0) {
+      if (flexibleApplied.length > 0) {
         // rate-limiter-flexible policies first: they can hand back what they took
         // (`reward`) if a later policy refuses, so all-or-nothing still holds.
-        const flex = await runFlexible(
-          ctx,
-          flexible.filter((p) => p.when === undefined || p.when(ctx)),
-          requestCost,
-          timeoutMs,
-        );
+        const flex = await runFlexible(ctx, flexibleApplied, requestCost, timeoutMs);
         refund = flex.refund;
         if (flex.storeError !== undefined) {
           outage(ctx, flex.storeError);
@@ -448,17 +648,30 @@ export function rateLimit(options: RateLimitOptions): Middleware {
 
       let now: number | undefined;
       if (checks.length > 0 && evaluated.every((e) => e.outcome.allowed)) {
-        const result = await consumeNative(ctx, checks);
+        let result: { now: number; outcomes: LimitOutcome[] } | undefined;
+        if (inProcess === undefined) result = await consumeNative(ctx, checks);
+        else {
+          try {
+            result = inProcess.consumeNow(checks, clock?.());
+          } catch (err) {
+            // A ledger-mode MemoryStore that is full, say: the same outage path as any store.
+            result = await failed(ctx, checks, err);
+          }
+        }
         if (result !== undefined) {
           now = result.now;
           for (let i = 0; i < checks.length; i++) {
             const outcome = result.outcomes[i] as LimitOutcome;
             const check = checks[i] as LimitCheck;
+            const policy = applied[i] as (typeof native)[number];
             evaluated.push({
-              name: (applied[i] as NativePolicy).name,
+              name: policy.name,
+              item: policy.item,
               limit: check.limit,
               windowMs: check.windowMs,
-              remaining: outcome.remaining,
+              // A bucket larger than its limit may hold more than `q`; the
+              // draft's `r` is a share of `q`, so it never exceeds it.
+              remaining: Math.min(outcome.remaining, check.limit),
               resetMs: outcome.resetMs,
               outcome,
             });

@@ -3,9 +3,22 @@
  * one policy, or `undefined` when the policy does not apply to this request
  * (no API key sent, no principal yet).
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { isIP } from 'node:net';
 import { type Context, principalId } from '../core/context.js';
+
+type OneShotHash = (algorithm: string, data: string, encoding: 'base64url') => string;
+const oneShot = (crypto as { hash?: OneShotHash }).hash;
+
+/**
+ * SHA-256 in base64url. Node's one-shot `crypto.hash` (Node 20.12+, 21.7+)
+ * costs about a third of `createHash().update().digest()`, which allocates a
+ * Hash object per call; older Node versions fall back to it.
+ */
+export const sha256: (data: string) => string =
+  oneShot !== undefined
+    ? (data) => oneShot('sha256', data, 'base64url')
+    : (data) => crypto.createHash('sha256').update(data).digest('base64url');
 
 /** Returns the key a request counts against, or `undefined` to skip the policy. */
 export type KeyFunction = (ctx: Context) => string | undefined;
@@ -109,7 +122,7 @@ export function byHeader(name = 'x-api-key'): KeyFunction {
   return (ctx) => {
     const value = ctx.request.header(header);
     if (value === undefined || value.length === 0) return undefined;
-    return createHash('sha256').update(value).digest('base64url').slice(0, 22);
+    return sha256(value).slice(0, 22);
   };
 }
 

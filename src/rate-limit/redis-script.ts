@@ -37,6 +37,8 @@ if not now then
 end
 local EPS = 1e-9
 local function ceilms(x) if x <= EPS then return 0 end return math.ceil(x - EPS) end
+-- No tolerance: hints and TTLs from the value the check compares (see ceilExact).
+local function ceilexact(x) if x <= 0 then return 0 end return math.ceil(x) end
 -- Full double precision, as the TypeScript stores it.
 local function fmt(x) return string.format('%.17g', x) end
 local function window_index(window, stored)
@@ -56,15 +58,15 @@ local function token_bucket(limit, window, burst, cost, st)
   local tolerance = interval * burst
   local tat = math.max(st[1] or now, now)
   local next_tat = tat + cost * interval
-  local allow_at = next_tat - tolerance
+  local allow_at = tat + (cost - burst) * interval
   if allow_at > now then
     return 0, math.max(0, math.floor((tolerance - (tat - now)) / interval + EPS)),
-      ceilms(tat - now), ceilms(allow_at - now), 0, false, 0
+      ceilms(tat - now), ceilexact(allow_at - now), 0, false, 0
   end
   local nxt = false
   if next_tat > now then nxt = fmt(next_tat) end
   return 1, math.max(0, math.floor((tolerance - (next_tat - now)) / interval + EPS)),
-    ceilms(next_tat - now), 0, 0, nxt, ceilms(next_tat - now)
+    ceilms(next_tat - now), 0, 0, nxt, ceilexact(next_tat - now)
 end
 
 local function sliding_window(limit, window, burst, cost, st)
@@ -127,13 +129,14 @@ local function leaky_bucket(limit, window, burst, cost, st)
       false, 0
   end
   local empty_at = start + cost * interval
-  if delay > max_delay + EPS then
-    return 0, 0, ceilms(start - now), ceilms(delay - max_delay), 0, false, 0
+  local allow_at = start - max_delay
+  if allow_at > now then
+    return 0, 0, ceilms(start - now), ceilexact(allow_at - now), 0, false, 0
   end
   local nxt = false
   if empty_at > now then nxt = fmt(empty_at) end
   local room = math.max(0, math.floor((max_delay - (empty_at - now)) / interval + EPS) + 1)
-  return 1, room, ceilms(empty_at - now), 0, ceilms(delay), nxt, ceilms(empty_at - now)
+  return 1, room, ceilms(empty_at - now), 0, ceilms(delay), nxt, ceilexact(empty_at - now)
 end
 
 local algorithms = { token_bucket, sliding_window, fixed_window, leaky_bucket }
@@ -166,10 +169,73 @@ end
 if all then
   for i = 1, #KEYS do
     local w = writes[i]
-    if w[1] then redis.call('SET', KEYS[i], w[1], 'PX', math.max(1, w[2])) end
+    -- At least a second, as MIN_TTL_MS in backend.ts.
+    if w[1] then redis.call('SET', KEYS[i], w[1], 'PX', math.max(1000, w[2])) end
   end
 end
 return out
 `;
 
 export const RATE_LIMIT_SCRIPT: StoreScript = { name: 'rateLimit', lua: LUA };
+
+/**
+ * Hands back what one admitted check took, for `slots: 'per-counter'` when
+ * another policy of the request refused it. The exact inverse of the
+ * consume's write when nothing came in between; otherwise it removes this
+ * request's units from whatever the state has become:
+ *
+ * - buckets: the TAT moves back by `cost · interval`. If the bucket refilled
+ *   to its cap between the consume and the refund, the refill the cap would
+ *   have discarded is kept: at most `cost` units, at most the refill of that
+ *   interval (a round trip, milliseconds).
+ * - windows: the count of the window the consume counted in (from its `now`)
+ *   goes down by `cost`; once that window is over (or is the previous one of a
+ *   sliding window, then its weight) nothing else is touched.
+ *
+ * KEYS[1]: the counter. ARGV: the consume's now (ms), now or '' for Redis TIME,
+ * algorithm code, limit, windowMs, burst, cost. Returns 1 when it changed the state.
+ */
+const REFUND_LUA = `
+if redis.replicate_commands then redis.replicate_commands() end
+local consumed_at = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local code, limit, window, cost =
+  tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
+local s = redis.call('GET', KEYS[1])
+if not s or cost <= 0 then return 0 end
+local st = {}
+for v in string.gmatch(s, '[^:]+') do st[#st + 1] = tonumber(v) end
+local function fmt(x) return string.format('%.17g', x) end
+if code == 1 or code == 4 then
+  local tat = st[1] - cost * (window / limit)
+  if tat <= now then
+    redis.call('DEL', KEYS[1])
+  else
+    redis.call('SET', KEYS[1], fmt(tat), 'PX', math.max(1000, math.ceil(tat - now)))
+  end
+  return 1
+end
+local index = math.floor(consumed_at / window)
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then return 0 end
+if code == 3 then
+  if st[1] ~= index then return 0 end
+  redis.call('SET', KEYS[1], fmt(st[1]) .. ':' .. fmt(math.max(0, st[2] - cost)), 'PX', ttl)
+  return 1
+end
+if st[1] == index then
+  st[2] = math.max(0, st[2] - cost)
+elseif st[1] == index + 1 then
+  st[3] = math.max(0, (st[3] or 0) - cost)
+else
+  return 0
+end
+redis.call('SET', KEYS[1], fmt(st[1]) .. ':' .. fmt(st[2]) .. ':' .. fmt(st[3] or 0), 'PX', ttl)
+return 1
+`;
+
+export const RATE_LIMIT_REFUND_SCRIPT: StoreScript = { name: 'rateLimitRefund', lua: REFUND_LUA };

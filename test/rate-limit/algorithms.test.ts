@@ -217,6 +217,71 @@ for (const b of backends) {
       expect(after).toMatchObject({ allowed: true, remaining: 2 });
     });
 
+    // A seeded generator: the same parameter sets on every backend and every run.
+    function random(seed: number) {
+      let x = seed >>> 0;
+      return () => {
+        x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+        return x / 2 ** 32;
+      };
+    }
+
+    it.each(['token-bucket', 'leaky-bucket', 'sliding-window', 'fixed-window'] as const)(
+      '%s: a retry at exactly retryAfterMs is admitted, one ms earlier is refused (300 random parameter sets)',
+      async (algorithm) => {
+        const rnd = random(algorithm.length * 7 + (algorithm === 'token-bucket' ? 35 : 0));
+        const failures: unknown[] = [];
+        const windowed = algorithm === 'sliding-window' || algorithm === 'fixed-window';
+        for (let i = 0; i < 300; i++) {
+          const limit = windowed
+            ? 1 + Math.floor(rnd() * 50)
+            : 1 + Math.floor(rnd() * (rnd() < 0.5 ? 10 : 100_000));
+          // Windows that make the per-unit interval a repeating fraction, and odd start times.
+          const windowMs = 1 + Math.floor(rnd() * 3_600_000);
+          const burst =
+            algorithm === 'token-bucket'
+              ? 1 + Math.floor(rnd() * Math.min(limit * 2, 50))
+              : windowed
+                ? limit
+                : Math.floor(rnd() * 5);
+          const cost =
+            algorithm === 'token-bucket'
+              ? 1 + Math.floor(rnd() * burst)
+              : windowed
+                ? 1 + Math.floor(rnd() * limit)
+                : 1;
+          const c = check(algorithm, limit, windowMs, { burst, cost, key: `${key}-${i}` });
+          // Near the epoch as well as now: small times keep sub-nanosecond fractions.
+          let at = (i % 2 === 0 ? T0 : 0) + Math.floor(rnd() * 1_000_000);
+          // Drive it to a refusal, with a few time steps in between so that the state holds fractions.
+          let refusedOutcome: { retryAfterMs: number } | undefined;
+          for (let k = 0; k < 200 && refusedOutcome === undefined; k++) {
+            const [o] = await hit(c, at);
+            if (!o!.allowed) refusedOutcome = o;
+            else at += Math.floor(rnd() * 3);
+          }
+          if (refusedOutcome === undefined) continue;
+          const retry = refusedOutcome.retryAfterMs;
+          const [early] = retry > 1 ? await hit(c, at + retry - 1) : [undefined];
+          const [onTime] = await hit(c, at + retry);
+          if (early?.allowed === true || onTime?.allowed !== true) {
+            failures.push({
+              limit,
+              windowMs,
+              burst,
+              cost,
+              at,
+              retry,
+              early: early?.allowed,
+              onTime: onTime?.allowed,
+            });
+          }
+        }
+        expect(failures).toEqual([]);
+      },
+      60_000,
+    );
+
     it('reads the clock itself when none is passed', async () => {
       const before = Date.now();
       const r = await backend.consume([check('token-bucket', 5, 1000)]);

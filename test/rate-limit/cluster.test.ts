@@ -63,8 +63,9 @@ describe.runIf(available)('rate limiting on a Redis Cluster', () => {
       nodes.push(node);
     }
     // Wait for every node to accept connections, then join them into one cluster.
+    // A shared, loaded machine may take seconds to start three servers.
     for (const port of ports) {
-      for (let i = 0; i < 100; i++) {
+      for (let i = 0; i < 400; i++) {
         try {
           execFileSync(cli!, ['-p', String(port), 'ping'], { stdio: 'pipe' });
           break;
@@ -91,7 +92,7 @@ describe.runIf(available)('rate limiting on a Redis Cluster', () => {
       if (String(info).includes('cluster_state:ok')) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-  }, 30_000);
+  }, 60_000);
 
   afterAll(async () => {
     await cluster?.quit().catch(() => {});
@@ -164,5 +165,157 @@ describe.runIf(available)('rate limiting on a Redis Cluster', () => {
     expect(ok.headers['ratelimit-policy']).toContain('"strict"');
     const refused = await request(listener).get('/x').set('x-api-key', 'k').expect(429);
     expect(refused.body.policy).toBe('strict');
+  });
+
+  /** Which master nodes hold keys matching `pattern`. */
+  async function nodesHolding(pattern: string): Promise<number> {
+    let holding = 0;
+    for (const node of cluster.nodes('master')) {
+      if ((await node.keys(pattern)).length > 0) holding++;
+    }
+    return holding;
+  }
+
+  for (const adapter of [adapters[0]!, adapters[2]!]) {
+    it(`per-counter slots spread counters over the shards; one slot keeps them on one (${adapter.name})`, async () => {
+      const run = Math.random().toString(36).slice(2, 8);
+      for (const slots of ['one', 'per-counter'] as const) {
+        const prefix = `spread-${slots}-${run}:`;
+        const listener = adapter.build({
+          use: [
+            rateLimit({
+              store: new RedisStore({ client: cluster, prefix }),
+              slots,
+              timeoutMs: 2000,
+              onStoreError: 'closed',
+              policies: [
+                { name: 'per-ip', limit: 1000, windowMs: 60_000 },
+                { name: 'per-key', limit: 5, windowMs: 60_000, key: byHeader() },
+              ],
+            }),
+          ],
+          routes: [{ method: 'get', path: '/x', handler: () => ({ body: { ok: true } }) }],
+        });
+        for (let i = 0; i < 24; i++) {
+          await request(listener).get('/x').set('x-api-key', `key-${i}`).expect(200);
+        }
+        expect({ slots, nodes: await nodesHolding(`${prefix}*`) }).toEqual({
+          slots,
+          nodes: slots === 'one' ? 1 : 3,
+        });
+      }
+    });
+
+    it(`per-counter slots stay all-or-nothing under concurrency, never over the limit (${adapter.name})`, async () => {
+      const run = Math.random().toString(36).slice(2, 8);
+      const store = new RedisStore({ client: cluster, prefix: `race-${run}:` });
+      const policies = [
+        { name: 'wide', limit: 1000, windowMs: 60_000, algorithm: 'fixed-window' as const },
+        { name: 'narrow', limit: 10, windowMs: 60_000 },
+      ];
+      const listener = adapter.build({
+        use: [
+          rateLimit({
+            store,
+            slots: 'per-counter',
+            timeoutMs: 5000,
+            onStoreError: 'closed',
+            policies,
+          }),
+        ],
+        routes: [{ method: 'get', path: '/x', handler: () => ({ body: { ok: true } }) }],
+      });
+      const statuses = await Promise.all(
+        Array.from({ length: 40 }, () =>
+          request(listener)
+            .get('/x')
+            .then((r) => r.status),
+        ),
+      );
+      const admitted = statuses.filter((st) => st === 200).length;
+      expect(statuses.every((st) => st === 200 || st === 429)).toBe(true);
+      expect(admitted).toBeLessThanOrEqual(10);
+      expect(admitted).toBeGreaterThanOrEqual(1);
+      // Every refused request handed back what the wide policy took: it counts the admitted only.
+      const backend = rateLimitBackend(store, { perCounter: true });
+      const [wide] = (
+        await backend.consume([
+          {
+            key: 'rl:{wide:127.0.0.1}',
+            algorithm: 'fixed-window',
+            limit: 1000,
+            windowMs: 60_000,
+            burst: 1000,
+            cost: 0,
+          },
+        ])
+      ).outcomes;
+      expect(wide?.remaining).toBe(1000 - admitted);
+    });
+  }
+
+  it('per-counter slots: a refusal hands back what every other policy took, on every algorithm', async () => {
+    const run = Math.random().toString(36).slice(2, 8);
+    const backend = rateLimitBackend(
+      new RedisStore({ client: cluster, prefix: `refund-${run}:` }),
+      {
+        perCounter: true,
+      },
+    );
+    const now = 1_800_000_000_000;
+    const checks = [
+      {
+        key: '{per-ip:203.0.113.9}',
+        algorithm: 'token-bucket' as const,
+        limit: 5,
+        windowMs: 60_000,
+        burst: 5,
+        cost: 1,
+      },
+      {
+        key: '{per-key:abc}',
+        algorithm: 'sliding-window' as const,
+        limit: 5,
+        windowMs: 60_000,
+        burst: 5,
+        cost: 1,
+      },
+      {
+        key: '{leaky:abc}',
+        algorithm: 'leaky-bucket' as const,
+        limit: 5,
+        windowMs: 60_000,
+        burst: 5,
+        cost: 1,
+      },
+      {
+        key: '{payments:203.0.113.9}',
+        algorithm: 'fixed-window' as const,
+        limit: 2,
+        windowMs: 60_000,
+        burst: 2,
+        cost: 1,
+      },
+    ];
+    // Each counter on a slot of its own: no script could hold two of them.
+    const slots = await Promise.all(
+      checks.map((c) => cluster.cluster('KEYSLOT', `refund-${run}:${c.key}`)),
+    );
+    expect(new Set(slots).size).toBe(checks.length);
+    const allowed = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await backend.consume(checks, now);
+      allowed.push(r.outcomes.map((o) => o.allowed));
+    }
+    expect(allowed).toEqual([
+      [true, true, true, true],
+      [true, true, true, true],
+      [true, true, true, false],
+    ]);
+    const after = await backend.consume(
+      checks.slice(0, 3).map((c) => ({ ...c, cost: 0 })),
+      now,
+    );
+    expect(after.outcomes.map((o) => o.remaining)).toEqual([3, 3, 4]);
   });
 });

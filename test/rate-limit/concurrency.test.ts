@@ -14,6 +14,7 @@ import { MemoryStore } from '../../src/stores/memory/index.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
 import type { Store } from '../../src/stores/types.js';
 import { adapters } from '../helpers/apps.js';
+import { rawRequest } from '../helpers/raw.js';
 import { services } from '../helpers/services.js';
 
 const run = Math.random().toString(36).slice(2, 8);
@@ -93,10 +94,16 @@ for (const s of stores) {
   });
 }
 
-async function startProcess(): Promise<number> {
+async function startProcess(env: Record<string, string> = {}): Promise<number> {
   const script = join(import.meta.dirname, '..', 'fixtures', 'rate-limit', 'server.ts');
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    env: { ...process.env, REDIS_URL: services.redisUrl, PREFIX: `${prefix}proc:`, LIMIT: '50' },
+    env: {
+      ...process.env,
+      REDIS_URL: services.redisUrl,
+      PREFIX: `${prefix}proc:`,
+      LIMIT: '50',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.push(child);
@@ -112,6 +119,31 @@ describe.runIf(services.redis)('across two processes sharing Redis', () => {
     const ports = await Promise.all([startProcess(), startProcess()]);
     const counts = await burst(ports, 200);
     expect(counts).toEqual({ 200: 50, 429: 150 });
+  });
+});
+
+describe.runIf(services.redis)('a route limit across two processes sharing Redis', () => {
+  it('admits exactly the limit, however the path is spelled', async () => {
+    const env = { PREFIX: `${prefix}pay:`, PAYMENTS: '10' };
+    const ports = await Promise.all([startProcess(env), startProcess(env)]);
+    // The spellings that reach the handler of POST /v1/payments in Express (see routes.test.ts).
+    const targets = [
+      '/v1/payments',
+      '/v1/payments/',
+      '/V1/PAYMENTS',
+      'http://x/v1/payments',
+      '/v1/payments?x',
+    ];
+    const statuses = await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        rawRequest(ports[i % 2]!, { method: 'POST', path: targets[i % targets.length]! }).then(
+          (r) => r.status,
+        ),
+      ),
+    );
+    const counts: Record<number, number> = {};
+    for (const st of statuses) counts[st] = (counts[st] ?? 0) + 1;
+    expect(counts).toEqual({ 201: 10, 429: 90 });
   });
 });
 

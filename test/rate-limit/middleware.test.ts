@@ -297,11 +297,62 @@ describe.each(adapters)('rate limiting through $name', (adapter) => {
     expect((await limiter.get('127.0.0.1'))?.consumedPoints).toBe(2);
   });
 
-  it('refuses a request that costs more than a policy can ever hold, with the window as Retry-After', async () => {
+  it('refuses a request that costs more than a policy can ever hold with 400 and no Retry-After: waiting never helps', async () => {
     const { listener, calls } = app({ limit: 5, windowMs: 60_000, cost: 6 });
-    const res = await request(listener).get('/things').expect(429);
-    expect(res.headers['retry-after']).toBe('60');
+    const res = await request(listener).get('/things').expect(400).expect('content-type', PROBLEM);
+    expect(res.headers['retry-after']).toBeUndefined();
+    expect(res.body).toMatchObject({
+      code: 'rate-limit-cost-exceeds-capacity',
+      policy: 'default',
+      cost: 6,
+      capacity: 5,
+    });
     expect(calls()).toBe(0);
+  });
+
+  it("refuses a cost above a rate-limiter-flexible limiter's points the same way", async () => {
+    const limiter = new RateLimiterMemory({ points: 2, duration: 60 });
+    const { listener } = app({ cost: 3, policies: [flexiblePolicy({ name: 'flex', limiter })] });
+    const res = await request(listener).get('/things').expect(400);
+    expect(res.body.code).toBe('rate-limit-cost-exceeds-capacity');
+    expect(res.headers['retry-after']).toBeUndefined();
+    expect(await limiter.get('127.0.0.1')).toBeNull();
+  });
+
+  it('never reports more remaining than the quota when the burst exceeds the limit', async () => {
+    const { listener } = app({ limit: 2, windowMs: 60_000, burst: 10 });
+    const res = await request(listener).get('/things').expect(200);
+    const [state] = params(res.headers.ratelimit);
+    const [policy] = params(res.headers['ratelimit-policy']);
+    expect(policy?.q).toBe(2);
+    expect(state?.r).toBe(2);
+  });
+
+  it('sends only 15-digit integers whatever a rate-limiter-flexible limiter answers', async () => {
+    const answers = [
+      { remainingPoints: 2.5, msBeforeNext: 1234.5 },
+      { remainingPoints: -3, msBeforeNext: -1 },
+      { remainingPoints: 1e17, msBeforeNext: 1e20 },
+      { remainingPoints: Number.NaN, msBeforeNext: Number.POSITIVE_INFINITY },
+    ];
+    let i = 0;
+    const limiter = {
+      points: 5,
+      duration: 60,
+      consume: async () =>
+        answers[i++ % answers.length] as { remainingPoints: number; msBeforeNext: number },
+      reward: async () => undefined,
+    };
+    const { listener } = app({ policies: [flexiblePolicy({ name: 'odd', limiter })] });
+    for (let k = 0; k < answers.length; k++) {
+      const res = await request(listener).get('/things').expect(200);
+      expect(res.headers.ratelimit).toMatch(SF_LIST);
+      const [state] = params(res.headers.ratelimit);
+      expect(
+        Number.isInteger(state?.r) && (state?.r as number) >= 0 && (state?.r as number) <= 5,
+      ).toBe(true);
+      expect(Number.isInteger(state?.t)).toBe(true);
+    }
   });
 });
 
@@ -380,12 +431,82 @@ describe('options', () => {
     [{ store, limit: 1, windowMs: 1, cost: -1 }, /cost/],
     [{ store, limit: 1, windowMs: 1, onStoreError: 'maybe' }, /onStoreError/],
     [{ store, limit: 1, windowMs: 1, hashTag: '{x}' }, /hashTag/],
+    [{ store, limit: 1, windowMs: 1, slots: 'many' }, /"slots" must be 'one' or 'per-counter'/],
     [{ store, limit: 2.5, windowMs: 1000 }, /limit/],
     [{ store, limit: 1e12, windowMs: 1000 }, /limit/],
     [{ store, limit: 5, windowMs: 1000, burst: 0 }, /burst/],
     [{ store, limit: 5, windowMs: 1000, cost: 0.5 }, /cost/],
     [{ store, policies: [{ name: 'p', limit: 5, windowMs: 1000, cost: -1 }] }, /cost/],
+    // Beyond five years a window's TTL exceeds the stores' bound (and `w` grows past 9 digits).
+    [{ store, limit: 5, windowMs: 200_000_000_000 }, /windowMs.*five years/],
+    [{ store, limit: 1, windowMs: 1e17 }, /windowMs/],
+    // A bucket whose refill takes longer than ten years.
+    [{ store, limit: 1, windowMs: 86_400_000, burst: 1_000_000 }, /burst.*refill/],
+    // express-rate-limit's habit, pointed at the option it means here.
+    [
+      { store, max: 5, windowMs: 60_000 },
+      /rateLimit: unknown option "max"\. .*policies: \[\{ name, limit, windowMs \}\]/,
+    ],
+    [{ store, limit: 5, windowMs: 1000, keyGenerator: () => 'k' }, /"keyGenerator".*`key`/],
+    [{ store, limit: 5, windowMs: 1000, dryrun: true }, /Did you mean "dryRun"/],
+    [
+      { store, policies: [{ name: 'p', max: 5, windowMs: 1000 }] },
+      /policies\[0\]: unknown option "max"/,
+    ],
+    [
+      { store, policies: [{ name: 'p', limit: 5, windowMs: 1000, burts: 9 }] },
+      /Did you mean "burst"/,
+    ],
+    [{ store, policies: [{ name: 'p', limiter: {} }] }, /flexiblePolicy\(\{ name, limiter \}\)/],
   ])('rejects %j when created', (options, message) => {
+    expect(() => rateLimit(options as unknown as RateLimitOptions)).toThrow(TypeError);
     expect(() => rateLimit(options as unknown as RateLimitOptions)).toThrow(message);
+  });
+
+  it('prefixes every message with restwell/rateLimit', () => {
+    const bad: unknown[] = [
+      { store, max: 5 },
+      { store, limit: 0, windowMs: 1 },
+      { store, policies: [{ name: 'p', limit: 1, windowMs: 1, route: 'x' }] },
+      { store: 42, limit: 1, windowMs: 1 },
+    ];
+    for (const options of bad) {
+      expect(() => rateLimit(options as RateLimitOptions)).toThrow(/^restwell\/rateLimit: /);
+    }
+    expect(() =>
+      flexiblePolicy({ name: 'f', limiter: 42 as unknown as RateLimiterMemory }),
+    ).toThrow(/^restwell\/rateLimit: /);
+  });
+
+  it.each([2.5, -1, 0, 1e16])(
+    'rejects a rate-limiter-flexible limiter with %d points',
+    (points) => {
+      const limiter = new RateLimiterMemory({ points: 1, duration: 60 });
+      Object.defineProperty(limiter, 'points', { value: points });
+      expect(() => flexiblePolicy({ name: 'f', limiter })).toThrow(/limiter\.points/);
+    },
+  );
+
+  it('accepts windowMs up to five years', () => {
+    expect(() => rateLimit({ store, limit: 5, windowMs: 157_788_000_000 })).not.toThrow();
+  });
+});
+
+describe('the public entry point', () => {
+  it('exports what applications call, not the backends or the algorithms', async () => {
+    const api = await import('../../src/rate-limit/index.js');
+    expect(Object.keys(api).sort()).toEqual([
+      'CostExceedsCapacityError',
+      'MAX_WINDOW_MS',
+      'RateLimitedError',
+      'byHeader',
+      'byIp',
+      'byPrincipal',
+      'byPrincipalOrIp',
+      'flexiblePolicy',
+      'ipNetwork',
+      'normalisedPath',
+      'rateLimit',
+    ]);
   });
 });

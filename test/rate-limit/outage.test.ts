@@ -62,6 +62,26 @@ describe.each(adapters)('rate-limit store outage through $name', (adapter) => {
     expect(warnings.filter((w) => w.includes('rate-limit store failed'))).toHaveLength(1);
   });
 
+  it('logs one line per 10 s, with the number of failures it left out', async () => {
+    const lines: Array<Record<string, unknown> | undefined> = [];
+    const log: Logger = {
+      error() {},
+      info() {},
+      warn: (m, fields) => {
+        if (m.includes('rate-limit store failed')) lines.push(fields);
+      },
+    };
+    let now = 1_800_000_000_000;
+    const { listener } = app({ clock: () => now }, log);
+    for (let i = 0; i < 3; i++) await request(listener).get('/x').expect(200);
+    now += 9_999;
+    await request(listener).get('/x').expect(200);
+    expect(lines).toHaveLength(1);
+    now += 1;
+    await request(listener).get('/x').expect(200);
+    expect(lines.map((f) => f?.suppressed)).toEqual([0, 3]);
+  });
+
   it('fails open onto an in-memory fallback limiter when asked', async () => {
     const { listener } = app({ fallback: true });
     await request(listener).get('/x').expect(200);
