@@ -65,7 +65,6 @@ export const KNOWN_UNDOCUMENTED = {
   ],
   'restwell/rate-limit': [
     'rateLimit',
-    'ALGORITHMS',
     'ConsumeResult',
     'RateLimitBackend',
     'FlexiblePolicy',

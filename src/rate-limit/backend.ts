@@ -119,7 +119,8 @@ export class RedisRateLimitBackend implements RateLimitBackend {
     // Not admitted (refused, or a slot failed): hand back what the admitted counters took.
     await Promise.all(
       settled.map((r, i) => {
-        if (r.status !== 'fulfilled' || !(r.value.outcomes[0] as LimitOutcome).allowed) return;
+        if (r.status !== 'fulfilled' || !(r.value.outcomes[0] as LimitOutcome).allowed)
+          return undefined;
         const c = checks[i] as LimitCheck;
         return this.store
           .runScript(

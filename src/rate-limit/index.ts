@@ -28,7 +28,13 @@
  * ```
  */
 import { type Context, type Middleware, responseBlind } from '../core/context.js';
-import { checkOptions, describeValue, invalidOption, RestwellError } from '../core/errors.js';
+import {
+  checkOptions,
+  describeValue,
+  invalidOption,
+  type RestwellError,
+  serviceUnavailable,
+} from '../core/errors.js';
 import { LogThrottle } from '../core/logger.js';
 import { MemoryStore } from '../stores/memory/index.js';
 import { bounded, MAX_TTL_MS, type Store } from '../stores/types.js';
@@ -563,11 +569,12 @@ export function rateLimit(options: RateLimitOptions): Middleware {
   }
 
   function unavailable(cause: unknown): RestwellError {
-    return new RestwellError('service-unavailable', 503, 'Service Unavailable', {
-      detail: 'Rate limits cannot be checked right now. Retry later.',
-      headers: { 'Retry-After': '1' },
+    // Client-safe: the request was not executed, and may be retried.
+    return serviceUnavailable(
+      'Rate limits cannot be checked right now, so the request was not executed. Retry later.',
+      1,
       cause,
-    });
+    );
   }
 
   return responseBlind(async function rateLimiter(ctx, next) {

@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from 'ioredis';
@@ -14,6 +15,7 @@ import request from 'supertest';
 import { rateLimitBackend } from '../../src/rate-limit/backend.js';
 import { byHeader, rateLimit } from '../../src/rate-limit/index.js';
 import { adapters } from '../helpers/apps.js';
+import { ciRequiresServers } from '../setup/services.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
 
 function which(binary: string): string | undefined {
@@ -27,18 +29,42 @@ function which(binary: string): string | undefined {
 const server = which('redis-server');
 const cli = which('redis-cli');
 const available = server !== undefined && cli !== undefined;
-if (!available && process.env.CI === 'true') {
+if (!available && ciRequiresServers(process.env)) {
   throw new Error('redis-server and redis-cli are required under CI for the Redis Cluster test');
 }
 
+/** Whether nothing listens on `port` of the loopback address. */
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Three consecutive ports, each free with its cluster bus port (port + 10000),
+ * below Linux's ephemeral range (32768+) so that no client socket takes one
+ * between the check and the server's bind.
+ */
+async function freeClusterPorts(): Promise<number[]> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 2_700);
+    const ports = [base, base + 1, base + 2];
+    const checks = await Promise.all(ports.flatMap((p) => [isFree(p), isFree(p + 10_000)]));
+    if (checks.every(Boolean)) return ports;
+  }
+  throw new Error('no free ports for the Redis Cluster test');
+}
+
 describe.runIf(available)('rate limiting on a Redis Cluster', () => {
-  const base = 30_000 + Math.floor(Math.random() * 5000);
-  const ports = [base, base + 1, base + 2];
+  let ports: number[] = [];
   const nodes: ChildProcess[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'restwell-cluster-'));
   let cluster: Cluster;
 
   beforeAll(async () => {
+    ports = await freeClusterPorts();
     for (const port of ports) {
       const node = spawn(
         server!,
