@@ -8,6 +8,7 @@ import etag from 'etag';
 import { describe, expect, it } from 'vitest';
 import { compression } from '../../src/compression/index.js';
 import { conditional, type Validators } from '../../src/conditional/index.js';
+import { getEncodingNegotiation } from '../../src/conditional/encoding.js';
 import { jsonBody } from '../../src/core/body.js';
 import type { Logger } from '../../src/core/logger.js';
 import { adapters } from '../helpers/apps.js';
@@ -169,6 +170,30 @@ describe.each(adapters)('compression() + conditional() through $name', (adapter)
     });
     expect(stale.status).toBe(412);
     expect(calls.writes).toBe(1);
+  });
+});
+
+describe.each(adapters)('negotiation through $name', (adapter) => {
+  it('is computed once per distinct Accept-Encoding value and shared by the requests that send it', async () => {
+    const seen: unknown[] = [];
+    const listener = adapter.build({
+      options: { logger: quietLogger() },
+      use: [
+        compression(),
+        (ctx, next) => {
+          seen.push(getEncodingNegotiation(ctx));
+          return next();
+        },
+      ],
+      routes: [{ method: 'get', path: '/list', handler: () => ({ body: LIST }) }],
+    });
+    for (const ae of ['br, gzip', 'gzip', 'br, gzip', 'gzip']) {
+      await raw(listener, { path: '/list', headers: { 'accept-encoding': ae } });
+    }
+    expect(seen[0]).toBe(seen[2]);
+    expect(seen[1]).toBe(seen[3]);
+    expect(seen[0]).not.toBe(seen[1]);
+    expect(seen.map((n) => (n as { coding: string }).coding)).toEqual(['br', 'gzip', 'br', 'gzip']);
   });
 });
 
