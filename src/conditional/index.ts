@@ -38,8 +38,8 @@
  * })), updateDoc);
  * ```
  */
+import * as crypto from 'node:crypto';
 import type { Readable } from 'node:stream';
-import etagOf from 'etag';
 import {
   type Context,
   claimPreconditions,
@@ -303,14 +303,19 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
   function label(ctx: Context, v: Validators | undefined): Array<[string, string]> {
     const h = ctx.response.headers;
     const set: Array<[string, string]> = [];
-    const put = (name: string, value: string) => {
-      if (h.has(name)) return;
-      h.set(name, value);
-      set.push([name, value]);
-    };
-    if (v?.etag !== undefined) put('ETag', v.etag);
-    if (v?.lastModified !== undefined) put('Last-Modified', formatHttpDate(v.lastModified));
-    if (cacheControlHeader !== undefined) put('Cache-Control', cacheControlHeader);
+    if (v?.etag !== undefined && !h.has('etag')) {
+      h.set('ETag', v.etag);
+      set.push(['etag', v.etag]);
+    }
+    if (v?.lastModified !== undefined && !h.has('last-modified')) {
+      const date = formatHttpDate(v.lastModified);
+      h.set('Last-Modified', date);
+      set.push(['last-modified', date]);
+    }
+    if (cacheControlHeader !== undefined && !h.has('cache-control')) {
+      h.set('Cache-Control', cacheControlHeader);
+      set.push(['cache-control', cacheControlHeader]);
+    }
     return set;
   }
 
@@ -375,7 +380,7 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
     // Loaded validators describe the resource: stated before the handler runs,
     // so that a framework labelling responses itself (Express's weak ETag in
     // res.send()) keeps them instead of hashing the body.
-    const labelled = safe && loaded !== undefined ? label(ctx, loaded) : [];
+    const labelled = safe && loaded !== undefined ? label(ctx, loaded) : undefined;
     await next();
 
     const { response } = ctx;
@@ -393,7 +398,7 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
     // §13.2.1: preconditions apply only to what would otherwise be a 2xx; and
     // an error answer does not carry the resource's validators.
     if (!ok) {
-      for (const [name, value] of labelled) {
+      for (const [name, value] of labelled ?? []) {
         if (response.headers.get(name) === value) response.headers.delete(name);
       }
       return;
@@ -424,7 +429,7 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
         );
       }
       if (!streaming && !bodyless) {
-        tag = etagOf(bytes ?? EMPTY, { weak });
+        tag = entityTag(bytes ?? EMPTY, weak);
         headers.set('ETag', tag);
       }
     }
@@ -435,26 +440,50 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
       etag: tag !== undefined && parseEntityTag(tag) !== undefined ? tag : undefined,
       lastModified,
     };
-    // The 200 this request would get: its coding decides the 304's ETag and Vary.
-    const facts: RepresentationFacts = {
-      contentType: headers.get('content-type'),
-      contentEncoding: headers.get('content-encoding'),
-      cacheControl: headers.get('cache-control'),
-      size: bytes?.byteLength ?? (bodyless ? lengthOf(headers) : undefined),
-    };
+    // Under compression(), the 200 this request would get: its coding decides the 304's ETag and Vary.
+    const facts: RepresentationFacts | undefined =
+      negotiation === undefined
+        ? undefined
+        : {
+            contentType: headers.get('content-type'),
+            contentEncoding: headers.get('content-encoding'),
+            cacheControl: headers.get('cache-control'),
+            size: bytes?.byteLength ?? (bodyless ? lengthOf(headers) : undefined),
+          };
     const result = evaluatePreconditions(method, conditions, current, {
       codings,
-      preferredCoding: negotiation?.plan(facts).coding,
+      preferredCoding: facts === undefined ? undefined : negotiation?.plan(facts).coding,
     });
     if (result.outcome === 'failed') throw new PreconditionFailedError(result.by);
     if (result.outcome === 'not-modified') {
-      setReplacedRepresentation(ctx, facts);
+      if (facts !== undefined) setReplacedRepresentation(ctx, facts);
       notModified(ctx, result.etag);
     }
   };
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** One-shot hashing (Node 20.12+), which spares the Hash object; createHash() before that. */
+const oneShot = (
+  crypto as { hash?: (algorithm: string, data: Buffer, encoding: 'base64') => string }
+).hash;
+
+/**
+ * The entity-tag of a body: `"<length in hex>-<27 characters of base64 SHA-1>"`,
+ * `W/` in front when weak. The format of the `etag` package that Express and
+ * koa-etag use, so that tags stay the same for applications moving over.
+ * SHA-1 is a change detector here, not a security boundary; the length prefix
+ * keeps bodies of different sizes apart.
+ */
+export function entityTag(bytes: Buffer, weak = false): string {
+  const digest =
+    oneShot === undefined
+      ? crypto.createHash('sha1').update(bytes).digest('base64')
+      : oneShot('sha1', bytes, 'base64');
+  const tag = `"${bytes.length.toString(16)}-${digest.slice(0, 27)}"`;
+  return weak ? `W/${tag}` : tag;
+}
 
 /** The Content-Length a HEAD response's handler computed, when the framework dropped the body. */
 function lengthOf(headers: Context['response']['headers']): number | undefined {
