@@ -416,7 +416,8 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
     // A HEAD body is often dropped by the framework before we see it (Express
     // does); an ETag of the empty body would be wrong, so none is sent.
     const bodyless = method === 'HEAD' && (body === null || (!streaming && body.length === 0));
-    const bytes = streaming || bodyless || body === null ? undefined : bodyBuffer(ctx, body);
+    // Encoded only when hashed; compression() then reuses the bytes.
+    let bytes: Buffer | undefined;
     let tag = headers.get('etag');
     // Only a complete representation (200) is hashed: a 206's validator must be the full
     // representation's (RFC 9110 §15.3.7), which a hash of the part is not.
@@ -429,7 +430,8 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
         );
       }
       if (!streaming && !bodyless) {
-        tag = entityTag(bytes ?? EMPTY, weak);
+        bytes = body === null ? EMPTY : bodyBuffer(ctx, body as string | Uint8Array);
+        tag = entityTag(bytes, weak);
         headers.set('ETag', tag);
       }
     }
@@ -448,7 +450,11 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
             contentType: headers.get('content-type'),
             contentEncoding: headers.get('content-encoding'),
             cacheControl: headers.get('cache-control'),
-            size: bytes?.byteLength ?? (bodyless ? lengthOf(headers) : undefined),
+            size: bodyless
+              ? lengthOf(headers)
+              : streaming
+                ? undefined
+                : (bytes?.byteLength ?? byteLengthOf(body as string | Uint8Array | null)),
           };
     const result = evaluatePreconditions(method, conditions, current, {
       codings,
@@ -483,6 +489,11 @@ export function entityTag(bytes: Buffer, weak = false): string {
       : oneShot('sha1', bytes, 'base64');
   const tag = `"${bytes.length.toString(16)}-${digest.slice(0, 27)}"`;
   return weak ? `W/${tag}` : tag;
+}
+
+function byteLengthOf(body: string | Uint8Array | null): number {
+  if (body === null) return 0;
+  return typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.byteLength;
 }
 
 /** The Content-Length a HEAD response's handler computed, when the framework dropped the body. */

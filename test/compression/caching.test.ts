@@ -12,7 +12,7 @@ import { getEncodingNegotiation } from '../../src/conditional/encoding.js';
 import { jsonBody } from '../../src/core/body.js';
 import type { Logger } from '../../src/core/logger.js';
 import { adapters } from '../helpers/apps.js';
-import { raw } from '../helpers/raw.js';
+import { listen, raw, rawRequest } from '../helpers/raw.js';
 
 const LIST = { items: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `item ${i}` })) };
 const LIST_JSON = JSON.stringify(LIST);
@@ -194,6 +194,40 @@ describe.each(adapters)('negotiation through $name', (adapter) => {
     expect(seen[1]).toBe(seen[3]);
     expect(seen[0]).not.toBe(seen[1]);
     expect(seen.map((n) => (n as { coding: string }).coding)).toEqual(['br', 'gzip', 'br', 'gzip']);
+  });
+});
+
+describe('negotiation cache', () => {
+  it('is bounded: after 256 other values, the first is negotiated afresh', async () => {
+    const seen = new Map<string, unknown[]>();
+    const listener = adapters[2]!.build({
+      options: { logger: quietLogger() },
+      use: [
+        compression(),
+        (ctx, next) => {
+          const ae = ctx.request.header('accept-encoding') ?? '';
+          seen.set(ae, [...(seen.get(ae) ?? []), getEncodingNegotiation(ctx)]);
+          return next();
+        },
+      ],
+      routes: [{ method: 'get', path: '/small', handler: () => ({ body: { ok: true } }) }],
+    });
+    const server = await listen(listener);
+    try {
+      const send = (ae: string) =>
+        rawRequest(server.port, { path: '/small', headers: { 'accept-encoding': ae } });
+      await send('gzip');
+      await send('gzip');
+      for (let i = 0; i < 256; i++)
+        await send(`br;q=0.${String(i).padStart(3, '0').slice(-3)}, x-${i}`);
+      await send('gzip');
+      const [first, again, afterwards] = seen.get('gzip')!;
+      expect(again).toBe(first);
+      expect(afterwards).not.toBe(first);
+      expect(afterwards).toEqual(first);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -5,6 +5,7 @@
  * an identity Content-Length for a coded GET; a 304 carries the Vary and the
  * ETag of the 200 this client would get (§15.4.5).
  */
+import { PassThrough } from 'node:stream';
 import etag from 'etag';
 import { describe, expect, it } from 'vitest';
 import { compression } from '../../src/compression/index.js';
@@ -54,6 +55,15 @@ describe.each(adapters)('HEAD and 304 mirror the 200 through $name', (adapter) =
       },
       {
         method: 'get',
+        path: '/stream',
+        handler: () => {
+          const body = new PassThrough();
+          body.end('streamed line\n'.repeat(200));
+          return { headers: { 'content-type': 'application/x-ndjson' }, body };
+        },
+      },
+      {
+        method: 'get',
         path: '/small',
         handler: () => ({ headers: { 'last-modified': MODIFIED }, body: JSON.parse(SMALL_JSON) }),
       },
@@ -77,6 +87,16 @@ describe.each(adapters)('HEAD and 304 mirror the 200 through $name', (adapter) =
         if (length !== undefined) expect(Number(length)).toBe(get.body.length);
         expect(Number(length)).not.toBe(LIST_JSON.length);
       }
+    });
+
+    it('a streamed GET: the same coding and Vary, no length', async () => {
+      const ae = { 'accept-encoding': 'gzip' };
+      const get = await send('GET', '/stream', ae);
+      const head = await send('HEAD', '/stream', ae);
+      expect(get.headers['content-encoding']).toBe('gzip');
+      expect(mirrored(head)).toEqual(mirrored(get));
+      expect(head.headers['content-length']).toBeUndefined();
+      expect(head.body.length).toBe(0);
     });
 
     it('carries the identity length, and no coding, to a client that asks for none', async () => {
