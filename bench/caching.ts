@@ -1,43 +1,59 @@
 /**
- * ETags and compression, `npm run bench -- caching` (`BENCH_SECONDS=2` by default):
+ * ETags and compression against their peers, `npm run bench -- caching`
+ * (`BENCH_SECONDS=2 BENCH_ROUNDS=3 BENCH_RATE=800 BENCH_COMPRESSION_RATE=200`).
+ * Every case lives in one server process under its own prefix
+ * (bench/servers/caching.ts) and is measured in turn, each round starting at
+ * another case, at a fixed request rate every case sustains: CPU per request
+ * then compares the work each case does.
  *
- * 1. ETag cost on 1 KB, 100 KB and 1 MB JSON bodies on Express: no ETag,
- *    Express's built-in ETag, restwell `conditional()` hashing the body, and an
- *    application-supplied validator (no hashing); then a revalidation that
- *    matches, answered after hashing vs from `load` without the handler.
- * 2. Compression of a 100 KB JSON list: bytes on the wire and server CPU per
- *    response for gzip and brotli at several levels, over HTTP.
- * 3. The same settings in process: CPU per compression without HTTP around it,
- *    the figure that chose the default brotli quality.
+ * 1. ETags on a 200 (1 KB and 100 KB JSON): bare Express and Koa, Express's
+ *    built-in ETag, koa-etag, restwell `conditional()` hashing the body or
+ *    taking the handler's ETag; and, to say where restwell's cost goes, the
+ *    restwell core alone and the core holding the response back.
+ * 2. Revalidation answered 304 after hashing the body (Express built-in,
+ *    koa-etag + koa-conditional-get, restwell) and from `load` before the handler.
+ * 3. Compression of a 100 KB JSON list, brotli and gzip: the `compression`
+ *    package (Express), koa-compress, restwell `compression()`, all at their
+ *    defaults (brotli quality 4, gzip level 6).
+ * 4. In process: the ETag hash alone, and zlib at each setting (the figures
+ *    that chose brotli quality 4).
  */
+import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import etagOf from 'etag';
-import {
-  type LoadResult,
-  measure,
-  median,
-  type ServerHandle,
-  startServer,
-  table,
-} from './harness.js';
+import { type LoadResult, measure, median, startServer, table } from './harness.js';
 
 const server = fileURLToPath(new URL('./servers/caching.ts', import.meta.url));
 const duration = Number(process.env.BENCH_SECONDS ?? 2);
-const connections = 16;
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const rate = Number(process.env.BENCH_RATE ?? 800);
+// Compressing 100 KB costs 1 to 2 ms of CPU: a rate every case sustains on one core.
+const compressionRate = Number(process.env.BENCH_COMPRESSION_RATE ?? 200);
+const connections = 8;
 
-/** One GET on loopback; the raw (still encoded) bytes and headers. */
+/** One request on loopback; the raw (still encoded) bytes, status and headers. */
 function fetchRaw(
   port: number,
   path: string,
   headers: Record<string, string> = {},
-): Promise<{ bytes: Buffer; headers: Record<string, string | string[] | undefined> }> {
+): Promise<{
+  status: number;
+  bytes: Buffer;
+  headers: Record<string, string | string[] | undefined>;
+}> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ bytes: Buffer.concat(chunks), headers: res.headers }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          bytes: Buffer.concat(chunks),
+          headers: res.headers,
+        }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -59,125 +75,232 @@ function perCall(fn: () => { length: number }): { micros: number; bytes: number 
   return { micros: (used.user + used.system) / n, bytes };
 }
 
-const cpu = (r: LoadResult) => r.cpuMicrosPerRequest ?? Number.NaN;
-const pct = (value: number, base: number) => `${((value / base - 1) * 100).toFixed(0)}%`;
-
-// 1. ETag cost ------------------------------------------------------------------------------
-
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-const sizes = ['1k', '100k', '1m'] as const;
-const etagCases = [
-  ['none', 'no ETag'],
-  ['express', "Express built-in (app.set('etag'), weak)"],
-  ['restwell', 'restwell conditional(), hashed (strong)'],
-  ['supplied', 'restwell conditional(), app-supplied ETag'],
-] as const;
-
-// All servers up at once, measured alternately round after round: noise on the
-// machine (two cores, shared with the load generator) hits every case alike.
-const handles = new Map<string, ServerHandle>();
-for (const [name] of etagCases) handles.set(name, await startServer(server, [name]));
-handles.set('load', await startServer(server, ['load']));
-const samples = new Map<string, LoadResult[]>();
-const sample = (key: string, r: LoadResult) => samples.set(key, [...(samples.get(key) ?? []), r]);
-try {
-  const restwellPort = handles.get('restwell')!.port;
-  const { headers: labelled } = await fetchRaw(restwellPort, '/body/100k');
-  for (let round = 0; round < rounds; round++) {
-    for (const size of sizes) {
-      for (const [name] of etagCases) {
-        const url = `http://127.0.0.1:${handles.get(name)!.port}/body/${size}`;
-        sample(`${name}/${size}`, await measure({ url, duration, connections }));
-      }
-    }
-    sample(
-      'revalidate/hash',
-      await measure({
-        url: `http://127.0.0.1:${restwellPort}/body/100k`,
-        headers: { 'if-none-match': String(labelled.etag) },
-        duration,
-        connections,
-      }),
-    );
-    sample(
-      'revalidate/load',
-      await measure({
-        url: `http://127.0.0.1:${handles.get('load')!.port}/body/100k`,
-        headers: { 'if-none-match': '"v1"' },
-        duration,
-        connections,
-      }),
-    );
-  }
-} finally {
-  for (const handle of handles.values()) await handle.stop();
+interface Case {
+  key: string;
+  path: string;
+  headers: Record<string, string>;
+  rate: number;
+  /** What the answer must be, checked once before measuring. */
+  expect: { status: number; encoding?: string };
 }
 
-/** Medians over the rounds. */
+const SIZES = ['1k', '100k'] as const;
+const ON_200 = [
+  'express',
+  'express-etag',
+  'restwell-core',
+  'restwell-capture',
+  'restwell-etag',
+  'restwell-supplied',
+  'koa',
+  'koa-etag',
+  'koa-restwell-etag',
+] as const;
+const ON_304 = ['express-etag', 'restwell-etag', 'restwell-load', 'koa-etag', 'koa-restwell-etag'];
+const COMPRESSING = [
+  'express',
+  'compression',
+  'restwell-compression',
+  'koa',
+  'koa-compress',
+  'koa-restwell-compression',
+] as const;
+
+const handle = await startServer(server, []);
+const { port } = handle;
+const samples = new Map<string, LoadResult[]>();
+const cases: Case[] = [];
+let list: Buffer | undefined;
+const bytesOf = new Map<string, number>();
+try {
+  for (const size of SIZES) {
+    for (const c of ON_200) {
+      cases.push({
+        key: `200/${c}/${size}`,
+        path: `/${c}/body/${size}`,
+        headers: {},
+        rate,
+        expect: { status: 200 },
+      });
+    }
+    for (const c of ON_304) {
+      const path = `/${c}/body/${size}`;
+      const tag = (await fetchRaw(port, path)).headers.etag;
+      if (typeof tag !== 'string') throw new Error(`${path} sent no ETag`);
+      cases.push({
+        key: `304/${c}/${size}`,
+        path,
+        headers: { 'if-none-match': tag },
+        rate,
+        expect: { status: 304 },
+      });
+    }
+  }
+  for (const coding of ['br', 'gzip']) {
+    for (const c of COMPRESSING) {
+      const bare = c === 'express' || c === 'koa';
+      cases.push({
+        key: `${coding}/${c}`,
+        path: `/${c}/body/100k`,
+        headers: { 'accept-encoding': coding },
+        rate: compressionRate,
+        expect: bare ? { status: 200 } : { status: 200, encoding: coding },
+      });
+    }
+  }
+  for (const c of cases) {
+    const res = await fetchRaw(port, c.path, c.headers);
+    if (res.status !== c.expect.status || res.headers['content-encoding'] !== c.expect.encoding) {
+      throw new Error(
+        `${c.key}: expected ${c.expect.status} ${c.expect.encoding ?? 'identity'}, got ${res.status} ${String(res.headers['content-encoding'] ?? 'identity')}`,
+      );
+    }
+    bytesOf.set(c.key, res.bytes.length);
+    if (c.key === '200/express/100k') list = res.bytes;
+  }
+  for (let round = 0; round < rounds; round++) {
+    // Each round starts at another case, so that slow spells of a shared machine fall on all of them.
+    const shift = Math.floor((round * cases.length) / Math.max(1, rounds));
+    for (let i = 0; i < cases.length; i++) {
+      const c = cases[(i + shift) % cases.length]!;
+      const r = await measure({
+        url: `http://127.0.0.1:${port}${c.path}`,
+        headers: c.headers,
+        duration,
+        connections,
+        overallRate: c.rate,
+      });
+      samples.set(c.key, [...(samples.get(c.key) ?? []), r]);
+    }
+  }
+} finally {
+  await handle.stop();
+}
+
 function summary(key: string): { rps: number; cpu: number; p99: number } {
   const all = samples.get(key)!;
   return {
     rps: median(all.map((r) => r.requestsPerSec)),
-    cpu: median(all.map(cpu)),
+    cpu: median(all.map((r) => r.cpuMicrosPerRequest ?? Number.NaN)),
     p99: median(all.map((r) => r.p99Ms)),
   };
 }
+const label = (size: string) => size.toUpperCase().replace('K', ' KB');
+const over = (value: number, base: number) => `${(value - base).toFixed(1)} µs`;
+const ratio = (value: number, base: number) => `${(value / base).toFixed(2)}×`;
 
-const etagRows: Array<Array<string | number>> = [];
-for (const size of sizes) {
-  const base = summary(`none/${size}`);
-  for (const [name, label] of etagCases) {
-    const r = summary(`${name}/${size}`);
-    etagRows.push([
-      size.toUpperCase().replace('K', ' KB').replace('M', ' MB'),
-      label,
+console.log(
+  `\n### ETags on a 200 (medians of ${rounds} rounds, ${duration} s per case, ${rate} req/s, ${connections} connections, loopback)\n`,
+);
+const rows200: Array<Array<string | number>> = [];
+for (const size of SIZES) {
+  for (const c of ON_200) {
+    const r = summary(`200/${c}/${size}`);
+    const bare = summary(`200/${c.startsWith('koa') ? 'koa' : 'express'}/${size}`);
+    rows200.push([
+      label(size),
+      c,
       Math.round(r.rps),
       r.cpu,
-      name === 'none' ? '-' : `${(r.cpu - base.cpu).toFixed(1)} µs (${pct(r.cpu, base.cpu)})`,
+      c === 'express' || c === 'koa' ? '-' : over(r.cpu, bare.cpu),
       r.p99,
     ]);
   }
 }
 console.log(
-  `\n### ETag cost (medians of ${rounds} rounds, ${duration} s per case, ${connections} connections, Express, loopback)\n`,
+  table(['body', 'case', 'req/s', 'CPU µs/req', 'over bare framework', 'p99 ms'], rows200),
 );
-console.log(table(['body', 'case', 'req/s', 'CPU µs/req', 'CPU vs no ETag', 'p99 ms'], etagRows));
+
+console.log('\n### Revalidation with a matching If-None-Match (answer: 304)\n');
+const rows304: Array<Array<string | number>> = [];
+for (const size of SIZES) {
+  for (const c of ON_304) {
+    const r = summary(`304/${c}/${size}`);
+    const peer = c.startsWith('koa') ? 'koa-etag' : 'express-etag';
+    rows304.push([
+      label(size),
+      c,
+      Math.round(r.rps),
+      r.cpu,
+      c === peer ? '-' : ratio(r.cpu, summary(`304/${peer}/${size}`).cpu),
+      r.p99,
+    ]);
+  }
+}
+console.log(table(['body', 'case', 'req/s', 'CPU µs/req', 'CPU vs the peer', 'p99 ms'], rows304));
+
+console.log(
+  `\n### Compression of a ${((list?.length ?? 0) / 1024).toFixed(0)} KB JSON list (${compressionRate} req/s, defaults: brotli 4, gzip 6)\n`,
+);
+const rowsZ: Array<Array<string | number>> = [];
+for (const coding of ['br', 'gzip']) {
+  for (const c of COMPRESSING) {
+    const r = summary(`${coding}/${c}`);
+    const koa = c.startsWith('koa');
+    const bare = summary(`${coding}/${koa ? 'koa' : 'express'}`);
+    const peer = koa ? 'koa-compress' : 'compression';
+    const own = c === 'express' || c === 'koa';
+    rowsZ.push([
+      own ? 'identity' : coding,
+      c,
+      bytesOf.get(`${coding}/${c}`) ?? 0,
+      r.cpu,
+      own ? '-' : over(r.cpu, bare.cpu),
+      own || c === peer
+        ? '-'
+        : ratio(r.cpu - bare.cpu, summary(`${coding}/${peer}`).cpu - bare.cpu),
+      r.p99,
+    ]);
+  }
+}
+console.log(
+  table(
+    [
+      'coding',
+      'case',
+      'bytes',
+      'CPU µs/req',
+      'over bare framework',
+      'extra CPU vs the peer',
+      'p99 ms',
+    ],
+    rowsZ,
+  ),
+);
+
+// 4. In process ---------------------------------------------------------------------------
 
 const hashRows: Array<Array<string | number>> = [];
 for (const [size, bytes] of [
   ['1 KB', 1024],
   ['100 KB', 100 * 1024],
-  ['1 MB', 1024 * 1024],
 ] as const) {
-  const body = 'x'.repeat(bytes);
-  const { micros } = perCall(() => etagOf(body));
-  hashRows.push([size, micros.toFixed(1)]);
+  const text = 'x'.repeat(bytes);
+  const buffer = Buffer.from(text);
+  hashRows.push([
+    size,
+    perCall(() => etagOf(text)).micros.toFixed(2),
+    perCall(() => etagOf(buffer)).micros.toFixed(2),
+    perCall(() => Buffer.from(text)).micros.toFixed(2),
+    perCall(() => createHash('md5').update(buffer).digest('base64')).micros.toFixed(2),
+  ]);
 }
-console.log('\nThe hash alone, in process (`etag` package: SHA-1 of the body, strong):\n');
-console.log(table(['body', 'CPU µs per ETag'], hashRows));
-
-const hash = summary('revalidate/hash');
-const loaded = summary('revalidate/load');
-console.log('\nRevalidating a 100 KB resource with a matching If-None-Match (answer: 304):\n');
+console.log('\n### The ETag hash alone, in process (CPU µs per call)\n');
 console.log(
   table(
-    ['how', 'req/s', 'CPU µs/req', 'p99 ms'],
     [
-      ['conditional(): handler runs, body hashed, 304', Math.round(hash.rps), hash.cpu, hash.p99],
-      [
-        'conditional({ load }): 304 before the handler',
-        Math.round(loaded.rps),
-        loaded.cpu,
-        loaded.p99,
-      ],
+      'body',
+      'etag(string): SHA-1',
+      'etag(Buffer): SHA-1',
+      'UTF-8 encode (Buffer.from)',
+      'MD5 of the Buffer',
     ],
+    hashRows,
   ),
 );
 
-// 2. Compression over HTTP ----------------------------------------------------------------
-
-const compressionCases: Array<[string, number]> = [
-  ['identity', 0],
+const input = list!;
+const levels: Array<[string, number]> = [
   ['gzip', 1],
   ['gzip', 6],
   ['gzip', 9],
@@ -186,66 +309,10 @@ const compressionCases: Array<[string, number]> = [
   ['br', 5],
   ['br', 6],
   ['br', 9],
+  ['br', 11],
 ];
-// Quality 11 takes a fifth of a second per 100 KB response: measured in process only.
-const inProcessOnly: Array<[string, number]> = [['br', 11]];
-
-let list: Buffer | undefined;
-let identityCpu = Number.NaN;
-let identityBytes = Number.NaN;
-const httpRows: Array<Array<string | number>> = [];
-for (const [coding, level] of compressionCases) {
-  const handle = await startServer(
-    server,
-    coding === 'identity' ? ['none'] : [coding, String(level)],
-  );
-  try {
-    const headers = { 'accept-encoding': coding };
-    const sample = await fetchRaw(handle.port, '/list', headers);
-    if (coding === 'identity') {
-      list = sample.bytes;
-      identityBytes = sample.bytes.length;
-    } else if (sample.headers['content-encoding'] !== coding) {
-      throw new Error(`expected ${coding}, got ${String(sample.headers['content-encoding'])}`);
-    }
-    const r = await measure({
-      url: `http://127.0.0.1:${handle.port}/list`,
-      headers,
-      duration,
-      connections,
-    });
-    if (coding === 'identity') identityCpu = cpu(r);
-    httpRows.push([
-      coding === 'identity' ? 'identity' : `${coding} ${level}`,
-      sample.bytes.length,
-      coding === 'identity'
-        ? '-'
-        : `${((1 - sample.bytes.length / identityBytes) * 100).toFixed(1)}%`,
-      Math.round(r.requestsPerSec),
-      cpu(r),
-      coding === 'identity' ? '-' : (cpu(r) - identityCpu).toFixed(0),
-      r.p99Ms,
-    ]);
-  } finally {
-    await handle.stop();
-  }
-}
-console.log(
-  `\n### Compression of a ${(identityBytes / 1024).toFixed(0)} KB JSON list over HTTP (${duration} s per case, ${connections} connections, Express)\n`,
-);
-console.log(
-  table(
-    ['coding', 'bytes', 'saved', 'req/s', 'CPU µs/req', 'extra CPU µs/req', 'p99 ms'],
-    httpRows,
-  ),
-);
-
-// 3. Compression in process ---------------------------------------------------------------
-
-const input = list!;
 const inProcess: Array<Array<string | number>> = [];
-for (const [coding, level] of [...compressionCases, ...inProcessOnly]) {
-  if (coding === 'identity') continue;
+for (const [coding, level] of levels) {
   const { micros, bytes } =
     coding === 'gzip'
       ? perCall(() => gzipSync(input, { level }))

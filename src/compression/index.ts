@@ -6,7 +6,9 @@
  *
  * - Bodies of at least `threshold` bytes (1 KB) are compressed; streaming
  *   bodies are compressed as streams, never buffered.
- * - Left alone: HEAD, 204, 206, 304, responses with a `Content-Encoding`,
+ * - HEAD mirrors GET (RFC 9110 §9.3.2): the same `Content-Encoding`, `ETag`
+ *   and `Vary`, and never the identity `Content-Length` of a coded GET.
+ * - Left alone: 204, 206, 304, responses with a `Content-Encoding`,
  *   `Cache-Control: no-transform`, already-compressed types (images but SVG,
  *   video, audio, archives, WOFF fonts) and Server-Sent Events, which must
  *   reach the client event by event.
@@ -41,16 +43,23 @@ import {
   gzip,
   gzipSync,
 } from 'node:zlib';
-import { isStreamBody, type Middleware } from '../core/context.js';
-import { invalidOption } from '../core/errors.js';
+import { type Context, isStreamBody, type Middleware } from '../core/context.js';
+import { checkOptions, invalidOption } from '../core/errors.js';
 import { hasDirective } from '../conditional/cache-control.js';
-import { setEncodingNegotiation } from '../conditional/encoding.js';
+import {
+  bodyBuffer,
+  type EncodingNegotiation,
+  type EncodingPlan,
+  getReplacedRepresentation,
+  type RepresentationFacts,
+  setEncodingNegotiation,
+} from '../conditional/encoding.js';
 import { encodingETag } from '../conditional/etag-list.js';
 import { vary } from '../conditional/vary.js';
-import { compressible, isEventStream } from './compressible.js';
+import { compressible, isEventStream, mediaType } from './compressible.js';
 import { type Coding, negotiateEncoding } from './negotiate.js';
 
-export { compressible, isEventStream, mediaType } from './compressible.js';
+export { compressible } from './compressible.js';
 export {
   type AcceptedCoding,
   type Coding,
@@ -58,12 +67,13 @@ export {
   negotiateEncoding,
   parseAcceptEncoding,
 } from './negotiate.js';
-export { mergeVary, vary } from '../conditional/vary.js';
 
 export interface CompressionOptions {
   /**
-   * Smallest body, in bytes, that is compressed. Below about 1 KB the framing
-   * and CPU cost more than the bytes saved. Streaming bodies are always compressed.
+   * Smallest body, in bytes, that is compressed: a body of at least
+   * `threshold` bytes is compressed, a shorter one is sent as is (1023 bytes
+   * are not compressed, 1024 are). Below about 1 KB the framing and CPU cost
+   * more than the bytes saved. Streaming bodies are always compressed.
    * @default 1024
    */
   threshold?: number;
@@ -87,14 +97,31 @@ export interface CompressionOptions {
   /** gzip and deflate level, 1 (fastest) to 9 (smallest). @default 6 */
   gzipLevel?: number;
   /**
-   * Whether a `Content-Type` is worth compressing. Responses without a
-   * `Content-Type` are never compressed (they may be anything).
+   * Whether a media type is worth compressing. Receives the bare media type of
+   * the response's `Content-Type`, lower case and without parameters
+   * (`application/json` for `application/json; charset=utf-8`). Responses
+   * without a `Content-Type` are never compressed (they may be anything).
    * @default compressible: everything but images (SVG aside), video, audio, archives and WOFF fonts
    */
-  filter?: (contentType: string) => boolean;
+  filter?: (mediaType: string) => boolean;
 }
 
 const CODINGS: readonly Coding[] = ['br', 'gzip', 'deflate'];
+const OPTION_NAMES = ['threshold', 'encodings', 'brotliQuality', 'gzipLevel', 'filter'] as const;
+const OPTION_HINTS: Record<string, string> = {
+  level: 'Use "gzipLevel" (gzip and deflate) or "brotliQuality" (brotli).',
+  quality: 'Did you mean "brotliQuality"?',
+};
+
+/**
+ * Negotiation results kept per distinct `Accept-Encoding` value. Clients send
+ * a handful of distinct values (each browser family one), so a few hundred
+ * entries hold all of them; a cache, so hostile variety only evicts.
+ */
+const NEGOTIATIONS_KEPT = 256;
+/** Longer values are negotiated every time rather than kept (no browser sends one). */
+const LONGEST_KEPT = 256;
+const NO_PLAN: EncodingPlan = Object.freeze({ varies: false, coding: undefined });
 
 /**
  * Bodies smaller than this are compressed inline: at most about 0.1 ms of
@@ -118,9 +145,16 @@ function untouched(status: number): boolean {
   return status < 200 || status === 204 || status === 206 || status === 304;
 }
 
-function toBuffer(body: string | Uint8Array): Buffer {
-  if (typeof body === 'string') return Buffer.from(body);
-  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+/**
+ * A complete body's length in bytes, as far as the threshold needs it: a
+ * string of at least `threshold` UTF-16 units has at least as many UTF-8
+ * bytes, and one of fewer than a third of it fewer, so most strings are
+ * decided without walking them.
+ */
+function byteLength(body: string | Uint8Array, threshold: number): number {
+  if (typeof body !== 'string') return body.byteLength;
+  if (body.length >= threshold || body.length * 3 < threshold) return body.length;
+  return Buffer.byteLength(body, 'utf8');
 }
 
 /**
@@ -168,6 +202,7 @@ function compressStream(
  * The compression middleware. See the module documentation.
  */
 export function compression(options: CompressionOptions = {}): Middleware {
+  checkOptions('compression', options, OPTION_NAMES, OPTION_HINTS);
   const {
     threshold = 1024,
     encodings = ['br', 'gzip'],
@@ -208,6 +243,56 @@ export function compression(options: CompressionOptions = {}): Middleware {
     [constants.BROTLI_PARAM_LGWIN]: brotliWindow(size),
   });
 
+  /** Whether a 200 with these facts depends on Accept-Encoding: whether it would be coded for a client that asks. */
+  function varies(facts: RepresentationFacts): boolean {
+    const encoding = facts.contentEncoding;
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') return false;
+    if (hasDirective(facts.cacheControl, 'no-transform')) return false;
+    const type = facts.contentType;
+    // Server-Sent Events are never compressed: see docs/caching.md.
+    if (type === undefined || isEventStream(type)) return false;
+    const media = mediaType(type);
+    if (media.length === 0 || !filter(media)) return false;
+    return facts.size === undefined || facts.size >= threshold;
+  }
+
+  /**
+   * One negotiation per distinct Accept-Encoding value: immutable, shared by
+   * every request that sent the same value, so a request allocates nothing.
+   */
+  class Negotiation implements EncodingNegotiation {
+    readonly codings = offered;
+    private readonly coded: EncodingPlan;
+    constructor(readonly coding: Coding | undefined) {
+      this.coded = Object.freeze({ varies: true, coding });
+    }
+    plan(facts: RepresentationFacts): EncodingPlan {
+      return varies(facts) ? this.coded : NO_PLAN;
+    }
+  }
+  const negotiate = (header: string | undefined): Negotiation => {
+    const negotiated = negotiateEncoding(header, offered);
+    // `undefined`: identity refused and nothing of ours acceptable. restwell sends
+    // identity rather than 406 (RFC 9110 §12.1 lets a server disregard a
+    // preference it cannot meet); a readable answer beats an error.
+    return new Negotiation(
+      negotiated === 'identity' || negotiated === undefined ? undefined : negotiated,
+    );
+  };
+  const withoutHeader = negotiate(undefined);
+  const kept = new Map<string, Negotiation>();
+  function negotiationFor(header: string | undefined): Negotiation {
+    if (header === undefined) return withoutHeader;
+    if (header.length > LONGEST_KEPT) return negotiate(header);
+    const hit = kept.get(header);
+    if (hit !== undefined) return hit;
+    const fresh = negotiate(header);
+    // Least recently added goes first: Map keeps insertion order.
+    if (kept.size >= NEGOTIATIONS_KEPT) kept.delete(kept.keys().next().value as string);
+    kept.set(header, fresh);
+    return fresh;
+  }
+
   /** Compresses a whole body: inline when small, on the thread pool when large. */
   function compressBody(coding: Coding, input: Buffer): Buffer | Promise<Buffer> {
     if (input.byteLength < SYNC_BELOW) {
@@ -224,7 +309,7 @@ export function compression(options: CompressionOptions = {}): Middleware {
   }
   // A sync flush ends the current block, so that the client can decode
   // everything so far, and keeps the dictionary (a full flush would reset it).
-  const streaming: Record<Coding, (source: Readable) => Transform> = {
+  const streamCompressors: Record<Coding, (source: Readable) => Transform> = {
     br: (source) =>
       compressStream(
         source,
@@ -235,68 +320,89 @@ export function compression(options: CompressionOptions = {}): Middleware {
     deflate: (source) => compressStream(source, createDeflate(zlibOptions), constants.Z_SYNC_FLUSH),
   };
 
+  /** Labels the response as the `coding` variant: its own strong ETag, no byte ranges. */
+  function label(ctx: Context, coding: Coding): void {
+    const headers = ctx.response.headers;
+    headers.set('Content-Encoding', coding);
+    // Ranges of the identity bytes would not splice with coded ones (a resumed download).
+    headers.delete('accept-ranges');
+    const etag = headers.get('etag');
+    if (etag !== undefined) headers.set('ETag', encodingETag(etag, coding));
+  }
+
   return async function compress(ctx, next) {
-    const negotiated = negotiateEncoding(ctx.request.header('accept-encoding'), offered);
-    // `undefined`: identity refused and nothing of ours acceptable. restwell sends
-    // identity rather than 406 (RFC 9110 §12.1 lets a server disregard a
-    // preference it cannot meet); a readable answer beats an error.
-    const coding = negotiated === 'identity' || negotiated === undefined ? undefined : negotiated;
-    setEncodingNegotiation(ctx, { codings: offered, coding });
+    const negotiation = negotiationFor(ctx.request.header('accept-encoding'));
+    setEncodingNegotiation(ctx, negotiation);
 
     await next();
 
     const { response } = ctx;
     const headers = response.headers;
-    const label = (c: Coding): void => {
-      headers.set('Content-Encoding', c);
-      // Ranges of the identity bytes would not splice with coded ones (a resumed download).
-      headers.delete('accept-ranges');
-      const etag = headers.get('etag');
-      if (etag !== undefined) headers.set('ETag', encodingETag(etag, c));
-    };
-    if (untouched(response.status)) {
-      // A 304 carries the Vary its 200 would have had (RFC 9110 §15.4.5).
-      if (response.status === 304 && !hasDirective(headers.get('cache-control'), 'no-transform')) {
-        vary(headers, 'Accept-Encoding');
-      }
+    const status = response.status;
+    if (status === 304) {
+      // A 304 carries the Vary its 200 would have had (RFC 9110 §15.4.5): known
+      // when conditional() replaced that 200; otherwise assumed compressible.
+      const replaced = getReplacedRepresentation(ctx);
+      const variesToo =
+        replaced === undefined
+          ? !hasDirective(headers.get('cache-control'), 'no-transform')
+          : varies(replaced);
+      if (variesToo) vary(headers, 'Accept-Encoding');
       return;
     }
-    const encoding = headers.get('content-encoding');
-    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') return;
-    if (hasDirective(headers.get('cache-control'), 'no-transform')) return;
-    const type = headers.get('content-type');
-    // Server-Sent Events are never compressed: see docs/caching.md.
-    if (type === undefined || isEventStream(type) || !filter(type)) return;
-
-    if (ctx.request.method === 'HEAD') {
-      // No body to compress, but the GET it mirrors varies on Accept-Encoding.
-      const length = Number(headers.get('content-length'));
-      if (!(Number.isFinite(length) && length < threshold)) vary(headers, 'Accept-Encoding');
-      return;
-    }
+    if (untouched(status)) return;
 
     const body = response.body;
-    if (body === null) return;
-    if (isStreamBody(body)) {
-      vary(headers, 'Accept-Encoding');
-      if (coding === undefined) return;
+    const head = ctx.request.method === 'HEAD';
+    // A body the framework dropped (HEAD on Express): `null`, with the length the
+    // handler computed for GET still in Content-Length.
+    const dropped = body === null;
+    if (dropped && !head) return;
+    const streaming = isStreamBody(body);
+    let size: number | undefined;
+    if (dropped) {
+      const length = headers.get('content-length');
+      // Unknown: the GET may be a stream, and compressed; it varies, but no coding is claimed.
+      if (length === undefined) size = undefined;
+      else size = Number(length);
+      if (size !== undefined && !Number.isSafeInteger(size)) return;
+    } else if (!streaming) {
+      size = byteLength(body as string | Uint8Array, threshold);
+    }
+    const plan = negotiation.plan({
+      contentType: headers.get('content-type'),
+      contentEncoding: headers.get('content-encoding'),
+      cacheControl: headers.get('cache-control'),
+      size,
+    });
+    if (!plan.varies) return;
+    vary(headers, 'Accept-Encoding');
+    const coding = plan.coding as Coding | undefined;
+    if (coding === undefined) return;
+
+    // HEAD mirrors GET (RFC 9110 §9.3.2): the same Content-Encoding, ETag and
+    // Vary. Where the body is visible (Koa, a body set by a middleware) it is
+    // compressed like GET's, so Content-Length is the coded length; where the
+    // framework dropped it, the identity length would lie and is removed.
+    if (dropped) {
+      if (size === undefined) return;
+      label(ctx, coding);
+      headers.delete('content-length');
+      return;
+    }
+    if (streaming) {
       const source =
         body instanceof Readable
           ? body
           : Readable.fromWeb(body as NodeWebReadableStream<Uint8Array>);
-      const compressor = streaming[coding](source);
-      label(coding);
+      const compressor = streamCompressors[coding](source);
+      label(ctx, coding);
       headers.delete('content-length');
       response.body = compressor;
       return;
     }
-
-    if ((typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength) < threshold) return;
-    vary(headers, 'Accept-Encoding');
-    if (coding === undefined) return;
-    const input = toBuffer(body);
-    const output = await compressBody(coding, input);
-    label(coding);
+    const output = await compressBody(coding, bodyBuffer(ctx, body as string | Uint8Array));
+    label(ctx, coding);
     headers.set('Content-Length', output.byteLength);
     response.body = output;
   };

@@ -4,7 +4,7 @@
  * cases and an object form for the rest. Builds the field value once, when the
  * application starts, never per request.
  */
-import { invalidOption } from '../core/errors.js';
+import { invalidOption, nearestName } from '../core/errors.js';
 
 /**
  * - `immutable`: fingerprinted static assets (`app.3f2a.js`): `public, max-age=31536000, immutable`.
@@ -64,6 +64,71 @@ const FLAGS: Array<[keyof CacheControlOptions, string]> = [
 ];
 
 /**
+ * Response directives of RFC 9111 §5.2.2, RFC 8246 and RFC 5861, with whether
+ * they take an argument (`true`: delta-seconds required; `'optional'`: a
+ * field-name list may follow `private` and `no-cache`).
+ */
+const RESPONSE_DIRECTIVES: Record<string, boolean | 'optional'> = {
+  'max-age': true,
+  's-maxage': true,
+  'stale-while-revalidate': true,
+  'stale-if-error': true,
+  'no-cache': 'optional',
+  private: 'optional',
+  public: false,
+  'no-store': false,
+  'no-transform': false,
+  'must-revalidate': false,
+  'proxy-revalidate': false,
+  'must-understand': false,
+  immutable: false,
+};
+const PRESET_AND_DIRECTIVE_NAMES = [
+  ...new Set([...Object.keys(PRESETS), ...Object.keys(RESPONSE_DIRECTIVES)]),
+];
+const DIRECTIVE = /^([A-Za-z-]+)(?:\s*=\s*(\d+|"[^"\r\n]*"|[!#$%&'*+.^_`|~0-9A-Za-z-]+))?$/;
+
+/**
+ * Checks a `Cache-Control` value given as a string: a preset name, or a
+ * field value made of known response directives. A typo (`'privat'`,
+ * `'max-age'` without its seconds) would otherwise reach every response as a
+ * directive caches ignore; it throws a `TypeError` naming the nearest preset
+ * or directive instead. Returns the field value.
+ */
+export function cacheControlValue(option: string, value: string): string {
+  const preset = (PRESETS as Record<string, string | undefined>)[value];
+  if (preset !== undefined) return preset;
+  const parts = value.split(',').map((p) => p.trim());
+  if (value.trim().length === 0 || parts.some((p) => p.length === 0) || /[\r\n]/.test(value)) {
+    invalidOption('conditional', option, 'a preset, directives or a field value', value);
+  }
+  for (const part of parts) {
+    const m = DIRECTIVE.exec(part);
+    const name = m?.[1]?.toLowerCase();
+    const takes = name === undefined ? undefined : RESPONSE_DIRECTIVES[name];
+    if (m === null || name === undefined || takes === undefined) {
+      const word = (part.split('=', 1)[0] ?? '').trim();
+      const nearest = nearestName(word, PRESET_AND_DIRECTIVE_NAMES);
+      throw new TypeError(
+        `restwell/conditional: option "${option}" has an unknown directive ${JSON.stringify(word.slice(0, 40))}.${
+          nearest === undefined
+            ? ` Presets: ${Object.keys(PRESETS).join(', ')}.`
+            : ` Did you mean "${nearest}"?`
+        }`,
+      );
+    }
+    const argument = m[2];
+    if (takes === true && (argument === undefined || !/^\d+$/.test(argument))) {
+      invalidOption('conditional', option, `"${name}=<seconds>" with a non-negative integer`, part);
+    }
+    if (takes === false && argument !== undefined) {
+      invalidOption('conditional', option, `"${name}" without an argument`, part);
+    }
+  }
+  return value;
+}
+
+/**
  * The `Cache-Control` field value for a preset or a set of directives.
  * Throws a `TypeError` for contradictory or invalid directives.
  *
@@ -79,10 +144,14 @@ export function cacheControl(spec: CacheControlPreset | CacheControlOptions): st
   if (typeof spec === 'string') {
     const preset = PRESETS[spec];
     if (preset === undefined) {
+      const nearest =
+        typeof spec === 'string' ? nearestName(spec, Object.keys(PRESETS)) : undefined;
       invalidOption(
         'conditional',
         'cacheControl',
-        `one of ${Object.keys(PRESETS)
+        `${nearest === undefined ? '' : `"${nearest}" (the nearest preset), or `}one of ${Object.keys(
+          PRESETS,
+        )
           .map((p) => `'${p}'`)
           .join(', ')} or an object`,
         spec,

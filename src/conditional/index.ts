@@ -11,7 +11,11 @@
  *   sets `ETag`/`Last-Modified` itself or returns them from `load`, and then no
  *   body is hashed. Streaming bodies are never hashed.
  * - **Preconditions** are evaluated in the order of RFC 9110 §13.2.2 and only
- *   when the response would otherwise be 2xx (§13.2.1).
+ *   when the response would otherwise be 2xx (§13.2.1): when `load` says the
+ *   resource does not exist, a method that does not create it (GET, HEAD,
+ *   PATCH, DELETE, POST) is left to its handler's 404, and one that does
+ *   (`creates`, PUT by default) is evaluated against "no representation": a
+ *   PUT with `If-Match` gets 412, one with `If-None-Match: *` creates.
  * - **Optimistic concurrency.** With `load`, a write's preconditions are checked
  *   against the current validators *before* the handler runs: a stale
  *   `If-Match` gets 412 and the write never happens. With `load` on a GET, a
@@ -34,21 +38,27 @@
  * })), updateDoc);
  * ```
  */
+import * as crypto from 'node:crypto';
 import type { Readable } from 'node:stream';
-import etagOf from 'etag';
 import {
   type Context,
   claimPreconditions,
   isStreamBody,
   type Middleware,
 } from '../core/context.js';
-import { invalidOption } from '../core/errors.js';
+import { checkOptions, invalidOption } from '../core/errors.js';
 import {
   type CacheControlOptions,
   type CacheControlPreset,
   cacheControl,
+  cacheControlValue,
 } from './cache-control.js';
-import { getEncodingNegotiation } from './encoding.js';
+import {
+  bodyBuffer,
+  getEncodingNegotiation,
+  type RepresentationFacts,
+  setReplacedRepresentation,
+} from './encoding.js';
 import { PreconditionFailedError, PreconditionRequiredError } from './errors.js';
 import { parseEntityTag, toEntityTag } from './etag-list.js';
 import { formatHttpDate, parseHttpDate } from './http-date.js';
@@ -96,40 +106,79 @@ export interface ConditionalOptions {
    * (`"<length>-<sha1>"`), `'weak'` (`W/"..."`, for bodies that may differ in
    * insignificant bytes, e.g. re-serialised JSON), or `false` for none (only
    * validators the application supplies are used). A response that already has
-   * an `ETag` is never hashed; neither is a streaming body.
+   * an `ETag` is never hashed; neither is a streaming body, nor a response whose
+   * validators a `load` (of this or another `conditional()` on the request)
+   * supplied, even if that was only a `lastModified`.
    * @default 'strong'
    */
   etag?: 'strong' | 'weak' | false;
   /**
    * Loads the current validators of the target resource before the handler
-   * runs; `undefined` when the resource does not exist. Called for GET and
-   * HEAD (to answer 304 without running the handler, and to label the response
-   * without hashing it), and for writes (`writeMethods`) that carry a
-   * precondition (so that a failed one answers 412 and the write never runs).
-   * A bare `etag` such as `v3` is quoted (`"v3"`).
+   * runs; `undefined` (or `null`) when the resource has no current
+   * representation (it does not exist). Called for GET and HEAD (to answer
+   * 304 without running the handler, and to label the response without
+   * hashing it), and for any other method that carries a precondition (so
+   * that a failed one answers 412 and the method never runs). A bare `etag`
+   * such as `v3` is quoted (`"v3"`).
+   *
+   * When it returns `undefined`, what happens depends on the method (RFC 9110
+   * §13.2.1: preconditions are ignored when the answer without them would not
+   * be 2xx): a method in `creates` is evaluated against "no representation"
+   * (`If-Match` fails, `If-None-Match: *` passes, `If-Unmodified-Since` is
+   * ignored, §13.1.1 to §13.1.4); any other method runs its handler, which
+   * answers the 404.
    * @default undefined (validators come from the response, after the handler)
    */
-  load?: (ctx: Context) => Validators | undefined | Promise<Validators | undefined>;
+  load?: (ctx: Context) => Validators | undefined | null | Promise<Validators | undefined | null>;
+  /**
+   * Methods that create the target resource when it does not exist, so that
+   * their answer would be 2xx without preconditions (a `PUT` to a new id).
+   * For these, a missing resource (`load` returned `undefined`) is evaluated:
+   * `If-Match` fails with 412, `If-None-Match: *` lets the creation through.
+   * For every other method a missing resource is the handler's 404, whatever
+   * the preconditions. Add `'PATCH'` if your PATCH creates (RFC 5789 allows it).
+   * @default ['PUT']
+   */
+  creates?: readonly string[];
   /**
    * Answer 428 Precondition Required (RFC 6585 §3) to a write that carries
    * neither `If-Match` nor `If-Unmodified-Since`: clients must prove which
-   * version they are changing, so updates are never lost.
+   * version they are changing, so updates are never lost. Needs `load`: without
+   * it the precondition a client sends could not be checked before the write,
+   * so `requirePrecondition: true` without `load` throws at construction.
    * @default false
    */
   requirePrecondition?: boolean;
-  /** Methods treated as writes by `load` and `requirePrecondition`. @default ['PUT', 'PATCH', 'DELETE'] */
+  /** Methods `requirePrecondition` treats as writes. @default ['PUT', 'PATCH', 'DELETE'] */
   writeMethods?: readonly string[];
   /**
    * `Cache-Control` set on GET/HEAD 2xx and 304 responses that have none: a
-   * preset, directives (see `cacheControl()`) or a field value. Set here, it is
+   * preset (`'immutable'`, `'private'`, `'no-cache'`, `'no-store'`), directives
+   * (see `cacheControl()`) or a field value of known response directives (RFC
+   * 9111 §5.2.2; a misspelt one throws, naming the nearest). Set here, it is
    * also on a 304 answered from `load` without running the handler.
    * @default undefined (none set)
    */
   cacheControl?: CacheControlPreset | CacheControlOptions | string;
 }
 
+const OPTION_NAMES = [
+  'etag',
+  'load',
+  'creates',
+  'requirePrecondition',
+  'writeMethods',
+  'cacheControl',
+] as const;
+const OPTION_HINTS: Record<string, string> = {
+  weak: "Use etag: 'weak'.",
+  required: 'Did you mean "requirePrecondition"?',
+  validators: 'Did you mean "load"?',
+};
 const DEFAULT_WRITES = ['PUT', 'PATCH', 'DELETE'];
-const PRESET_NAMES = new Set(['immutable', 'private', 'no-cache', 'no-store']);
+const DEFAULT_CREATES = ['PUT'];
+/** Methods that select no representation: conditional fields are ignored (RFC 9110 §13.2.1). */
+const UNCONDITIONAL = new Set(['CONNECT', 'OPTIONS', 'TRACE']);
 
 /**
  * Representation metadata a 304 must not carry (RFC 9110 §15.4.5): it describes
@@ -147,15 +196,17 @@ const NOT_ON_304 = [
 ];
 
 const CONDITIONS = Symbol.for('restwell.conditional.conditions');
-type WithConditions = Record<symbol, ConditionalHeaders | undefined>;
+/** Set when a `load` supplied the validators: no conditional() of the request hashes the body. */
+const SUPPLIED = Symbol.for('restwell.conditional.supplied');
+type Keyed = Record<symbol, unknown>;
 
 /**
  * The request's conditional fields, read once per request and kept in its
  * state, shared by a global conditional() and one on a route.
  */
 function requestConditions(ctx: Context): ConditionalHeaders {
-  const state = ctx.state as WithConditions;
-  const known = state[CONDITIONS];
+  const state = ctx.state as Keyed;
+  const known = state[CONDITIONS] as ConditionalHeaders | undefined;
   if (known !== undefined) return known;
   const r = ctx.request;
   const conditions: ConditionalHeaders = {
@@ -183,7 +234,7 @@ function notModified(ctx: Context, etag: string | undefined): void {
   if (etag !== undefined) response.headers.set('ETag', etag);
 }
 
-function normalise(loaded: Validators | undefined): Validators | undefined {
+function normalise(loaded: Validators | undefined | null): Validators | undefined {
   if (loaded === undefined || loaded === null) return undefined;
   const out: Validators = {};
   // A row version may come back as a number or padded (`char(n)`): a value, not a programming error.
@@ -195,13 +246,25 @@ function normalise(loaded: Validators | undefined): Validators | undefined {
   return out;
 }
 
+function checkMethods(option: string, value: unknown): readonly string[] {
+  if (
+    !Array.isArray(value) ||
+    value.some((m) => typeof m !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(m))
+  ) {
+    invalidOption('conditional', option, 'a list of HTTP methods', value);
+  }
+  return value as readonly string[];
+}
+
 /**
  * The conditional-requests middleware. See the module documentation.
  */
 export function conditional(options: ConditionalOptions = {}): Middleware {
+  checkOptions('conditional', options, OPTION_NAMES, OPTION_HINTS);
   const {
     etag: etagMode = 'strong',
     load,
+    creates = DEFAULT_CREATES,
     requirePrecondition = false,
     writeMethods = DEFAULT_WRITES,
     cacheControl: cacheControlOption,
@@ -215,60 +278,58 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
   if (typeof requirePrecondition !== 'boolean') {
     invalidOption('conditional', 'requirePrecondition', 'a boolean', requirePrecondition);
   }
-  if (
-    !Array.isArray(writeMethods) ||
-    writeMethods.some((m) => typeof m !== 'string' || m.length === 0)
-  ) {
-    invalidOption('conditional', 'writeMethods', 'a list of HTTP methods', writeMethods);
+  if (requirePrecondition && load === undefined) {
+    // The 428 would push clients to send If-Match, which nothing would then check
+    // before the write: the route would look protected and not be.
+    throw new TypeError(
+      'restwell/conditional: option "requirePrecondition" needs "load": without it the If-Match a client sends cannot be checked before the write. Pass load, or drop requirePrecondition and check the preconditions in the handler with evaluatePreconditions().',
+    );
   }
-  let cacheControlValue: string | undefined;
+  const writes = new Set(checkMethods('writeMethods', writeMethods).map((m) => m.toUpperCase()));
+  const creating = new Set(checkMethods('creates', creates).map((m) => m.toUpperCase()));
+  let cacheControlHeader: string | undefined;
   if (cacheControlOption !== undefined) {
-    if (typeof cacheControlOption === 'string' && !PRESET_NAMES.has(cacheControlOption)) {
-      if (cacheControlOption.trim().length === 0 || /[\r\n]/.test(cacheControlOption)) {
-        invalidOption(
-          'conditional',
-          'cacheControl',
-          'a preset, directives or a field value',
-          cacheControlOption,
-        );
-      }
-      cacheControlValue = cacheControlOption;
-    } else {
-      cacheControlValue = cacheControl(
-        cacheControlOption as CacheControlPreset | CacheControlOptions,
-      );
-    }
+    cacheControlHeader =
+      typeof cacheControlOption === 'string'
+        ? cacheControlValue('cacheControl', cacheControlOption)
+        : cacheControl(cacheControlOption);
   }
-  const writes = new Set(writeMethods.map((m) => m.toUpperCase()));
   const weak = etagMode === 'weak';
   let warnedNoLoad = false;
   let warnedOrder = false;
+  let warnedContradiction = false;
 
   /** Sets the validators (and Cache-Control) the response lacks; returns what it set. */
   function label(ctx: Context, v: Validators | undefined): Array<[string, string]> {
     const h = ctx.response.headers;
     const set: Array<[string, string]> = [];
-    const put = (name: string, value: string) => {
-      if (h.has(name)) return;
-      h.set(name, value);
-      set.push([name, value]);
-    };
-    if (v?.etag !== undefined) put('ETag', v.etag);
-    if (v?.lastModified !== undefined) put('Last-Modified', formatHttpDate(v.lastModified));
-    if (cacheControlValue !== undefined) put('Cache-Control', cacheControlValue);
+    if (v?.etag !== undefined && !h.has('etag')) {
+      h.set('ETag', v.etag);
+      set.push(['etag', v.etag]);
+    }
+    if (v?.lastModified !== undefined && !h.has('last-modified')) {
+      const date = formatHttpDate(v.lastModified);
+      h.set('Last-Modified', date);
+      set.push(['last-modified', date]);
+    }
+    if (cacheControlHeader !== undefined && !h.has('cache-control')) {
+      h.set('Cache-Control', cacheControlHeader);
+      set.push(['cache-control', cacheControlHeader]);
+    }
     return set;
   }
 
   return async function conditionalRequests(ctx, next) {
     const method = ctx.request.method;
+    if (UNCONDITIONAL.has(method)) return next();
     const safe = method === 'GET' || method === 'HEAD';
-    const write = writes.has(method);
     const conditions = requestConditions(ctx);
     const conditionsSent = hasPreconditions(conditions);
+    const state = ctx.state as Keyed;
 
     if (
-      write &&
       requirePrecondition &&
+      writes.has(method) &&
       conditions.ifMatch === undefined &&
       // An If-Unmodified-Since that is not an HTTP-date is ignored by evaluation (§13.1.4),
       // so it cannot satisfy the requirement either.
@@ -278,28 +339,33 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
     }
 
     const negotiation = getEncodingNegotiation(ctx);
-    const evaluateOptions = {
-      codings: negotiation?.codings ?? [],
-      preferredCoding: negotiation?.coding,
-    };
+    const codings = negotiation?.codings ?? [];
 
     let loaded: Validators | undefined;
-    if (load !== undefined && (safe || (write && conditionsSent))) {
+    let missing = false;
+    if (load !== undefined && (safe || conditionsSent)) {
       loaded = normalise(await load(ctx));
-      // A missing resource on a read: the answer will be an error (404), for
-      // which preconditions are ignored (§13.2.1); let the handler give it.
-      if (loaded !== undefined || !safe) {
-        if (conditionsSent) {
-          const result = evaluatePreconditions(method, conditions, loaded, evaluateOptions);
-          if (result.outcome === 'failed') throw new PreconditionFailedError(result.by);
-          if (result.outcome === 'not-modified') {
-            label(ctx, loaded);
-            notModified(ctx, result.etag);
-            return;
-          }
+      missing = loaded === undefined;
+      if (!missing) state[SUPPLIED] = true;
+      // §13.2.1: with no current representation, a method that does not create
+      // one would be answered 404 (by its handler) without preconditions, so
+      // they are ignored; a method that creates would be 2xx, so they are
+      // evaluated against "no representation" (§13.1.1: If-Match is false).
+      if (conditionsSent && (!missing || creating.has(method))) {
+        // Decided before the handler: the 200's body is unknown, so a 304's ETag
+        // names the variant of the negotiated coding (see docs/caching.md).
+        const result = evaluatePreconditions(method, conditions, loaded, {
+          codings,
+          preferredCoding: negotiation?.coding,
+        });
+        if (result.outcome === 'failed') throw new PreconditionFailedError(result.by);
+        if (result.outcome === 'not-modified') {
+          label(ctx, loaded);
+          notModified(ctx, result.etag);
+          return;
         }
       }
-    } else if (write && conditionsSent && load === undefined && !warnedNoLoad) {
+    } else if (!safe && conditionsSent && load === undefined && !warnedNoLoad) {
       warnedNoLoad = true;
       ctx.log.warn(
         'restwell/conditional: a conditional write arrived but no `load` option is set, so its preconditions are not checked before the handler; pass `load`, or evaluate them in the handler with evaluatePreconditions()',
@@ -314,33 +380,48 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
     // Loaded validators describe the resource: stated before the handler runs,
     // so that a framework labelling responses itself (Express's weak ETag in
     // res.send()) keeps them instead of hashing the body.
-    const labelled = safe && loaded !== undefined ? label(ctx, loaded) : [];
+    const labelled = safe && loaded !== undefined ? label(ctx, loaded) : undefined;
     await next();
 
-    if (!safe) return;
     const { response } = ctx;
+    const ok = response.status >= 200 && response.status <= 299;
+    if (!safe) {
+      if (ok && missing && conditionsSent && !warnedContradiction) {
+        warnedContradiction = true;
+        ctx.log.warn(
+          `restwell/conditional: load found no resource for a conditional ${method}, so its preconditions were ignored (RFC 9110 §13.2.1), yet the handler answered ${response.status}; if this method creates the resource, list it in the \`creates\` option`,
+          { traceId: ctx.traceId, method, path: ctx.request.path },
+        );
+      }
+      return;
+    }
     // §13.2.1: preconditions apply only to what would otherwise be a 2xx; and
     // an error answer does not carry the resource's validators.
-    if (response.status < 200 || response.status > 299) {
-      for (const [name, value] of labelled) {
+    if (!ok) {
+      for (const [name, value] of labelled ?? []) {
         if (response.headers.get(name) === value) response.headers.delete(name);
       }
       return;
     }
     label(ctx, loaded);
 
+    // Validators from a `load` (this one's or a route's) stand for the resource:
+    // hashing would invent a second, competing ETag; and that conditional()
+    // has already decided the preconditions.
+    if (loaded !== undefined || state[SUPPLIED] === true) return;
+
     const headers = response.headers;
+    const body = response.body;
+    const streaming = isStreamBody(body);
+    // A HEAD body is often dropped by the framework before we see it (Express
+    // does); an ETag of the empty body would be wrong, so none is sent.
+    const bodyless = method === 'HEAD' && (body === null || (!streaming && body.length === 0));
+    // Encoded only when hashed; compression() then reuses the bytes.
+    let bytes: Buffer | undefined;
     let tag = headers.get('etag');
-    // Validators from `load` stand for the resource: hashing would invent a second, competing ETag.
     // Only a complete representation (200) is hashed: a 206's validator must be the full
     // representation's (RFC 9110 §15.3.7), which a hash of the part is not.
-    if (
-      tag === undefined &&
-      etagMode !== false &&
-      loaded === undefined &&
-      response.status === 200
-    ) {
-      const body = response.body;
+    if (tag === undefined && etagMode !== false && response.status === 200) {
       if (headers.has('content-encoding') && !warnedOrder) {
         warnedOrder = true;
         ctx.log.warn(
@@ -348,32 +429,77 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
           { traceId: ctx.traceId },
         );
       }
-      // A HEAD body is often dropped by the framework before we see it (Express
-      // does); an ETag of the empty body would be wrong, so none is sent.
-      if (!isStreamBody(body) && !(method === 'HEAD' && (body === null || body.length === 0))) {
-        tag = etagOf(
-          typeof body === 'string'
-            ? body
-            : body === null
-              ? ''
-              : Buffer.isBuffer(body)
-                ? body
-                : Buffer.from(body.buffer, body.byteOffset, body.byteLength),
-          { weak },
-        );
+      if (!streaming && !bodyless) {
+        bytes = body === null ? EMPTY : bodyBuffer(ctx, body as string | Uint8Array);
+        tag = entityTag(bytes, weak);
         headers.set('ETag', tag);
       }
     }
 
-    // Already decided against `load`'s validators before the handler ran.
-    if (!conditionsSent || loaded !== undefined) return;
+    if (!conditionsSent) return;
     const lastModified = parseHttpDate(headers.get('last-modified'));
     const current: Validators = {
       etag: tag !== undefined && parseEntityTag(tag) !== undefined ? tag : undefined,
       lastModified,
     };
-    const result = evaluatePreconditions(method, conditions, current, evaluateOptions);
+    // Under compression(), the 200 this request would get: its coding decides the 304's ETag and Vary.
+    const facts: RepresentationFacts | undefined =
+      negotiation === undefined
+        ? undefined
+        : {
+            contentType: headers.get('content-type'),
+            contentEncoding: headers.get('content-encoding'),
+            cacheControl: headers.get('cache-control'),
+            size: bodyless
+              ? lengthOf(headers)
+              : streaming
+                ? undefined
+                : (bytes?.byteLength ?? byteLengthOf(body as string | Uint8Array | null)),
+          };
+    const result = evaluatePreconditions(method, conditions, current, {
+      codings,
+      preferredCoding: facts === undefined ? undefined : negotiation?.plan(facts).coding,
+    });
     if (result.outcome === 'failed') throw new PreconditionFailedError(result.by);
-    if (result.outcome === 'not-modified') notModified(ctx, result.etag);
+    if (result.outcome === 'not-modified') {
+      if (facts !== undefined) setReplacedRepresentation(ctx, facts);
+      notModified(ctx, result.etag);
+    }
   };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** One-shot hashing (Node 20.12+), which spares the Hash object; createHash() before that. */
+const oneShot = (
+  crypto as { hash?: (algorithm: string, data: Buffer, encoding: 'base64') => string }
+).hash;
+
+/**
+ * The entity-tag of a body: `"<length in hex>-<27 characters of base64 SHA-1>"`,
+ * `W/` in front when weak. The format of the `etag` package that Express and
+ * koa-etag use, so that tags stay the same for applications moving over.
+ * SHA-1 is a change detector here, not a security boundary; the length prefix
+ * keeps bodies of different sizes apart.
+ */
+export function entityTag(bytes: Buffer, weak = false): string {
+  const digest =
+    oneShot === undefined
+      ? crypto.createHash('sha1').update(bytes).digest('base64')
+      : oneShot('sha1', bytes, 'base64');
+  const tag = `"${bytes.length.toString(16)}-${digest.slice(0, 27)}"`;
+  return weak ? `W/${tag}` : tag;
+}
+
+function byteLengthOf(body: string | Uint8Array | null): number {
+  if (body === null) return 0;
+  return typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.byteLength;
+}
+
+/** The Content-Length a HEAD response's handler computed, when the framework dropped the body. */
+function lengthOf(headers: Context['response']['headers']): number | undefined {
+  const value = headers.get('content-length');
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }

@@ -6,6 +6,7 @@
  */
 import {
   type EntityTag,
+  encodingETag,
   encodingSuffixOf,
   formatEntityTag,
   parseEntityTag,
@@ -60,7 +61,15 @@ export interface EvaluateOptions {
    * @default []
    */
   codings?: readonly string[];
-  /** The coding negotiated for this request: on a 304, a matched tag with its suffix is preferred. */
+  /**
+   * The coding the 200 would be sent with for this request (`undefined`:
+   * identity). A 304 carries the ETag that 200 would carry: the current tag
+   * suffixed with this coding after `If-None-Match: *` or `If-Modified-Since`;
+   * after a matching list, the matched tag of this coding's variant when the
+   * client sent it (else the tag the client matched, so that its cache finds
+   * the response it freshens, RFC 9111 §4.3.4).
+   * @default undefined
+   */
   preferredCoding?: string | undefined;
 }
 
@@ -128,7 +137,7 @@ export function evaluatePreconditions(
     );
     if (matched !== false) {
       if (!safe) return { outcome: 'failed', by: 'If-None-Match' };
-      const etag = matched === true ? current?.etag : formatEntityTag(matched);
+      const etag = matched === true ? codedTag(current?.etag, options) : formatEntityTag(matched);
       return etag === undefined
         ? { outcome: 'not-modified', by: 'If-None-Match' }
         : { outcome: 'not-modified', by: 'If-None-Match', etag };
@@ -141,12 +150,19 @@ export function evaluatePreconditions(
   if (safe && headers.ifModifiedSince !== undefined && lastModified !== undefined) {
     const since = parseHttpDate(headers.ifModifiedSince);
     if (since !== undefined && httpSeconds(lastModified) <= httpSeconds(since)) {
-      return current?.etag === undefined
+      const etag = codedTag(current?.etag, options);
+      return etag === undefined
         ? { outcome: 'not-modified', by: 'If-Modified-Since' }
-        : { outcome: 'not-modified', by: 'If-Modified-Since', etag: current.etag };
+        : { outcome: 'not-modified', by: 'If-Modified-Since', etag };
     }
   }
   return PROCEED;
+}
+
+/** The tag the 200 would carry: the current one, suffixed with the coding it would be sent in. */
+function codedTag(etag: string | undefined, options: EvaluateOptions): string | undefined {
+  if (etag === undefined || options.preferredCoding === undefined) return etag;
+  return encodingETag(etag, options.preferredCoding);
 }
 
 /**

@@ -8,10 +8,11 @@ import etag from 'etag';
 import { describe, expect, it } from 'vitest';
 import { compression } from '../../src/compression/index.js';
 import { conditional, type Validators } from '../../src/conditional/index.js';
+import { getEncodingNegotiation } from '../../src/conditional/encoding.js';
 import { jsonBody } from '../../src/core/body.js';
 import type { Logger } from '../../src/core/logger.js';
 import { adapters } from '../helpers/apps.js';
-import { raw } from '../helpers/raw.js';
+import { listen, raw, rawRequest } from '../helpers/raw.js';
 
 const LIST = { items: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `item ${i}` })) };
 const LIST_JSON = JSON.stringify(LIST);
@@ -87,7 +88,7 @@ describe.each(adapters)('compression() + conditional() through $name', (adapter)
   });
 
   it('answers 304 to If-None-Match with the encoded ETag, echoing it, with Vary', async () => {
-    const { listener } = app();
+    const { listener, calls } = app();
     const first = await get(listener, '/list', { 'accept-encoding': 'br' });
     const res = await get(listener, '/list', {
       'accept-encoding': 'br',
@@ -99,6 +100,8 @@ describe.each(adapters)('compression() + conditional() through $name', (adapter)
     expect(res.headers['content-type']).toBeUndefined();
     expect(res.headers.vary?.toLowerCase()).toContain('accept-encoding');
     expect(res.body.length).toBe(0);
+    // Without load the handler runs to produce the body that is hashed, then thrown away.
+    expect(calls.list).toBe(2);
   });
 
   it("on a 304, picks from a cache's list the variant of this request's coding", async () => {
@@ -169,6 +172,64 @@ describe.each(adapters)('compression() + conditional() through $name', (adapter)
     });
     expect(stale.status).toBe(412);
     expect(calls.writes).toBe(1);
+  });
+});
+
+describe.each(adapters)('negotiation through $name', (adapter) => {
+  it('is computed once per distinct Accept-Encoding value and shared by the requests that send it', async () => {
+    const seen: unknown[] = [];
+    const listener = adapter.build({
+      options: { logger: quietLogger() },
+      use: [
+        compression(),
+        (ctx, next) => {
+          seen.push(getEncodingNegotiation(ctx));
+          return next();
+        },
+      ],
+      routes: [{ method: 'get', path: '/list', handler: () => ({ body: LIST }) }],
+    });
+    for (const ae of ['br, gzip', 'gzip', 'br, gzip', 'gzip']) {
+      await raw(listener, { path: '/list', headers: { 'accept-encoding': ae } });
+    }
+    expect(seen[0]).toBe(seen[2]);
+    expect(seen[1]).toBe(seen[3]);
+    expect(seen[0]).not.toBe(seen[1]);
+    expect(seen.map((n) => (n as { coding: string }).coding)).toEqual(['br', 'gzip', 'br', 'gzip']);
+  });
+});
+
+describe('negotiation cache', () => {
+  it('is bounded: after 256 other values, the first is negotiated afresh', async () => {
+    const seen = new Map<string, unknown[]>();
+    const listener = adapters[2]!.build({
+      options: { logger: quietLogger() },
+      use: [
+        compression(),
+        (ctx, next) => {
+          const ae = ctx.request.header('accept-encoding') ?? '';
+          seen.set(ae, [...(seen.get(ae) ?? []), getEncodingNegotiation(ctx)]);
+          return next();
+        },
+      ],
+      routes: [{ method: 'get', path: '/small', handler: () => ({ body: { ok: true } }) }],
+    });
+    const server = await listen(listener);
+    try {
+      const send = (ae: string) =>
+        rawRequest(server.port, { path: '/small', headers: { 'accept-encoding': ae } });
+      await send('gzip');
+      await send('gzip');
+      for (let i = 0; i < 256; i++)
+        await send(`br;q=0.${String(i).padStart(3, '0').slice(-3)}, x-${i}`);
+      await send('gzip');
+      const [first, again, afterwards] = seen.get('gzip')!;
+      expect(again).toBe(first);
+      expect(afterwards).not.toBe(first);
+      expect(afterwards).toEqual(first);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -7,14 +7,19 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import {
+  brotliCompressSync,
   brotliDecompressSync,
+  constants,
   createBrotliDecompress,
   createGunzip,
+  deflateSync,
   gunzipSync,
+  gzipSync,
   inflateSync,
 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { type CompressionOptions, compression } from '../../src/compression/index.js';
+import { isStreamBody, type Middleware } from '../../src/core/context.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { adapters, type HandlerResponse, type RouteSpec } from '../helpers/apps.js';
 import { listen, type RawResponse, raw, rawRequest } from '../helpers/raw.js';
@@ -57,6 +62,8 @@ function route(path: string, out: () => HandlerResponse, method: RouteSpec['meth
 /** Streams controlled by the test, created by the handler on each request. */
 interface Streams {
   last?: PassThrough;
+  /** What the middleware inside compression() saw as the response body, per request. */
+  seen: Array<'stream' | 'buffered' | 'none'>;
 }
 
 function routes(streams: Streams): RouteSpec[] {
@@ -113,10 +120,16 @@ function routes(streams: Streams): RouteSpec[] {
 
 describe.each(adapters)('compression() through $name', (adapter) => {
   function app(options: CompressionOptions = {}) {
-    const streams: Streams = {};
+    const streams: Streams = { seen: [] };
+    // Sits inside compression(): records the body compression() is about to see.
+    const probe: Middleware = async (ctx, next) => {
+      await next();
+      const body = ctx.response.body;
+      streams.seen.push(isStreamBody(body) ? 'stream' : body === null ? 'none' : 'buffered');
+    };
     const listener = adapter.build({
       options: { logger: silentLogger },
-      use: [compression(options)],
+      use: [compression(options), probe],
       routes: routes(streams),
     });
     return { listener, streams };
@@ -206,12 +219,75 @@ describe.each(adapters)('compression() through $name', (adapter) => {
       expect(decode(on)).toBe(LIST_JSON);
     });
 
-    it('uses the configured brotli quality and gzip level (smaller at higher settings)', async () => {
-      const fast = await get(app({ brotliQuality: 1 }).listener, '/text', 'br');
-      const best = await get(app({ brotliQuality: 11 }).listener, '/text', 'br');
-      expect(decode(fast)).toBe(TEXT);
-      expect(decode(best)).toBe(TEXT);
-      expect(best.body.length).toBeLessThan(fast.body.length);
+    it('uses the configured brotli quality: the bytes brotli makes at that quality', async () => {
+      const input = Buffer.from(TEXT);
+      const at = (quality: number) =>
+        brotliCompressSync(input, {
+          params: {
+            [constants.BROTLI_PARAM_QUALITY]: quality,
+            [constants.BROTLI_PARAM_SIZE_HINT]: input.length,
+            [constants.BROTLI_PARAM_LGWIN]: 18,
+          },
+        });
+      expect(at(1).equals(at(11))).toBe(false);
+      for (const quality of [1, 11]) {
+        const res = await get(app({ brotliQuality: quality }).listener, '/text', 'br');
+        expect(res.body.equals(at(quality)), `quality ${quality}`).toBe(true);
+        expect(decode(res)).toBe(TEXT);
+      }
+    });
+
+    it('uses the configured gzip level: the bytes zlib makes at that level', async () => {
+      const input = Buffer.from(LIST_JSON);
+      // The levels must differ on this input, or the test would prove nothing.
+      expect(gzipSync(input, { level: 1 }).equals(gzipSync(input, { level: 9 }))).toBe(false);
+      for (const level of [1, 6, 9]) {
+        const res = await get(app({ gzipLevel: level }).listener, '/list', 'gzip');
+        expect(res.headers['content-encoding']).toBe('gzip');
+        expect(res.body.equals(gzipSync(input, { level })), `level ${level}`).toBe(true);
+      }
+      const deflated = await get(
+        app({ encodings: ['deflate'], gzipLevel: 1 }).listener,
+        '/list',
+        'deflate',
+      );
+      expect(deflated.body.equals(deflateSync(input, { level: 1 }))).toBe(true);
+    });
+  });
+
+  describe('the threshold: a body of at least `threshold` bytes is compressed', () => {
+    const sized = (bytes: number): RouteSpec =>
+      route(`/bytes/${bytes}`, () => ({
+        headers: { 'content-type': 'text/plain' },
+        // Two-byte characters at the end: the threshold counts bytes, not characters.
+        body: `${'a'.repeat(bytes - 4)}éé`,
+      }));
+    const threshold = (options: CompressionOptions = {}) =>
+      adapter.build({
+        options: { logger: silentLogger },
+        use: [compression(options)],
+        routes: [1023, 1024, 1025, 99, 100, 101].map(sized),
+      });
+
+    it('1023 bytes are sent as is; 1024 and 1025 are compressed (default 1024)', async () => {
+      const listener = threshold();
+      const below = await get(listener, '/bytes/1023', 'gzip');
+      expect(below.headers['content-encoding']).toBeUndefined();
+      expect(below.body.length).toBe(1023);
+      expect(below.headers.vary).toBeUndefined();
+      for (const bytes of [1024, 1025]) {
+        const res = await get(listener, `/bytes/${bytes}`, 'gzip');
+        expect(res.headers['content-encoding'], `${bytes}`).toBe('gzip');
+        expect(Buffer.byteLength(decode(res))).toBe(bytes);
+        expect(varyOf(res)).toEqual(['accept-encoding']);
+      }
+    });
+
+    it('the same rule at a configured threshold', async () => {
+      const listener = threshold({ threshold: 100 });
+      expect((await get(listener, '/bytes/99', 'br')).headers['content-encoding']).toBeUndefined();
+      expect((await get(listener, '/bytes/100', 'br')).headers['content-encoding']).toBe('br');
+      expect((await get(listener, '/bytes/101', 'br')).headers['content-encoding']).toBe('br');
     });
   });
 
@@ -251,20 +327,10 @@ describe.each(adapters)('compression() through $name', (adapter) => {
       expect(res.body.toString()).toBe(LIST_JSON);
     });
 
-    it('204 and HEAD (HEAD still says Vary, like its GET)', async () => {
-      const { listener } = app();
-      const empty = await get(listener, '/empty', 'br');
+    it('204: nothing to compress', async () => {
+      const empty = await get(app().listener, '/empty', 'br');
       expect(empty.status).toBe(204);
       expect(empty.headers['content-encoding']).toBeUndefined();
-      const head = await raw(listener, {
-        method: 'HEAD',
-        path: '/list',
-        headers: { 'accept-encoding': 'br' },
-      });
-      expect(head.status).toBe(200);
-      expect(head.headers['content-encoding']).toBeUndefined();
-      expect(varyOf(head)).toContain('accept-encoding');
-      expect(head.body.length).toBe(0);
     });
 
     it('compresses error documents too', async () => {
@@ -317,6 +383,8 @@ describe.each(adapters)('compression() through $name', (adapter) => {
           expect(res.headers['content-length']).toBeUndefined();
           expect(varyOf(res)).toContain('accept-encoding');
           expect(decode(res)).toBe(lines.join(''));
+          // compression() was handed a stream, and compressed it as one: not a buffered body.
+          expect(streams.seen).toEqual(['stream']);
         } finally {
           await server.close();
         }
@@ -445,7 +513,41 @@ async function until(check: () => boolean, timeoutMs = 2_000): Promise<boolean> 
   return true;
 }
 
+describe.each(adapters)('compression() filter through $name', (adapter) => {
+  it('receives the bare media type: lower case, without parameters', async () => {
+    const seen: string[] = [];
+    const listener = adapter.build({
+      options: { logger: silentLogger },
+      use: [
+        compression({
+          filter: (type) => {
+            seen.push(type);
+            return type === 'text/plain';
+          },
+        }),
+      ],
+      routes: [
+        route('/t', () => ({
+          headers: { 'content-type': 'Text/Plain; charset=UTF-8' },
+          body: TEXT,
+        })),
+      ],
+    });
+    const res = await raw(listener, { path: '/t', headers: { 'accept-encoding': 'gzip' } });
+    expect(res.headers['content-encoding']).toBe('gzip');
+    expect(seen).toEqual(['text/plain']);
+  });
+});
+
 describe('compression() options', () => {
+  it('refuses unknown options, naming the nearest', () => {
+    expect(() => compression({ treshold: 10 } as never)).toThrow(
+      /^restwell\/compression: unknown option "treshold"\. Did you mean "threshold"\?$/,
+    );
+    expect(() => compression({ level: 9 } as never)).toThrow(/gzipLevel/);
+    expect(() => compression('br' as never)).toThrow(/^restwell\/compression: options must be/);
+  });
+
   it('validates options when created', () => {
     expect(() => compression({ threshold: -1 })).toThrow(/threshold/);
     expect(() => compression({ threshold: 1.5 })).toThrow(/threshold/);

@@ -11,6 +11,7 @@ import { jsonBody } from '../../src/core/body.js';
 import type { Logger } from '../../src/core/logger.js';
 import {
   type ConditionalOptions,
+  cacheControl,
   conditional,
   PreconditionFailedError,
   PreconditionRequiredError,
@@ -662,6 +663,36 @@ describe.each(adapters)('load() edge cases through $name', (adapter) => {
     expect(writes).toBe(0);
   });
 
+  it('a route load that supplies only lastModified stops a global conditional() from hashing', async () => {
+    let reads = 0;
+    const listener = adapter.build({
+      options: { logger: quietLogger() },
+      use: [conditional()],
+      routes: [
+        {
+          method: 'get',
+          path: '/dated',
+          use: [conditional({ load: () => ({ lastModified: MODIFIED }) })],
+          handler: () => {
+            reads++;
+            return { body: LIST };
+          },
+        },
+      ],
+    });
+    const full = await request(listener).get('/dated').expect(200);
+    expect(full.text).toBe(LIST_JSON);
+    expect(full.headers['last-modified']).toBe(MODIFIED_HTTP);
+    expect(full.headers.etag).toBeUndefined();
+    await request(listener).get('/dated').set('If-Modified-Since', MODIFIED_HTTP).expect(304);
+    const changed = await request(listener)
+      .get('/dated')
+      .set('If-Modified-Since', BEFORE_HTTP)
+      .expect(200);
+    expect(changed.headers.etag).toBeUndefined();
+    expect(reads).toBe(2);
+  });
+
   it('a 304 answered from load carries the configured Cache-Control and Last-Modified', async () => {
     let reads = 0;
     const listener = adapter.build({
@@ -725,11 +756,38 @@ describe('conditional() options', () => {
     expect(() => conditional({ load: 'x' as never })).toThrow(/option "load"/);
     expect(() => conditional({ requirePrecondition: 1 as never })).toThrow(/requirePrecondition/);
     expect(() => conditional({ writeMethods: 'PUT' as never })).toThrow(/writeMethods/);
-    expect(() => conditional({ cacheControl: 'forever' as never })).not.toThrow(); // a field value
+    expect(() => conditional({ cacheControl: 'public, max-age=60' })).not.toThrow();
+    expect(() => conditional({ cacheControl: 'private="set-cookie", no-cache' })).not.toThrow();
     expect(() => conditional({ cacheControl: { public: true, private: true } })).toThrow(
       /cacheControl/,
     );
     expect(() => conditional({ cacheControl: ' ' })).toThrow(/cacheControl/);
+  });
+
+  it('refuses unknown options, naming the nearest', () => {
+    expect(() => conditional({ cachecontrol: 'private' } as never)).toThrow(
+      /^restwell\/conditional: unknown option "cachecontrol"\. Did you mean "cacheControl"\?$/,
+    );
+    expect(() => conditional({ required: true } as never)).toThrow(/requirePrecondition/);
+    expect(() => conditional({ creates: 'PUT' as never })).toThrow(/option "creates"/);
+  });
+
+  it('refuses a misspelt Cache-Control preset or directive, naming the nearest', () => {
+    expect(() => conditional({ cacheControl: 'privat' as never })).toThrow(
+      /^restwell\/conditional: option "cacheControl" has an unknown directive "privat"\. Did you mean "private"\?$/,
+    );
+    expect(() => conditional({ cacheControl: 'public, max-age' })).toThrow(/max-age=<seconds>/);
+    expect(() => conditional({ cacheControl: 'public, maxage=60' })).toThrow(/"max-age"/);
+    expect(() => conditional({ cacheControl: 'immutible' as never })).toThrow(/"immutable"/);
+    expect(() => conditional({ cacheControl: 'forever' as never })).toThrow(/unknown directive/);
+    expect(() => cacheControl('privat' as never)).toThrow(/"private"/);
+  });
+
+  it('refuses requirePrecondition without load: it would look safe and check nothing', () => {
+    expect(() => conditional({ requirePrecondition: true })).toThrow(
+      /^restwell\/conditional: option "requirePrecondition" needs "load"/,
+    );
+    expect(() => conditional({ requirePrecondition: true, load: () => undefined })).not.toThrow();
   });
 
   it('exports typed errors with stable codes', () => {

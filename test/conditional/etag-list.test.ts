@@ -150,3 +150,15 @@ describe('encoding suffixes (one strong tag per representation)', () => {
     expect(encodingSuffixOf(parseEntityTag('"abc"')!, codings)).toBeUndefined();
   });
 });
+
+describe('entityTag(): the format of the `etag` package', () => {
+  it('gives the tags Express and koa-etag give, strong and weak', async () => {
+    const { default: etag } = await import('etag');
+    const { entityTag } = await import('../../src/conditional/index.js');
+    for (const body of ['', 'a', 'é'.repeat(100), 'x'.repeat(100 * 1024)]) {
+      const bytes = Buffer.from(body);
+      expect(entityTag(bytes)).toBe(etag(body));
+      expect(entityTag(bytes, true)).toBe(etag(body, { weak: true }));
+    }
+  });
+});
