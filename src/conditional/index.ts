@@ -39,7 +39,6 @@
  * ```
  */
 import * as crypto from 'node:crypto';
-import type { Readable } from 'node:stream';
 import {
   type Context,
   claimPreconditions,
@@ -180,21 +179,6 @@ const DEFAULT_CREATES = ['PUT'];
 /** Methods that select no representation: conditional fields are ignored (RFC 9110 §13.2.1). */
 const UNCONDITIONAL = new Set(['CONNECT', 'OPTIONS', 'TRACE']);
 
-/**
- * Representation metadata a 304 must not carry (RFC 9110 §15.4.5): it describes
- * content the 304 does not have. ETag, Cache-Control, Content-Location, Date,
- * Expires, Vary and Last-Modified are kept.
- */
-const NOT_ON_304 = [
-  'content-type',
-  'content-length',
-  'content-encoding',
-  'content-language',
-  'content-range',
-  'content-disposition',
-  'transfer-encoding',
-];
-
 const CONDITIONS = Symbol.for('restwell.conditional.conditions');
 /** Set when a `load` supplied the validators: no conditional() of the request hashes the body. */
 const SUPPLIED = Symbol.for('restwell.conditional.supplied');
@@ -219,18 +203,16 @@ function requestConditions(ctx: Context): ConditionalHeaders {
   return conditions;
 }
 
-/** Turns the response into a 304 Not Modified that keeps the headers §15.4.5 asks for. */
+/**
+ * Turns the response into a 304 Not Modified. The adapters keep only the fields
+ * RFC 9110 §15.4.5 allows on every 304, and destroy the replaced body if it is a
+ * stream (src/core/response.ts); this sets what only conditional() knows: the
+ * entity tag the 304 validates.
+ */
 function notModified(ctx: Context, etag: string | undefined): void {
   const { response } = ctx;
-  const body = response.body;
-  // A stream nobody will read would hold its producer (and memory) until it times out.
-  if (isStreamBody(body)) {
-    if (typeof (body as Readable).destroy === 'function') (body as Readable).destroy();
-    else (body as ReadableStream<Uint8Array>).cancel().catch(() => {});
-  }
   response.status = 304;
   response.body = null;
-  for (const name of NOT_ON_304) response.headers.delete(name);
   if (etag !== undefined) response.headers.set('ETag', etag);
 }
 
