@@ -1,10 +1,16 @@
 /** Starts the Express example: `npm start` (PORT, default 3000; REDIS_URL switches to Redis). */
+import { createServer } from 'node:http';
+import { hardenServer } from 'restwell';
 import { createStores } from '../shared/stores.js';
 import { createApp } from './app.js';
 
 const port = Number(process.env.PORT ?? 3000);
 const stores = await createStores();
-const server = createApp(stores).listen(port, () => {
+// What Node's HTTP parser refuses itself (a control character in a header, bad framing, headers
+// too large, a client too slow) is answered as a problem with a trace id, and the server gets
+// timeouts a public API wants.
+const server = hardenServer(createServer(createApp(stores)));
+server.listen(port, () => {
   console.log(
     `restwell example (Express, ${stores.records.kind} store) on http://localhost:${port}`,
   );
