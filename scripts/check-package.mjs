@@ -27,24 +27,7 @@ import { entriesOf } from './package-entries.mjs';
  * export must come documented.
  */
 export const KNOWN_UNDOCUMENTED = {
-  restwell: [
-    'PROBLEM_CONTENT_TYPE',
-    'ProblemOptions',
-    'jsonBody',
-    'JsonBodyOptions',
-    'ValidatedParts',
-    'ValidateOptions',
-    'ValidateSchemas',
-    'validate',
-    'MemoryStore',
-    'MemoryStoreOptions',
-    'RestwellErrorOptions',
-    'RequestView',
-    'ResponseView',
-    'Context',
-    'Next',
-    'defaultLogger',
-  ],
+  restwell: ['RequestView', 'ResponseView', 'Context', 'Next'],
   'restwell/express': [
     'expressAdapter',
     'ExpressNext',
@@ -53,16 +36,7 @@ export const KNOWN_UNDOCUMENTED = {
     'ExpressAdapter',
   ],
   'restwell/koa': ['koaAdapter', 'KoaNext'],
-  'restwell/memory': ['MemoryStoreOptions', 'MemoryStore'],
-  'restwell/redis': ['RedisStoreOptions', 'RedisStore'],
-  'restwell/postgres': ['PostgresStoreOptions', 'PostgresStore'],
-  'restwell/errors': ['RestwellErrorOptions'],
   'restwell/idempotency': ['idempotency', 'IdempotencyOptions'],
-  'restwell/idempotency/postgres': [
-    'TransactionalKey',
-    'WithIdempotencyOptions',
-    'TransactionalOutcome',
-  ],
   'restwell/rate-limit': [
     'rateLimit',
     'ConsumeResult',

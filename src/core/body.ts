@@ -18,6 +18,7 @@
 import { type Middleware, responseBlind } from './context.js';
 import { checkOptions, invalidOption, RestwellError } from './errors.js';
 
+/** Options of {@link jsonBody}. */
 export interface JsonBodyOptions {
   /** Largest body accepted, in bytes. @default 1_048_576 (1 MiB) */
   limit?: number;
@@ -266,6 +267,16 @@ async function readAll(stream: AsyncIterable<Uint8Array>, limit: number): Promis
   });
 }
 
+/**
+ * Parses a JSON request body within bounds: 415 for another media type, charset or coding, 413
+ * over `limit`, 400 for malformed JSON, invalid UTF-8 or nesting deeper than `maxDepth`. The raw
+ * bytes are kept on `ctx.request.rawBody`. Skipped when a framework parser already read the body.
+ *
+ * @example
+ * ```ts
+ * app.use(rw(jsonBody({ limit: 64 * 1024 })));
+ * ```
+ */
 export function jsonBody(options: JsonBodyOptions = {}): Middleware {
   checkOptions('jsonBody', options, OPTION_NAMES, OPTION_HINTS);
   const { limit = 1_048_576, maxDepth = 64, isJson = defaultIsJson } = options;

@@ -107,6 +107,7 @@ export type RestwellErrorCode = Extract<keyof ProblemCodes, string>;
 /** An HTTP header value as restwell writes it. */
 export type HeaderValue = string | number | readonly string[];
 
+/** What a {@link RestwellError} carries besides its code, status and message. */
 export interface RestwellErrorOptions {
   /**
    * Human-readable explanation specific to this occurrence. Shown to clients on

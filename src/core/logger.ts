@@ -118,4 +118,5 @@ export class LogThrottle {
 /** A logger that drops everything; useful in tests. */
 export const silentLogger: Logger = { error() {}, warn() {}, info() {}, debug() {} };
 
+/** The logger adapters use when none is given: one JSON line per entry on stderr. */
 export const defaultLogger: Logger = jsonLogger();

@@ -16,6 +16,7 @@ import { type HeaderValue, RestwellError, type RestwellErrorCode } from './error
 import { defaultLogger } from './logger.js';
 import { generateTraceId } from './trace.js';
 
+/** The media type of every problem document (RFC 9457 §3). */
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
 /** The members restwell writes; extensions follow them. */
@@ -30,6 +31,7 @@ export interface ProblemDocument {
   [extension: string]: unknown;
 }
 
+/** How an adapter renders errors as problem details; passed as the adapter's `problems` option. */
 export interface ProblemOptions {
   /**
    * Base URI for problem types: `type` becomes `typeBase + code`, for example

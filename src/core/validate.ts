@@ -30,6 +30,7 @@ import { checkOptions, invalidOption, ValidationError, type ValidationIssue } fr
 
 type Part = 'body' | 'query' | 'params' | 'headers';
 
+/** One Standard Schema (zod, valibot, arktype, ...) per request part to validate. */
 export interface ValidateSchemas {
   body?: StandardSchemaV1;
   /** Validated against an object of the query string; repeated keys become arrays. */
@@ -39,6 +40,7 @@ export interface ValidateSchemas {
   headers?: StandardSchemaV1;
 }
 
+/** Options of {@link validate}. */
 export interface ValidateOptions {
   /** Most issues listed in one response; more are counted as truncated. @default 50 */
   maxErrors?: number;
@@ -51,6 +53,7 @@ export interface ValidateOptions {
   maxDepth?: number;
 }
 
+/** The validated parts of a request, as `validated()` and `ctx.state.valid` hold them. */
 export interface ValidatedParts {
   body?: unknown;
   query?: unknown;
@@ -131,6 +134,16 @@ function input(ctx: Context, part: Part): unknown {
 
 const PARTS: readonly Part[] = ['params', 'query', 'headers', 'body'];
 
+/**
+ * Validates request parts against Standard Schemas and answers 400 `validation-failed` listing
+ * every invalid field at once, each with a JSON Pointer (RFC 6901) and the part it is in. The
+ * validated values replace `ctx.request.body` and are typed for the handlers after it.
+ *
+ * @example
+ * ```ts
+ * app.post('/v1/users', rw(validate({ body: CreateUser })), (req, res) => { ... });
+ * ```
+ */
 export function validate<const S extends ValidateSchemas>(
   schemas: S,
   options: ValidateOptions = {},

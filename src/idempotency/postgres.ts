@@ -47,6 +47,7 @@ export async function migrateIdempotency(
   await pool.query(idempotencyTableSql(options.table));
 }
 
+/** Which key a transactional request claims: its scope, its key and its request fingerprint. */
 export interface TransactionalKey {
   /** Whose key it is: the principal or account id. */
   scope: string;
@@ -56,6 +57,7 @@ export interface TransactionalKey {
   fingerprint: string;
 }
 
+/** Options of {@link withIdempotency}. */
 export interface WithIdempotencyOptions {
   /** @default 'restwell_idempotency' */
   table?: string;
@@ -68,6 +70,7 @@ export interface WithIdempotencyOptions {
   lockTimeoutMs?: number;
 }
 
+/** What {@link withIdempotency} returns: the work's result, or the recorded one on a replay. */
 export interface TransactionalOutcome<T> {
   /** What `fn` returned: now, or when the key was first used. */
   result: T;

@@ -31,6 +31,7 @@ import {
   type StoreOptions,
 } from '../types.js';
 
+/** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions extends Pick<StoreOptions, 'prefix'> {
   /** Most keys held at once, expired ones included until reclaimed. @default 10_000 */
   maxEntries?: number;
@@ -83,6 +84,10 @@ class Entry {
 /** How many heap tops one write may examine while sweeping expired keys. */
 const SWEEP_BATCH = 16;
 
+/**
+ * The embedded store: one process, bounded by `maxEntries`, a cache by default (`evict: true`)
+ * or a ledger (`evict: false`). Same semantics as the Redis and PostgreSQL stores.
+ */
 export class MemoryStore implements Store, AtomicUpdates {
   readonly kind = 'memory';
   /** `true` for a cache (the default), `false` for a ledger; see {@link MemoryStoreOptions.evict}. */

@@ -32,6 +32,7 @@ import { assertTtl, type Store, type StoreOptions } from '../types.js';
 import { type CancellableClient, cancelBackend } from './cancel.js';
 import { checkTableName } from './identifier.js';
 
+/** Options of {@link PostgresStore}. */
 export interface PostgresStoreOptions extends StoreOptions {
   /** Your `pg` Pool. The store never ends it. Required. */
   pool: Pool;
@@ -71,6 +72,10 @@ interface Rows {
   rows: Array<Record<string, unknown>>;
 }
 
+/**
+ * The Store on PostgreSQL through the application's own pg Pool: one statement per operation,
+ * durable, never evicts. Needs its table (`migrate(pool)` or migrations/postgres).
+ */
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
   /** A table never drops a live row: PostgresStore is a ledger. */

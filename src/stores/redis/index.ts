@@ -39,6 +39,7 @@ import {
   type StoreScript,
 } from '../types.js';
 
+/** Options of {@link RedisStore}. */
 export interface RedisStoreOptions extends StoreOptions {
   /** Your ioredis client (`Redis` or `Cluster`). The store never closes it. Required. */
   client: Redis | Cluster;
@@ -108,6 +109,11 @@ interface ScriptedClient {
   restwellCompareAndDelete(key: string, expected: string): Promise<number>;
 }
 
+/**
+ * The Store on Redis (or a Redis Cluster) through the application's own ioredis client: one
+ * round trip and one atomic script per operation. A ledger when the server runs
+ * `maxmemory-policy noeviction` (see docs/stores.md).
+ */
 export class RedisStore implements Store, ScriptRunner {
   readonly kind = 'redis';
   /** `false` unless created with `evicts: true`; see {@link RedisStoreOptions.evicts}. */
