@@ -9,7 +9,8 @@
  * - HEAD mirrors GET (RFC 9110 §9.3.2): the same `Content-Encoding`, `ETag`
  *   and `Vary`, and never the identity `Content-Length` of a coded GET.
  * - Left alone: 204, 206, 304, responses with a `Content-Encoding`,
- *   `Cache-Control: no-transform`, already-compressed types (images but SVG,
+ *   `Cache-Control: no-transform`, a digest of their bytes (`Content-Digest`,
+ *   `Repr-Digest`, RFC 9530), already-compressed types (images but SVG,
  *   video, audio, archives, WOFF fonts) and Server-Sent Events, which must
  *   reach the client event by event.
  * - `Vary: Accept-Encoding` is merged in whenever the answer depends on it,
@@ -48,6 +49,7 @@ import { checkOptions, invalidOption } from '../core/errors.js';
 import { hasDirective } from '../conditional/cache-control.js';
 import {
   bodyBuffer,
+  carriesDigest,
   type EncodingNegotiation,
   type EncodingPlan,
   getReplacedRepresentation,
@@ -248,6 +250,8 @@ export function compression(options: CompressionOptions = {}): Middleware {
     const encoding = facts.contentEncoding;
     if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') return false;
     if (hasDirective(facts.cacheControl, 'no-transform')) return false;
+    // A digest of the identity bytes would not match the coded ones (RFC 9530).
+    if (facts.digested) return false;
     const type = facts.contentType;
     // Server-Sent Events are never compressed: see docs/caching.md.
     if (type === undefined || isEventStream(type)) return false;
@@ -373,6 +377,7 @@ export function compression(options: CompressionOptions = {}): Middleware {
       contentType: headers.get('content-type'),
       contentEncoding: headers.get('content-encoding'),
       cacheControl: headers.get('cache-control'),
+      digested: carriesDigest(headers),
       size,
     });
     if (!plan.varies) return;

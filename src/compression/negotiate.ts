@@ -25,10 +25,13 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
 
 /**
- * Parses an `Accept-Encoding` value. Members that do not match the grammar (a
- * bad q-value, a stray character) are skipped: a garbled member never makes the
- * whole header unusable, and never reads as "acceptable". Parameters other than
- * `q` are ignored.
+ * Parses an `Accept-Encoding` value. A member whose name is not a token (a
+ * stray character) is skipped; a member that names a coding with a weight
+ * that breaks the grammar (`br;q=2`, `gzip;q=0.0001`, `br;q`) is kept with
+ * `q: 0`. A garbled member thus never makes the whole header unusable, and
+ * never reads as "acceptable": skipping it would let a `*` in the same header
+ * accept the coding the client tried to weigh (`br;q=0.00000, *` refuses br).
+ * Parameters other than `q` are ignored.
  */
 export function parseAcceptEncoding(value: string): AcceptedCoding[] {
   const out: AcceptedCoding[] = [];
@@ -53,7 +56,7 @@ export function parseAcceptEncoding(value: string): AcceptedCoding[] {
       }
       q = Number(raw);
     }
-    if (valid) out.push({ coding: name === 'x-gzip' ? 'gzip' : name, q });
+    out.push({ coding: name === 'x-gzip' ? 'gzip' : name, q: valid ? q : 0 });
   }
   return out;
 }

@@ -22,6 +22,12 @@ export interface RepresentationFacts {
   readonly contentEncoding: string | undefined;
   /** `Cache-Control` field value (`no-transform` forbids coding). */
   readonly cacheControl: string | undefined;
+  /**
+   * Whether the response carries a digest of its bytes (`Content-Digest`,
+   * `Repr-Digest`, `Digest`, `Content-MD5`): computed over the content as
+   * coded (RFC 9530 §2, §3), so coding it would make the digest a lie.
+   */
+  readonly digested: boolean;
   /** Length of the identity body in bytes; `undefined` for a stream. */
   readonly size: number | undefined;
 }
@@ -32,6 +38,14 @@ export interface EncodingPlan {
   readonly varies: boolean;
   /** The coding applied for this request; `undefined` for identity. */
   readonly coding: string | undefined;
+}
+
+/** Fields whose value is a digest of the (coded) content: a response carrying one is sent as is. */
+const DIGEST_FIELDS = ['content-digest', 'repr-digest', 'digest', 'content-md5'] as const;
+
+/** Whether `headers` carry a digest of the response's bytes (see `RepresentationFacts.digested`). */
+export function carriesDigest(headers: { has(name: string): boolean }): boolean {
+  return DIGEST_FIELDS.some((name) => headers.has(name));
 }
 
 export interface EncodingNegotiation {

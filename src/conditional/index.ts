@@ -54,6 +54,7 @@ import {
 } from './cache-control.js';
 import {
   bodyBuffer,
+  carriesDigest,
   getEncodingNegotiation,
   type RepresentationFacts,
   setReplacedRepresentation,
@@ -432,6 +433,7 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
             contentType: headers.get('content-type'),
             contentEncoding: headers.get('content-encoding'),
             cacheControl: headers.get('cache-control'),
+            digested: carriesDigest(headers),
             size: bodyless
               ? lengthOf(headers)
               : streaming

@@ -215,11 +215,15 @@ function ifNoneMatchMatches(
       first ??= tag;
       continue;
     }
-    if (!weakMatch(stripEncodingSuffix(tag, codings), currentTag)) continue;
-    const coding = encodingSuffixOf(tag, codings);
-    if (coding !== undefined && coding === preferred) return tag;
+    // Weak comparison ignores `W/` (§8.8.3.2), so `W/"v3-br"` (the tag of our
+    // brotli 200, weakened by an intermediary that changed it) stands for the
+    // same identity tag as `"v3-br"`. The 304 carries the tag as the 200 did.
+    const strong: EntityTag = tag.weak ? { weak: false, opaque: tag.opaque } : tag;
+    if (!weakMatch(stripEncodingSuffix(strong, codings), currentTag)) continue;
+    const coding = encodingSuffixOf(strong, codings);
+    if (coding !== undefined && coding === preferred) return strong;
     if (coding === undefined) plain ??= tag;
-    first ??= tag;
+    first ??= strong;
   }
   if (first === undefined) return false;
   // Without a suffixed match for this request's coding, the current tag is what a 200 would carry.

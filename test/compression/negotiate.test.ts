@@ -25,10 +25,16 @@ describe('parseAcceptEncoding()', () => {
     expect(parseAcceptEncoding('x-gzip')).toEqual([{ coding: 'gzip', q: 1 }]);
   });
 
-  it('skips empty members and members that break the grammar', () => {
+  it('skips empty members and names that break the grammar; a broken weight refuses its coding', () => {
     expect(
       parseAcceptEncoding(', gzip;q=2, br;q=0.1234, deflate;q=abc, zstd;q, compress;q=1.0, ,'),
-    ).toEqual([{ coding: 'compress', q: 1 }]);
+    ).toEqual([
+      { coding: 'gzip', q: 0 },
+      { coding: 'br', q: 0 },
+      { coding: 'deflate', q: 0 },
+      { coding: 'zstd', q: 0 },
+      { coding: 'compress', q: 1 },
+    ]);
     expect(parseAcceptEncoding('gz ip, br')).toEqual([{ coding: 'br', q: 1 }]);
   });
 
@@ -37,7 +43,7 @@ describe('parseAcceptEncoding()', () => {
       expect(parseAcceptEncoding(`br;q=${q}`), q).toHaveLength(1);
     }
     for (const q of ['1.001', '0.0001', '-0', '.5', '2', '']) {
-      expect(parseAcceptEncoding(`br;q=${q}`), q).toHaveLength(0);
+      expect(parseAcceptEncoding(`br;q=${q}`), q).toEqual([{ coding: 'br', q: 0 }]);
     }
   });
 
