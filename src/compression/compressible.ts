@@ -5,6 +5,7 @@
  */
 
 /** Media types that carry compressed data. */
+import { mediaTypeOf } from '../core/body.js';
 const ALREADY_COMPRESSED = new Set([
   // opaque binary: most often a compressed or encrypted payload
   'application/octet-stream',
@@ -36,10 +37,12 @@ const ALREADY_COMPRESSED = new Set([
   'application/x-font-woff',
 ]);
 
-/** The media type of a `Content-Type` value: lower case, parameters removed. */
+/**
+ * The media type of a `Content-Type` value: lower case, parameters removed;
+ * `''` for a value that is not `type/subtype` (the core's one parser).
+ */
 export function mediaType(contentType: string): string {
-  const semi = contentType.indexOf(';');
-  return (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  return mediaTypeOf(contentType) ?? '';
 }
 
 /**

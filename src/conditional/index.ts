@@ -40,6 +40,7 @@
  */
 import * as crypto from 'node:crypto';
 import {
+  answeredBy,
   type Context,
   claimPreconditions,
   isStreamBody,
@@ -215,6 +216,13 @@ function notModified(ctx: Context, etag: string | undefined): void {
   response.status = 304;
   response.body = null;
   if (etag !== undefined) response.headers.set('ETag', etag);
+  answeredBy(ctx, 'conditional', '304 not modified');
+}
+
+/** Throws a failed precondition's 412, noted for the adapters' debug line. */
+function failed(ctx: Context, error: PreconditionFailedError): never {
+  answeredBy(ctx, 'conditional', 'precondition failed');
+  throw error;
 }
 
 function normalise(loaded: Validators | undefined | null): Validators | undefined {
@@ -318,6 +326,7 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
       // so it cannot satisfy the requirement either.
       parseHttpDate(conditions.ifUnmodifiedSince) === undefined
     ) {
+      answeredBy(ctx, 'conditional', 'precondition required');
       throw new PreconditionRequiredError();
     }
 
@@ -341,7 +350,7 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
           codings,
           preferredCoding: negotiation?.coding,
         });
-        if (result.outcome === 'failed') throw new PreconditionFailedError(result.by);
+        if (result.outcome === 'failed') failed(ctx, new PreconditionFailedError(result.by));
         if (result.outcome === 'not-modified') {
           label(ctx, loaded);
           notModified(ctx, result.etag);
@@ -444,7 +453,7 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
       codings,
       preferredCoding: facts === undefined ? undefined : negotiation?.plan(facts).coding,
     });
-    if (result.outcome === 'failed') throw new PreconditionFailedError(result.by);
+    if (result.outcome === 'failed') failed(ctx, new PreconditionFailedError(result.by));
     if (result.outcome === 'not-modified') {
       if (facts !== undefined) setReplacedRepresentation(ctx, facts);
       notModified(ctx, result.etag);
