@@ -46,8 +46,6 @@ export const KNOWN_UNDOCUMENTED = {
     'RateLimitPolicy',
     'RateLimitOptions',
   ],
-  'restwell/conditional': ['EvaluateOptions', 'PreconditionResult', 'ConditionalOptions'],
-  'restwell/compression': ['CompressionOptions'],
 };
 
 /**

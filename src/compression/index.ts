@@ -70,6 +70,7 @@ export {
   parseAcceptEncoding,
 } from './negotiate.js';
 
+/** Options of {@link compression}. */
 export interface CompressionOptions {
   /**
    * Smallest body, in bytes, that is compressed: a body of at least

@@ -101,6 +101,7 @@ export {
 } from './cache-control.js';
 export { mergeVary, vary } from './vary.js';
 
+/** Options of {@link conditional}. */
 export interface ConditionalOptions {
   /**
    * Automatic ETags for GET/HEAD 2xx responses that have none: `'strong'`

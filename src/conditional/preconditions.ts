@@ -40,6 +40,10 @@ export type PreconditionField =
   | 'If-None-Match'
   | 'If-Modified-Since';
 
+/**
+ * The outcome of evaluating a request's preconditions (RFC 9110 §13.2.2): carry on, answer 304
+ * (GET/HEAD), or fail with 412, naming the field that failed.
+ */
 export type PreconditionResult =
   /** Perform the method as if there were no preconditions. */
   | { readonly outcome: 'proceed' }
@@ -52,6 +56,7 @@ export type PreconditionResult =
   /** Answer 412 and do not perform the method. */
   | { readonly outcome: 'failed'; readonly by: PreconditionField };
 
+/** How {@link evaluatePreconditions} compares tags when the representation may be content-coded. */
 export interface EvaluateOptions {
   /**
    * Content codings whose `-<coding>` suffix a strong request tag may carry (set
