@@ -222,6 +222,16 @@ const NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 const MAX_KEY = 128;
 
+/**
+ * A client key as it goes into a counter's name: as it is when short, else
+ * its hash, marked by a leading `#`. A short key that itself starts with `#`
+ * is hashed too, so that no client can name its key after the hash of
+ * another's (`#` + 43 characters) and share, or exhaust, that counter.
+ */
+function counterKey(key: string): string {
+  return key.length > MAX_KEY || key.charCodeAt(0) === 35 /* # */ ? `#${sha256(key)}` : key;
+}
+
 /** The largest cost or limit accepted: beyond it, time arithmetic loses precision. */
 const MAX_UNITS = 1_000_000_000;
 
@@ -340,6 +350,10 @@ function resolve(
 ): number {
   if (typeof value !== 'function') return value;
   const n = value(ctx);
+  // A whole cost beyond every capacity (they are at most MAX_UNITS) is the
+  // client's request being too large, a 400, not a programming error: a cost
+  // counted from the request (items in a batch) can be that large.
+  if (field === 'cost' && Number.isSafeInteger(n) && (n as number) > MAX_UNITS) return n as number;
   if (!isValid(n, kind)) {
     throw new TypeError(
       `restwell/rateLimit: ${policy} ${field} must be ${KIND_TEXT[kind]}, got ${describeValue(n)}.`,
@@ -594,8 +608,7 @@ export function rateLimit(options: RateLimitOptions): Middleware {
       if (key === undefined || key === '') continue;
       const limit = resolve(p.limit, ctx, p.name, 'limit', 'positive-count');
       const check: LimitCheck = {
-        // `#` marks a hashed key, so it can never equal a raw one.
-        key: p.counterPrefix + (key.length > MAX_KEY ? `#${sha256(key)}` : key) + counterSuffix,
+        key: p.counterPrefix + counterKey(key) + counterSuffix,
         algorithm: p.algorithm,
         limit,
         windowMs: resolve(p.windowMs, ctx, p.name, 'windowMs', 'duration'),
@@ -700,8 +713,13 @@ export function rateLimit(options: RateLimitOptions): Middleware {
           fields.RateLimit = stateField(reported);
         }
         if (legacyHeaders) fields = { ...fields, ...legacyFields(reported, now ?? Date.now()) };
-        if (!reported.outcome.allowed && !dryRun) {
-          throw new RateLimitedError(reported.name, reported.outcome.retryAfterMs, fields);
+        if (!reported.outcome.allowed) {
+          if (!dryRun)
+            throw new RateLimitedError(reported.name, reported.outcome.retryAfterMs, fields);
+          // A dry run counts what enforcement would have: a refused request
+          // takes nothing from any policy (the native ones took nothing), so
+          // the flexible limiters hand back what they took, as on a refusal.
+          if (refund !== undefined) await refund();
         }
       }
     } catch (err) {
