@@ -9,6 +9,7 @@
  * window. Every state expires exactly when it would become equivalent to
  * absent, so no key outlives its meaning and none is kept forever.
  */
+import { MAX_TTL_MS } from '../stores/types.js';
 
 /** The algorithms a policy can use. */
 export type Algorithm = 'token-bucket' | 'sliding-window' | 'fixed-window' | 'leaky-bucket';
@@ -134,13 +135,25 @@ export function step(params: LimitParams, state: string | null, now: number): St
 }
 
 /**
+ * The longest a stored window index may run ahead of the clock and still be
+ * believed: as long as any state lives (the stores' TTL bound).
+ */
+const MAX_AHEAD_MS = MAX_TTL_MS;
+
+/**
  * The current window's index. A stored index ahead of the clock (the clock
  * stepped back, or another server's runs ahead) stays current, so that a
- * step back never erases what was counted.
+ * step back never erases what was counted. One further ahead than any state
+ * lives is no window index at all: a bucket's state (a time in epoch ms) left
+ * under the policy's name before its algorithm changed. Believed, it would
+ * hold a window open for millions of years (a TTL no store accepts, hence an
+ * outage for that client); it is read as no state instead.
  */
 function windowIndex(now: number, windowMs: number, stored: number | undefined): number {
   const index = Math.floor(now / windowMs);
-  return stored !== undefined && stored > index ? stored : index;
+  return stored !== undefined && stored > index && (stored - index) * windowMs <= MAX_AHEAD_MS
+    ? stored
+    : index;
 }
 /**
  * Token bucket as GCRA (the generic cell rate algorithm): a bucket of `burst`
