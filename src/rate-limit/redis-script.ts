@@ -17,7 +17,7 @@
  * Returns: now (ms, integer), then five integers per policy: allowed (0/1),
  * remaining, resetMs, retryAfterMs, delayMs.
  */
-import { MAX_TTL_MS, type StoreScript } from '../stores/types.js';
+import type { StoreScript } from '../stores/types.js';
 import type { Algorithm } from './algorithms.js';
 
 export const ALGORITHM_CODES: Record<Algorithm, number> = {
@@ -41,11 +41,13 @@ local function ceilms(x) if x <= EPS then return 0 end return math.ceil(x - EPS)
 local function ceilexact(x) if x <= 0 then return 0 end return math.ceil(x) end
 -- Full double precision, as the TypeScript stores it.
 local function fmt(x) return string.format('%.17g', x) end
--- A stored index ahead of the clock stays current, unless it is further ahead than any
--- state lives (ten years, MAX_AHEAD_MS): a bucket's state left before an algorithm change.
+-- A stored index ahead of the clock stays current by one window or a clock step (CLOCK_STEP_MS)
+-- at most; further ahead it was counted with another window or is a bucket's state (see windowIndex).
 local function window_index(window, stored)
   local index = math.floor(now / window)
-  if stored and stored > index and (stored - index) * window <= ${MAX_TTL_MS} then return stored end
+  if stored and stored > index and (stored - index) * window <= math.max(window, 60000) then
+    return stored
+  end
   return index
 end
 local function parse(s)
