@@ -458,6 +458,60 @@ function closestToExhaustion(evaluated: readonly Evaluated[]): Evaluated | undef
 
 const OUTAGE_LOG_INTERVAL_MS = 10_000;
 
+/** The longest delay `setTimeout` honours. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * The policies each store already counts, by counter prefix, with what they
+ * count: two rateLimit() instances on one store whose policies share a name
+ * (both `'default'`, say: a global limit and a stricter one on `/login`)
+ * share counters, and each reads the other's state with its own limits: the
+ * login limit's tokens push the global bucket's state minutes ahead, and the
+ * global limit then refuses the client everywhere. The same policy mounted
+ * twice (same name, same limits) shares its counter on purpose and is fine.
+ */
+const countedOn = new WeakMap<object, Map<string, string>>();
+
+function claimCounters(
+  store: object,
+  policies: ReadonlyArray<{ name: string; prefix: string; signature: string }>,
+): void {
+  let claimed = countedOn.get(store);
+  if (claimed === undefined) {
+    claimed = new Map();
+    countedOn.set(store, claimed);
+  }
+  for (const p of policies) {
+    const previous = claimed.get(p.prefix);
+    if (previous !== undefined && previous !== p.signature) {
+      invalidOption(
+        'rateLimit',
+        'policies',
+        `policies whose names are not already used with other limits on the same store (another rateLimit() counts "${p.name}" there: give one of them another name)`,
+        p.name,
+      );
+    }
+  }
+  for (const p of policies) claimed.set(p.prefix, p.signature);
+}
+
+/**
+ * What a policy's counters mean, for {@link claimCounters}. Functions are not
+ * compared (any function matches any function); a default burst is written
+ * out, so that `burst: limit` and no burst agree.
+ */
+function signatureOf(p: NativePolicy): string {
+  const part = (v: PerRequest<number> | undefined) =>
+    v === undefined ? '-' : typeof v === 'function' ? 'fn' : String(v);
+  const burst =
+    p.algorithm === 'token-bucket'
+      ? part(p.burst ?? p.limit)
+      : p.algorithm === 'leaky-bucket'
+        ? part(p.burst ?? 0)
+        : '-';
+  return `${p.algorithm}|${part(p.limit)}|${part(p.windowMs)}|${burst}`;
+}
+
 export function rateLimit(options: RateLimitOptions): Middleware {
   checkOptions('rateLimit', options, OPTIONS, HABITS);
   if (options === undefined) invalidOption('rateLimit', 'store', 'required', undefined);
@@ -476,8 +530,15 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     clock,
     sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
   } = options;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
-    invalidOption('rateLimit', 'timeoutMs', 'a positive number of milliseconds', timeoutMs);
+  // Node fires a timer longer than 2^31 - 1 ms at once: every store call would
+  // time out, and the limiter fail open on every request.
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMER_MS)
+    invalidOption(
+      'rateLimit',
+      'timeoutMs',
+      `a positive number of milliseconds up to ${MAX_TIMER_MS}`,
+      timeoutMs,
+    );
   if (slots !== 'one' && slots !== 'per-counter')
     invalidOption('rateLimit', 'slots', "'one' or 'per-counter'", slots);
   const perCounter = slots === 'per-counter';
@@ -524,6 +585,12 @@ export function rateLimit(options: RateLimitOptions): Middleware {
           : undefined,
     }));
   const counterSuffix = perCounter ? '}' : '';
+  if (typeof store === 'object' && store !== null) {
+    claimCounters(
+      store,
+      native.map((p) => ({ name: p.name, prefix: p.counterPrefix, signature: signatureOf(p) })),
+    );
+  }
   const flexible = policies.filter((p): p is NormalizedFlexible => !('kind' in p));
   const anyMatcher = policies.some((p) => p.applies !== undefined);
   let fallbackBackend: RateLimitBackend | undefined;

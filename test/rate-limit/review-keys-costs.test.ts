@@ -89,3 +89,15 @@ describe('IP prefix options', () => {
     expect(ipNetwork('192.0.2.77', 64, 24)).toBe('192.0.2.0/24');
   });
 });
+
+describe('timeoutMs', () => {
+  it('is refused beyond the longest timer Node honours, which would fire at once and fail every request open', () => {
+    const store = new MemoryStore();
+    expect(() => rateLimit({ store, limit: 1, windowMs: 1000, timeoutMs: 2 ** 31 })).toThrow(
+      /option "timeoutMs" must be a positive number of milliseconds up to 2147483647/,
+    );
+    expect(() =>
+      rateLimit({ store, limit: 1, windowMs: 1000, timeoutMs: 2 ** 31 - 1 }),
+    ).not.toThrow();
+  });
+});
