@@ -92,7 +92,11 @@ function network(ip: string, ipv6Prefix: number, ipv4Prefix: number): string | u
         return network(v4, ipv6Prefix, ipv4Prefix);
       }
     }
-    if (ipv6Prefix >= 128) return groups.map((g) => g.toString(16)).join(':');
+    // Link-local addresses (fe80::/10) all share the prefix fe80::/64, on
+    // every link: grouped by /64 every link-local client would share one
+    // counter. Their interface identifier is the only part that tells them apart.
+    const linkLocal = ((g0 ?? 0) & 0xffc0) === 0xfe80;
+    if (ipv6Prefix >= 128 || linkLocal) return groups.map((g) => g.toString(16)).join(':');
     const kept = groups.map((g, i) => {
       const bitsBefore = i * 16;
       if (bitsBefore + 16 <= ipv6Prefix) return g;

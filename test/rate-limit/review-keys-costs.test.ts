@@ -88,6 +88,12 @@ describe('IP prefix options', () => {
     expect(ipNetwork('2001:0db8:0:0:0:0:0:1', 64)).toBe(ipNetwork('2001:DB8::ffff', 64));
     expect(ipNetwork('192.0.2.77', 64, 24)).toBe('192.0.2.0/24');
   });
+
+  it('keeps link-local IPv6 clients apart: they all share fe80::/64', () => {
+    expect(ipNetwork('fe80::1')).not.toBe(ipNetwork('fe80::2'));
+    expect(ipNetwork('fe80::a:b:c:d')).toBe(ipNetwork('FE80:0:0:0:a:b:c:d'));
+    expect(ipNetwork('2001:db8::1')).toBe(ipNetwork('2001:db8::2'));
+  });
 });
 
 describe('timeoutMs', () => {
