@@ -649,6 +649,38 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     return fallbackBackend.consume(checks, clock?.());
   }
 
+  /**
+   * The native policies' verdicts without consuming: the checks with one more
+   * that no policy can admit (a cost above its capacity, refused before its
+   * state is read), so that all-or-nothing writes nothing. In the checks'
+   * slot, so one script on a Redis Cluster. `slots: 'per-counter'` runs each
+   * check alone and would consume: no peek there. A failure only loses the
+   * hint; the request is refused anyway.
+   */
+  async function peek(
+    checks: LimitCheck[],
+    counterPrefix: string,
+  ): Promise<{ now: number; outcomes: LimitOutcome[] } | undefined> {
+    if (perCounter) return undefined;
+    const never: LimitCheck = {
+      key: `${counterPrefix}#never`,
+      algorithm: 'fixed-window',
+      limit: 1,
+      windowMs: 1000,
+      burst: 0,
+      cost: 2,
+    };
+    const all = [...checks, never];
+    try {
+      const result = inProcess
+        ? inProcess.consumeNow(all, clock?.())
+        : await bounded('rateLimit', timeoutMs, () => backend.consume(all, clock?.()), asError);
+      return { now: result.now, outcomes: result.outcomes.slice(0, checks.length) };
+    } catch {
+      return undefined;
+    }
+  }
+
   function unavailable(cause: unknown): RestwellError {
     // Client-safe: the request was not executed, and may be retried.
     return serviceUnavailable(
@@ -734,9 +766,14 @@ export function rateLimit(options: RateLimitOptions): Middleware {
       }
 
       let now: number | undefined;
-      if (checks.length > 0 && evaluated.every((e) => e.outcome.allowed)) {
+      if (checks.length > 0) {
         let result: { now: number; outcomes: LimitOutcome[] } | undefined;
-        if (inProcess === undefined) result = await consumeNative(ctx, checks);
+        if (!evaluated.every((e) => e.outcome.allowed)) {
+          // A flexible policy refused: the request is refused whatever the
+          // native ones say, but its Retry-After must cover them too, or the
+          // retry it announces is refused by a native policy still waiting.
+          result = await peek(checks, (applied[0] as (typeof native)[number]).counterPrefix);
+        } else if (inProcess === undefined) result = await consumeNative(ctx, checks);
         else {
           try {
             result = inProcess.consumeNow(checks, clock?.());
