@@ -134,13 +134,29 @@ export function step(params: LimitParams, state: string | null, now: number): St
 }
 
 /**
+ * How far back a clock may step (NTP, a VM resumed, a Redis failover to a
+ * replica) and still find its windows as it left them.
+ */
+const CLOCK_STEP_MS = 60_000;
+
+/**
  * The current window's index. A stored index ahead of the clock (the clock
- * stepped back, or another server's runs ahead) stays current, so that a
- * step back never erases what was counted.
+ * stepped back) stays current, so that a step back never erases what was
+ * counted; but only by one window or a clock step. Further ahead it is no
+ * index of this window at all: one counted with another `windowMs` (a
+ * per-plan window that changed; 60 s to 61 s moves the index by a year) or a
+ * bucket's state, a time in epoch ms, left under the policy's name before its
+ * algorithm changed. Believed, such an index held the window open for up to
+ * millions of years (refusing the client for as long, or with a TTL no store
+ * accepts, an outage for that client); it is read as no state instead.
  */
 function windowIndex(now: number, windowMs: number, stored: number | undefined): number {
   const index = Math.floor(now / windowMs);
-  return stored !== undefined && stored > index ? stored : index;
+  return stored !== undefined &&
+    stored > index &&
+    (stored - index) * windowMs <= Math.max(windowMs, CLOCK_STEP_MS)
+    ? stored
+    : index;
 }
 /**
  * Token bucket as GCRA (the generic cell rate algorithm): a bucket of `burst`

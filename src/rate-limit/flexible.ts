@@ -46,6 +46,9 @@ export interface FlexiblePolicy {
 
 const FLEXIBLE = Symbol.for('restwell.flexiblePolicy');
 
+/** A policy's key when it names none, built once. */
+const defaultKey = byIp();
+
 /** Any thrown value as an Error, for `bounded()`. */
 export const asError = (err: unknown): Error =>
   err instanceof Error ? err : new Error(String(err));
@@ -145,7 +148,7 @@ export async function runFlexible(
     );
   };
   for (const p of policies) {
-    const key = (p.key ?? byIp())(ctx);
+    const key = (p.key ?? defaultKey)(ctx);
     if (key === undefined || key === '') continue;
     const { points, windowMs } = flexibleLimit(p, p.name);
     const report = { name: p.name, limit: points, windowMs };

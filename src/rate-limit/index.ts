@@ -222,6 +222,16 @@ const NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 const MAX_KEY = 128;
 
+/**
+ * A client key as it goes into a counter's name: as it is when short, else
+ * its hash, marked by a leading `#`. A short key that itself starts with `#`
+ * is hashed too, so that no client can name its key after the hash of
+ * another's (`#` + 43 characters) and share, or exhaust, that counter.
+ */
+function counterKey(key: string): string {
+  return key.length > MAX_KEY || key.charCodeAt(0) === 35 /* # */ ? `#${sha256(key)}` : key;
+}
+
 /** The largest cost or limit accepted: beyond it, time arithmetic loses precision. */
 const MAX_UNITS = 1_000_000_000;
 
@@ -340,6 +350,10 @@ function resolve(
 ): number {
   if (typeof value !== 'function') return value;
   const n = value(ctx);
+  // A whole cost beyond every capacity (they are at most MAX_UNITS) is the
+  // client's request being too large, a 400, not a programming error: a cost
+  // counted from the request (items in a batch) can be that large.
+  if (field === 'cost' && Number.isSafeInteger(n) && (n as number) > MAX_UNITS) return n as number;
   if (!isValid(n, kind)) {
     throw new TypeError(
       `restwell/rateLimit: ${policy} ${field} must be ${KIND_TEXT[kind]}, got ${describeValue(n)}.`,
@@ -444,6 +458,60 @@ function closestToExhaustion(evaluated: readonly Evaluated[]): Evaluated | undef
 
 const OUTAGE_LOG_INTERVAL_MS = 10_000;
 
+/** The longest delay `setTimeout` honours. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * The policies each store already counts, by counter prefix, with what they
+ * count: two rateLimit() instances on one store whose policies share a name
+ * (both `'default'`, say: a global limit and a stricter one on `/login`)
+ * share counters, and each reads the other's state with its own limits: the
+ * login limit's tokens push the global bucket's state minutes ahead, and the
+ * global limit then refuses the client everywhere. The same policy mounted
+ * twice (same name, same limits) shares its counter on purpose and is fine.
+ */
+const countedOn = new WeakMap<object, Map<string, string>>();
+
+function claimCounters(
+  store: object,
+  policies: ReadonlyArray<{ name: string; prefix: string; signature: string }>,
+): void {
+  let claimed = countedOn.get(store);
+  if (claimed === undefined) {
+    claimed = new Map();
+    countedOn.set(store, claimed);
+  }
+  for (const p of policies) {
+    const previous = claimed.get(p.prefix);
+    if (previous !== undefined && previous !== p.signature) {
+      invalidOption(
+        'rateLimit',
+        'policies',
+        `policies whose names are not already used with other limits on the same store (another rateLimit() counts "${p.name}" there: give one of them another name)`,
+        p.name,
+      );
+    }
+  }
+  for (const p of policies) claimed.set(p.prefix, p.signature);
+}
+
+/**
+ * What a policy's counters mean, for {@link claimCounters}. Functions are not
+ * compared (any function matches any function); a default burst is written
+ * out, so that `burst: limit` and no burst agree.
+ */
+function signatureOf(p: NativePolicy): string {
+  const part = (v: PerRequest<number> | undefined) =>
+    v === undefined ? '-' : typeof v === 'function' ? 'fn' : String(v);
+  const burst =
+    p.algorithm === 'token-bucket'
+      ? part(p.burst ?? p.limit)
+      : p.algorithm === 'leaky-bucket'
+        ? part(p.burst ?? 0)
+        : '-';
+  return `${p.algorithm}|${part(p.limit)}|${part(p.windowMs)}|${burst}`;
+}
+
 export function rateLimit(options: RateLimitOptions): Middleware {
   checkOptions('rateLimit', options, OPTIONS, HABITS);
   if (options === undefined) invalidOption('rateLimit', 'store', 'required', undefined);
@@ -462,8 +530,15 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     clock,
     sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
   } = options;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
-    invalidOption('rateLimit', 'timeoutMs', 'a positive number of milliseconds', timeoutMs);
+  // Node fires a timer longer than 2^31 - 1 ms at once: every store call would
+  // time out, and the limiter fail open on every request.
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMER_MS)
+    invalidOption(
+      'rateLimit',
+      'timeoutMs',
+      `a positive number of milliseconds up to ${MAX_TIMER_MS}`,
+      timeoutMs,
+    );
   if (slots !== 'one' && slots !== 'per-counter')
     invalidOption('rateLimit', 'slots', "'one' or 'per-counter'", slots);
   const perCounter = slots === 'per-counter';
@@ -510,6 +585,12 @@ export function rateLimit(options: RateLimitOptions): Middleware {
           : undefined,
     }));
   const counterSuffix = perCounter ? '}' : '';
+  if (typeof store === 'object' && store !== null) {
+    claimCounters(
+      store,
+      native.map((p) => ({ name: p.name, prefix: p.counterPrefix, signature: signatureOf(p) })),
+    );
+  }
   const flexible = policies.filter((p): p is NormalizedFlexible => !('kind' in p));
   const anyMatcher = policies.some((p) => p.applies !== undefined);
   let fallbackBackend: RateLimitBackend | undefined;
@@ -568,6 +649,38 @@ export function rateLimit(options: RateLimitOptions): Middleware {
     return fallbackBackend.consume(checks, clock?.());
   }
 
+  /**
+   * The native policies' verdicts without consuming: the checks with one more
+   * that no policy can admit (a cost above its capacity, refused before its
+   * state is read), so that all-or-nothing writes nothing. In the checks'
+   * slot, so one script on a Redis Cluster. `slots: 'per-counter'` runs each
+   * check alone and would consume: no peek there. A failure only loses the
+   * hint; the request is refused anyway.
+   */
+  async function peek(
+    checks: LimitCheck[],
+    counterPrefix: string,
+  ): Promise<{ now: number; outcomes: LimitOutcome[] } | undefined> {
+    if (perCounter) return undefined;
+    const never: LimitCheck = {
+      key: `${counterPrefix}#never`,
+      algorithm: 'fixed-window',
+      limit: 1,
+      windowMs: 1000,
+      burst: 0,
+      cost: 2,
+    };
+    const all = [...checks, never];
+    try {
+      const result = inProcess
+        ? inProcess.consumeNow(all, clock?.())
+        : await bounded('rateLimit', timeoutMs, () => backend.consume(all, clock?.()), asError);
+      return { now: result.now, outcomes: result.outcomes.slice(0, checks.length) };
+    } catch {
+      return undefined;
+    }
+  }
+
   function unavailable(cause: unknown): RestwellError {
     // Client-safe: the request was not executed, and may be retried.
     return serviceUnavailable(
@@ -594,8 +707,7 @@ export function rateLimit(options: RateLimitOptions): Middleware {
       if (key === undefined || key === '') continue;
       const limit = resolve(p.limit, ctx, p.name, 'limit', 'positive-count');
       const check: LimitCheck = {
-        // `#` marks a hashed key, so it can never equal a raw one.
-        key: p.counterPrefix + (key.length > MAX_KEY ? `#${sha256(key)}` : key) + counterSuffix,
+        key: p.counterPrefix + counterKey(key) + counterSuffix,
         algorithm: p.algorithm,
         limit,
         windowMs: resolve(p.windowMs, ctx, p.name, 'windowMs', 'duration'),
@@ -654,9 +766,14 @@ export function rateLimit(options: RateLimitOptions): Middleware {
       }
 
       let now: number | undefined;
-      if (checks.length > 0 && evaluated.every((e) => e.outcome.allowed)) {
+      if (checks.length > 0) {
         let result: { now: number; outcomes: LimitOutcome[] } | undefined;
-        if (inProcess === undefined) result = await consumeNative(ctx, checks);
+        if (!evaluated.every((e) => e.outcome.allowed)) {
+          // A flexible policy refused: the request is refused whatever the
+          // native ones say, but its Retry-After must cover them too, or the
+          // retry it announces is refused by a native policy still waiting.
+          result = await peek(checks, (applied[0] as (typeof native)[number]).counterPrefix);
+        } else if (inProcess === undefined) result = await consumeNative(ctx, checks);
         else {
           try {
             result = inProcess.consumeNow(checks, clock?.());
@@ -700,8 +817,13 @@ export function rateLimit(options: RateLimitOptions): Middleware {
           fields.RateLimit = stateField(reported);
         }
         if (legacyHeaders) fields = { ...fields, ...legacyFields(reported, now ?? Date.now()) };
-        if (!reported.outcome.allowed && !dryRun) {
-          throw new RateLimitedError(reported.name, reported.outcome.retryAfterMs, fields);
+        if (!reported.outcome.allowed) {
+          if (!dryRun)
+            throw new RateLimitedError(reported.name, reported.outcome.retryAfterMs, fields);
+          // A dry run counts what enforcement would have: a refused request
+          // takes nothing from any policy (the native ones took nothing), so
+          // the flexible limiters hand back what they took, as on a refusal.
+          if (refund !== undefined) await refund();
         }
       }
     } catch (err) {

@@ -6,6 +6,7 @@
 import * as crypto from 'node:crypto';
 import { isIP } from 'node:net';
 import { type Context, principalId } from '../core/context.js';
+import { checkOptions, invalidOption } from '../core/errors.js';
 
 type OneShotHash = (algorithm: string, data: string, encoding: 'base64url') => string;
 const oneShot = (crypto as { hash?: OneShotHash }).hash;
@@ -52,6 +53,24 @@ function ipv4TailToHex(ip: string): string {
  * adapter, already normalised (no port, IPv4-mapped IPv6 unwrapped).
  */
 export function ipNetwork(ip: string, ipv6Prefix = 64, ipv4Prefix = 32): string | undefined {
+  checkPrefix('ipNetwork', 'ipv6Prefix', ipv6Prefix, 128);
+  checkPrefix('ipNetwork', 'ipv4Prefix', ipv4Prefix, 32);
+  return network(ip, ipv6Prefix, ipv4Prefix);
+}
+
+/**
+ * A prefix length must be a whole number of bits the address has: NaN, a
+ * fraction or 200 would silently key by something else (the whole address,
+ * or a key ending in `/NaN`) instead of the network that was meant.
+ */
+function checkPrefix(where: string, name: string, bits: unknown, max: number): void {
+  if (typeof bits !== 'number' || !Number.isInteger(bits) || bits < 0 || bits > max) {
+    invalidOption('rateLimit', `${where}: ${name}`, `an integer from 0 to ${max}`, bits);
+  }
+}
+
+/** {@link ipNetwork} with prefixes already checked. */
+function network(ip: string, ipv6Prefix: number, ipv4Prefix: number): string | undefined {
   const family = isIP(ip);
   if (family === 4) {
     if (ipv4Prefix >= 32) return ip;
@@ -70,10 +89,14 @@ export function ipNetwork(ip: string, ipv6Prefix = 64, ipv4Prefix = 32): string 
       const compatible = g5 === 0 && (g6 !== 0 || g7 > 1);
       if (g5 === 0xffff || compatible) {
         const v4 = `${g6 >> 8}.${g6 & 255}.${g7 >> 8}.${g7 & 255}`;
-        return ipNetwork(v4, ipv6Prefix, ipv4Prefix);
+        return network(v4, ipv6Prefix, ipv4Prefix);
       }
     }
-    if (ipv6Prefix >= 128) return groups.map((g) => g.toString(16)).join(':');
+    // Link-local addresses (fe80::/10) all share the prefix fe80::/64, on
+    // every link: grouped by /64 every link-local client would share one
+    // counter. Their interface identifier is the only part that tells them apart.
+    const linkLocal = ((g0 ?? 0) & 0xffc0) === 0xfe80;
+    if (ipv6Prefix >= 128 || linkLocal) return groups.map((g) => g.toString(16)).join(':');
     const kept = groups.map((g, i) => {
       const bitsBefore = i * 16;
       if (bitsBefore + 16 <= ipv6Prefix) return g;
@@ -99,10 +122,13 @@ export interface IpKeyOptions {
  * lumped with every other such request under one key.
  */
 export function byIp(options: IpKeyOptions = {}): KeyFunction {
+  checkOptions('rateLimit: byIp()', options, ['ipv6Prefix', 'ipv4Prefix']);
   const { ipv6Prefix = 64, ipv4Prefix = 32 } = options;
+  checkPrefix('byIp()', 'ipv6Prefix', ipv6Prefix, 128);
+  checkPrefix('byIp()', 'ipv4Prefix', ipv4Prefix, 32);
   return (ctx) => {
     const ip = ctx.request.ip;
-    return ip === undefined ? undefined : ipNetwork(ip, ipv6Prefix, ipv4Prefix);
+    return ip === undefined ? undefined : network(ip, ipv6Prefix, ipv4Prefix);
   };
 }
 

@@ -41,9 +41,13 @@ local function ceilms(x) if x <= EPS then return 0 end return math.ceil(x - EPS)
 local function ceilexact(x) if x <= 0 then return 0 end return math.ceil(x) end
 -- Full double precision, as the TypeScript stores it.
 local function fmt(x) return string.format('%.17g', x) end
+-- A stored index ahead of the clock stays current by one window or a clock step (CLOCK_STEP_MS)
+-- at most; further ahead it was counted with another window or is a bucket's state (see windowIndex).
 local function window_index(window, stored)
   local index = math.floor(now / window)
-  if stored and stored > index then return stored end
+  if stored and stored > index and (stored - index) * window <= math.max(window, 60000) then
+    return stored
+  end
   return index
 end
 local function parse(s)
