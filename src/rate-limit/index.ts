@@ -27,7 +27,7 @@
  * })));
  * ```
  */
-import { type Context, type Middleware, responseBlind } from '../core/context.js';
+import { answeredBy, type Context, type Middleware, responseBlind } from '../core/context.js';
 import {
   checkOptions,
   describeValue,
@@ -745,6 +745,7 @@ export function rateLimit(options: RateLimitOptions): Middleware {
       }
     }
     if (tooCostly !== undefined && !dryRun) {
+      answeredBy(ctx, 'rate-limit', 'cost exceeds capacity');
       throw new CostExceedsCapacityError(tooCostly.policy, tooCostly.cost, tooCostly.capacity);
     }
 
@@ -818,8 +819,10 @@ export function rateLimit(options: RateLimitOptions): Middleware {
         }
         if (legacyHeaders) fields = { ...fields, ...legacyFields(reported, now ?? Date.now()) };
         if (!reported.outcome.allowed) {
-          if (!dryRun)
+          if (!dryRun) {
+            answeredBy(ctx, 'rate-limit', `limit of ${reported.name} reached`);
             throw new RateLimitedError(reported.name, reported.outcome.retryAfterMs, fields);
+          }
           // A dry run counts what enforcement would have: a refused request
           // takes nothing from any policy (the native ones took nothing), so
           // the flexible limiters hand back what they took, as on a refusal.
