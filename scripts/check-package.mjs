@@ -37,15 +37,6 @@ export const KNOWN_UNDOCUMENTED = {
   ],
   'restwell/koa': ['koaAdapter', 'KoaNext'],
   'restwell/idempotency': ['idempotency', 'IdempotencyOptions'],
-  'restwell/rate-limit': [
-    'rateLimit',
-    'ConsumeResult',
-    'RateLimitBackend',
-    'FlexiblePolicy',
-    'IpKeyOptions',
-    'RateLimitPolicy',
-    'RateLimitOptions',
-  ],
 };
 
 /**

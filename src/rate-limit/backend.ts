@@ -17,6 +17,7 @@ export interface LimitCheck extends LimitParams {
   key: string;
 }
 
+/** What a backend answers for one request's checks: the time it decided at, and each check's outcome. */
 export interface ConsumeResult {
   /** The backend's clock when it decided, in epoch milliseconds. */
   now: number;
@@ -24,6 +25,10 @@ export interface ConsumeResult {
   outcomes: LimitOutcome[];
 }
 
+/**
+ * Where counters live and how a request's checks are decided: all-or-nothing, atomically. The
+ * built-in backends run on MemoryStore and RedisStore; implement this for another store.
+ */
 export interface RateLimitBackend {
   /** For logs: `memory`, `redis`, ... */
   readonly kind: string;

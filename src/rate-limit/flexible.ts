@@ -30,6 +30,7 @@ export interface RateLimiterLike {
   reward(key: string, points?: number): Promise<unknown>;
 }
 
+/** A rate-limiter-flexible limiter used as a policy (see `flexiblePolicy()`). */
 export interface FlexiblePolicy {
   /** Names the policy in headers and logs. */
   name: string;

@@ -84,6 +84,7 @@ export { normalisedPath } from './routes.js';
 /** A number, or a function of the request that returns one (per-plan limits, say). */
 export type PerRequest<T> = T | ((ctx: Context) => T);
 
+/** One limit: how many requests (or units of cost) per window, keyed by what, for which routes. */
 export interface RateLimitPolicy {
   /**
    * Names the policy in headers, logs and counter keys. Letters, digits, `.`,
@@ -125,6 +126,7 @@ export interface RateLimitPolicy {
   cost?: PerRequest<number>;
 }
 
+/** Options of {@link rateLimit}. */
 export interface RateLimitOptions {
   /**
    * Where counters live: a MemoryStore (one process), a RedisStore (shared by
@@ -512,6 +514,17 @@ function signatureOf(p: NativePolicy): string {
   return `${p.algorithm}|${part(p.limit)}|${part(p.windowMs)}|${burst}`;
 }
 
+/**
+ * Rate limiting: one or more policies (token bucket, sliding or fixed window, leaky bucket, or a
+ * rate-limiter-flexible limiter) checked together and all-or-nothing for each request, in one
+ * store round trip. Answers 429 with `Retry-After` and the draft RateLimit fields; fails open or
+ * closed (503) when the store is down, never 429 for an outage.
+ *
+ * @example
+ * ```ts
+ * app.use(rw(rateLimit({ store, policies: [{ name: 'per-ip', limit: 100, windowMs: 60_000 }] })));
+ * ```
+ */
 export function rateLimit(options: RateLimitOptions): Middleware {
   checkOptions('rateLimit', options, OPTIONS, HABITS);
   if (options === undefined) invalidOption('rateLimit', 'store', 'required', undefined);

@@ -109,6 +109,7 @@ function network(ip: string, ipv6Prefix: number, ipv4Prefix: number): string | u
   return undefined;
 }
 
+/** How client addresses are grouped into one counter: IPv6 by prefix (default /64), IPv4 whole. */
 export interface IpKeyOptions {
   /** Bits of an IPv6 address that identify one client. @default 64 */
   ipv6Prefix?: number;
