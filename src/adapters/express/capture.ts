@@ -10,7 +10,7 @@
  * soon as the chain has unwound.
  *
  * The interceptors are installed once, on the Express response prototype
- * (see `installInterceptors`), and find the request's capture through the
+ * (see `installHeadInterceptor`), and find the request's capture through the
  * request's state: a request pays no property writes on its response, whose
  * shape stays the one Node's own hot paths are optimised for (assigning four
  * methods and a symbol to every `ServerResponse` cost about 20 µs a request,
@@ -67,12 +67,13 @@ type CapturedResponse = ServerResponse & { [CAPTURE]?: ResponseCapture };
 
 /** Node's own methods, as found where the interceptors were installed. */
 interface NodeMethods {
-  readonly writeHead: AnyWriteHead;
   readonly write: AnyWrite;
   readonly end: AnyEnd;
   readonly flushHeaders: () => void;
 }
 const NODE_METHODS = Symbol('restwell.nodeMethods');
+/** Marks the prototype that holds the adapter's `writeHead`: where the other interceptors go. */
+const HEAD_OWNER = Symbol('restwell.headOwner');
 
 /** Where the adapter keeps a request's state (on Express's request). */
 export const STATE = Symbol.for('restwell.express.state');
@@ -107,13 +108,19 @@ export function captureOf(res: ServerResponse): ResponseCapture | undefined {
   return armedCapture(res);
 }
 
+function define(proto: object, name: string | symbol, value: unknown): void {
+  Object.defineProperty(proto, name, { configurable: true, writable: true, value });
+}
+
 /**
- * Installs the capture's interceptors on `proto` (Express's response
- * prototype), once. `writeHead` is what runs when no capture holds the head
- * (the adapter's head invariants); it gets Node's own `writeHead`. Responses
- * of requests no capture holds pay one state lookup per call.
+ * Installs the adapter's `writeHead` on `proto` (Express's response
+ * prototype), once: it holds the head while a capture does, and otherwise
+ * runs `writeHead` (the adapter's head invariants), made from Node's own.
+ * The body interceptors join it when a capture is first armed
+ * ({@link ResponseCapture.arm}): apps whose mounts never read the response
+ * keep Node's own `write` and `end`.
  */
-export function installInterceptors(
+export function installHeadInterceptor(
   proto: object,
   writeHead: (
     nodeWriteHead: AnyWriteHead,
@@ -124,19 +131,11 @@ export function installInterceptors(
     headers?: unknown,
   ) => ServerResponse,
 ): void {
-  if (NODE_METHODS in proto) return;
-  const p = proto as Record<string, unknown>;
-  const node: NodeMethods = {
-    writeHead: p.writeHead as AnyWriteHead,
-    write: p.write as AnyWrite,
-    end: p.end as AnyEnd,
-    flushHeaders: p.flushHeaders as () => void,
-  };
-  const head = writeHead(node.writeHead);
-  const define = (name: string | symbol, value: unknown) =>
-    Object.defineProperty(proto, name, { configurable: true, writable: true, value });
-  define(NODE_METHODS, node);
+  if (HEAD_OWNER in proto) return;
+  const head = writeHead((proto as { writeHead: AnyWriteHead }).writeHead);
+  define(proto, HEAD_OWNER, true);
   define(
+    proto,
     'writeHead',
     function writeHead(
       this: ProtoResponse,
@@ -150,7 +149,21 @@ export function installInterceptors(
       return this;
     },
   );
+}
+
+/** Installs `write`, `end` and `flushHeaders` beside the adapter's `writeHead`; Node's own, or `undefined` when there is none. */
+function installBodyInterceptors(res: ServerResponse): NodeMethods | undefined {
+  let proto = Object.getPrototypeOf(res) as Record<string | symbol, unknown> | null;
+  while (proto !== null && !Object.hasOwn(proto, HEAD_OWNER)) proto = Object.getPrototypeOf(proto);
+  if (proto === null) return undefined;
+  const node: NodeMethods = {
+    write: proto.write as AnyWrite,
+    end: proto.end as AnyEnd,
+    flushHeaders: proto.flushHeaders as () => void,
+  };
+  define(proto, NODE_METHODS, node);
   define(
+    proto,
     'write',
     function write(
       this: ProtoResponse,
@@ -165,6 +178,7 @@ export function installInterceptors(
     },
   );
   define(
+    proto,
     'end',
     function end(
       this: ProtoResponse,
@@ -180,11 +194,12 @@ export function installInterceptors(
       return this;
     },
   );
-  define('flushHeaders', function flushHeaders(this: ProtoResponse): void {
+  define(proto, 'flushHeaders', function flushHeaders(this: ProtoResponse): void {
     const c = protoCapture(this);
     if (c === undefined || c.flushed) node.flushHeaders.call(this);
     else c.startStreaming();
   });
+  return node;
 }
 
 function toBuffer(chunk: Chunk, encoding?: BufferEncoding): Buffer {
@@ -289,16 +304,14 @@ export class ResponseCapture implements ResponseView {
     if (this.armed) return;
     this.armed = true;
     const r = this.res as ProtoResponse & CapturedResponse;
-    const node = r[NODE_METHODS];
-    if (
-      node !== undefined &&
-      !Object.hasOwn(r, 'writeHead') &&
-      !Object.hasOwn(r, 'write') &&
-      !Object.hasOwn(r, 'end') &&
-      !Object.hasOwn(r, 'flushHeaders')
-    ) {
+    const own =
+      Object.hasOwn(r, 'writeHead') ||
+      Object.hasOwn(r, 'write') ||
+      Object.hasOwn(r, 'end') ||
+      Object.hasOwn(r, 'flushHeaders');
+    const node = own ? undefined : (r[NODE_METHODS] ?? installBodyInterceptors(r));
+    if (node !== undefined) {
       this.viaPrototype = true;
-      this.origWriteHead = node.writeHead;
       this.origWrite = node.write;
       this.origEnd = node.end;
       this.origFlushHeaders = node.flushHeaders;

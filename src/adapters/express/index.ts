@@ -60,7 +60,7 @@ import type { ValidatedBy } from '../../core/validate.js';
 import {
   captureOf,
   DirectResponse,
-  installInterceptors,
+  installHeadInterceptor,
   isCapturing,
   ResponseCapture,
   STATE,
@@ -249,7 +249,7 @@ function patchResponsePrototype(res: ServerResponse): void {
   if (proto === null) proto = direct;
   if (patchedResponses.has(proto) && proto !== direct) return;
   patchedResponses.add(proto);
-  installInterceptors(
+  installHeadInterceptor(
     proto,
     (nodeWriteHead: NodeWriteHead) =>
       function writeHead(
