@@ -12,14 +12,14 @@
  * each on Redis). `npm run bench -- idempotency`.
  */
 import { randomUUID } from 'node:crypto';
-import { IncomingMessage, type RequestListener, ServerResponse } from 'node:http';
-import { Socket } from 'node:net';
+import type { RequestListener } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import express, { type RequestHandler } from 'express';
 import { jsonBody, MemoryStore, silentLogger } from 'restwell';
 import { expressAdapter } from 'restwell/express';
 import { idempotency } from 'restwell/idempotency';
 import { measure, median, type ServerHandle, startServer, table } from './harness.js';
+import { exchange } from './in-process.js';
 import { nodeIdempotency } from './servers/idempotency-peers.js';
 
 const server = fileURLToPath(new URL('./servers/idempotency.ts', import.meta.url));
@@ -252,31 +252,13 @@ function postRunner(middleware?: RequestHandler): (key: string) => Promise<void>
   if (middleware) app.post('/v1/payments', middleware, handler);
   else app.post('/v1/payments', handler);
   const listener = app as unknown as RequestListener;
+  const headers = {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+  };
+  // The run ends when the final answer is written, through whatever interceptors are installed.
   return (key) =>
-    new Promise<void>((resolve) => {
-      const socket = new Socket();
-      Object.defineProperty(socket, 'remoteAddress', { value: '127.0.0.1' });
-      const req = new IncomingMessage(socket);
-      req.method = 'POST';
-      req.url = '/v1/payments';
-      req.headers = {
-        host: 'localhost',
-        'content-type': 'application/json',
-        'content-length': String(Buffer.byteLength(body)),
-        'idempotency-key': key,
-      };
-      const res = new ServerResponse(req);
-      // The run ends when the final answer is written (through whatever interceptors are installed).
-      const end = res.end;
-      res.end = function (this: ServerResponse, ...args: unknown[]) {
-        const out = (end as (...a: unknown[]) => ServerResponse).apply(this, args);
-        resolve();
-        return out;
-      } as ServerResponse['end'];
-      listener(req, res);
-      req.push(body);
-      req.push(null);
-    });
+    exchange(listener, 'POST', '/v1/payments', { ...headers, 'idempotency-key': key }, body);
 }
 
 if (process.env.BENCH_HTTP !== '0') await overHttp();

@@ -9,6 +9,7 @@
  */
 import { IncomingMessage, type RequestListener, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import express from 'express';
 import { median } from './harness.js';
 
@@ -65,4 +66,41 @@ export async function perRequestMicros(
     }
   }
   return Object.fromEntries(Object.entries(samples).map(([name, v]) => [name, median(v)]));
+}
+
+/**
+ * One exchange through `listener` with the response written in full: a
+ * request and its response on a socket that swallows what is written, so
+ * that whatever intercepts the response's methods (on the response or its
+ * prototype) runs as in production. Resolves once the response has finished.
+ */
+export function exchange(
+  listener: RequestListener,
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<void> {
+  return new Promise<void>((resolve) => {
+    // The request reads from an unconnected socket (its body is pushed below);
+    // the response writes into one that swallows everything.
+    const socket = new Socket();
+    Object.defineProperty(socket, 'remoteAddress', { value: '127.0.0.1' });
+    const sink = new Duplex({
+      write(_chunk, _encoding, cb) {
+        cb();
+      },
+      read() {},
+    });
+    const req = new IncomingMessage(socket);
+    req.method = method;
+    req.url = url;
+    req.headers = { host: 'localhost', ...headers };
+    const res = new ServerResponse(req);
+    res.assignSocket(sink as Socket);
+    res.once('finish', () => resolve());
+    listener(req, res);
+    if (body !== undefined) req.push(body);
+    req.push(null);
+  });
 }

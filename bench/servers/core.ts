@@ -3,6 +3,7 @@
  * on a free loopback port and prints it. Cases: express, express+restwell,
  * koa, koa+restwell. Every case serves the same 1 KB JSON GET and a JSON POST.
  */
+import { pathToFileURL } from 'node:url';
 import { serve } from './serve.js';
 import Router from '@koa/router';
 import express from 'express';
@@ -15,7 +16,7 @@ const item = { id: 'usr_1', name: 'Ada Lovelace', email: 'ada@example.com', tags
 // About 1 KB of JSON, like a typical resource.
 export const PAYLOAD = { data: Array.from({ length: 9 }, (_, i) => ({ ...item, id: `usr_${i}` })) };
 
-function expressApp(withRestwell: boolean) {
+export function expressApp(withRestwell: boolean) {
   const app = express();
   app.set('etag', false);
   app.disable('x-powered-by');
@@ -35,7 +36,7 @@ function expressApp(withRestwell: boolean) {
   return app;
 }
 
-function koaApp(withRestwell: boolean) {
+export function koaApp(withRestwell: boolean) {
   const app = new Koa();
   const router = new Router();
   router.get('/v1/users', (ctx) => {
@@ -62,18 +63,21 @@ function koaApp(withRestwell: boolean) {
 }
 
 const which = process.argv[2];
-const handler =
-  which === 'express'
-    ? expressApp(false)
-    : which === 'express+restwell'
-      ? expressApp(true)
-      : which === 'koa'
-        ? koaApp(false)
-        : which === 'koa+restwell'
-          ? koaApp(true)
-          : undefined;
-if (handler === undefined) {
-  console.error(`unknown case ${which}`);
-  process.exit(2);
+// Imported by the in-process part of bench/core.ts: build the apps, serve nothing.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const handler =
+    which === 'express'
+      ? expressApp(false)
+      : which === 'express+restwell'
+        ? expressApp(true)
+        : which === 'koa'
+          ? koaApp(false)
+          : which === 'koa+restwell'
+            ? koaApp(true)
+            : undefined;
+  if (handler === undefined) {
+    console.error(`unknown case ${which}`);
+    process.exit(2);
+  }
+  serve(handler);
 }
-serve(handler);

@@ -14,6 +14,23 @@ export function compose(
     }
   }
   const chain = middlewares.slice();
+  const only = chain.length === 1 ? chain[0] : undefined;
+  if (only !== undefined) {
+    // One middleware, the usual mount (`rw(jsonBody())`): no dispatcher per request.
+    return function composedOne(ctx: Context, last?: Next): Promise<void> {
+      let called = false;
+      const next = (): Promise<void> => {
+        if (called) return Promise.reject(new Error('restwell: next() called more than once.'));
+        called = true;
+        return last ? last() : Promise.resolve();
+      };
+      try {
+        return Promise.resolve(only(ctx, next));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    };
+  }
   return function composed(ctx: Context, last?: Next): Promise<void> {
     let called = -1;
     const dispatch = (i: number): Promise<void> => {

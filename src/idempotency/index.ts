@@ -26,7 +26,7 @@
  * ```
  */
 import { constants } from 'node:buffer';
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { sha256Parts as sha256 } from '../core/hash.js';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { parseAcceptEncoding } from '../compression/negotiate.js';
@@ -389,6 +389,67 @@ function checkHeaderList(option: string, value: unknown): readonly string[] {
   return value as readonly string[];
 }
 
+/** A claim this process holds while its handler runs. */
+interface HeldClaim {
+  readonly ctx: Context;
+  readonly storeKey: string;
+  readonly claim: string;
+  readonly started: number;
+}
+
+/**
+ * The claims one middleware holds, renewed by one timer: a timer per request
+ * (`setInterval`, `unref`, `clearInterval`) costs more than the rest of a
+ * claim's bookkeeping. Every held claim is renewed at least once per period,
+ * as its own timer did (one added just before a tick is renewed early, which
+ * is harmless); the timer stops at the first tick that finds nothing held, and
+ * never keeps the process alive.
+ */
+class Renewals {
+  private readonly held = new Set<HeldClaim>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    private readonly periodMs: number,
+    private readonly renew: (claim: HeldClaim) => void,
+  ) {}
+
+  hold(claim: HeldClaim): void {
+    this.held.add(claim);
+    if (this.timer === undefined) {
+      this.timer = setInterval(() => this.tick(), this.periodMs);
+      this.timer.unref();
+    }
+  }
+
+  drop(claim: HeldClaim): void {
+    this.held.delete(claim);
+  }
+
+  private tick(): void {
+    if (this.held.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+      return;
+    }
+    // A Set iterates what is added during the pass too; each renewal is one call, no await.
+    for (const claim of this.held) this.renew(claim);
+  }
+}
+
+/**
+ * A fencing token unique to one claim: a random per-process prefix (128 bits,
+ * as a UUID's 122) and a counter. Only uniqueness matters (no claim may be
+ * taken for another's), not unpredictability: the token never leaves the store.
+ * `randomUUID()` per request costs more than the counter.
+ */
+const TOKEN_PREFIX = `${randomBytes(16).toString('base64url')}.`;
+let tokenCounter = 0;
+function fencingToken(): string {
+  tokenCounter += 1;
+  return TOKEN_PREFIX + tokenCounter.toString(36);
+}
+
 export function idempotency(options: IdempotencyOptions): Middleware {
   checkOptions('idempotency', options, OPTION_NAMES, OPTION_HINTS);
   const {
@@ -469,6 +530,31 @@ export function idempotency(options: IdempotencyOptions): Middleware {
   }
   const recorded = new Set([...DEFAULT_RECORDED, ...extraRecorded]);
   const renewEveryMs = Math.max(10, Math.floor(leaseMs / 3));
+  const renewals = new Renewals(renewEveryMs, (claim) => {
+    if (Date.now() - claim.started >= maxExecutionMs) {
+      renewals.drop(claim);
+      const pass = hungLog.pass();
+      if (pass !== undefined) {
+        claim.ctx.log.warn(
+          'idempotency stopped renewing the lease of a request running longer than maxExecutionMs; a retry may run once the lease ends',
+          {
+            traceId: claim.ctx.traceId,
+            path: claim.ctx.request.path,
+            maxExecutionMs,
+            suppressed: pass.suppressed,
+          },
+        );
+      }
+      return;
+    }
+    store.compareAndSet(claim.storeKey, claim.claim, claim.claim, leaseMs).then(
+      (stillHeld) => {
+        // Taken over (the lease ran out during a stall): renewing is pointless.
+        if (!stillHeld) renewals.drop(claim);
+      },
+      () => {},
+    );
+  });
   // zlib refuses a maxOutputLength above the largest Buffer.
   const maxDecodedBytes = Math.min(maxRecordedBodyBytes * MAX_DECODED_RATIO, constants.MAX_LENGTH);
   // One line per interval for what a whole outage or a wiring mistake repeats on every request.
@@ -618,7 +704,7 @@ export function idempotency(options: IdempotencyOptions): Middleware {
     const claim = JSON.stringify({
       v: 1,
       state: 'in-flight',
-      token: randomUUID(),
+      token: fencingToken(),
       fp,
     } satisfies IdempotencyRecord);
 
@@ -700,38 +786,9 @@ export function idempotency(options: IdempotencyOptions): Middleware {
 
     // This request holds the key. Renew the lease while the handler runs, for at most
     // maxExecutionMs: a hung handler must not hold the key for ever.
-    const started = Date.now();
-    let renewing = true;
-    const renew = setInterval(() => {
-      if (Date.now() - started >= maxExecutionMs) {
-        stopRenewing();
-        const pass = hungLog.pass();
-        if (pass !== undefined) {
-          ctx.log.warn(
-            'idempotency stopped renewing the lease of a request running longer than maxExecutionMs; a retry may run once the lease ends',
-            {
-              traceId: ctx.traceId,
-              path: ctx.request.path,
-              maxExecutionMs,
-              suppressed: pass.suppressed,
-            },
-          );
-        }
-        return;
-      }
-      store.compareAndSet(storeKey, claim, claim, leaseMs).then(
-        (held) => {
-          // Taken over (the lease ran out during a stall): renewing is pointless.
-          if (!held) stopRenewing();
-        },
-        () => {},
-      );
-    }, renewEveryMs);
-    renew.unref();
-    function stopRenewing(): void {
-      if (renewing) clearInterval(renew);
-      renewing = false;
-    }
+    const held: HeldClaim = { ctx, storeKey, claim, started: Date.now() };
+    renewals.hold(held);
+    const stopRenewing = () => renewals.drop(held);
     const release = async (why: string) => {
       try {
         await store.compareAndDelete(storeKey, claim);

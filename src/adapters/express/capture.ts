@@ -9,10 +9,19 @@
  * streaming, where the body becomes a stream that is piped to the socket as
  * soon as the chain has unwound.
  *
- * The interceptors are shared module-level functions that find their capture
- * through one symbol slot: no closures are created per request, and the
- * response object changes shape the same way every time, which keeps Node's
- * own hot paths fast.
+ * The interceptors are installed once, on the Express response prototype
+ * (see `installHeadInterceptor`), and find the request's capture through the
+ * request's state: a request pays no property writes on its response, whose
+ * shape stays the one Node's own hot paths are optimised for (assigning four
+ * methods and a symbol to every `ServerResponse` cost about 20 µs a request,
+ * most of it in the slower paths the changed shape sends Node's own code
+ * down). A capture intercepts nothing until the chain passes the request on
+ * (`arm()`): a middleware that answers on its own (a replay, a 429, a 304)
+ * writes straight through. When something else (an Express middleware mounted
+ * earlier: express-session, compression) has already put its own methods on
+ * the response, the capture installs its interceptors on the response itself,
+ * over those, so that the layering stays what it always was: restwell sees
+ * the handler's response first, and sends it through their methods.
  */
 import type { ServerResponse } from 'node:http';
 import { PassThrough, pipeline, Readable, Writable } from 'node:stream';
@@ -56,15 +65,141 @@ type AnyWriteHead = (
 const CAPTURE = Symbol('restwell.capture');
 type CapturedResponse = ServerResponse & { [CAPTURE]?: ResponseCapture };
 
+/** Node's own methods, as found where the interceptors were installed. */
+interface NodeMethods {
+  readonly write: AnyWrite;
+  readonly end: AnyEnd;
+  readonly flushHeaders: () => void;
+}
+const NODE_METHODS = Symbol('restwell.nodeMethods');
+/** Marks the prototype that holds the adapter's `writeHead`: where the other interceptors go. */
+const HEAD_OWNER = Symbol('restwell.headOwner');
+
+/** Where the adapter keeps a request's state (on Express's request). */
+export const STATE = Symbol.for('restwell.express.state');
+interface CaptureHolder {
+  capture: ResponseCapture | undefined;
+}
+type ProtoResponse = ServerResponse & {
+  req?: { [STATE]?: CaptureHolder };
+  [NODE_METHODS]?: NodeMethods;
+};
+
+/** The capture armed on this response, whichever way it intercepts. */
+function armedCapture(res: ServerResponse): ResponseCapture | undefined {
+  const c = (res as ProtoResponse).req?.[STATE]?.capture;
+  return c?.armed ? c : undefined;
+}
+
+/** The capture intercepting through the prototype's methods, if any. */
+function protoCapture(res: ProtoResponse): ResponseCapture | undefined {
+  const c = res.req?.[STATE]?.capture;
+  return c?.viaPrototype ? c : undefined;
+}
+
 /** Whether a capture holds this response back (and has not sent it yet). */
 export function isCapturing(res: ServerResponse): boolean {
-  const c = (res as CapturedResponse)[CAPTURE];
+  const c = armedCapture(res);
   return c !== undefined && !c.flushed;
 }
 
 /** The capture holding this response, if any (sent or not). */
 export function captureOf(res: ServerResponse): ResponseCapture | undefined {
-  return (res as CapturedResponse)[CAPTURE];
+  return armedCapture(res);
+}
+
+function define(proto: object, name: string | symbol, value: unknown): void {
+  Object.defineProperty(proto, name, { configurable: true, writable: true, value });
+}
+
+/**
+ * Installs the adapter's `writeHead` on `proto` (Express's response
+ * prototype), once: it holds the head while a capture does, and otherwise
+ * runs `writeHead` (the adapter's head invariants), made from Node's own.
+ * The body interceptors join it when a capture is first armed
+ * ({@link ResponseCapture.arm}): apps whose mounts never read the response
+ * keep Node's own `write` and `end`.
+ */
+export function installHeadInterceptor(
+  proto: object,
+  writeHead: (
+    nodeWriteHead: AnyWriteHead,
+  ) => (
+    this: ServerResponse,
+    statusCode: number,
+    reason?: unknown,
+    headers?: unknown,
+  ) => ServerResponse,
+): void {
+  if (HEAD_OWNER in proto) return;
+  const head = writeHead((proto as { writeHead: AnyWriteHead }).writeHead);
+  define(proto, HEAD_OWNER, true);
+  define(
+    proto,
+    'writeHead',
+    function writeHead(
+      this: ProtoResponse,
+      statusCode: number,
+      reason?: unknown,
+      headers?: unknown,
+    ): ServerResponse {
+      const c = protoCapture(this);
+      if (c === undefined || c.flushed) return head.call(this, statusCode, reason, headers);
+      c.writeHead(statusCode, [reason, headers]);
+      return this;
+    },
+  );
+}
+
+/** Installs `write`, `end` and `flushHeaders` beside the adapter's `writeHead`; Node's own, or `undefined` when there is none. */
+function installBodyInterceptors(res: ServerResponse): NodeMethods | undefined {
+  let proto = Object.getPrototypeOf(res) as Record<string | symbol, unknown> | null;
+  while (proto !== null && !Object.hasOwn(proto, HEAD_OWNER)) proto = Object.getPrototypeOf(proto);
+  if (proto === null) return undefined;
+  const node: NodeMethods = {
+    write: proto.write as AnyWrite,
+    end: proto.end as AnyEnd,
+    flushHeaders: proto.flushHeaders as () => void,
+  };
+  define(proto, NODE_METHODS, node);
+  define(
+    proto,
+    'write',
+    function write(
+      this: ProtoResponse,
+      chunk: Chunk,
+      encoding?: BufferEncoding | WriteCallback,
+      cb?: WriteCallback,
+    ): boolean {
+      const c = protoCapture(this);
+      if (c === undefined || c.released) return node.write.call(this, chunk, encoding, cb);
+      if (typeof encoding === 'function') return c.write(chunk, undefined, encoding);
+      return c.write(chunk, encoding, cb);
+    },
+  );
+  define(
+    proto,
+    'end',
+    function end(
+      this: ProtoResponse,
+      chunk?: Chunk | (() => void),
+      encoding?: BufferEncoding | (() => void),
+      cb?: () => void,
+    ): ServerResponse {
+      const c = protoCapture(this);
+      if (c === undefined || c.released) return node.end.call(this, chunk, encoding, cb);
+      if (typeof chunk === 'function') c.end(undefined, undefined, chunk);
+      else if (typeof encoding === 'function') c.end(chunk, undefined, encoding);
+      else c.end(chunk, encoding, cb);
+      return this;
+    },
+  );
+  define(proto, 'flushHeaders', function flushHeaders(this: ProtoResponse): void {
+    const c = protoCapture(this);
+    if (c === undefined || c.flushed) node.flushHeaders.call(this);
+    else c.startStreaming();
+  });
+  return node;
 }
 
 function toBuffer(chunk: Chunk, encoding?: BufferEncoding): Buffer {
@@ -141,18 +276,47 @@ export class ResponseCapture implements ResponseView {
   flushed = false;
   /** Writes go to Node's own methods too (a buffered response, once flushed). */
   released = false;
-  readonly origWriteHead: AnyWriteHead;
-  readonly origWrite: AnyWrite;
-  readonly origEnd: AnyEnd;
-  readonly origFlushHeaders: () => void;
+  /** Intercepting: the chain passed the request on. */
+  armed = false;
+  /** Intercepting through the prototype's methods (else through the response's own properties). */
+  viaPrototype = false;
+  // Where the response goes once released: Node's own methods, or what the
+  // response had before the capture was armed.
+  origWriteHead!: AnyWriteHead;
+  origWrite!: AnyWrite;
+  origEnd!: AnyEnd;
+  origFlushHeaders!: () => void;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly maxBufferedBytes: number,
     private readonly isHead: boolean,
+    headers: NodeResponseHeaders,
   ) {
-    this.headers = new NodeResponseHeaders(res);
-    const r = res as CapturedResponse;
+    this.headers = headers;
+  }
+
+  /**
+   * Starts holding the response back: called when the chain passes the request
+   * on, so that a middleware that answers on its own costs no interception.
+   */
+  arm(): void {
+    if (this.armed) return;
+    this.armed = true;
+    const r = this.res as ProtoResponse & CapturedResponse;
+    const own =
+      Object.hasOwn(r, 'writeHead') ||
+      Object.hasOwn(r, 'write') ||
+      Object.hasOwn(r, 'end') ||
+      Object.hasOwn(r, 'flushHeaders');
+    const node = own ? undefined : (r[NODE_METHODS] ?? installBodyInterceptors(r));
+    if (node !== undefined) {
+      this.viaPrototype = true;
+      this.origWrite = node.write;
+      this.origEnd = node.end;
+      this.origFlushHeaders = node.flushHeaders;
+      return;
+    }
     this.origWriteHead = r.writeHead as AnyWriteHead;
     this.origWrite = r.write as AnyWrite;
     this.origEnd = r.end as AnyEnd;
@@ -339,6 +503,24 @@ export class ResponseCapture implements ResponseView {
     if (this.flushed) return;
     this.flushed = true;
     const body = this.body;
+    if (!this.armed) {
+      // Nothing was intercepted: the chain answered on its own.
+      this.released = true;
+      const res = this.res;
+      if (res.headersSent || res.writableEnded) {
+        destroyBody(body);
+        return;
+      }
+      sendResponse(
+        res,
+        body,
+        this.isHead,
+        this.bodyReplaced,
+        res.write as AnyWrite,
+        res.end as AnyEnd,
+      );
+      return;
+    }
     // Node writes the head through `this.writeHead` on the first write, which
     // now delegates; write/end keep feeding the captured stream while a handler
     // is still streaming.
@@ -353,7 +535,8 @@ export class ResponseCapture implements ResponseView {
     this.released = true;
     if (stream !== undefined) destroyBody(stream);
     if (this.bodyReplaced) destroyBody(this.replacedBody);
-    this.origEnd.call(this.res, body);
+    if (this.armed) this.origEnd.call(this.res, body);
+    else this.res.end(body);
   }
 }
 

@@ -60,8 +60,10 @@ import type { ValidatedBy } from '../../core/validate.js';
 import {
   captureOf,
   DirectResponse,
+  installHeadInterceptor,
   isCapturing,
   ResponseCapture,
+  STATE,
   sendLastResort,
 } from './capture.js';
 
@@ -187,7 +189,6 @@ interface RequestState {
   direct: DirectResponse;
 }
 
-const STATE = Symbol.for('restwell.express.state');
 type WithState = ExpressRequest & { [STATE]?: RequestState };
 const DOWNSTREAM_PASSED = Promise.resolve();
 
@@ -224,8 +225,10 @@ type ExpressResponse = ServerResponse & { req?: WithState; locals?: ContextState
  * The invariants of the response's head (src/core/response.ts), applied when
  * Node writes it, so that every response of a restwell request gets them,
  * whoever made it: a handler's own `res.status(304).end()`, Express's own 304
- * from `req.fresh`, a captured response restwell sends. Installed once on the
- * app's response prototype (where Express puts it), so requests pay one call.
+ * from `req.fresh`, a captured response restwell sends. Installed once, with
+ * the capture's interceptors, on Express's response prototype (the one every
+ * app's response prototype inherits from, so that a sub-app, which swaps the
+ * response's prototype while it runs, keeps them), so requests pay one call.
  */
 const patchedResponses = new WeakSet<object>();
 type NodeWriteHead = (
@@ -237,59 +240,64 @@ type NodeWriteHead = (
 type ExpressSend = (this: ExpressResponse, ...args: unknown[]) => unknown;
 
 function patchResponsePrototype(res: ServerResponse): void {
-  const proto = Object.getPrototypeOf(res) as Record<string, unknown> | null;
-  if (proto === null || patchedResponses.has(proto)) return;
+  const direct = Object.getPrototypeOf(res) as object | null;
+  if (direct === null || patchedResponses.has(direct)) return;
+  patchedResponses.add(direct);
+  // Express's own response object: where `send` is defined.
+  let proto: object | null = direct;
+  while (proto !== null && !Object.hasOwn(proto, 'send')) proto = Object.getPrototypeOf(proto);
+  if (proto === null) proto = direct;
+  if (patchedResponses.has(proto) && proto !== direct) return;
   patchedResponses.add(proto);
-  const nodeWriteHead = proto.writeHead as NodeWriteHead;
-  Object.defineProperty(proto, 'writeHead', {
-    configurable: true,
-    writable: true,
-    value: function writeHead(
-      this: ExpressResponse,
-      statusCode: number,
-      reason?: unknown,
-      headers?: unknown,
-    ): ServerResponse {
-      const state = this.req?.[STATE];
-      if (state === undefined) return nodeWriteHead.call(this, statusCode, reason, headers);
-      // Fields given to writeHead itself join the header store first, so the rules see them.
-      if (typeof reason === 'object' && reason !== null) {
-        setHeadersFrom(this, reason);
-        reason = undefined;
-      } else if (typeof headers === 'object' && headers !== null) {
-        setHeadersFrom(this, headers);
-        headers = undefined;
-      }
-      // A Transfer-Encoding still set here is what Node frames with: the stream case.
-      applyFraming(this, statusCode, true, state.ctx.settings.traceHeader);
-      return nodeWriteHead.call(this, statusCode, reason, headers);
-    },
-  });
+  installHeadInterceptor(
+    proto,
+    (nodeWriteHead: NodeWriteHead) =>
+      function writeHead(
+        this: ExpressResponse,
+        statusCode: number,
+        reason?: unknown,
+        headers?: unknown,
+      ): ServerResponse {
+        const state = this.req?.[STATE];
+        if (state === undefined) return nodeWriteHead.call(this, statusCode, reason, headers);
+        // Fields given to writeHead itself join the header store first, so the rules see them.
+        if (typeof reason === 'object' && reason !== null) {
+          setHeadersFrom(this, reason);
+          reason = undefined;
+        } else if (typeof headers === 'object' && headers !== null) {
+          setHeadersFrom(this, headers);
+          headers = undefined;
+        }
+        // A Transfer-Encoding still set here is what Node frames with: the stream case.
+        applyFraming(this, statusCode, true, state.ctx.settings.traceHeader);
+        return nodeWriteHead.call(this, statusCode, reason, headers);
+      },
+  );
   // RFC 9110 §9.3.2: HEAD answers what GET would have, without the body. Express's
   // res.send() drops the body of a HEAD before restwell sees it, so modules could
   // not compute the ETag, Content-Length or Content-Encoding GET gets; while a
   // capture holds the response, send() runs as for GET, and the capture drops
   // the body when it sends.
-  const expressSend = proto.send as ExpressSend | undefined;
-  if (typeof expressSend === 'function') {
-    Object.defineProperty(proto, 'send', {
-      configurable: true,
-      writable: true,
-      value: function send(this: ExpressResponse, ...args: unknown[]): unknown {
-        const req = this.req;
-        if (req === undefined || req.method !== 'HEAD' || !isCapturing(this)) {
-          return expressSend.apply(this, args);
-        }
-        req.method = 'GET';
-        try {
-          return expressSend.apply(this, args);
-        } finally {
-          req.method = 'HEAD';
-        }
-      },
-    });
+  const p = proto as Record<string, unknown>;
+  const expressSend = p.send as ExpressSend | undefined;
+  if (typeof expressSend === 'function' && !Object.hasOwn(expressSend, RESTWELL_SEND)) {
+    const send = function send(this: ExpressResponse, ...args: unknown[]): unknown {
+      const req = this.req;
+      if (req === undefined || req.method !== 'HEAD' || !isCapturing(this)) {
+        return expressSend.apply(this, args);
+      }
+      req.method = 'GET';
+      try {
+        return expressSend.apply(this, args);
+      } finally {
+        req.method = 'HEAD';
+      }
+    };
+    Object.defineProperty(send, RESTWELL_SEND, { value: true });
+    Object.defineProperty(proto, 'send', { configurable: true, writable: true, value: send });
   }
 }
+const RESTWELL_SEND = Symbol('restwell.send');
 
 /**
  * `source.pipe(res)` does not forward the source's errors: a file that cannot
@@ -408,6 +416,7 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
   const principal = options.principal;
 
   function createState(req: WithState, res: ExpressResponse): RequestState {
+    patchResponsePrototype(res);
     const direct = new DirectResponse(res, req.method === 'HEAD');
     // `res.locals` is the state: Express middleware and templates read and
     // write the same object as restwell (Express creates it for every request).
@@ -421,7 +430,6 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
     const state: RequestState = { ctx, capture: undefined, direct };
     req[STATE] = state;
     standDownFreshness(req);
-    patchResponsePrototype(res);
     res.on('pipe', onPipe);
     // Set before the handler can write the head.
     finalizeResponse(ctx);
@@ -481,7 +489,13 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
         owner = true;
       }
       if (captures && state.capture === undefined) {
-        state.capture = new ResponseCapture(res, maxBufferedBytes, req.method === 'HEAD');
+        // Intercepts nothing until the chain passes the request on (arm()).
+        state.capture = new ResponseCapture(
+          res,
+          maxBufferedBytes,
+          req.method === 'HEAD',
+          state.direct.headers,
+        );
         state.ctx.response = state.capture;
         owner = true;
       }
@@ -505,6 +519,7 @@ export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdap
       }
 
       run(ctx, () => {
+        capture.arm();
         const waited = capture.wait();
         next();
         return waited;

@@ -120,9 +120,7 @@ export type KoaAdapter = <const M extends readonly Middleware[]>(
 ) => KoaMiddleware<ValidatedBy<M>>;
 
 const STATE = Symbol.for('restwell.koa.context');
-/** Set once the outermost mount has decided the response. */
-const DECIDED = Symbol('restwell.koa.decided');
-type WithState = KoaContext & { [STATE]?: NodeContext; [DECIDED]?: true };
+type WithState = KoaContext & { [STATE]?: NodeContext };
 
 /**
  * The restwell context of a Koa request, for handlers and Koa middleware
@@ -144,6 +142,8 @@ export function contextOf(ctx: object): Context {
 
 class KoaResponseView implements ResponseView {
   readonly headers: NodeResponseHeaders;
+  /** Set once the outermost mount has decided the response. */
+  decided = false;
   constructor(private readonly k: KoaContext) {
     this.headers = new NodeResponseHeaders(k.res);
   }
@@ -226,29 +226,49 @@ type KoaOnError = (this: KoaContext, err: unknown) => void;
 /**
  * Koa's `ctx.onerror` answers what fails after the middleware has run (Koa 2
  * pipes a stream body with `pipe()`, and a stream that fails before its first
- * byte reaches it) with a `text/plain` page. Installed on every context the
- * adapter enters (one property write), this answers a problem document
- * instead while nothing has been sent; otherwise Koa reports it and the
- * response is aborted.
+ * byte reaches it) with a `text/plain` page. Installed once on the app's
+ * context prototype (requests pay no property write), this answers a problem
+ * document instead, for restwell requests, while nothing has been sent;
+ * otherwise Koa reports it (its own `onerror`) and the response is aborted.
+ * Requests no restwell mount entered keep Koa's `onerror` untouched.
  */
-function restwellOnError(this: WithState, err: unknown): void {
+const patchedContexts = new WeakSet<object>();
+const restwellOnErrors = new WeakSet<KoaOnError>();
+function patchOnError(k: KoaContext): void {
+  const proto = Object.getPrototypeOf(k) as { onerror?: KoaOnError } | null;
+  if (proto === null || patchedContexts.has(proto)) return;
+  patchedContexts.add(proto);
+  const koaOnError = proto.onerror;
+  // Already in place through another adapter of the same app.
+  if (typeof koaOnError === 'function' && restwellOnErrors.has(koaOnError)) return;
+  const onerror = function onerror(this: WithState, err: unknown): void {
+    if (this[STATE] === undefined) {
+      if (typeof koaOnError === 'function') koaOnError.call(this, err);
+      return;
+    }
+    restwellOnError(this, err, koaOnError);
+  };
+  restwellOnErrors.add(onerror);
+  Object.defineProperty(proto, 'onerror', { configurable: true, writable: true, value: onerror });
+}
+
+function restwellOnError(k: WithState, err: unknown, koaOnError: KoaOnError | undefined): void {
   if (err === null || err === undefined) return;
-  const ctx = this[STATE];
-  const res = this.res;
-  const koaOnError = (Object.getPrototypeOf(this) as { onerror?: KoaOnError }).onerror;
+  const ctx = k[STATE];
+  const res = k.res;
   // Only once the outermost mount has decided the response (Koa also calls
   // onerror when the connection fails mid-request), and only to a client
   // still there: a reset connection is not a server error to answer or log.
   if (
     ctx === undefined ||
-    this[DECIDED] !== true ||
+    !(ctx.response instanceof KoaResponseView && ctx.response.decided) ||
     res.headersSent ||
     !res.writable ||
     res.destroyed ||
     res.socket === null ||
     res.socket.destroyed
   ) {
-    if (typeof koaOnError === 'function') koaOnError.call(this, err);
+    if (typeof koaOnError === 'function') koaOnError.call(k, err);
     // Koa 2 returns here once the head is out and leaves the response open
     // (pipe() does not end it): the client would wait forever for the rest.
     if (!res.writableFinished && !res.destroyed) res.destroy();
@@ -258,12 +278,12 @@ function restwellOnError(this: WithState, err: unknown): void {
     for (const name of res.getHeaderNames()) res.removeHeader(name);
     renderProblem(ctx, err, ctx.settings.problems);
     finalizeResponse(ctx);
-    applyFraming(res, this.status, false, ctx.settings.traceHeader);
-    res.end(this.body as string);
+    applyFraming(res, k.status, false, ctx.settings.traceHeader);
+    res.end(k.body as string);
   } catch (failure) {
     try {
-      lastResort(ctx, this, ctx.settings, failure);
-      res.end(this.body as string);
+      lastResort(ctx, k, ctx.settings, failure);
+      res.end(k.body as string);
     } catch {
       res.destroy();
     }
@@ -277,26 +297,27 @@ export function koaAdapter(options: KoaAdapterOptions = {}): KoaAdapter {
   checkPrincipalOption('koa', options.principal);
   const principal = options.principal;
 
-  function enter(k: WithState): { ctx: NodeContext; outermost: boolean } {
-    const existing = k[STATE];
-    if (existing !== undefined) return { ctx: existing, outermost: false };
+  /** The request's context, made by the outermost mount. */
+  function enter(k: WithState, view: KoaResponseView): NodeContext {
     const binding = new KoaBinding(k);
     // Share Koa's own state object, so that `ctx.state.principal` set by Koa middleware is visible to restwell.
-    const ctx = new NodeContext('koa', k.req, binding, new KoaResponseView(k), settings, k.state);
+    const ctx = new NodeContext('koa', k.req, binding, view, settings, k.state);
     if (principal !== undefined) installPrincipal(ctx.state, k, principal);
     k[STATE] = ctx;
-    (k as WithState & { onerror: KoaOnError }).onerror = restwellOnError;
-    return { ctx, outermost: true };
+    patchOnError(k);
+    return ctx;
   }
 
   return function mount(...middlewares: Middleware[]): KoaMiddleware {
     const run = compose(middlewares);
     return async function restwell(k, next) {
-      const { ctx, outermost } = enter(k as WithState);
-      if (!outermost) {
-        await run(ctx, next as Next);
+      const existing = (k as WithState)[STATE];
+      if (existing !== undefined) {
+        await run(existing, next as Next);
         return;
       }
+      const view = new KoaResponseView(k);
+      const ctx = enter(k as WithState, view);
       let failed = false;
       let error: unknown;
       try {
@@ -325,7 +346,7 @@ export function koaAdapter(options: KoaAdapterOptions = {}): KoaAdapter {
           k.res.destroy();
         }
       }
-      (k as WithState)[DECIDED] = true;
+      view.decided = true;
     };
   } as KoaAdapter;
 }
