@@ -70,6 +70,7 @@ export function principalId(state: ContextState): string | undefined {
   return undefined;
 }
 
+/** The request as every module reads it, the same on every framework. */
 export interface RequestView {
   /** Upper-case method, for example `GET`. */
   readonly method: string;
@@ -121,6 +122,7 @@ export interface ResponseHeaders {
   names(): string[];
 }
 
+/** The response as every module sees it after `next()`: status, headers and body, all replaceable. */
 export interface ResponseView {
   /** The status code. Readable and writable after `await next()`. */
   status: number;
@@ -129,6 +131,7 @@ export interface ResponseView {
   body: ResponseBody;
 }
 
+/** The one context of a request, built once by the adapter and handed to every restwell middleware. */
 export interface Context {
   readonly request: RequestView;
   readonly response: ResponseView;
@@ -144,6 +147,7 @@ export interface Context {
   readonly adapter: string;
 }
 
+/** Runs the rest of the chain (and the framework's handlers); resolves once the response is final. */
 export type Next = () => Promise<void>;
 
 /**

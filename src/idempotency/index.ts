@@ -30,7 +30,13 @@ import { randomBytes } from 'node:crypto';
 import { sha256Parts as sha256 } from '../core/hash.js';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { parseAcceptEncoding } from '../compression/negotiate.js';
-import { bodyBytes, type Context, type Middleware, principalId } from '../core/context.js';
+import {
+  answeredBy,
+  bodyBytes,
+  type Context,
+  type Middleware,
+  principalId,
+} from '../core/context.js';
 import {
   checkOptions,
   describeValue,
@@ -64,6 +70,7 @@ export { canonicalJson } from './canonical-json.js';
 export * from './errors.js';
 export { MAX_KEY_LENGTH, parseIdempotencyKey } from './key.js';
 
+/** Options of {@link idempotency}. */
 export interface IdempotencyOptions {
   /**
    * Where records live: a store that never evicts a live key (`new MemoryStore({ evict: false })`,
@@ -450,6 +457,12 @@ function fencingToken(): string {
   return TOKEN_PREFIX + tokenCounter.toString(36);
 }
 
+/**
+ * Idempotency keys for POST and PATCH (draft-ietf-httpapi-idempotency-key-header): the first
+ * request with a key runs and its answer is recorded; a retry with the same request gets the
+ * recorded answer with `Idempotent-Replayed: true`; another request under the key is 422, a
+ * concurrent duplicate 409. The store must be a ledger.
+ */
 export function idempotency(options: IdempotencyOptions): Middleware {
   checkOptions('idempotency', options, OPTION_NAMES, OPTION_HINTS);
   const {
@@ -772,13 +785,19 @@ export function idempotency(options: IdempotencyOptions): Middleware {
         if (recordedFp !== undefined && recordedFp !== fp) throw new IdempotencyKeyReusedError();
         throw new IdempotencyResponseNotReplayableError();
       }
-      if (record.fp !== fp) throw new IdempotencyKeyReusedError();
+      if (record.fp !== fp) {
+        answeredBy(ctx, 'idempotency', 'key reused with another request');
+        throw new IdempotencyKeyReusedError();
+      }
       switch (record.state) {
         case 'in-flight':
+          answeredBy(ctx, 'idempotency', 'key in flight');
           throw new IdempotencyKeyInFlightError(retryAfterSeconds);
         case 'unreplayable':
+          answeredBy(ctx, 'idempotency', 'answer not replayable');
           throw new IdempotencyResponseNotReplayableError(record.status);
         default:
+          answeredBy(ctx, 'idempotency', 'replay');
           replay(ctx, record, maxDecodedBytes);
           return;
       }

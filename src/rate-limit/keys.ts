@@ -3,23 +3,13 @@
  * one policy, or `undefined` when the policy does not apply to this request
  * (no API key sent, no principal yet).
  */
-import * as crypto from 'node:crypto';
+import { sha256 } from '../core/hash.js';
 import { isIP } from 'node:net';
 import { type Context, principalId } from '../core/context.js';
 import { checkOptions, invalidOption } from '../core/errors.js';
 
-type OneShotHash = (algorithm: string, data: string, encoding: 'base64url') => string;
-const oneShot = (crypto as { hash?: OneShotHash }).hash;
-
-/**
- * SHA-256 in base64url. Node's one-shot `crypto.hash` (Node 20.12+, 21.7+)
- * costs about a third of `createHash().update().digest()`, which allocates a
- * Hash object per call; older Node versions fall back to it.
- */
-export const sha256: (data: string) => string =
-  oneShot !== undefined
-    ? (data) => oneShot('sha256', data, 'base64url')
-    : (data) => crypto.createHash('sha256').update(data).digest('base64url');
+/** SHA-256 in base64url, one-shot where Node has it (the core's one implementation). */
+export { sha256 };
 
 /** Returns the key a request counts against, or `undefined` to skip the policy. */
 export type KeyFunction = (ctx: Context) => string | undefined;

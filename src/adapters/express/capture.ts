@@ -23,6 +23,7 @@
  * over those, so that the layering stays what it always was: restwell sees
  * the handler's response first, and sends it through their methods.
  */
+import { toBuffer } from '../../core/bytes.js';
 import type { ServerResponse } from 'node:http';
 import { PassThrough, pipeline, Readable, Writable } from 'node:stream';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
@@ -200,13 +201,6 @@ function installBodyInterceptors(res: ServerResponse): NodeMethods | undefined {
     else c.startStreaming();
   });
   return node;
-}
-
-function toBuffer(chunk: Chunk, encoding?: BufferEncoding): Buffer {
-  if (typeof chunk === 'string') return Buffer.from(chunk, encoding ?? 'utf8');
-  return Buffer.isBuffer(chunk)
-    ? chunk
-    : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }
 
 // Once the response is flushed the interceptors stay installed and delegate to

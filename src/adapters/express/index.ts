@@ -82,6 +82,7 @@ interface ParsedRequest {
   params?: Record<string, string>;
 }
 
+/** Express's `next`: call it to pass on, or with an error to hand it to the error middleware. */
 export type ExpressNext = (err?: unknown) => void;
 
 /**
@@ -100,6 +101,7 @@ export type ExpressMiddleware<V = unknown> = (
   res: ServerResponse,
   next: ExpressNext,
 ) => void;
+/** An Express error middleware (four parameters), such as `rw.errorHandler()`. */
 export type ExpressErrorMiddleware = (
   err: unknown,
   req: ExpressRequest,
@@ -107,6 +109,7 @@ export type ExpressErrorMiddleware = (
   next: ExpressNext,
 ) => void;
 
+/** Options of {@link expressAdapter}: those every adapter takes, and Express's own. */
 export interface ExpressAdapterOptions extends AdapterOptions {
   /**
    * Bytes of a response written in several chunks that are held in memory
@@ -132,6 +135,7 @@ export interface AuthenticatedUser {
   [key: string]: unknown;
 }
 
+/** What {@link expressAdapter} returns: the mount function and its helpers. */
 export interface ExpressAdapter {
   /**
    * Mounts restwell middlewares as one Express middleware. When one of them is
@@ -406,6 +410,11 @@ function failure(err: unknown): unknown {
 
 const EXPRESS_OPTIONS = [...ADAPTER_OPTIONS, 'maxBufferedBytes'];
 
+/**
+ * Creates the Express adapter: `rw(...middlewares)` mounts restwell middlewares as one Express
+ * middleware, `rw.notFound()`, `rw.methodNotAllowed()` and `rw.errorHandler()` answer what no route
+ * did as problems. Options are checked once, here.
+ */
 export function expressAdapter(options: ExpressAdapterOptions = {}): ExpressAdapter {
   const settings = resolveAdapterOptions(options, 'express', EXPRESS_OPTIONS);
   const maxBufferedBytes = options.maxBufferedBytes ?? 1_048_576;

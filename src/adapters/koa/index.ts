@@ -78,6 +78,7 @@ export interface KoaContext {
   request: { body?: unknown; rawBody?: unknown };
 }
 
+/** Koa's `next`. */
 export type KoaNext = () => Promise<unknown>;
 
 /**
@@ -292,6 +293,11 @@ function restwellOnError(k: WithState, err: unknown, koaOnError: KoaOnError | un
 
 const KOA_OPTIONS = [...ADAPTER_OPTIONS];
 
+/**
+ * Creates the Koa adapter: `rw(...middlewares)` mounts restwell middlewares as one Koa middleware.
+ * Mount the first one outermost, so that errors below it become problems. Options are checked
+ * once, here.
+ */
 export function koaAdapter(options: KoaAdapterOptions = {}): KoaAdapter {
   const settings = resolveAdapterOptions(options, 'koa', KOA_OPTIONS);
   checkPrincipalOption('koa', options.principal);
