@@ -63,6 +63,8 @@ export interface CursorCodecOptions {
   secrets: CursorSecret | readonly CursorSecret[];
   /**
    * How long a cursor is accepted after it was made, in milliseconds.
+   * Whatever it says, a cursor dated more than 60 seconds ahead of `now` (the
+   * skew allowed between servers' clocks) is refused as `expired`.
    * @default undefined (no limit)
    */
   maxAgeMs?: number;
@@ -91,14 +93,16 @@ export interface CursorCodec {
    * the page size. Object member order does not matter.
    *
    * Throws `TypeError` for a value that is not a {@link CursorValue} (a plain
-   * object, `undefined`), and `RangeError` when the cursor would be longer
-   * than 4096 characters (the most `decode` accepts).
+   * object, `undefined`) or a binding that is not JSON-like (a function, a
+   * symbol, more than 64 levels deep), and `RangeError` when the cursor would
+   * be longer than 4096 characters (the most `decode` accepts).
    */
   encode(payload: CursorPayload, binding: unknown): string;
   /**
    * Returns the payload of a cursor made by `encode` with an equal `binding`,
    * or throws {@link InvalidCursorError} (400) for anything else: never
-   * another error, whatever the string.
+   * another error, whatever the string. (The binding is the application's, so
+   * a binding `encode` would refuse throws its `TypeError` here too.)
    */
   decode(cursor: string, binding: unknown): CursorValue[];
 }

@@ -344,6 +344,19 @@ describe('binding', () => {
     expect(reasonOf(() => cursors.decode(revealed, { ...BINDING, limit: 10 }))).toBe('mismatch');
   });
 
+  it('refuses a binding that is not JSON-like, as the programming error it is', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 100; i++) deep = [deep];
+    expect(() => cursors.encode([1], deep)).toThrow(TypeError);
+    expect(() => cursors.encode([1], { f: () => 1 })).toThrow(TypeError);
+    expect(() => cursors.decode(cursor, deep)).toThrow(TypeError);
+  });
+
+  it('treats undefined members as absent, as JSON does', () => {
+    const made = cursors.encode([1], { a: 1 });
+    expect(cursors.decode(made, { a: 1, b: undefined })).toEqual([1]);
+  });
+
   it('does not show the binding in clear', () => {
     const bytes = Buffer.from(codec({ reveal: true }).encode([1], BINDING), 'base64url');
     expect(bytes.toString('latin1')).not.toContain('createdAt');
