@@ -96,6 +96,8 @@ export interface ProblemCodes {
   // rate limiting
   'rate-limited': true;
   'rate-limit-cost-exceeds-capacity': true;
+  // pagination
+  'invalid-cursor': true;
 }
 
 /**

@@ -21,11 +21,8 @@ const DETAILS: Readonly<Record<InvalidCursorReason, string>> = {
   version: 'The cursor was issued by another version of this API. Start again from the first page.',
 };
 
-/**
- * The problem code. Registered in ProblemCodes by the module's index; cast
- * here once so that this file does not depend on that registration.
- */
-const INVALID_CURSOR = 'invalid-cursor' as RestwellErrorCode;
+/** The problem code, a key of the core's ProblemCodes registry. */
+const INVALID_CURSOR: RestwellErrorCode = 'invalid-cursor';
 
 /**
  * 400: a client sent a cursor that cannot be used. Every failure of
