@@ -10,6 +10,13 @@
  * tie on it have no defined order, so a page boundary inside a run of ties
  * skips or repeats rows. Appending a unique column makes the order total.
  *
+ * Positions must carry values exactly. `pg` parses `timestamptz` and
+ * `timestamp` into a Date, which keeps milliseconds only, so a position taken
+ * from one breaks ties inside a millisecond (rows skipped or repeated): read
+ * such columns as text, with a `types` parser returning strings for OIDs 1184
+ * and 1114 on the query; PostgreSQL then compares the text placeholder as a
+ * timestamp, exactly. `int8` arrives as a string: declare `type: 'bigint'`.
+ *
  * @example With plain `pg` (the caller's own filter takes $1, so `paramOffset: 1`):
  * ```ts
  * const sort = keysetSort([{ column: 'created_at', direction: 'desc' }], { unique: 'id' });

@@ -82,13 +82,16 @@ function scenario(rand: () => number) {
   return { rows, sort: randomSort(rand, nulls), limit: 1 + Math.floor(rand() * 6), nulls };
 }
 
-type Fetch = (request: KeysetRequest) => Promise<KeysetPageResult<Row>>;
+/** What the walks look at: any row with a string id. */
+type Identified = { id: string };
 
-const ids = (page: KeysetPageResult<Row>) => page.items.map((r) => r.id);
+type Fetch = (request: KeysetRequest) => Promise<KeysetPageResult<Identified>>;
+
+const ids = (page: KeysetPageResult<Identified>) => page.items.map((r) => r.id);
 
 /** Walks forward then backward and checks every promise of a walk. */
 async function checkWalks(fetch: Fetch, expected: string[], limit: number): Promise<void> {
-  const forward: KeysetPageResult<Row>[] = [];
+  const forward: KeysetPageResult<Identified>[] = [];
   let page = await fetch({ limit });
   forward.push(page);
   while (page.hasNext) {
@@ -106,12 +109,12 @@ async function checkWalks(fetch: Fetch, expected: string[], limit: number): Prom
   // A backward page is the exact inverse of the forward one.
   for (let i = 1; i < forward.length; i++) {
     const back = await fetch({ before: forward[i]?.prev, limit });
-    expect(ids(back)).toEqual(ids(forward[i - 1] as KeysetPageResult<Row>));
+    expect(ids(back)).toEqual(ids(forward[i - 1] as KeysetPageResult<Identified>));
     expect(back.hasPrev).toBe(i - 1 > 0);
     expect(back.hasNext).toBe(true);
   }
 
-  const backward: KeysetPageResult<Row>[] = [];
+  const backward: KeysetPageResult<Identified>[] = [];
   page = await fetch({ last: true, limit });
   backward.push(page);
   while (page.hasPrev) {
@@ -319,6 +322,40 @@ describe.runIf(services.postgres)('keysetSql on PostgreSQL', () => {
     for (const id of ['9007199254740992', 9007199254740992n]) {
       const page = await sqlFetch(sort)({ after: [1, id], limit: 5 });
       expect(ids(page)).toEqual(['9007199254740993']);
+    }
+  });
+
+  it('keeps microseconds: timestamptz read as text pages exactly through ties within one millisecond', async () => {
+    const stamps = `${table}_ts`;
+    await pool.query(`CREATE TABLE ${stamps} (id bigint PRIMARY KEY, at timestamptz NOT NULL)`);
+    try {
+      // 30 rows over 6 instants that differ only in microseconds, 5 rows each.
+      await pool.query(
+        `INSERT INTO ${stamps} SELECT i, timestamptz '2024-01-01 00:00:00.000001+00' + (i % 6) * interval '1 microsecond' FROM generate_series(1, 30) i`,
+      );
+      // pg parses timestamptz (OID 1184) into a Date, which keeps milliseconds
+      // only; a position must carry the value exactly, so read it as text.
+      const asText = {
+        getTypeParser: (oid: number) => (oid === 1184 ? String : pg.types.getTypeParser(oid)),
+      };
+      const sort = keysetSort([{ column: 'at', direction: 'desc' }], {
+        unique: { column: 'id', type: 'bigint', direction: 'asc' },
+      });
+      const fetch: Fetch = async (request) => {
+        const q = keysetSql(sort, request);
+        const { rows } = await pool.query<{ id: string; at: string }>({
+          text: `SELECT id, at FROM ${stamps} WHERE ${q.where} ORDER BY ${q.orderBy} LIMIT ${q.limit}`,
+          values: q.params,
+          types: asText,
+        });
+        return keysetPage(rows, sort, request);
+      };
+      const expected = (
+        await pool.query<{ id: string }>(`SELECT id FROM ${stamps} ORDER BY at DESC, id ASC`)
+      ).rows.map((r) => r.id);
+      await checkWalks(fetch, expected, 4);
+    } finally {
+      await pool.query(`DROP TABLE IF EXISTS ${stamps}`);
     }
   });
 });
