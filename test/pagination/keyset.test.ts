@@ -5,6 +5,7 @@ import {
   type KeysetRequest,
   type KeysetSort,
   keysetArray,
+  keysetCompare,
   keysetPage,
   keysetSort,
   keysetSql,
@@ -129,6 +130,36 @@ async function checkWalks(fetch: Fetch, expected: string[], limit: number): Prom
   });
 }
 
+/**
+ * Walks forward while `churn` inserts and deletes rows between pages: the ids
+ * seen move strictly forward in the order (so none repeats), and every row
+ * that existed throughout is seen.
+ */
+async function checkChurn(
+  fetch: Fetch,
+  sort: KeysetSort,
+  limit: number,
+  initial: Row[],
+  churn: () => Promise<string[]>,
+): Promise<void> {
+  const deleted = new Set<string>();
+  const seen: Row[] = [];
+  let page = await fetch({ limit });
+  for (;;) {
+    seen.push(...(page.items as Row[]));
+    if (!page.hasNext) break;
+    for (const id of await churn()) deleted.add(id);
+    page = await fetch({ after: page.next, limit });
+  }
+  for (let i = 1; i < seen.length; i++) {
+    const a = sort.columns.map((c) => (seen[i - 1] as Row)[c.key as keyof Row]);
+    const b = sort.columns.map((c) => (seen[i] as Row)[c.key as keyof Row]);
+    expect(keysetCompare(sort, a, b)).toBe(-1);
+  }
+  const ids = new Set(seen.map((r) => r.id));
+  for (const row of initial) if (!deleted.has(row.id)) expect(ids.has(row.id)).toBe(true);
+}
+
 function randomPosition(
   rand: () => number,
   rows: Row[],
@@ -232,6 +263,27 @@ describe('keysetArray', () => {
     }
   });
 
+  it('never skips or repeats a row that existed throughout, while rows come and go (seeded)', async () => {
+    for (let seed = 1; seed <= 150; seed++) {
+      const rand = prng(seed * 31);
+      const { rows, sort, limit, nulls } = scenario(rand);
+      let live = [...rows];
+      let next = 1000;
+      const churn = async () => {
+        const gone = live.filter(() => rand() < 0.15);
+        live = live
+          .filter((r) => !gone.includes(r))
+          .concat(
+            randomRows(rand, nulls)
+              .slice(0, 3)
+              .map((r) => ({ ...r, id: String(next++) })),
+          );
+        return gone.map((r) => r.id);
+      };
+      await checkChurn(async (r) => keysetArray(live, sort, r), sort, limit, rows, churn);
+    }
+  });
+
   it('orders bigint ids beyond 2^53 exactly, as strings or bigints', () => {
     const sort = keysetSort([], { unique: { column: 'id', type: 'bigint' } });
     const rows = [{ id: '9007199254740993' }, { id: 10n }, { id: '9007199254740992' }, { id: '9' }];
@@ -309,6 +361,31 @@ describe.runIf(services.postgres)('keysetSql on PostgreSQL', () => {
           rand() < 0.5 ? { after: position, limit } : { before: position, limit };
         expect(await fetch(request)).toEqual(keysetArray(rows, sort, request));
       }
+    }
+  });
+
+  it('never skips or repeats a row that existed throughout, while rows come and go (seeded)', async () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const rand = prng(seed * 104729);
+      const made = scenario(rand);
+      const { sort, limit } = made;
+      const rows = await load(made.rows);
+      let next = 1000;
+      const churn = async () => {
+        const gone = rows.filter(() => rand() < 0.15).map((r) => r.id);
+        await pool.query(`DELETE FROM ${table} WHERE id = ANY($1::bigint[])`, [gone]);
+        const fresh = randomRows(rand, made.nulls).slice(0, 3);
+        for (const r of fresh) {
+          await pool.query(`INSERT INTO ${table} (id, a, b, c) VALUES ($1, $2, $3, $4)`, [
+            String(next++),
+            r.a,
+            r.b,
+            r.c,
+          ]);
+        }
+        return gone;
+      };
+      await checkChurn(sqlFetch(sort), sort, limit, rows, churn);
     }
   });
 
