@@ -12,18 +12,13 @@
  */
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonBody } from '../../src/core/body.js';
 import type { Logger } from '../../src/core/logger.js';
 import { idempotency } from '../../src/idempotency/index.js';
-import { MemoryStore } from '../../src/stores/memory/index.js';
-import { migrate, PostgresStore } from '../../src/stores/postgres/index.js';
-import { RedisStore } from '../../src/stores/redis/index.js';
 import type { Store } from '../../src/stores/types.js';
 import { adapters } from '../helpers/apps.js';
-import { services } from '../helpers/services.js';
+import { ledgerStores } from '../helpers/ledgers.js';
 
 // Long enough that a renewal (every third of it) survives a busy machine; short enough to wait for.
 const LEASE_MS = 400;
@@ -32,42 +27,9 @@ let keyN = 0;
 const newKey = () => `lease-${run}-${++keyN}`;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-let redis: Redis | undefined;
-let pool: pg.Pool | undefined;
-const table = `restwell_idem_lease_${run}`;
-
-const storeCases = [
-  {
-    name: 'memory',
-    enabled: true,
-    setup: async (): Promise<Store> => new MemoryStore({ evict: false }),
-  },
-  {
-    name: 'redis',
-    enabled: services.redis,
-    setup: async (): Promise<Store> => {
-      redis ??= new Redis(services.redisUrl);
-      return new RedisStore({ client: redis, prefix: `idem-lease:${run}:` });
-    },
-  },
-  {
-    name: 'postgres',
-    enabled: services.postgres,
-    setup: async (): Promise<Store> => {
-      pool ??= new pg.Pool({ connectionString: services.databaseUrl, max: 10 });
-      await migrate(pool, { table });
-      return new PostgresStore({ pool, table });
-    },
-  },
-];
-
-afterAll(async () => {
-  const keys = (await redis?.keys(`idem-lease:${run}:*`)) ?? [];
-  if (keys.length > 0) await redis?.del(...keys);
-  await redis?.quit();
-  await pool?.query(`DROP TABLE IF EXISTS ${table}`);
-  await pool?.end();
-});
+const ledgers = ledgerStores('idem_lease');
+const storeCases = ledgers.cases;
+afterAll(() => ledgers.cleanup());
 
 /** A store that works until `die()`; after that every call fails, as a dead process's never lands. */
 function mortal(store: Store): { store: Store; die(): void; revive(): void } {

@@ -7,62 +7,25 @@ import { connect } from 'node:net';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import express5 from 'express';
 import express4 from 'express4';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonBody } from '../../src/core/body.js';
 import { sha256Parts } from '../../src/core/hash.js';
 import type { Logger } from '../../src/core/logger.js';
 import { idempotency, type IdempotencyOptions } from '../../src/idempotency/index.js';
-import { MemoryStore } from '../../src/stores/memory/index.js';
-import { migrate, PostgresStore } from '../../src/stores/postgres/index.js';
-import { RedisStore } from '../../src/stores/redis/index.js';
 import type { Store } from '../../src/stores/types.js';
+import { MemoryStore } from '../../src/stores/memory/index.js';
 import { adapters } from '../helpers/apps.js';
+import { ledgerStores } from '../helpers/ledgers.js';
 import { listen, raw, rawRequest } from '../helpers/raw.js';
-import { services } from '../helpers/services.js';
 
 const PROBLEM = /^application\/problem\+json/;
 const run = Math.random().toString(36).slice(2, 8);
 let keyN = 0;
 const newKey = () => `review-${run}-${++keyN}`;
-const table = `restwell_idem_review_${run}`;
-let redis: Redis | undefined;
-let pool: pg.Pool | undefined;
-
-const storeCases = [
-  {
-    name: 'memory',
-    enabled: true,
-    setup: async (): Promise<Store> => new MemoryStore({ evict: false }),
-  },
-  {
-    name: 'redis',
-    enabled: services.redis,
-    setup: async (): Promise<Store> => {
-      redis ??= new Redis(services.redisUrl);
-      return new RedisStore({ client: redis, prefix: `idem-review:${run}:` });
-    },
-  },
-  {
-    name: 'postgres',
-    enabled: services.postgres,
-    setup: async (): Promise<Store> => {
-      pool ??= new pg.Pool({ connectionString: services.databaseUrl, max: 10 });
-      await migrate(pool, { table });
-      return new PostgresStore({ pool, table });
-    },
-  },
-];
-
-afterAll(async () => {
-  await pool?.query(`DROP TABLE IF EXISTS ${table}`);
-  await pool?.end();
-  const keys = (await redis?.keys(`idem-review:${run}:*`)) ?? [];
-  if (keys.length > 0) await redis?.del(...keys);
-  await redis?.quit();
-});
+const ledgers = ledgerStores('idem_review');
+const storeCases = ledgers.cases;
+afterAll(() => ledgers.cleanup());
 
 const matrix = storeCases.flatMap((s) =>
   adapters
