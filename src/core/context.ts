@@ -74,7 +74,12 @@ export function principalId(state: ContextState): string | undefined {
 export interface RequestView {
   /** Upper-case method, for example `GET`. */
   readonly method: string;
-  /** The request target as received: path and query (`/v1/users?limit=10`). */
+  /**
+   * The request target in origin form (RFC 9112 §3.2.1): path and query
+   * (`/v1/users?limit=10`), also when the client sent the absolute form
+   * (`http://host/v1/users?limit=10`, §3.2.2), which names the same resource.
+   * Adapters reduce it once, so no module has to.
+   */
   readonly url: string;
   /** The path component of `url`, still percent-encoded. */
   readonly path: string;

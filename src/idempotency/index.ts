@@ -326,19 +326,6 @@ function answerProblem(ctx: Context, init: ProblemInit): void {
 }
 
 /**
- * The request target in origin form (RFC 9112 §3.2.1): a client or proxy may send
- * the absolute form (`http://host/v1/payments`, §3.2.2), which names the same
- * resource and must fingerprint alike.
- */
-function originForm(target: string): string {
-  if (target.startsWith('/')) return target;
-  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target);
-  if (scheme === null) return target;
-  const rest = target.slice(scheme[0].length);
-  return rest.startsWith('/') ? rest : `/${rest}`;
-}
-
-/**
  * What stands for the route when the framework matched none yet (idempotency
  * mounted globally, before the router): the path as the most lenient router
  * would match it. Express and @koa/router match case-insensitively and ignore a
@@ -348,7 +335,7 @@ function originForm(target: string): string {
  * never another answer); merging less would run one request twice.
  */
 function routeOf(path: string): string {
-  let p = originForm(path);
+  let p = path;
   try {
     p = decodeURIComponent(p);
   } catch {
@@ -612,7 +599,7 @@ export function idempotency(options: IdempotencyOptions): Middleware {
     } else body = '';
     return sha256([
       request.method,
-      originForm(request.url),
+      request.url,
       body,
       ...fpHeaders.map((h) => `${h}:${request.header(h) ?? ''}`),
     ]);
