@@ -91,7 +91,8 @@ export interface SortColumn {
    * numerically, strings by code point (PostgreSQL's `COLLATE "C"`: use that
    * collation on the column for the array and SQL orders to agree), Dates by
    * time, booleans false before true. `'bigint'`: integers given as strings,
-   * numbers or bigints (`pg` returns int8 as strings) compared exactly.
+   * numbers or bigints (`pg` returns int8 as strings) compared exactly; any
+   * other value in a position or a row throws a TypeError.
    */
   type?: 'auto' | 'bigint';
 }
@@ -248,6 +249,22 @@ function checkRequest(sort: KeysetSort, request: KeysetRequest): void {
   if (position !== undefined) checkPosition(sort, position);
 }
 
+const INTEGER_TEXT = /^-?\d{1,1000}$/;
+
+/**
+ * Whether a value of a `type: 'bigint'` column is an integer: a bigint, a safe
+ * integer, or its decimal text. Anything else would make `BigInt()` throw a
+ * SyntaxError or RangeError (or read `''` and `true` as numbers) in
+ * `keysetArray`, and PostgreSQL fail the query with 22P02.
+ */
+function isInteger(v: unknown): boolean {
+  return (
+    typeof v === 'bigint' ||
+    (typeof v === 'number' && Number.isSafeInteger(v)) ||
+    (typeof v === 'string' && INTEGER_TEXT.test(v))
+  );
+}
+
 function checkPosition(sort: KeysetSort, position: readonly unknown[]): void {
   if (!Array.isArray(position) || position.length !== sort.columns.length) {
     fail(`a position must be an array of ${sort.columns.length} values.`);
@@ -256,6 +273,9 @@ function checkPosition(sort: KeysetSort, position: readonly unknown[]): void {
     const v = position[i];
     if (v === undefined || (v === null && !c.nullable)) {
       fail(`the position's value for "${c.column}" is missing (declare nullable: true for NULLs).`);
+    }
+    if (v !== null && c.type === 'bigint' && !isInteger(v)) {
+      fail(`the position's value for "${c.column}" must be an integer (type: 'bigint').`);
     }
   });
 }
@@ -349,6 +369,9 @@ export function keysetPosition(sort: KeysetSort, row: object): unknown[] {
     const v = (row as Record<string, unknown>)[c.key];
     if (v === undefined || (v === null && !c.nullable)) {
       fail(`a row has no value for "${c.key}" (declare nullable: true for NULLs).`);
+    }
+    if (v !== null && c.type === 'bigint' && !isInteger(v)) {
+      fail(`a row's value for "${c.key}" must be an integer (type: 'bigint').`);
     }
     return v;
   });
