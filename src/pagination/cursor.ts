@@ -199,11 +199,17 @@ function canonical(value: unknown, depth: number): string {
       if (Array.isArray(value)) return `[${value.map((v) => canonical(v, depth + 1)).join(',')}]`;
       const record = value as Record<string, unknown>;
       const parts: string[] = [];
-      for (const key of Object.keys(record).sort()) {
+      const names = Object.keys(record).sort();
+      for (const key of names) {
         if (record[key] === undefined) continue;
         parts.push(`${JSON.stringify(key)}:${canonical(record[key], depth + 1)}`);
       }
-      return `{${parts.join(',')}}`;
+      const text = `{${parts.join(',')}}`;
+      // An object with a `$` member is wrapped, so that it never has the text
+      // of a tagged bigint, Date or float: `{ id: { $n: '5' } }` (a client's
+      // JSON filter) and `{ id: 5n }` are different queries. Objects without
+      // one keep their text, so the tags of cursors already issued hold.
+      return names.some((key) => key.startsWith('$')) ? `{"$o":${text}}` : text;
     }
     default:
       throw new TypeError(`restwell/pagination: a cursor binding cannot hold a ${typeof value}.`);
@@ -335,7 +341,9 @@ export function createCursorCodec(options: CursorCodecOptions): CursorCodec {
     if (!Array.isArray(payload)) {
       throw new TypeError('restwell/pagination: a cursor payload must be an array of values.');
     }
-    const body = Buffer.from(JSON.stringify(payload.map(tagValue)), 'utf8');
+    // Array.from visits holes (map skips them, and JSON writes them as null),
+    // so a sparse payload is refused like one holding undefined.
+    const body = Buffer.from(JSON.stringify(Array.from(payload, tagValue)), 'utf8');
     const header = Buffer.alloc(HEADER_BYTES);
     header[0] = VERSION;
     header[1] = reveal ? MODE_REVEALED : MODE_SEALED;

@@ -90,8 +90,11 @@ export interface SortColumn {
    * How `keysetArray` compares values. Default `'auto'`: numbers and bigints
    * numerically, strings by code point (PostgreSQL's `COLLATE "C"`: use that
    * collation on the column for the array and SQL orders to agree), Dates by
-   * time, booleans false before true. `'bigint'`: integers given as strings,
-   * numbers or bigints (`pg` returns int8 as strings) compared exactly.
+   * time, booleans false before true; a value of any other kind (a plain
+   * object, a cursor's `{ $ts }`) in a position or a row throws a TypeError.
+   * `'bigint'`: integers given as strings, numbers or bigints (`pg` returns
+   * int8 as strings) compared exactly; any other value in a position or a row
+   * throws a TypeError.
    */
   type?: 'auto' | 'bigint';
 }
@@ -248,6 +251,49 @@ function checkRequest(sort: KeysetSort, request: KeysetRequest): void {
   if (position !== undefined) checkPosition(sort, position);
 }
 
+const INTEGER_TEXT = /^-?\d{1,1000}$/;
+
+/**
+ * Whether a value of a `type: 'bigint'` column is an integer: a bigint, a safe
+ * integer, or its decimal text. Anything else would make `BigInt()` throw a
+ * SyntaxError or RangeError (or read `''` and `true` as numbers) in
+ * `keysetArray`, and PostgreSQL fail the query with 22P02.
+ */
+function isInteger(v: unknown): boolean {
+  return (
+    typeof v === 'bigint' ||
+    (typeof v === 'number' && Number.isSafeInteger(v)) ||
+    (typeof v === 'string' && INTEGER_TEXT.test(v))
+  );
+}
+
+/**
+ * Whether a value of a `type: 'auto'` column is one `compareValues` orders
+ * (and `pg` sends as a scalar): any other object, such as a cursor's
+ * `{ $ts }` or a plain object, would be compared as `[object Object]` by the
+ * array side and sent as JSON text to PostgreSQL, which rejects it.
+ */
+function isScalar(v: unknown): boolean {
+  switch (typeof v) {
+    case 'string':
+    case 'number':
+    case 'bigint':
+    case 'boolean':
+      return true;
+    default:
+      return v instanceof Date && !Number.isNaN(v.getTime());
+  }
+}
+
+function checkValue(c: ResolvedSortColumn, v: unknown, what: string): void {
+  if (v === null) return;
+  if (c.type === 'bigint' ? !isInteger(v) : !isScalar(v)) {
+    fail(
+      `${what} for "${c.column}" must be ${c.type === 'bigint' ? "an integer (type: 'bigint')" : 'a string, number, bigint, boolean or valid Date'}.`,
+    );
+  }
+}
+
 function checkPosition(sort: KeysetSort, position: readonly unknown[]): void {
   if (!Array.isArray(position) || position.length !== sort.columns.length) {
     fail(`a position must be an array of ${sort.columns.length} values.`);
@@ -257,6 +303,7 @@ function checkPosition(sort: KeysetSort, position: readonly unknown[]): void {
     if (v === undefined || (v === null && !c.nullable)) {
       fail(`the position's value for "${c.column}" is missing (declare nullable: true for NULLs).`);
     }
+    checkValue(c, v, "the position's value");
   });
 }
 
@@ -350,6 +397,7 @@ export function keysetPosition(sort: KeysetSort, row: object): unknown[] {
     if (v === undefined || (v === null && !c.nullable)) {
       fail(`a row has no value for "${c.key}" (declare nullable: true for NULLs).`);
     }
+    checkValue(c, v, "a row's value");
     return v;
   });
 }
