@@ -62,6 +62,15 @@ export {
   type ProblemOptions,
 } from './core/problem.js';
 
+// Web Linking (RFC 8288): the Link header pagination and versioning write.
+export {
+  formatLink,
+  formatLinks,
+  type ParsedWebLink,
+  parseLinkHeader,
+  type WebLink,
+} from './core/link.js';
+
 // The Node server itself: parser errors as problems, timeouts.
 export { type HardenServerOptions, hardenServer } from './core/server.js';
 
