@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const build = spawnSync('npm', ['run', 'build'], { stdio: 'inherit' });
 if (build.status !== 0) process.exit(1);
 
-const all = ['core', 'stores', 'idempotency', 'rate-limit', 'caching'];
+const all = ['core', 'stores', 'idempotency', 'rate-limit', 'caching', 'pagination'];
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : all;
 let failed = 0;
 for (const name of chosen) {
