@@ -23,29 +23,20 @@
  * the offset page and five of the keyset page, on one connection; `created_at` is read as text, as
  * docs/pagination.md asks, so the position keeps its microseconds.
  */
-import { spawnSync } from 'node:child_process';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { keysetPage, keysetSort, keysetSql } from 'restwell/pagination';
 import { median, table } from './harness.js';
 
-// `restwell` must be the built package, as users run it: bench/tsconfig.json
-// has no source paths, so run this file again under it when it is not in force.
+// `restwell` must be the built package, as users run it: bench/run.ts runs
+// every bench under bench/tsconfig.json, which has no source paths.
 const measured = fileURLToPath(import.meta.resolve('restwell/pagination'));
 if (!measured.includes('/dist/')) {
-  if (process.env.TSX_TSCONFIG_PATH !== undefined) {
-    console.error(`restwell/pagination resolves to ${measured}, not the built package.`);
-    process.exit(1);
-  }
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
-    stdio: 'inherit',
-    env: {
-      ...process.env,
-      TSX_TSCONFIG_PATH: fileURLToPath(new URL('./tsconfig.json', import.meta.url)),
-    },
-  });
-  process.exit(r.status ?? 1);
+  console.error(
+    `restwell/pagination resolves to ${measured}, not the built package: run it with npm run bench -- pagination.`,
+  );
+  process.exit(1);
 }
 
 const TABLE = 'restwell_bench_pages';

@@ -12,6 +12,7 @@ if (build.status !== 0) process.exit(1);
 
 const all = ['core', 'stores', 'idempotency', 'rate-limit', 'caching', 'pagination'];
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : all;
+const tsconfig = fileURLToPath(new URL('./tsconfig.json', import.meta.url));
 let failed = 0;
 for (const name of chosen) {
   const file = fileURLToPath(new URL(`./${name}.ts`, import.meta.url));
@@ -21,7 +22,11 @@ for (const name of chosen) {
     continue;
   }
   console.log(`\n## ${name}\n`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', file], { stdio: 'inherit' });
+  // Under bench/tsconfig.json, which has no source paths: `restwell` is the built package.
+  const r = spawnSync(process.execPath, ['--import', 'tsx', file], {
+    stdio: 'inherit',
+    env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig },
+  });
   if (r.status !== 0) failed++;
 }
 process.exit(failed === 0 ? 0 : 1);

@@ -94,7 +94,7 @@ describe.runIf(services.postgres)('keysetPagination on PostgreSQL', () => {
     const ids: string[] = [];
     let next: string | undefined = url;
     for (let i = 0; next !== undefined && i < 400; i++) {
-      const res = await request(app).get(next).expect(200);
+      const res: request.Response = await request(app).get(next).expect(200);
       const page = res.body.data.map((r: Row) => r.id);
       ids.push(...(rel === 'prev' ? page.reverse() : page));
       next = parseLinkHeader(res.headers.link).find((l) => l.rel.includes(rel))?.href;
@@ -108,24 +108,30 @@ describe.runIf(services.postgres)('keysetPagination on PostgreSQL', () => {
     ['rank,-name', ''],
     ['-rank,createdAt', '&since=2026-01-01T00:00:05Z'],
     ['name,-createdAt', '&until=2026-01-01T01:00:30+01:00'],
-  ])('sort %s%s gives the same rows as the array, both ways, microseconds and bigints exact', async (sort, window) => {
-    const { sqlApp, pages } = apps();
-    const url = `/rows?sort=${sort}&limit=13${window.replaceAll('+', '%2B')}`;
-    const forward = await walkIds(sqlApp, url, 'next');
-    expect(new Set(forward).size).toBe(forward.length);
+  ])(
+    'sort %s%s gives the same rows as the array, both ways, microseconds and bigints exact',
+    async (sort, window) => {
+      const { sqlApp, pages } = apps();
+      const url = `/rows?sort=${sort}&limit=13${window.replaceAll('+', '%2B')}`;
+      const forward = await walkIds(sqlApp, url, 'next');
+      expect(new Set(forward).size).toBe(forward.length);
 
-    // The same request answered from the array.
-    const ctx = {
-      request: { path: '/rows', query: new URLSearchParams(`sort=${sort}&limit=300${window.replaceAll("+", "%2B")}`) },
-      state: {},
-    } as unknown as Parameters<KeysetPaginator['request']>[0];
-    const expected = pages.array(rows, pages.request(ctx)).items.map((r) => r.id);
-    expect(forward).toEqual(expected);
-    expect(expected.length).toBeGreaterThan(0);
+      // The same request answered from the array.
+      const ctx = {
+        request: {
+          path: '/rows',
+          query: new URLSearchParams(`sort=${sort}&limit=300${window.replaceAll('+', '%2B')}`),
+        },
+        state: {},
+      } as unknown as Parameters<KeysetPaginator['request']>[0];
+      const expected = pages.array(rows, pages.request(ctx)).items.map((r) => r.id);
+      expect(forward).toEqual(expected);
+      expect(expected.length).toBeGreaterThan(0);
 
-    const first = await request(sqlApp).get(url).expect(200);
-    const last = parseLinkHeader(first.headers.link).find((l) => l.rel.includes('last'))?.href;
-    const backward = await walkIds(sqlApp, last as string, 'prev');
-    expect(backward).toEqual(expected);
-  });
+      const first = await request(sqlApp).get(url).expect(200);
+      const last = parseLinkHeader(first.headers.link).find((l) => l.rel.includes('last'))?.href;
+      const backward = await walkIds(sqlApp, last as string, 'prev');
+      expect(backward).toEqual(expected);
+    },
+  );
 });

@@ -46,7 +46,11 @@ const baseOptions: KeysetPaginationOptions = {
   total: true,
 };
 
-function listApp(adapter: AdapterCase, items: Item[], options: Partial<KeysetPaginationOptions> = {}) {
+function listApp(
+  adapter: AdapterCase,
+  items: Item[],
+  options: Partial<KeysetPaginationOptions> = {},
+) {
   const pages = keysetPagination({ ...baseOptions, ...options });
   return adapter.build({
     routes: [
@@ -121,8 +125,12 @@ describe.each(adapters)('keysetPagination through $name', (adapter) => {
   it('gives the exact inverse page when going back from a next page', async () => {
     const app = listApp(adapter, makeItems());
     const p1 = await request(app).get('/v1/items?limit=5').expect(200);
-    const p2 = await request(app).get(linkOf(p1, 'next') as string).expect(200);
-    const back = await request(app).get(linkOf(p2, 'prev') as string).expect(200);
+    const p2 = await request(app)
+      .get(linkOf(p1, 'next') as string)
+      .expect(200);
+    const back = await request(app)
+      .get(linkOf(p2, 'prev') as string)
+      .expect(200);
     expect(back.body.data).toEqual(p1.body.data);
     expect(back.body.pagination).toMatchObject({ hasPrev: false, hasNext: true });
     expect(p1.body.pagination).toMatchObject({ hasPrev: false, hasNext: true, prevCursor: null });
@@ -204,7 +212,13 @@ describe.each(adapters)('keysetPagination through $name', (adapter) => {
 
   it('refuses a cursor whose payload is not a page position', async () => {
     const app = listApp(adapter, makeItems());
-    const binding = { sort: '-createdAt', limit: 7, filters: { status: [] }, since: null, until: null };
+    const binding = {
+      sort: '-createdAt',
+      limit: 7,
+      filters: { status: [] },
+      since: null,
+      until: null,
+    };
     for (const payload of [['z', 'x', 'y'], ['a', 'only-one'], ['l', 'extra'], []]) {
       const cursor = cursors.encode(payload, binding);
       const res = await request(app).get(`/v1/items?cursor=${cursor}`).expect(400);
@@ -227,7 +241,9 @@ describe.each(adapters)('keysetPagination through $name', (adapter) => {
 
     const abs = listApp(adapter, items, { baseUrl: 'https://api.example.com/api/' });
     const res2 = await request(abs).get('/v1/items?limit=2').expect(200);
-    expect(linkOf(res2, 'next')).toMatch(/^https:\/\/api\.example\.com\/api\/v1\/items\?limit=2&cursor=/);
+    expect(linkOf(res2, 'next')).toMatch(
+      /^https:\/\/api\.example\.com\/api\/v1\/items\?limit=2&cursor=/,
+    );
   });
 
   it('counts the total only when asked, and only when allowed', async () => {
@@ -252,7 +268,11 @@ describe.each(adapters)('keysetPagination through $name', (adapter) => {
         items.splice(items.indexOf(victim), 1);
         survivors.delete(victim.id);
       }
-      for (const createdAt of ['2025-12-31T00:00:00.000Z', '2026-01-01T00:00:04.000Z', '2027-01-01T00:00:00.000Z']) {
+      for (const createdAt of [
+        '2025-12-31T00:00:00.000Z',
+        '2026-01-01T00:00:04.000Z',
+        '2027-01-01T00:00:00.000Z',
+      ]) {
         items.push({ id: `new_${added++}`, createdAt, name: 'New', rank: 1, status: 'open' });
       }
     });
@@ -274,31 +294,57 @@ describe.each(adapters)('keysetPagination through $name', (adapter) => {
     items.splice(0, items.length, ...kept.filter((i) => firstPage.has(i.id)));
     const empty = await request(app).get(next).expect(200);
     expect(empty.body.data).toEqual([]);
-    expect(empty.body.pagination).toMatchObject({ hasNext: false, hasPrev: true, prevCursor: null });
-    const prev = await request(app).get(linkOf(empty, 'prev') as string).expect(200);
-    expect(prev.body.data.map((i: Item) => i.id)).toEqual(beforeLast.body.data.map((i: Item) => i.id));
+    expect(empty.body.pagination).toMatchObject({
+      hasNext: false,
+      hasPrev: true,
+      prevCursor: null,
+    });
+    const prev = await request(app)
+      .get(linkOf(empty, 'prev') as string)
+      .expect(200);
+    expect(prev.body.data.map((i: Item) => i.id)).toEqual(
+      beforeLast.body.data.map((i: Item) => i.id),
+    );
     // And the other way: a prev cursor, with every row before its position deleted since.
     items.splice(0, items.length, ...kept);
     const p1 = await request(app).get('/v1/items?limit=3').expect(200);
-    const p2 = await request(app).get(linkOf(p1, 'next') as string).expect(200);
+    const p2 = await request(app)
+      .get(linkOf(p1, 'next') as string)
+      .expect(200);
     const prevUrl = linkOf(p2, 'prev') as string;
-    items.splice(0, items.length, ...kept.filter((i) => !p1.body.data.some((d: Item) => d.id === i.id)));
+    items.splice(
+      0,
+      items.length,
+      ...kept.filter((i) => !p1.body.data.some((d: Item) => d.id === i.id)),
+    );
     const gone = await request(app).get(prevUrl).expect(200);
     expect(gone.body.data).toEqual([]);
     expect(gone.body.pagination).toMatchObject({ hasNext: true, hasPrev: false, nextCursor: null });
     expect(linkOf(gone, 'next')).toBe(linkOf(gone, 'first'));
-    const again = await request(app).get(linkOf(gone, 'next') as string).expect(200);
+    const again = await request(app)
+      .get(linkOf(gone, 'next') as string)
+      .expect(200);
     expect(again.body.data).toEqual(p2.body.data);
   });
 
   it('pages a time window: since included, until excluded, ties paged by the cursor', async () => {
     const items = makeItems();
-    const app = listApp(adapter, items, { window: { field: 'createdAt' }, defaultSort: 'createdAt' });
+    const app = listApp(adapter, items, {
+      window: { field: 'createdAt' },
+      defaultSort: 'createdAt',
+    });
     const since = '2026-01-01T00:00:02Z';
     const until = '2026-01-01T01:00:05+01:00'; // 00:00:05Z
-    const { ids } = await walk(app, `/v1/items?since=${encodeURIComponent(since)}&until=${encodeURIComponent(until)}&limit=2`, 'next');
+    const { ids } = await walk(
+      app,
+      `/v1/items?since=${encodeURIComponent(since)}&until=${encodeURIComponent(until)}&limit=2`,
+      'next',
+    );
     const expected = items
-      .filter((i) => i.createdAt >= '2026-01-01T00:00:02.000Z' && i.createdAt < '2026-01-01T00:00:05.000Z')
+      .filter(
+        (i) =>
+          i.createdAt >= '2026-01-01T00:00:02.000Z' && i.createdAt < '2026-01-01T00:00:05.000Z',
+      )
       .map((i) => i.id);
     expect(ids.flat()).toEqual(expected); // 15 rows: three seconds of five ties each
     expect(expected).toHaveLength(15);
@@ -312,14 +358,18 @@ describe.each(adapters)('keysetPagination through $name', (adapter) => {
       ['until=2026-01-01T00:00:00.1234567Z', '/until'],
       ['since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z', '/until'],
       ['since=2026-01-01T00:00:00Z&until=2026-01-01T00:00:00.000Z', '/until'],
-    ]) {
-      const res = await request(app).get(`/v1/items?${query.replaceAll('+', '%2B')}`).expect(400);
+    ] as const) {
+      const res = await request(app)
+        .get(`/v1/items?${query.replaceAll('+', '%2B')}`)
+        .expect(400);
       expect(res.body.errors.map((e: { pointer: string }) => e.pointer)).toEqual([pointer]);
     }
     // A cursor is bound to its window.
     const p1 = await request(app).get(`/v1/items?since=${since}&limit=2`).expect(200);
     const cursor = p1.body.pagination.nextCursor as string;
-    const res = await request(app).get(`/v1/items?since=2026-01-01T00:00:01Z&limit=2&cursor=${cursor}`).expect(400);
+    const res = await request(app)
+      .get(`/v1/items?since=2026-01-01T00:00:01Z&limit=2&cursor=${cursor}`)
+      .expect(400);
     expect(res.body.reason).toBe('mismatch');
   });
 });
@@ -346,13 +396,15 @@ describe('keysetPagination options', () => {
     [{ sortable: { createdAt: { column: 'created_at', nullable: 'yes' } } }, /nullable/],
     [{ defualtSort: '-createdAt' }, /defaultSort/],
   ])('refuses %o', (patch, message) => {
-    expect(() => keysetPagination({ ...baseOptions, ...(patch as object) } as KeysetPaginationOptions)).toThrow(message);
+    expect(() =>
+      keysetPagination({ ...baseOptions, ...(patch as object) } as KeysetPaginationOptions),
+    ).toThrow(message);
   });
 
   it('does not serialise a secret-bearing baseUrl in its message', () => {
-    expect(() => keysetPagination({ ...baseOptions, baseUrl: 'https://user:hunter2@api.example.com' })).toThrow(
-      /baseUrl/,
-    );
+    expect(() =>
+      keysetPagination({ ...baseOptions, baseUrl: 'https://user:hunter2@api.example.com' }),
+    ).toThrow(/baseUrl/);
   });
 
   it('builds SQL that ANDs the time window with the keyset condition, numbered after the caller', () => {
@@ -380,7 +432,8 @@ function fakeContext(url: string) {
         get: (n: string) => headers.get(n),
         has: (n: string) => headers.has(n),
         set: (n: string, v: string) => headers.set(n, v),
-        append: (n: string, v: string) => headers.set(n, headers.has(n) ? `${headers.get(n)}, ${v}` : v),
+        append: (n: string, v: string) =>
+          headers.set(n, headers.has(n) ? `${headers.get(n)}, ${v}` : v),
         delete: (n: string) => headers.delete(n),
         names: () => [...headers.keys()],
       },
@@ -402,7 +455,11 @@ describe.each(adapters)('offsetPagination through $name', (adapter) => {
           handler: ({ context }) => {
             const page = pages.request(context);
             return {
-              body: pages.respond(context, pages.array(items, page), page.total ? { total: items.length } : {}),
+              body: pages.respond(
+                context,
+                pages.array(items, page),
+                page.total ? { total: items.length } : {},
+              ),
             };
           },
         },
@@ -412,8 +469,17 @@ describe.each(adapters)('offsetPagination through $name', (adapter) => {
 
   it('pages with offset and limit, with first, prev, next and last links', async () => {
     const res = await request(app()).get('/v1/audit?offset=20&limit=10&total=true&q=x').expect(200);
-    expect(res.body.data.map((r: { id: number }) => r.id)).toEqual([21, 22, 23, 24, 25, 26, 27, 28, 29, 30]);
-    expect(res.body.pagination).toEqual({ offset: 20, limit: 10, page: 3, hasNext: true, hasPrev: true, total: 45 });
+    expect(res.body.data.map((r: { id: number }) => r.id)).toEqual([
+      21, 22, 23, 24, 25, 26, 27, 28, 29, 30,
+    ]);
+    expect(res.body.pagination).toEqual({
+      offset: 20,
+      limit: 10,
+      page: 3,
+      hasNext: true,
+      hasPrev: true,
+      total: 45,
+    });
     expect(res.body.links).toEqual({
       self: '/v1/audit?offset=20&limit=10&total=true&q=x',
       first: '/v1/audit?limit=10&total=true&q=x',
@@ -426,7 +492,9 @@ describe.each(adapters)('offsetPagination through $name', (adapter) => {
   });
 
   it('pages with page and size', async () => {
-    const res = await request(app({ style: 'page' })).get('/v1/audit?page=5&size=10').expect(200);
+    const res = await request(app({ style: 'page' }))
+      .get('/v1/audit?page=5&size=10')
+      .expect(200);
     expect(res.body.data.map((r: { id: number }) => r.id)).toEqual([41, 42, 43, 44, 45]);
     expect(res.body.pagination).toMatchObject({ page: 5, hasNext: false, hasPrev: true });
     expect(res.body.links.prev).toBe('/v1/audit?page=4&size=10');
@@ -435,9 +503,17 @@ describe.each(adapters)('offsetPagination through $name', (adapter) => {
   });
 
   it('refuses an offset past the maximum, and every other bad parameter, in one problem', async () => {
-    const res = await request(app({ maxOffset: 100 })).get('/v1/audit?offset=101&limit=abc&total=1').expect(400);
-    expect(res.body.errors.map((e: { pointer: string }) => e.pointer).sort()).toEqual(['/limit', '/offset', '/total']);
-    const res2 = await request(app({ style: 'page', maxOffset: 100 })).get('/v1/audit?page=12&size=10').expect(400);
+    const res = await request(app({ maxOffset: 100 }))
+      .get('/v1/audit?offset=101&limit=abc&total=1')
+      .expect(400);
+    expect(res.body.errors.map((e: { pointer: string }) => e.pointer).sort()).toEqual([
+      '/limit',
+      '/offset',
+      '/total',
+    ]);
+    const res2 = await request(app({ style: 'page', maxOffset: 100 }))
+      .get('/v1/audit?page=12&size=10')
+      .expect(400);
     expect(res2.body.errors[0].detail).toContain('from 1 to 11');
   });
 
