@@ -20,7 +20,6 @@ import {
   createDecipheriv,
   createHmac,
   hkdfSync,
-  randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
 import { checkOptions, invalidOption } from '../core/errors.js';
@@ -62,9 +61,14 @@ export interface CursorCodecOptions {
    */
   secrets: CursorSecret | readonly CursorSecret[];
   /**
-   * How long a cursor is accepted after it was made, in milliseconds.
-   * Whatever it says, a cursor dated more than 60 seconds ahead of `now` (the
-   * skew allowed between servers' clocks) is refused as `expired`.
+   * How long a cursor is accepted after it was made, in milliseconds: at
+   * least this long, and less than 1/24 longer (at most one hour longer).
+   * A cursor's date is rounded up to that step, so that every cursor made
+   * for one position within a step is the same string, and a list page's
+   * body (and its ETag) stays the same for as long. Whatever it says, a
+   * cursor dated more than 60 seconds (plus the step) ahead of `now` is
+   * refused as `expired`. Without it cursors carry no date at all; adding it
+   * later expires the cursors made before.
    * @default undefined (no limit)
    */
   maxAgeMs?: number;
@@ -144,7 +148,24 @@ function deriveKeys(secret: Uint8Array): Keys {
 }
 
 /**
- * The key that seals one cursor: HMAC-SHA256 of a random 128-bit nonce under
+ * The nonce of a sealed cursor, synthetic (as in SIV, RFC 5297): the first 128
+ * bits of an HMAC of the header and payload. The same payload, binding and
+ * date give the same cursor, so a page's body is stable (ETags, 304s, a
+ * compressed copy equal to the identity one); distinct plaintexts get
+ * distinct nonces as random ones would. All it shows is that two cursors are
+ * equal, which their holder can see anyway.
+ */
+function syntheticNonce(keys: Keys, header: Uint8Array, body: Uint8Array): Buffer {
+  return createHmac('sha256', keys.mac)
+    .update('nonce')
+    .update(header)
+    .update(body)
+    .digest()
+    .subarray(0, NONCE_BYTES);
+}
+
+/**
+ * The key that seals one cursor: HMAC-SHA256 of a 128-bit nonce under
  * the encryption key. GCM with random 96-bit IVs under one key is limited to
  * 2^32 messages (NIST SP 800-38D §8.3), which a busy API issuing cursors could
  * reach within weeks; a fresh key per cursor moves the collision bound to the
@@ -329,6 +350,10 @@ export function createCursorCodec(options: CursorCodecOptions): CursorCodec {
   const now = options.now ?? Date.now;
   if (typeof now !== 'function') invalidOption('pagination', 'now', 'a function', now);
 
+  // Cursors made within one step share their date (see maxAgeMs).
+  const step =
+    maxAgeMs === undefined ? 0 : Math.min(3_600_000, Math.max(1, Math.floor(maxAgeMs / 24)));
+
   function clock(): number {
     const t = now();
     if (!Number.isSafeInteger(t) || t < 0 || t >= 2 ** 48) {
@@ -347,14 +372,14 @@ export function createCursorCodec(options: CursorCodecOptions): CursorCodec {
     const header = Buffer.alloc(HEADER_BYTES);
     header[0] = VERSION;
     header[1] = reveal ? MODE_REVEALED : MODE_SEALED;
-    header.writeUIntBE(clock(), 2, 6);
+    header.writeUIntBE(step === 0 ? 0 : Math.ceil(clock() / step) * step, 2, 6);
     bindingTag(signing, binding).copy(header, 8);
     let bytes: Buffer;
     if (reveal) {
       const mac = createHmac('sha256', signing.mac).update(header).update(body).digest();
       bytes = Buffer.concat([header, body, mac]);
     } else {
-      const nonce = randomBytes(NONCE_BYTES);
+      const nonce = syntheticNonce(signing, header, body);
       const cipher = createCipheriv('aes-256-gcm', sealKey(signing, nonce), ZERO_IV, {
         authTagLength: GCM_TAG_BYTES,
       });
@@ -430,7 +455,7 @@ export function createCursorCodec(options: CursorCodecOptions): CursorCodec {
 
     const iat = bytes.readUIntBE(2, 6);
     const t = clock();
-    if (iat > t + MAX_CLOCK_SKEW_MS) throw new InvalidCursorError('expired');
+    if (iat > t + MAX_CLOCK_SKEW_MS + step) throw new InvalidCursorError('expired');
     if (maxAgeMs !== undefined && t - iat > maxAgeMs) throw new InvalidCursorError('expired');
 
     const expected = bindingTag(opened.keys, binding);

@@ -130,9 +130,32 @@ describe('cursor round trips', () => {
     expect(cursors.decode(cursor, { b: { d: 'x', c: [1, 2] }, a: 1 })).toEqual([1]);
   });
 
-  it('makes a different cursor each time when sealed', () => {
-    const cursors = codec();
-    expect(cursors.encode([1], BINDING)).not.toBe(cursors.encode([1], BINDING));
+  it('makes the same cursor for the same payload, binding and time step, and another when any differs', () => {
+    let t = 1_800_000_000_001; // just after a step begins
+    const cursors = codec({ maxAgeMs: 24_000, now: () => t }); // a step of 1 s
+    const a = cursors.encode([1, 'x'], BINDING);
+    t += 999;
+    expect(cursors.encode([1, 'x'], BINDING)).toBe(a);
+    expect(cursors.encode([1, 'y'], BINDING)).not.toBe(a);
+    expect(cursors.encode([1, 'x'], { ...BINDING, limit: 99 })).not.toBe(a);
+    expect(
+      codec({ maxAgeMs: 24_000, now: () => t, secrets: ['z'.repeat(32)] }).encode(
+        [1, 'x'],
+        BINDING,
+      ),
+    ).not.toBe(a);
+    t += 2;
+    expect(cursors.encode([1, 'x'], BINDING)).not.toBe(a);
+    // Without maxAgeMs a cursor carries no date: the same whenever it is made.
+    let u = 1_800_000_000_000;
+    const undated = codec({ now: () => u });
+    const b = undated.encode([1], BINDING);
+    u += 86_400_000;
+    expect(undated.encode([1], BINDING)).toBe(b);
+    // Equal plaintexts only: a one-bit change of the payload changes the whole sealed part.
+    const c = Buffer.from(undated.encode([2], BINDING), 'base64url');
+    const d = Buffer.from(b, 'base64url');
+    expect(c.subarray(24).equals(d.subarray(24))).toBe(false);
   });
 
   it('refuses a value that is not a cursor value when encoding', () => {
@@ -384,9 +407,9 @@ describe('expiry', () => {
 
   it('accepts a small clock skew and refuses a cursor dated further in the future', () => {
     let t = 1_800_000_000_000;
-    const cursors = codec({ maxAgeMs: 60_000, now: () => t });
+    const cursors = codec({ maxAgeMs: 60_000, now: () => t }); // a step of 2.5 s
     const cursor = cursors.encode([1], BINDING);
-    t -= 60_000;
+    t -= 62_500;
     expect(cursors.decode(cursor, BINDING)).toEqual([1]);
     t -= 1;
     expect(reasonOf(() => cursors.decode(cursor, BINDING))).toBe('expired');
