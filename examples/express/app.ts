@@ -6,12 +6,13 @@
  */
 import express from 'express';
 import { jsonBody, type Logger, NotFoundError, type Store, validate } from 'restwell';
-import { expressAdapter } from 'restwell/express';
+import { contextOf, expressAdapter } from 'restwell/express';
 import { compression } from 'restwell/compression';
 import { conditional } from 'restwell/conditional';
 import { idempotency } from 'restwell/idempotency';
 import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
+import { createPaginators, pageOf } from '../shared/pagination.js';
 import { Repository } from '../shared/domain.js';
 import { CreatePayment, CreateUser, PatchUser, ReplaceUser } from '../shared/schemas.js';
 
@@ -24,6 +25,8 @@ export interface ExampleOptions {
   logger?: Logger;
   /** Rate limits; the defaults suit a demo. */
   limits?: ExampleLimits;
+  /** Seals list cursors; every process of one API needs the same (see shared/pagination.ts). */
+  cursorSecret?: string;
 }
 
 export function createApp({
@@ -32,6 +35,7 @@ export function createApp({
   repo = new Repository(),
   logger,
   limits,
+  cursorSecret,
 }: ExampleOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -51,6 +55,7 @@ export function createApp({
     ),
   );
   const versioned = rw(userValidators(repo));
+  const pages = createPaginators(cursorSecret);
 
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
@@ -58,8 +63,9 @@ export function createApp({
 
   app
     .route('/v1/users')
-    .get((_req, res) => {
-      res.json({ data: repo.listUsers() });
+    // Cursor pages: ?limit=, ?sort=-createdAt,name (allowlisted), ?cursor= from the Link header.
+    .get(rw(pages.users), (req, res) => {
+      res.json(pageOf(pages.users, contextOf(req), repo.listUsers()));
     })
     .post(rw(validate({ body: CreateUser })), (req, res) => {
       const user = repo.createUser(req.body);
@@ -93,8 +99,15 @@ export function createApp({
 
   app
     .route('/v1/payments')
-    .get((_req, res) => {
-      res.json({ data: repo.listPayments() });
+    // Newest first; ?userId= filters, ?since= and ?until= bound a time window.
+    .get(rw(pages.payments), (req, res) => {
+      res.json(
+        pageOf(
+          pages.payments,
+          contextOf(req),
+          repo.listPayments(typeof req.query.userId === 'string' ? req.query.userId : undefined),
+        ),
+      );
     })
     // A retried POST must never charge twice: the key is required, and a retry replays the first answer.
     .post(

@@ -8,9 +8,10 @@ import { jsonBody, type Logger, NotFoundError, type Store, validate } from 'rest
 import { compression } from 'restwell/compression';
 import { conditional } from 'restwell/conditional';
 import { idempotency } from 'restwell/idempotency';
-import { koaAdapter } from 'restwell/koa';
+import { contextOf, koaAdapter } from 'restwell/koa';
 import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
+import { createPaginators, pageOf } from '../shared/pagination.js';
 import { Repository, type User } from '../shared/domain.js';
 import { CreatePayment, CreateUser, PatchUser, ReplaceUser } from '../shared/schemas.js';
 
@@ -23,6 +24,8 @@ export interface ExampleOptions {
   logger?: Logger;
   /** Rate limits; the defaults suit a demo. */
   limits?: ExampleLimits;
+  /** Seals list cursors; every process of one API needs the same (see shared/pagination.ts). */
+  cursorSecret?: string;
 }
 
 export function createApp({
@@ -31,6 +34,7 @@ export function createApp({
   repo = new Repository(),
   logger,
   limits,
+  cursorSecret,
 }: ExampleOptions): Koa {
   const app = new Koa();
   app.proxy = false;
@@ -41,8 +45,10 @@ export function createApp({
     ctx.body = { status: 'ok' };
   });
 
-  router.get('/v1/users', (ctx) => {
-    ctx.body = { data: repo.listUsers() };
+  const pages = createPaginators(cursorSecret);
+  // Cursor pages: ?limit=, ?sort=-createdAt,name (allowlisted), ?cursor= from the Link header.
+  router.get('/v1/users', rw(pages.users), (ctx) => {
+    ctx.body = pageOf(pages.users, contextOf(ctx), repo.listUsers());
   });
   router.post('/v1/users', rw(validate({ body: CreateUser })), (ctx) => {
     const user = repo.createUser(ctx.request.body as Pick<User, 'email' | 'name'>);
@@ -80,8 +86,14 @@ export function createApp({
     ctx.status = 204;
   });
 
-  router.get('/v1/payments', (ctx) => {
-    ctx.body = { data: repo.listPayments() };
+  // Newest first; ?userId= filters, ?since= and ?until= bound a time window.
+  router.get('/v1/payments', rw(pages.payments), (ctx) => {
+    const userId = ctx.query.userId;
+    ctx.body = pageOf(
+      pages.payments,
+      contextOf(ctx),
+      repo.listPayments(typeof userId === 'string' ? userId : undefined),
+    );
   });
   // A retried POST must never charge twice: the key is required, and a retry replays the first answer.
   router.post(

@@ -9,7 +9,9 @@ const stores = await createStores();
 // What Node's HTTP parser refuses itself (a control character in a header, bad framing, headers
 // too large, a client too slow) is answered as a problem with a trace id, and the server gets
 // timeouts a public API wants.
-const server = hardenServer(createServer(createApp(stores).callback()));
+const server = hardenServer(
+  createServer(createApp({ ...stores, cursorSecret: process.env.CURSOR_SECRET }).callback()),
+);
 server.listen(port, () => {
   console.log(`restwell example (Koa, ${stores.records.kind} store) on http://localhost:${port}`);
 });

@@ -11,6 +11,7 @@ export interface User {
   email: string;
   name: string;
   version: number;
+  createdAt: string;
   updatedAt: string;
 }
 
@@ -27,8 +28,8 @@ export interface Payment {
 /**
  * The users every fresh example starts with, in this order: fifty, so that a
  * list has pages to walk through. Deterministic (ids from first names, version
- * 1, last modified at the epoch), so the walk-through in examples/README.md and
- * the tests can name them.
+ * 1, created one second apart from the epoch on, last modified when created),
+ * so the walk-through in examples/README.md and the tests can name them.
  */
 export const SEED_USERS: ReadonlyArray<readonly [first: string, last: string]> = [
   ['Ada', 'Lovelace'],
@@ -88,16 +89,18 @@ export class Repository {
   readonly payments = new Map<string, Payment>();
 
   constructor() {
-    for (const [first, last] of SEED_USERS) {
+    SEED_USERS.forEach(([first, last], i) => {
       const id = `usr_${first.toLowerCase()}`;
+      const at = new Date(i * 1000).toISOString();
       this.users.set(id, {
         id,
         email: `${first.toLowerCase()}@example.com`,
         name: `${first} ${last}`,
         version: 1,
-        updatedAt: new Date(0).toISOString(),
+        createdAt: at,
+        updatedAt: at,
       });
-    }
+    });
   }
 
   listUsers(): User[] {
@@ -105,11 +108,13 @@ export class Repository {
   }
 
   createUser(input: { email: string; name: string }): User {
+    const now = new Date().toISOString();
     const user: User = {
       id: `usr_${randomUUID().slice(0, 8)}`,
       ...input,
       version: 1,
-      updatedAt: new Date().toISOString(),
+      createdAt: now,
+      updatedAt: now,
     };
     this.users.set(user.id, user);
     return user;
@@ -132,8 +137,10 @@ export class Repository {
     return this.users.delete(id);
   }
 
-  listPayments(): Payment[] {
-    return [...this.payments.values()];
+  /** Every payment, or one user's. */
+  listPayments(userId?: string): Payment[] {
+    const all = [...this.payments.values()];
+    return userId === undefined ? all : all.filter((p) => p.userId === userId);
   }
 
   createPayment(input: {

@@ -1,6 +1,7 @@
 import type { RequestListener } from 'node:http';
 import { brotliDecompressSync } from 'node:zlib';
 import request from 'supertest';
+import { parseLinkHeader } from 'restwell';
 import { describe, expect, it } from 'vitest';
 import { createApp as createExpressApp } from '../../examples/express/app.js';
 import { createApp as createKoaApp } from '../../examples/koa/app.js';
@@ -42,18 +43,94 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
     expect(res.headers['trace-id']).toMatch(/^[0-9a-f]{32}$/);
   });
 
-  it('lists and reads users', async () => {
+  it('lists users in cursor pages, and reads one', async () => {
     const app = make();
-    const list = await request(app).get('/v1/users').expect(200);
-    const ids = list.body.data.map((u: { id: string }) => u.id);
-    // Fifty deterministic users, so that a list has pages to walk through.
-    expect(ids).toHaveLength(SEED_USERS.length);
+    const ids: string[] = [];
+    let url: string | undefined = '/v1/users';
+    while (url !== undefined) {
+      const page: request.Response = await request(app).get(url).expect(200);
+      ids.push(...page.body.data.map((u: { id: string }) => u.id));
+      url = parseLinkHeader(page.headers.link).find((l) => l.rel.includes('next'))?.href;
+      expect(page.body.links.next).toBe(url);
+    }
+    // Fifty deterministic users, in pages of 20, oldest first: the seed's order.
     expect(SEED_USERS.length).toBeGreaterThanOrEqual(50);
-    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual(new Repository().listUsers().map((u) => u.id));
     expect(ids.slice(0, 3)).toEqual(['usr_ada', 'usr_alan', 'usr_grace']);
-    expect(new Repository().listUsers()).toEqual(list.body.data);
     const one = await request(app).get('/v1/users/usr_ada').expect(200);
     expect(one.body).toMatchObject({ id: 'usr_ada', email: 'ada@example.com', version: 1 });
+  });
+
+  it('sorts users on an allowlist, counts them when asked, and refuses bad parameters in one problem', async () => {
+    const app = make();
+    const res = await request(app)
+      .get('/v1/users?sort=-createdAt,name&limit=3&total=true')
+      .expect(200);
+    expect(res.body.data.map((u: { id: string }) => u.id)).toEqual([
+      'usr_annie',
+      'usr_mary',
+      'usr_evelyn',
+    ]);
+    expect(res.body.pagination).toMatchObject({
+      limit: 3,
+      hasNext: true,
+      hasPrev: false,
+      total: SEED_USERS.length,
+    });
+    const byName = await request(app).get('/v1/users?sort=name&limit=2').expect(200);
+    expect(byName.body.data.map((u: { name: string }) => u.name)).toEqual([
+      'Ada Lovelace',
+      'Adele Goldberg',
+    ]);
+    const bad = await request(app).get('/v1/users?sort=password&limit=1000').expect(400);
+    expect(bad.headers['content-type']).toMatch(PROBLEM);
+    expect(bad.body.errors.map((e: { pointer: string }) => e.pointer).sort()).toEqual([
+      '/limit',
+      '/sort',
+    ]);
+    const forged = await request(app).get('/v1/users?cursor=AQAB').expect(400);
+    expect(forged.body).toMatchObject({ code: 'invalid-cursor' });
+  });
+
+  it('revalidates a list page with its ETag: the same page is the same bytes', async () => {
+    const app = make();
+    const first = await request(app).get('/v1/users?limit=5').expect(200);
+    expect(first.headers.etag).toBeDefined();
+    await request(app)
+      .get('/v1/users?limit=5')
+      .set('If-None-Match', first.headers.etag as string)
+      .expect(304);
+  });
+
+  it("pages one user's payments by amount, in a time window", async () => {
+    const app = make({ payments: 100 });
+    for (const [i, userId] of ['usr_ada', 'usr_alan', 'usr_ada', 'usr_ada'].entries()) {
+      await request(app)
+        .post('/v1/payments')
+        .set('idempotency-key', `page-${i}`)
+        .send({ amount: 100 + i, currency: 'EUR', userId })
+        .expect(201);
+    }
+    const ada = await request(app)
+      .get('/v1/payments?userId=usr_ada&sort=-amount&limit=2')
+      .expect(200);
+    expect(ada.body.data.map((p: { amount: number }) => p.amount)).toEqual([103, 102]);
+    const next = await request(app)
+      .get(ada.body.links.next as string)
+      .expect(200);
+    expect(next.body.data.map((p: { amount: number }) => p.amount)).toEqual([100]);
+    // The cursor is bound to the filter it was made for.
+    const other = await request(app)
+      .get(
+        `/v1/payments?userId=usr_alan&sort=-amount&limit=2&cursor=${ada.body.pagination.nextCursor}`,
+      )
+      .expect(400);
+    expect(other.body).toMatchObject({ code: 'invalid-cursor', reason: 'mismatch' });
+    const future = await request(app).get('/v1/payments?since=2999-01-01T00:00:00Z').expect(200);
+    expect(future.body.data).toEqual([]);
+    const all = await request(app).get('/v1/payments?until=2999-01-01T00:00:00Z').expect(200);
+    expect(all.body.data).toHaveLength(4);
+    await request(app).get('/v1/payments?since=last-week').expect(400);
   });
 
   it('answers an unknown user with a 404 problem', async () => {
