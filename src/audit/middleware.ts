@@ -1,0 +1,348 @@
+/**
+ * `audit()`: records every write after its response, chained and optionally
+ * checkpointed, without ever failing or delaying the request. Records go to a
+ * bounded in-memory buffer that one background loop appends to the sink, in
+ * order, retrying with backoff while the sink fails. When the buffer is full
+ * a record is dropped and counted, and the count is itself appended as an
+ * `audit.dropped` record once the sink takes records again.
+ *
+ * @module
+ */
+
+import type { KeyObject } from 'node:crypto';
+import { valueNestsDeeperThan } from '../core/body.js';
+import { type Context, type Middleware, type Next, principalId } from '../core/context.js';
+import { checkOptions, invalidOption } from '../core/errors.js';
+import { sha256 } from '../core/hash.js';
+import { defaultLogger, type Logger, LogThrottle, serializeError } from '../core/logger.js';
+import { canonicalJson } from '../idempotency/canonical-json.js';
+import { type AuditEvent, type AuditSink, type ChainedRecord, chainRecord } from './chain.js';
+import { type AuditCheckpoint, checkEd25519, signCheckpoint } from './checkpoint.js';
+
+/** Options of the checkpoints `audit()` signs. */
+export interface AuditCheckpointOptions {
+  /** The ed25519 private key checkpoints are signed with. Required. */
+  privateKey: KeyObject;
+  /**
+   * Where checkpoints go: somewhere other than the log (another store, a
+   * bucket, another team's system), or they prove nothing. Required.
+   */
+  write: (checkpoint: AuditCheckpoint) => void | Promise<void>;
+  /** A checkpoint after this many records. @default 1000 */
+  everyRecords?: number;
+  /** A checkpoint after this long, when records were appended since the last. @default 60000 */
+  everyMs?: number;
+}
+
+/** Options of {@link audit}. */
+export interface AuditOptions {
+  /** Where records are appended (`streamSink`, `callbackSink`, `redisStreamSink`, `postgresSink`). Required. */
+  sink: AuditSink;
+  /**
+   * The chain key (HMAC-SHA256), at least 32 bytes, kept apart from the log:
+   * whoever holds it can recompute a chain. Required.
+   */
+  key: string | Uint8Array;
+  /** The log's name: one chain. @default 'api' */
+  log?: string;
+  /** The methods recorded. @default ['POST', 'PUT', 'PATCH', 'DELETE'] */
+  methods?: readonly string[];
+  /**
+   * Body members (at any depth, names compared case-insensitively) replaced
+   * by `"[redacted]"` before the payload is hashed: a hash of a low-entropy
+   * secret can be reversed by guessing.
+   * @default password, secret, token, apiKey, api_key, cardNumber, cvc
+   */
+  redactFields?: readonly string[];
+  /** Signed checkpoints; without them a truncated tail cannot be detected. @default undefined */
+  checkpoints?: AuditCheckpointOptions;
+  /** Records held while the sink is slow or down; beyond it they are dropped and counted. @default 10000 */
+  maxBuffer?: number;
+  /** The longest one append may take before it is retried. @default 2000 */
+  timeoutMs?: number;
+  /** Where sink failures are reported, at most one line per 10 s. @default the default JSON logger */
+  logger?: Logger;
+  /** The clock, for tests. @default Date.now */
+  now?: () => number;
+}
+
+/** What `audit()` returns: the middleware, and control of its background loop. */
+export interface AuditMiddleware extends Middleware {
+  /**
+   * Resolves once every buffered record is appended, or after `withinMs`
+   * (default: `timeoutMs` for each buffered record, plus one) while the sink
+   * is failing.
+   */
+  flush(withinMs?: number): Promise<void>;
+  /** Flushes, signs a last checkpoint, and stops. */
+  close(): Promise<void>;
+  /** Records appended, dropped and waiting. */
+  stats(): { appended: number; dropped: number; pending: number };
+}
+
+const KNOWN = [
+  'sink',
+  'key',
+  'log',
+  'methods',
+  'redactFields',
+  'checkpoints',
+  'maxBuffer',
+  'timeoutMs',
+  'logger',
+  'now',
+];
+const DEFAULT_REDACT = ['password', 'secret', 'token', 'apiKey', 'api_key', 'cardNumber', 'cvc'];
+const MAX_USER_AGENT = 512;
+const MAX_BODY_DEPTH = 64;
+
+function integer(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    invalidOption('audit', name, 'an integer from 1', value);
+  }
+  return value;
+}
+
+/** A copy with the named members redacted. Bodies deeper than 64 levels are never walked. */
+function redact(value: unknown, names: ReadonlySet<string>): unknown {
+  if (Array.isArray(value)) return value.map((v) => redact(v, names));
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = names.has(k.toLowerCase()) ? '[redacted]' : redact(v, names);
+  }
+  return out;
+}
+
+function payloadHash(ctx: Context, names: ReadonlySet<string>): string | null {
+  const { body, rawBody } = ctx.request;
+  if (body !== null && typeof body === 'object' && !(body instanceof Uint8Array)) {
+    if (!valueNestsDeeperThan(body, MAX_BODY_DEPTH)) {
+      const text = canonicalJson(redact(body, names));
+      if (text !== undefined) return sha256(text);
+    }
+  }
+  if (rawBody !== undefined && rawBody.length > 0) return sha256(rawBody);
+  return null;
+}
+
+function statusOf(err: unknown): number {
+  const status = (err as { status?: unknown } | null)?.status;
+  return typeof status === 'number' && status >= 400 && status <= 599 ? status : 500;
+}
+
+/**
+ * Records writes after their response (see the module's comment). Mount it
+ * first in the global chain, so that writes refused by later middleware
+ * (429, 413, 415) are recorded too.
+ *
+ * @example
+ * ```ts
+ * const auditLog = audit({ sink: streamSink(process.stdout), key: process.env.AUDIT_KEY! });
+ * app.use(rw(auditLog, rateLimit(...), jsonBody()));
+ * ```
+ */
+export function audit(options: AuditOptions): AuditMiddleware {
+  checkOptions('audit', options, KNOWN);
+  if (options === undefined) invalidOption('audit', 'options', 'an object', options);
+  const { sink } = options;
+  if (sink === null || typeof sink !== 'object' || typeof sink.append !== 'function') {
+    invalidOption(
+      'audit',
+      'sink',
+      'an audit sink (streamSink, redisStreamSink, postgresSink, ...)',
+      sink,
+    );
+  }
+  const key = typeof options.key === 'string' ? Buffer.from(options.key) : options.key;
+  if (!(key instanceof Uint8Array) || key.length < 32) {
+    throw new TypeError(
+      'restwell/audit: option "key" must be at least 32 bytes (a string or a Uint8Array).',
+    );
+  }
+  const log = options.log ?? 'api';
+  if (typeof log !== 'string' || log === '' || log.length > 200) {
+    invalidOption('audit', 'log', 'a non-empty string of at most 200 characters', log);
+  }
+  const methods = new Set(
+    (options.methods ?? ['POST', 'PUT', 'PATCH', 'DELETE']).map((m) => m.toUpperCase()),
+  );
+  const redactNames = new Set((options.redactFields ?? DEFAULT_REDACT).map((f) => f.toLowerCase()));
+  const maxBuffer = integer('maxBuffer', options.maxBuffer, 10_000);
+  const timeoutMs = integer('timeoutMs', options.timeoutMs, 2000);
+  const logger = options.logger ?? defaultLogger;
+  const now = options.now ?? Date.now;
+  const cp = options.checkpoints;
+  if (cp !== undefined) {
+    checkOptions('audit', cp, ['privateKey', 'write', 'everyRecords', 'everyMs']);
+    checkEd25519('checkpoints.privateKey', cp.privateKey, 'private');
+    if (typeof cp.write !== 'function')
+      invalidOption('audit', 'checkpoints.write', 'a function', cp.write);
+  }
+  const everyRecords = integer('checkpoints.everyRecords', cp?.everyRecords, 1000);
+  const everyMs = integer('checkpoints.everyMs', cp?.everyMs, 60_000);
+
+  const buffer: AuditEvent[] = [];
+  const throttle = new LogThrottle();
+  let appended = 0;
+  let dropped = 0;
+  let droppedSinceReport = 0;
+  let failures = 0;
+  let pumping: Promise<void> | undefined;
+  let closed = false;
+  let head: ChainedRecord | undefined;
+  let sinceCheckpoint = 0;
+  let lastCheckpointAt = now();
+
+  function report(message: string, err?: unknown): void {
+    const pass = throttle.pass();
+    if (pass === undefined) return;
+    logger.warn(message, {
+      module: 'audit',
+      sink: sink.name,
+      pending: buffer.length,
+      dropped,
+      ...(pass.suppressed > 0 ? { suppressed: pass.suppressed } : {}),
+      ...(err === undefined ? {} : { err: serializeError(err) }),
+    });
+  }
+
+  function enqueue(event: AuditEvent): void {
+    if (closed) return;
+    if (buffer.length >= maxBuffer) {
+      dropped++;
+      droppedSinceReport++;
+      report('restwell/audit: the buffer is full; records are being dropped.');
+      return;
+    }
+    buffer.push(event);
+    pumping ??= pump().finally(() => {
+      pumping = undefined;
+    });
+  }
+
+  async function appendOne(event: AuditEvent): Promise<ChainedRecord> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        sink.append(log, (h) => chainRecord(key, log, event, h)),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`the sink took more than ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+          timer.unref?.();
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function checkpoint(force: boolean): Promise<void> {
+    if (cp === undefined || head === undefined || sinceCheckpoint === 0) return;
+    if (!force && sinceCheckpoint < everyRecords && now() - lastCheckpointAt < everyMs) return;
+    const statement = signCheckpoint(cp.privateKey, {
+      log,
+      seq: head.seq,
+      head: head.hash,
+      time: new Date(now()).toISOString(),
+    });
+    sinceCheckpoint = 0;
+    lastCheckpointAt = now();
+    try {
+      await cp.write(statement);
+    } catch (err) {
+      report('restwell/audit: a checkpoint could not be written.', err);
+    }
+  }
+
+  async function pump(): Promise<void> {
+    while (buffer.length > 0) {
+      const event = buffer[0] as AuditEvent;
+      try {
+        head = await appendOne(event);
+        buffer.shift();
+        appended++;
+        sinceCheckpoint++;
+        failures = 0;
+        if (droppedSinceReport > 0) {
+          // What was lost is itself on the record, next in the chain.
+          buffer.unshift({
+            type: 'audit.dropped',
+            time: new Date(now()).toISOString(),
+            count: droppedSinceReport,
+          });
+          droppedSinceReport = 0;
+        }
+        await checkpoint(false);
+      } catch (err) {
+        failures++;
+        report('restwell/audit: the sink failed; records wait in the buffer and are retried.', err);
+        if (closed && failures > 3) return;
+        const backoff = Math.min(30_000, 100 * 2 ** Math.min(failures, 9));
+        await new Promise<void>((resolve) =>
+          setTimeout(resolve, backoff * (0.5 + Math.random() / 2)).unref?.(),
+        );
+      }
+    }
+  }
+
+  const middleware = (async (ctx: Context, next: Next) => {
+    if (!methods.has(ctx.request.method)) return next();
+    let status: number | undefined;
+    try {
+      await next();
+      status = ctx.response.status;
+    } catch (err) {
+      status = statusOf(err);
+      throw err;
+    } finally {
+      try {
+        const id = principalId(ctx.state);
+        const type = ctx.state.principal?.type;
+        const userAgent = ctx.request.header('user-agent');
+        enqueue({
+          type: 'request',
+          time: new Date(now()).toISOString(),
+          traceId: ctx.traceId,
+          principal:
+            id === undefined ? null : { id, ...(typeof type === 'string' ? { type } : {}) },
+          ip: ctx.request.ip ?? null,
+          method: ctx.request.method,
+          route: ctx.request.route ?? null,
+          path: ctx.request.path,
+          status: status ?? 500,
+          payloadSha256: payloadHash(ctx, redactNames),
+          userAgent: userAgent === undefined ? null : userAgent.slice(0, MAX_USER_AGENT),
+          replayed: ctx.response.headers.get('idempotent-replayed') === 'true',
+        });
+      } catch (err) {
+        // Recording must never fail the request it records.
+        report('restwell/audit: a record could not be built.', err);
+      }
+    }
+  }) as AuditMiddleware;
+
+  middleware.flush = async (withinMs = timeoutMs * (buffer.length + 1)) => {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, withinMs);
+      timer.unref?.();
+    });
+    const drained = (async () => {
+      while (pumping !== undefined) await pumping;
+    })();
+    await Promise.race([drained, deadline]);
+    clearTimeout(timer);
+  };
+  middleware.close = async () => {
+    await middleware.flush();
+    closed = true;
+    await checkpoint(true);
+    await sink.close?.();
+  };
+  middleware.stats = () => ({ appended, dropped, pending: buffer.length });
+  return middleware;
+}

@@ -1,0 +1,88 @@
+/**
+ * An audit log in a PostgreSQL table, shared by every process. Each append
+ * takes a transaction-scoped advisory lock on its log, reads the head, and
+ * inserts the next record: appends to one log are serialized across
+ * processes, so the chain never forks. The record is stored as the exact
+ * canonical JSON text that was hashed (jsonb would reorder and renormalise
+ * it), plus its log, sequence number and hash as columns for queries.
+ *
+ * @module
+ */
+
+import type { Pool } from 'pg';
+import { invalidOption } from '../core/errors.js';
+import { checkTableName } from '../stores/postgres/identifier.js';
+import { type AuditSink, type ChainedRecord, recordText } from './chain.js';
+
+/** The DDL of the audit table (migrations/postgres/003_restwell_audit.sql). */
+export function auditTableSql(table = 'restwell_audit'): string {
+  const t = checkTableName('audit', table);
+  return `CREATE TABLE IF NOT EXISTS ${t} (
+  log        text NOT NULL,
+  seq        bigint NOT NULL,
+  hash       text NOT NULL,
+  record     text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (log, seq)
+);
+`;
+}
+
+/** Creates the audit table if it does not exist. Call it deliberately, from a migration step. */
+export async function migrateAudit(pool: Pool, options: { table?: string } = {}): Promise<void> {
+  await pool.query(auditTableSql(options.table));
+}
+
+/** Appends audit records to a PostgreSQL table (see the module's comment). */
+export function postgresSink(pool: Pool, options: { table?: string } = {}): AuditSink {
+  if (pool === null || typeof pool !== 'object' || typeof pool.connect !== 'function') {
+    invalidOption('audit', 'pool', 'a pg Pool', pool);
+  }
+  const table = checkTableName('audit', options.table ?? 'restwell_audit');
+  return {
+    name: 'postgres',
+    async append(log, make) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+          `${table}:${log}`,
+        ]);
+        // Ordered by the bigint column: by an alias of its text, "9" would sort after "10".
+        const { rows } = await client.query<{ head_seq: string; hash: string }>(
+          `SELECT seq::text AS head_seq, hash FROM ${table} WHERE log = $1 ORDER BY seq DESC LIMIT 1`,
+          [log],
+        );
+        const last = rows[0];
+        const record = make(
+          last === undefined ? undefined : { seq: Number(last.head_seq), hash: last.hash },
+        );
+        await client.query(
+          `INSERT INTO ${table} (log, seq, hash, record) VALUES ($1, $2, $3, $4)`,
+          [log, record.seq, record.hash, recordText(record)],
+        );
+        await client.query('COMMIT');
+        return record;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+  };
+}
+
+/** Every record of a log in the table, by sequence number (for `verify()`). */
+export async function readPostgresLog(
+  pool: Pool,
+  log: string,
+  options: { table?: string } = {},
+): Promise<ChainedRecord[]> {
+  const table = checkTableName('audit', options.table ?? 'restwell_audit');
+  const { rows } = await pool.query<{ record: string }>(
+    `SELECT record FROM ${table} WHERE log = $1 ORDER BY seq`,
+    [log],
+  );
+  return rows.map((r) => JSON.parse(r.record) as ChainedRecord);
+}

@@ -1,0 +1,148 @@
+/**
+ * An audit log in a Redis stream, shared by every process. The chain head is
+ * a hash next to the stream; one script moves the head and appends the record
+ * only if the head is still the one the record was chained to, so concurrent
+ * appends from many processes form one chain (the loser re-chains to the new
+ * head and tries again). Both keys share a hash tag, so it also works on
+ * Redis Cluster.
+ *
+ * Retention: `maxLen` (XADD MAXLEN ~) keeps about the newest N records,
+ * `retentionMs` (XADD MINID ~) the records younger than that. What retention
+ * removes is the oldest records: `verify()` starts from the first record it
+ * is given, and checkpoints still catch a truncated tail.
+ *
+ * @module
+ */
+
+import type { Redis } from 'ioredis';
+import { invalidOption } from '../core/errors.js';
+import {
+  type AuditSink,
+  type ChainedRecord,
+  type ChainHead,
+  LogQueue,
+  recordText,
+} from './chain.js';
+
+/** Options of {@link redisStreamSink}. */
+export interface RedisStreamSinkOptions {
+  /** Prefix of the keys. @default 'restwell:audit:' */
+  prefix?: string;
+  /** Keep about this many newest records (XADD MAXLEN ~). @default undefined (all) */
+  maxLen?: number;
+  /** Keep the records of about this many last milliseconds (XADD MINID ~). @default undefined (all) */
+  retentionMs?: number;
+  /** Attempts when other processes keep moving the head first. @default 50 */
+  maxAttempts?: number;
+}
+
+// KEYS: head, stream. ARGV: expected seq, new seq, new hash, record text, trim mode, trim arg.
+const APPEND = `
+local head = redis.call('HMGET', KEYS[1], 'seq', 'hash')
+local seq = head[1] or '0'
+if seq ~= ARGV[1] then return {0, seq, head[2] or ''} end
+redis.call('HSET', KEYS[1], 'seq', ARGV[2], 'hash', ARGV[3])
+if ARGV[5] == 'maxlen' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'record', ARGV[4])
+elseif ARGV[5] == 'minid' then
+  redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[6], '*', 'record', ARGV[4])
+else
+  redis.call('XADD', KEYS[2], '*', 'record', ARGV[4])
+end
+return {1}
+`;
+
+function keysOf(prefix: string, log: string): [head: string, stream: string] {
+  // One hash tag for both keys: the script touches them together (Redis Cluster).
+  const tag = `${prefix}{${log}}`;
+  return [`${tag}:head`, `${tag}:records`];
+}
+
+function positive(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    invalidOption('audit', name, 'an integer from 1', value);
+  }
+  return value;
+}
+
+/** Appends audit records to a Redis stream per log (see the module's comment). */
+export function redisStreamSink(redis: Redis, options: RedisStreamSinkOptions = {}): AuditSink {
+  if (redis === null || typeof redis !== 'object' || typeof redis.eval !== 'function') {
+    invalidOption('audit', 'redis', 'an ioredis client', redis);
+  }
+  const prefix = options.prefix ?? 'restwell:audit:';
+  const maxLen = positive('maxLen', options.maxLen);
+  const retentionMs = positive('retentionMs', options.retentionMs);
+  if (maxLen !== undefined && retentionMs !== undefined) {
+    invalidOption(
+      'audit',
+      'retentionMs',
+      'unset when maxLen is set (one retention rule)',
+      retentionMs,
+    );
+  }
+  const maxAttempts = positive('maxAttempts', options.maxAttempts) ?? 50;
+  const heads = new Map<string, ChainHead | undefined>();
+  const queue = new LogQueue();
+  return {
+    name: 'redis',
+    append(log, make) {
+      return queue.run(log, async () => {
+        const [headKey, streamKey] = keysOf(prefix, log);
+        let head = heads.get(log);
+        for (let attempt = 0; attempt < maxAttempts; attempt++) {
+          const record = make(head);
+          const [mode, arg] =
+            maxLen !== undefined
+              ? ['maxlen', String(maxLen)]
+              : retentionMs !== undefined
+                ? ['minid', `${Date.now() - retentionMs}-0`]
+                : ['none', ''];
+          const reply = (await redis.eval(
+            APPEND,
+            2,
+            headKey,
+            streamKey,
+            String(head?.seq ?? 0),
+            String(record.seq),
+            record.hash,
+            recordText(record),
+            mode,
+            arg,
+          )) as [number, string?, string?];
+          if (reply[0] === 1) {
+            heads.set(log, { seq: record.seq, hash: record.hash });
+            return record;
+          }
+          // Another process appended first: chain to its head.
+          const seq = Number(reply[1]);
+          head = seq === 0 ? undefined : { seq, hash: reply[2] ?? '' };
+        }
+        throw new Error(
+          `restwell/audit: the head of log ${log} kept moving; gave up after ${maxAttempts} attempts.`,
+        );
+      });
+    },
+  };
+}
+
+/** Every record of a log in a Redis stream, oldest first (for `verify()`). */
+export async function readRedisLog(
+  redis: Redis,
+  log: string,
+  options: { prefix?: string } = {},
+): Promise<ChainedRecord[]> {
+  const [, streamKey] = keysOf(options.prefix ?? 'restwell:audit:', log);
+  const out: ChainedRecord[] = [];
+  let start = '-';
+  for (;;) {
+    const batch = await redis.xrange(streamKey, start, '+', 'COUNT', 1000);
+    for (const [, fields] of batch) {
+      const i = fields.indexOf('record');
+      if (i >= 0) out.push(JSON.parse(fields[i + 1] as string) as ChainedRecord);
+    }
+    if (batch.length < 1000) return out;
+    start = `(${batch[batch.length - 1]?.[0]}`;
+  }
+}
