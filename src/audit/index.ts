@@ -22,6 +22,7 @@ export {
   type ChainHead,
   recordHash,
 } from './chain.js';
+export { type AuditCliIo, runAuditCli } from './cli.js';
 export {
   type AuditCheckpoint,
   signCheckpoint,
