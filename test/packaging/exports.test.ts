@@ -131,10 +131,13 @@ describe('the built package', () => {
         'answerOf',
         'compose',
         'defaultLogger',
+        'formatLink',
+        'formatLinks',
         'hardenServer',
         'isStoreError',
         'jsonBody',
         'jsonLogger',
+        'parseLinkHeader',
         'principalId',
         'silentLogger',
         'validate',
@@ -231,7 +234,7 @@ describe('the built package', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 120_000); // a whole tsc run: slow on a loaded machine
   it('has types for every subpath under the classic moduleResolution node (node10)', () => {
     // As installed: node10 resolution reads node_modules/restwell/package.json and, since it
     // ignores `exports`, finds each subpath's types through `typesVersions`.
@@ -271,5 +274,5 @@ describe('the built package', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 120_000); // a whole tsc run: slow on a loaded machine
 });
