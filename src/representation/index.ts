@@ -1,7 +1,8 @@
 /**
  * Representations (`restwell/representation`): how a resource is changed
  * without losing what a client did not mean to change. JSON Merge Patch
- * (RFC 7396) and JSON Patch (RFC 6902). See docs/representation.md.
+ * (RFC 7396) and JSON Patch (RFC 6902), with `Accept-Patch`
+ * and 415 for another format (RFC 5789). See docs/representation.md.
  *
  * Exported from `restwell/representation`.
  *
@@ -13,6 +14,13 @@
  * const patched = applyJsonPatch(user, [{ op: 'add', path: '/tags/-', value: 'new' }]);
  * ```
  */
+export {
+  type AcceptPatchOptions,
+  type ApplyPatchOptions,
+  acceptPatch,
+  applyPatch,
+  PATCH_MEDIA_TYPES,
+} from './accept-patch.js';
 export {
   InvalidJsonPatchError,
   type InvalidJsonPatchReason,
