@@ -2,7 +2,7 @@
  * Representations (`restwell/representation`): how a resource is changed
  * without losing what a client did not mean to change. JSON Merge Patch
  * (RFC 7396) and JSON Patch (RFC 6902), with `Accept-Patch`
- * and 415 for another format (RFC 5789). See docs/representation.md.
+ * and 415 for another format (RFC 5789), and PUT as a stated full replace. See docs/representation.md.
  *
  * Exported from `restwell/representation`.
  *
@@ -42,3 +42,9 @@ export {
 export { arrayIndex, formatJsonPointer, parseJsonPointer } from './json-pointer.js';
 export type { JsonValue } from './json-value.js';
 export { MERGE_PATCH_MEDIA_TYPE, MergePatchTooDeepError, mergePatch } from './merge-patch.js';
+export {
+  type ReplacementShape,
+  type ReplacementShapeOptions,
+  replaceRepresentation,
+  replacementShape,
+} from './replace.js';
