@@ -192,6 +192,20 @@ function isContext(value: unknown): value is Context {
   );
 }
 
+/**
+ * An Express request or a Koa context given where the restwell context was
+ * meant: both have a `get()` method and the raw request or response, which no
+ * JSON document has.
+ */
+function isFrameworkObject(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const v = value as { get?: unknown; req?: unknown; res?: unknown };
+  return (
+    typeof v.get === 'function' &&
+    ((v.req !== null && typeof v.req === 'object') || (v.res !== null && typeof v.res === 'object'))
+  );
+}
+
 function apply(
   document: unknown,
   patch: unknown,
@@ -284,6 +298,11 @@ export function applyPatch(
     }
     const patch = withBody ? req.body : undefined;
     return apply(second, patch, mediaTypeOf(req.header('content-type')), types, options.jsonPatch);
+  }
+  if (isFrameworkObject(first)) {
+    throw new TypeError(
+      "restwell/applyPatch: pass the restwell context, contextOf(req) on Express or contextOf(ctx) on Koa, not the framework's own object.",
+    );
   }
   const options = resolveApplyOptions(fourth as ApplyPatchOptions | undefined);
   if (third !== undefined && typeof third !== 'string') {

@@ -108,6 +108,11 @@ function checkedBase(base: string | URL): string {
 }
 
 function originOf(ctx: Context): string | undefined {
+  if (typeof (ctx as Partial<Context>).request?.header !== 'function') {
+    throw new TypeError(
+      'restwell/links: option "request" is the restwell context: contextOf(req) on Express, contextOf(ctx) on Koa.',
+    );
+  }
   const host = ctx.request.header('host');
   if (host === undefined || !HOST.test(host)) return undefined;
   return `${ctx.request.protocol}://${host.toLowerCase()}`;

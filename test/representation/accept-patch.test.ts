@@ -343,6 +343,20 @@ describe('applyPatch() without a context', () => {
     expect(() => applyPatch({}, {}, 42 as never)).toThrow(/Content-Type/);
   });
 
+  it("refuses the framework's own request or context, naming contextOf()", () => {
+    const koaLike = {
+      get: () => undefined,
+      req: {},
+      res: {},
+      request: { header: {} },
+      response: {},
+    };
+    const expressLike = { get: () => undefined, res: {}, body: {} };
+    for (const given of [koaLike, expressLike]) {
+      expect(() => applyPatch(given as never, { a: 1 })).toThrow(/contextOf/);
+    }
+  });
+
   it('lists the formats it applies', () => {
     expect(PATCH_MEDIA_TYPES).toEqual([MERGE_PATCH_MEDIA_TYPE, JSON_PATCH_MEDIA_TYPE]);
   });

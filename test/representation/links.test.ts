@@ -157,6 +157,11 @@ describe('links(): a HAL-style _links object', () => {
     ).toThrow(/not both/);
   });
 
+  it("refuses the framework's own context as request, naming contextOf()", () => {
+    const koaLike = { request: { header: { host: 'x' } }, req: {}, res: {} };
+    expect(() => links({ self: '/x' }, { request: koaLike as never })).toThrow(/contextOf/);
+  });
+
   it('never pollutes a prototype through a relation named __proto__', () => {
     const spec = JSON.parse('{"__proto__":"/x","self":"/y"}') as Record<string, string>;
     const result = links(spec) as Record<string, Link>;
