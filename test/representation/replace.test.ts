@@ -4,7 +4,14 @@ import { z } from 'zod';
 import { jsonBody } from '../../src/core/body.js';
 import { ValidationError } from '../../src/core/errors.js';
 import { validate } from '../../src/core/validate.js';
-import { replacementShape, replaceRepresentation } from '../../src/representation/index.js';
+import {
+  applyPatch,
+  JSON_PATCH_MEDIA_TYPE,
+  JsonPatchConflictError,
+  MERGE_PATCH_MEDIA_TYPE,
+  replacementShape,
+  replaceRepresentation,
+} from '../../src/representation/index.js';
 import { adapters } from '../helpers/apps.js';
 
 interface User {
@@ -172,6 +179,39 @@ describe('replaceRepresentation(): PUT replaces, as stated (RFC 9110 §9.3.4)', 
     expect(Object.getPrototypeOf(next)).toBe(Object.prototype);
     expect(Object.hasOwn(next, '__proto__')).toBe(true);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('PATCH through the shape: apply the patch to the representation, then replace with the result', () => {
+  const { passwordHash: _hidden, ...shown } = current;
+  const patch = (body: unknown, type: string) =>
+    replaceRepresentation(current, applyPatch(shown, body, type), userShape);
+
+  it('keeps server-owned and hidden members, whichever format the patch is in', () => {
+    const merged = patch({ name: 'Countess', nickname: null }, MERGE_PATCH_MEDIA_TYPE);
+    expect(merged).toMatchObject({ id: 'usr_ada', version: 3, name: 'Countess', nickname: null });
+    expect(merged.passwordHash).toBe('secret-hash');
+    const listed = patch([{ op: 'add', path: '/tags/-', value: 'poetry' }], JSON_PATCH_MEDIA_TYPE);
+    expect(listed.tags).toEqual(['math', 'poetry']);
+    expect(listed.passwordHash).toBe('secret-hash');
+  });
+
+  it('refuses a patch that changes a read-only member or adds an unknown one', () => {
+    expect(() =>
+      patch([{ op: 'replace', path: '/id', value: 'usr_evil' }], JSON_PATCH_MEDIA_TYPE),
+    ).toThrow(ValidationError);
+    expect(() => patch({ version: 99 }, MERGE_PATCH_MEDIA_TYPE)).toThrow(ValidationError);
+    expect(() => patch({ admin: true }, MERGE_PATCH_MEDIA_TYPE)).toThrow(ValidationError);
+  });
+
+  it('a member a merge patch removes takes its default, as a PUT leaving it out would', () => {
+    expect(patch({ locale: null }, MERGE_PATCH_MEDIA_TYPE).locale).toBe('en');
+  });
+
+  it('hidden members cannot be probed by a test operation: they are not in the representation', () => {
+    expect(() =>
+      patch([{ op: 'test', path: '/passwordHash', value: 'secret-hash' }], JSON_PATCH_MEDIA_TYPE),
+    ).toThrow(JsonPatchConflictError);
   });
 });
 
