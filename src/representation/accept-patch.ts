@@ -151,8 +151,8 @@ export function acceptPatch(options: AcceptPatchOptions = {}): Middleware {
 /** Options of {@link applyPatch}. */
 export interface ApplyPatchOptions {
   /**
-   * The media types to apply. A request in another gets 415 with
-   * `Accept-Patch`.
+   * The media types to apply, among `PATCH_MEDIA_TYPES`. A request in another
+   * gets 415 with `Accept-Patch`.
    * @default the list of the `acceptPatch()` that ran on this request; else both formats
    * restwell applies (`PATCH_MEDIA_TYPES`)
    */
@@ -176,6 +176,11 @@ function resolveApplyOptions(options: ApplyPatchOptions | undefined): ResolvedAp
   checkOptions('applyPatch', options, ['types', 'jsonPatch']);
   const types =
     options.types === undefined ? undefined : checkTypes('applyPatch', 'types', options.types);
+  for (const type of types ?? []) {
+    if (!PATCH_MEDIA_TYPES.includes(type)) {
+      invalidOption('applyPatch', 'types', `a list of ${PATCH_MEDIA_TYPES.join(' and ')}`, type);
+    }
+  }
   if (options.jsonPatch !== undefined)
     resolveJsonPatchOptions(options.jsonPatch, 'applyPatch jsonPatch');
   const out = { types, jsonPatch: options.jsonPatch };

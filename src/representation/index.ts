@@ -53,7 +53,6 @@ export {
   type JsonPatchOptions,
 } from './json-patch.js';
 export { arrayIndex, formatJsonPointer, parseJsonPointer } from './json-pointer.js';
-export type { JsonValue } from './json-value.js';
 export {
   encodePathSegment,
   type HrefValue,

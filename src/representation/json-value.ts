@@ -8,15 +8,6 @@
  */
 import { toJsonPointer } from '../core/validate.js';
 
-/** A JSON value (RFC 8259 §3). */
-export type JsonValue =
-  | null
-  | boolean
-  | number
-  | string
-  | JsonValue[]
-  | { [name: string]: JsonValue };
-
 /** A plain object: what `JSON.parse` makes, or one made with `Object.create(null)`. */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;

@@ -341,6 +341,9 @@ describe('applyPatch() without a context', () => {
       applyPatch({}, {}, MERGE_PATCH_MEDIA_TYPE, { jsonPatch: { maxDepth: -1 } }),
     ).toThrow(/maxDepth/);
     expect(() => applyPatch({}, {}, 42 as never)).toThrow(/Content-Type/);
+    expect(() =>
+      applyPatch({}, {}, MERGE_PATCH_MEDIA_TYPE, { types: ['application/vnd.custom+json'] }),
+    ).toThrow(/application\/merge-patch\+json and application\/json-patch\+json/);
   });
 
   it("refuses the framework's own request or context, naming contextOf()", () => {
