@@ -98,6 +98,11 @@ export interface ProblemCodes {
   'rate-limit-cost-exceeds-capacity': true;
   // pagination
   'invalid-cursor': true;
+  // representation
+  'invalid-json-patch': true;
+  'json-patch-conflict': true;
+  'json-patch-unprocessable': true;
+  'patch-document-missing': true;
 }
 
 /**

@@ -5,16 +5,6 @@
  */
 import { RestwellError, type RestwellErrorCode } from '../core/errors.js';
 
-declare module '../core/errors.js' {
-  interface ProblemCodes {
-    // representation
-    'invalid-json-patch': true;
-    'json-patch-conflict': true;
-    'json-patch-unprocessable': true;
-    'patch-document-missing': true;
-  }
-}
-
 const INVALID_JSON_PATCH: RestwellErrorCode = 'invalid-json-patch';
 const JSON_PATCH_CONFLICT: RestwellErrorCode = 'json-patch-conflict';
 const JSON_PATCH_UNPROCESSABLE: RestwellErrorCode = 'json-patch-unprocessable';
