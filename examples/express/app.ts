@@ -14,7 +14,14 @@ import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
 import { createPaginators, pageOf } from '../shared/pagination.js';
 import { Repository } from '../shared/domain.js';
-import { CreatePayment, CreateUser, PatchUser, ReplaceUser } from '../shared/schemas.js';
+import {
+  patchedUser,
+  paymentRepresentation,
+  replacedUser,
+  userPatchTypes,
+  userRepresentation,
+} from '../shared/representation.js';
+import { CreatePayment, CreateUser, ReplaceUser } from '../shared/schemas.js';
 
 export interface ExampleOptions {
   /** Rate-limit counters: a cache, which may evict (a forgotten counter starts afresh). */
@@ -56,6 +63,12 @@ export function createApp({
   );
   const versioned = rw(userValidators(repo));
   const pages = createPaginators(cursorSecret);
+  const userExists = (id: string) => repo.users.has(id);
+  const userOr404 = (id: string) => {
+    const user = repo.users.get(id);
+    if (user === undefined) throw new NotFoundError(`No user ${id}.`);
+    return user;
+  };
 
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
@@ -65,31 +78,33 @@ export function createApp({
     .route('/v1/users')
     // Cursor pages: ?limit=, ?sort=-createdAt,name (allowlisted), ?cursor= from the Link header.
     .get(rw(pages.users), (req, res) => {
-      res.json(pageOf(pages.users, contextOf(req), repo.listUsers()));
+      res.json(pageOf(pages.users, contextOf(req), repo.listUsers(), userRepresentation));
     })
     .post(rw(validate({ body: CreateUser })), (req, res) => {
       const user = repo.createUser(req.body);
-      res.status(201).location(`/v1/users/${user.id}`).json(user);
+      res.status(201).location(`/v1/users/${user.id}`).json(userRepresentation(user));
     })
     .all(rw.methodNotAllowed());
 
   app
     .route('/v1/users/:id')
+    // Every method: Accept-Patch on each response (OPTIONS included), 415 for another PATCH format.
+    .all(rw(userPatchTypes()))
     // Versioned: 304 on a matching If-None-Match, 412 on a stale If-Match, before the handler runs.
     .get(versioned, (req, res) => {
-      const user = repo.users.get(req.params.id);
-      if (user === undefined) throw new NotFoundError(`No user ${req.params.id}.`);
-      res.json(user);
+      res.json(userRepresentation(userOr404(req.params.id)));
     })
+    // A full replace: a field the body leaves out is reset; id, version and the times are the server's.
     .put(versioned, rw(validate({ body: ReplaceUser })), (req, res) => {
-      const user = repo.updateUser(req.params.id, req.body);
-      if (user === undefined) throw new NotFoundError(`No user ${req.params.id}.`);
-      res.set('ETag', userETag(user)).json(user);
+      const current = userOr404(req.params.id);
+      const user = repo.updateUser(req.params.id, replacedUser(current, req.body))!;
+      res.set('ETag', userETag(user)).json(userRepresentation(user));
     })
-    .patch(versioned, rw(validate({ body: PatchUser })), (req, res) => {
-      const user = repo.updateUser(req.params.id, req.body);
-      if (user === undefined) throw new NotFoundError(`No user ${req.params.id}.`);
-      res.set('ETag', userETag(user)).json(user);
+    // A merge patch (null removes, untouched members stay) or a JSON Patch, by Content-Type.
+    .patch(versioned, (req, res) => {
+      const current = userOr404(req.params.id);
+      const user = repo.updateUser(req.params.id, patchedUser(contextOf(req), current))!;
+      res.set('ETag', userETag(user)).json(userRepresentation(user));
     })
     .delete(versioned, (req, res) => {
       if (!repo.deleteUser(req.params.id)) throw new NotFoundError(`No user ${req.params.id}.`);
@@ -106,6 +121,7 @@ export function createApp({
           pages.payments,
           contextOf(req),
           repo.listPayments(typeof req.query.userId === 'string' ? req.query.userId : undefined),
+          (p) => paymentRepresentation(p, userExists),
         ),
       );
     })
@@ -123,7 +139,10 @@ export function createApp({
       ),
       (req, res) => {
         const payment = repo.createPayment(req.body);
-        res.status(201).location(`/v1/payments/${payment.id}`).json(payment);
+        res
+          .status(201)
+          .location(`/v1/payments/${payment.id}`)
+          .json(paymentRepresentation(payment, userExists));
       },
     )
     .all(rw.methodNotAllowed());
@@ -133,7 +152,7 @@ export function createApp({
     .get((req, res) => {
       const payment = repo.payments.get(req.params.id);
       if (payment === undefined) throw new NotFoundError(`No payment ${req.params.id}.`);
-      res.json(payment);
+      res.json(paymentRepresentation(payment, userExists));
     })
     .all(rw.methodNotAllowed());
 

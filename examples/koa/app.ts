@@ -13,7 +13,14 @@ import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
 import { createPaginators, pageOf } from '../shared/pagination.js';
 import { Repository, type User } from '../shared/domain.js';
-import { CreatePayment, CreateUser, PatchUser, ReplaceUser } from '../shared/schemas.js';
+import {
+  patchedUser,
+  paymentRepresentation,
+  replacedUser,
+  userPatchTypes,
+  userRepresentation,
+} from '../shared/representation.js';
+import { CreatePayment, CreateUser, ReplaceUser } from '../shared/schemas.js';
 
 export interface ExampleOptions {
   /** Rate-limit counters: a cache, which may evict (a forgotten counter starts afresh). */
@@ -46,15 +53,16 @@ export function createApp({
   });
 
   const pages = createPaginators(cursorSecret);
+  const userExists = (id: string) => repo.users.has(id);
   // Cursor pages: ?limit=, ?sort=-createdAt,name (allowlisted), ?cursor= from the Link header.
   router.get('/v1/users', rw(pages.users), (ctx) => {
-    ctx.body = pageOf(pages.users, contextOf(ctx), repo.listUsers());
+    ctx.body = pageOf(pages.users, contextOf(ctx), repo.listUsers(), userRepresentation);
   });
   router.post('/v1/users', rw(validate({ body: CreateUser })), (ctx) => {
     const user = repo.createUser(ctx.request.body as Pick<User, 'email' | 'name'>);
     ctx.status = 201;
     ctx.set('Location', `/v1/users/${user.id}`);
-    ctx.body = user;
+    ctx.body = userRepresentation(user);
   });
 
   const userOr404 = (id: string): User => {
@@ -64,22 +72,27 @@ export function createApp({
   };
   // Versioned: 304 on a matching If-None-Match, 412 on a stale If-Match, before the handler runs.
   const versioned = rw(userValidators(repo));
+  // Every routed method, and OPTIONS through a route of its own (allowedMethods() still answers it):
+  // Accept-Patch on each response, 415 for another PATCH format.
+  const patchTypes = rw(userPatchTypes());
+  router.use('/v1/users/:id', patchTypes);
+  router.options('/v1/users/:id', patchTypes);
   router.get('/v1/users/:id', versioned, (ctx) => {
-    ctx.body = userOr404(ctx.params.id!);
+    ctx.body = userRepresentation(userOr404(ctx.params.id!));
   });
-  const update = (id: string, patch: unknown): User => {
-    userOr404(id);
-    return repo.updateUser(id, patch as Partial<User>)!;
-  };
+  // A full replace: a field the body leaves out is reset; id, version and the times are the server's.
   router.put('/v1/users/:id', versioned, rw(validate({ body: ReplaceUser })), (ctx) => {
-    const user = update(ctx.params.id!, ctx.request.body);
+    const id = ctx.params.id!;
+    const user = repo.updateUser(id, replacedUser(userOr404(id), ctx.request.body))!;
     ctx.set('ETag', userETag(user));
-    ctx.body = user;
+    ctx.body = userRepresentation(user);
   });
-  router.patch('/v1/users/:id', versioned, rw(validate({ body: PatchUser })), (ctx) => {
-    const user = update(ctx.params.id!, ctx.request.body);
+  // A merge patch (null removes, untouched members stay) or a JSON Patch, by Content-Type.
+  router.patch('/v1/users/:id', versioned, (ctx) => {
+    const id = ctx.params.id!;
+    const user = repo.updateUser(id, patchedUser(contextOf(ctx), userOr404(id)))!;
     ctx.set('ETag', userETag(user));
-    ctx.body = user;
+    ctx.body = userRepresentation(user);
   });
   router.delete('/v1/users/:id', versioned, (ctx) => {
     if (!repo.deleteUser(ctx.params.id!)) throw new NotFoundError(`No user ${ctx.params.id}.`);
@@ -93,6 +106,7 @@ export function createApp({
       pages.payments,
       contextOf(ctx),
       repo.listPayments(typeof userId === 'string' ? userId : undefined),
+      (p) => paymentRepresentation(p, userExists),
     );
   });
   // A retried POST must never charge twice: the key is required, and a retry replays the first answer.
@@ -114,13 +128,13 @@ export function createApp({
       );
       ctx.status = 201;
       ctx.set('Location', `/v1/payments/${payment.id}`);
-      ctx.body = payment;
+      ctx.body = paymentRepresentation(payment, userExists);
     },
   );
   router.get('/v1/payments/:id', (ctx) => {
     const payment = repo.payments.get(ctx.params.id!);
     if (payment === undefined) throw new NotFoundError(`No payment ${ctx.params.id}.`);
-    ctx.body = payment;
+    ctx.body = paymentRepresentation(payment, userExists);
   });
 
   // Global and first: trace ids, problem details for every error, rate limits (before any body is

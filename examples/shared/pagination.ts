@@ -48,12 +48,21 @@ export function createPaginators(cursorSecret: string = randomBytes(32).toString
 
 export type Paginators = ReturnType<typeof createPaginators>;
 
-/** One page of an in-memory list, as the response body; writes the Link header. */
-export function pageOf<Row extends object>(
+/**
+ * One page of an in-memory list, as the response body, each row as `present` shows it; writes
+ * the Link header.
+ */
+export function pageOf<Row extends object, Shown>(
   pages: KeysetPaginator,
   ctx: Context,
   rows: readonly Row[],
+  present: (row: Row) => Shown,
 ) {
   const page = pages.request(ctx);
-  return pages.respond(ctx, pages.array(rows, page), page.total ? { total: rows.length } : {});
+  const body = pages.respond(
+    ctx,
+    pages.array(rows, page),
+    page.total ? { total: rows.length } : {},
+  );
+  return { ...body, data: body.data.map(present) };
 }

@@ -6,11 +6,8 @@ export const CreateUser = z.object({
   name: z.string().min(1).max(200),
 });
 
-export const ReplaceUser = CreateUser;
-
-export const PatchUser = CreateUser.partial().refine((v) => Object.keys(v).length > 0, {
-  message: 'At least one of email, name is required.',
-});
+// Loose: unknown and server-owned members reach replaceRepresentation(), which refuses them by name.
+export const ReplaceUser = CreateUser.loose();
 
 export const CreatePayment = z.object({
   amount: z.number().int().positive(),

@@ -27,7 +27,12 @@ describe.each(apps)('example users on $name', ({ make }) => {
     const user = { name: 'Nobody', email: 'nobody@example.com' };
     await request(app).put('/v1/users/usr_none').set('If-Match', '"v1"').send(user).expect(404);
     await request(app).put('/v1/users/usr_none').set('If-Match', '*').send(user).expect(404);
-    await request(app).patch('/v1/users/usr_none').set('If-Match', '"v1"').send(user).expect(404);
+    await request(app)
+      .patch('/v1/users/usr_none')
+      .set('If-Match', '"v1"')
+      .set('content-type', 'application/merge-patch+json')
+      .send(user)
+      .expect(404);
     await request(app).delete('/v1/users/usr_none').set('If-Match', '"v1"').expect(404);
     const res = await request(app).get('/v1/users/usr_none').set('If-None-Match', '*');
     expect(res.status).toBe(404);

@@ -133,6 +133,84 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
     await request(app).get('/v1/payments?since=last-week').expect(400);
   });
 
+  it('patches a user with a merge patch or a JSON Patch, and refuses other formats with Accept-Patch', async () => {
+    const app = make();
+    const options = await request(app).options('/v1/users/usr_ada');
+    expect(options.headers['accept-patch']).toBe(
+      'application/merge-patch+json, application/json-patch+json',
+    );
+    const jsonPatch = await request(app)
+      .patch('/v1/users/usr_alan')
+      .set('content-type', 'application/json-patch+json')
+      .send([
+        { op: 'test', path: '/name', value: 'Alan Turing' },
+        { op: 'replace', path: '/name', value: 'Alan M. Turing' },
+      ])
+      .expect(200);
+    expect(jsonPatch.body).toMatchObject({ id: 'usr_alan', name: 'Alan M. Turing', version: 2 });
+    expect(jsonPatch.body._links.self).toEqual({ href: '/v1/users/usr_alan' });
+    const conflict = await request(app)
+      .patch('/v1/users/usr_alan')
+      .set('content-type', 'application/json-patch+json')
+      .send([{ op: 'test', path: '/name', value: 'Alan Turing' }])
+      .expect(409);
+    expect(conflict.body.code).toBe('json-patch-conflict');
+    // Server-owned members cannot be patched.
+    await request(app)
+      .patch('/v1/users/usr_alan')
+      .set('content-type', 'application/merge-patch+json')
+      .send({ version: 99 })
+      .expect(400);
+    const plain = await request(app).patch('/v1/users/usr_alan').send({ name: 'X' }).expect(415);
+    expect(plain.headers['accept-patch']).toContain('application/merge-patch+json');
+    const invalid = await request(app)
+      .patch('/v1/users/usr_alan')
+      .set('content-type', 'application/merge-patch+json')
+      .send({ email: null })
+      .expect(422);
+    expect(invalid.headers['content-type']).toMatch(PROBLEM);
+    expect((await request(app).get('/v1/users/usr_alan')).body.version).toBe(2);
+  });
+
+  it('replaces a user with PUT, sending back what GET gave, and refuses unknown members', async () => {
+    const app = make();
+    const read = await request(app).get('/v1/users/usr_grace').expect(200);
+    const put = await request(app)
+      .put('/v1/users/usr_grace')
+      .send({ ...read.body, name: 'Grace B. M. Hopper' })
+      .expect(200);
+    expect(put.body).toMatchObject({
+      name: 'Grace B. M. Hopper',
+      email: 'grace@example.com',
+      version: 2,
+    });
+    const unknown = await request(app)
+      .put('/v1/users/usr_grace')
+      .send({ email: 'grace@example.com', name: 'G', nickname: 'Amazing Grace' })
+      .expect(400);
+    expect(JSON.stringify(unknown.body.errors)).toContain('nickname');
+  });
+
+  it('links payments to themselves, the list and their user', async () => {
+    const app = make({ payments: 100 });
+    const created = await request(app)
+      .post('/v1/payments')
+      .set('idempotency-key', 'links-1')
+      .send({ amount: 100, currency: 'EUR', userId: 'usr_ada' })
+      .expect(201);
+    expect(created.body._links).toEqual({
+      self: { href: `/v1/payments/${created.body.id}` },
+      collection: { href: '/v1/payments' },
+      user: { href: '/v1/users/usr_ada' },
+    });
+    const orphan = await request(app)
+      .post('/v1/payments')
+      .set('idempotency-key', 'links-2')
+      .send({ amount: 100, currency: 'EUR', userId: '../admin' })
+      .expect(201);
+    expect(orphan.body._links.user).toBeUndefined();
+  });
+
   it('answers an unknown user with a 404 problem', async () => {
     const res = await request(make()).get('/v1/users/usr_nobody').expect(404);
     expect(res.headers['content-type']).toMatch(PROBLEM);
@@ -153,6 +231,7 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
     const location = String(created.headers.location);
     const patched = await request(app)
       .patch(location)
+      .set('content-type', 'application/merge-patch+json')
       .send({ name: 'Katherine Johnson' })
       .expect(200);
     expect(patched.body).toMatchObject({ name: 'Katherine Johnson', version: 2 });
@@ -280,6 +359,7 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
     const patched = await request(app)
       .patch('/v1/users/usr_ada')
       .set('If-Match', '"v1"')
+      .set('content-type', 'application/merge-patch+json')
       .send({ name: 'Ada King' })
       .expect(200);
     expect(patched.headers.etag).toBe('"v2"');

@@ -1,0 +1,98 @@
+/**
+ * How the example's users and payments are represented and changed, shared by
+ * the Express and Koa apps: PUT replaces a user as stated (a field the body
+ * leaves out is reset, never kept by accident), PATCH takes a merge patch or a
+ * JSON Patch and cannot touch what the server owns, and every representation
+ * carries `_links` to itself and to what the client may do next.
+ */
+import { type Context, RestwellError } from 'restwell';
+import {
+  acceptPatch,
+  applyPatch,
+  formatJsonPointer,
+  href,
+  JSON_PATCH_MEDIA_TYPE,
+  links,
+  MERGE_PATCH_MEDIA_TYPE,
+  replacementShape,
+  replaceRepresentation,
+} from 'restwell/representation';
+import type { Payment, User } from './domain.js';
+import { CreateUser } from './schemas.js';
+
+/** PATCH /v1/users/:id takes either format; Accept-Patch says so on every response of the route. */
+export const userPatchTypes = () =>
+  acceptPatch({ types: [MERGE_PATCH_MEDIA_TYPE, JSON_PATCH_MEDIA_TYPE] });
+
+/** What a PUT replaces (email, name) and what the server owns (id, version, the times). */
+export const userShape = replacementShape({
+  fields: { email: null, name: null },
+  readOnly: ['id', 'version', 'createdAt', 'updatedAt'],
+});
+
+/** A body without the `_links` a client read with the user and sends back unchanged. */
+function withoutLinks(body: unknown): unknown {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return body;
+  const { _links: _ignored, ...rest } = body as Record<string, unknown>;
+  return rest;
+}
+
+/** The user a PUT body describes: read-only members unchanged, unknown members refused (400). */
+export function replacedUser(user: User, body: unknown): Pick<User, 'email' | 'name'> {
+  const next = replaceRepresentation(user, withoutLinks(body), userShape);
+  return { email: next.email, name: next.name };
+}
+
+/**
+ * The user a PATCH describes: the patch (merge patch or JSON Patch, by Content-Type) is applied to
+ * the user, then passed through the PUT shape, so id, version and the times cannot change and no
+ * unknown member is added; a result that is not a valid user is a 422 (RFC 5789 §2.2) and nothing
+ * is written.
+ */
+export function patchedUser(ctx: Context, user: User): Pick<User, 'email' | 'name'> {
+  const next = replaceRepresentation(user, applyPatch(ctx, user), userShape);
+  const checked = CreateUser.safeParse({ email: next.email, name: next.name });
+  if (!checked.success) {
+    throw new RestwellError('unprocessable-entity', 422, 'The patched user is invalid.', {
+      detail: 'The patch would leave the user invalid; nothing was changed.',
+      extensions: {
+        errors: checked.error.issues.map((issue) => ({
+          pointer: formatJsonPointer(issue.path),
+          detail: issue.message,
+        })),
+      },
+    });
+  }
+  return checked.data;
+}
+
+/** A user with its links: itself, the list, and the writes this API allows on it. */
+export function userRepresentation(user: User) {
+  const self = href`/v1/users/${user.id}`;
+  return {
+    ...user,
+    _links: links({
+      self,
+      collection: '/v1/users',
+      update: { href: self, method: 'PATCH', type: MERGE_PATCH_MEDIA_TYPE },
+      replace: { href: self, method: 'PUT' },
+      delete: { href: self, method: 'DELETE' },
+    }),
+  };
+}
+
+/**
+ * A payment with its links: itself, the list, and the user it was made for while that user exists
+ * (`userId` is the client's text: linking only to a user the API issued also keeps `href` from ever
+ * meeting an id such as `..`, which no URL can hold as one segment).
+ */
+export function paymentRepresentation(payment: Payment, userExists: (id: string) => boolean) {
+  return {
+    ...payment,
+    _links: links({
+      self: href`/v1/payments/${payment.id}`,
+      collection: '/v1/payments',
+      user: userExists(payment.userId) && href`/v1/users/${payment.userId}`,
+    }),
+  };
+}
