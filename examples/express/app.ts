@@ -5,7 +5,14 @@
  * is an RFC 9457 problem with a trace id.
  */
 import express from 'express';
-import { jsonBody, type Logger, NotFoundError, type Store, validate } from 'restwell';
+import {
+  jsonBody,
+  type Logger,
+  type Middleware,
+  NotFoundError,
+  type Store,
+  validate,
+} from 'restwell';
 import { contextOf, expressAdapter } from 'restwell/express';
 import { compression } from 'restwell/compression';
 import { conditional } from 'restwell/conditional';
@@ -34,6 +41,8 @@ export interface ExampleOptions {
   limits?: ExampleLimits;
   /** Seals list cursors; every process of one API needs the same (see shared/pagination.ts). */
   cursorSecret?: string;
+  /** Records every write after its response (see shared/audit.ts); none when unset. */
+  auditLog?: Middleware;
 }
 
 export function createApp({
@@ -43,6 +52,7 @@ export function createApp({
   logger,
   limits,
   cursorSecret,
+  auditLog,
 }: ExampleOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -55,6 +65,8 @@ export function createApp({
   // ETags with 304s on every GET.
   app.use(
     rw(
+      // First, so that writes refused further in (429, 413, 415) are on the record too.
+      ...(auditLog === undefined ? [] : [auditLog]),
       compression(),
       apiRateLimit(counters, limits),
       jsonBody({ limit: 64 * 1024 }),

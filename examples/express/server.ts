@@ -1,16 +1,18 @@
 /** Starts the Express example: `npm start` (PORT, default 3000; REDIS_URL switches to Redis). */
 import { createServer } from 'node:http';
 import { hardenServer } from 'restwell';
+import { createAuditLog } from '../shared/audit.js';
 import { createStores } from '../shared/stores.js';
 import { createApp } from './app.js';
 
 const port = Number(process.env.PORT ?? 3000);
 const stores = await createStores();
+const auditLog = createAuditLog(stores);
 // What Node's HTTP parser refuses itself (a control character in a header, bad framing, headers
 // too large, a client too slow) is answered as a problem with a trace id, and the server gets
 // timeouts a public API wants.
 const server = hardenServer(
-  createServer(createApp({ ...stores, cursorSecret: process.env.CURSOR_SECRET })),
+  createServer(createApp({ ...stores, cursorSecret: process.env.CURSOR_SECRET, auditLog })),
 );
 server.listen(port, () => {
   console.log(
@@ -20,6 +22,12 @@ server.listen(port, () => {
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    server.close(() => void stores.close().then(() => process.exit(0)));
+    server.close(
+      () =>
+        void auditLog
+          .close()
+          .then(() => stores.close())
+          .then(() => process.exit(0)),
+    );
   });
 }

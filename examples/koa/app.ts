@@ -4,7 +4,14 @@
  */
 import Router from '@koa/router';
 import Koa from 'koa';
-import { jsonBody, type Logger, NotFoundError, type Store, validate } from 'restwell';
+import {
+  jsonBody,
+  type Logger,
+  type Middleware,
+  NotFoundError,
+  type Store,
+  validate,
+} from 'restwell';
 import { compression } from 'restwell/compression';
 import { conditional } from 'restwell/conditional';
 import { idempotency } from 'restwell/idempotency';
@@ -33,6 +40,8 @@ export interface ExampleOptions {
   limits?: ExampleLimits;
   /** Seals list cursors; every process of one API needs the same (see shared/pagination.ts). */
   cursorSecret?: string;
+  /** Records every write after its response (see shared/audit.ts); none when unset. */
+  auditLog?: Middleware;
 }
 
 export function createApp({
@@ -42,6 +51,7 @@ export function createApp({
   logger,
   limits,
   cursorSecret,
+  auditLog,
 }: ExampleOptions): Koa {
   const app = new Koa();
   app.proxy = false;
@@ -143,6 +153,8 @@ export function createApp({
   // an ETag and its 304.
   app.use(
     rw(
+      // First, so that writes refused further in (429, 413, 415) are on the record too.
+      ...(auditLog === undefined ? [] : [auditLog]),
       compression(),
       apiRateLimit(counters, limits),
       jsonBody({ limit: 64 * 1024 }),

@@ -2,6 +2,7 @@ import type { RequestListener } from 'node:http';
 import { brotliDecompressSync } from 'node:zlib';
 import request from 'supertest';
 import { parseLinkHeader } from 'restwell';
+import { audit, callbackSink, type ChainedRecord, verifyAuditLog } from 'restwell/audit';
 import { describe, expect, it } from 'vitest';
 import { createApp as createExpressApp } from '../../examples/express/app.js';
 import { createApp as createKoaApp } from '../../examples/koa/app.js';
@@ -423,5 +424,42 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
     const res = await request(make()).get('/v2/anything').expect(404);
     expect(res.headers['content-type']).toMatch(PROBLEM);
     expect(res.body.code).toBe('not-found');
+  });
+});
+
+describe.each([
+  { name: 'express', create: createExpressApp as unknown as typeof createKoaApp },
+  { name: 'koa', create: createKoaApp },
+])('the example audit log on $name', ({ name, create }) => {
+  it('records every write, chained, and no GET', async () => {
+    const records: ChainedRecord[] = [];
+    const auditLog = audit({
+      sink: callbackSink((r) => void records.push(r)),
+      key: 'example-audit-key-'.repeat(2),
+      log: 'example-api',
+      logger: silentLogger,
+    });
+    const built = create({
+      counters: new MemoryStore(),
+      records: new MemoryStore({ evict: false }),
+      logger: silentLogger,
+      auditLog,
+    });
+    const app = (
+      name === 'koa' ? (built as { callback(): RequestListener }).callback() : built
+    ) as RequestListener;
+    await request(app)
+      .post('/v1/payments')
+      .set('idempotency-key', 'audit-1')
+      .send({ amount: 100, currency: 'EUR', userId: 'usr_ada' })
+      .expect(201);
+    await request(app).get('/v1/users').expect(200);
+    await request(app).delete('/v1/users/usr_ada').expect(204);
+    await auditLog.flush();
+    expect(records.map((r) => [r.method, r.status, r.seq])).toEqual([
+      ['POST', 201, 1],
+      ['DELETE', 204, 2],
+    ]);
+    expect(verifyAuditLog(records, { key: 'example-audit-key-'.repeat(2) }).ok).toBe(true);
   });
 });
