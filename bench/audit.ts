@@ -36,7 +36,7 @@ const event = {
   replayed: false,
 };
 
-async function run(name: string, sink: AuditSink, log: string): Promise<string[]> {
+async function run(name: string, sink: AuditSink, log: string): Promise<Array<string | number>> {
   const started = process.hrtime.bigint();
   // Appends chain one after another per log, as the middleware's loop does.
   for (let i = 0; i < records; i++) {
@@ -55,7 +55,7 @@ async function run(name: string, sink: AuditSink, log: string): Promise<string[]
   return [name, records, Math.round((records / ms) * 1000), (ms / records).toFixed(3)];
 }
 
-const rows: string[][] = [];
+const rows: Array<Array<string | number>> = [];
 const log = `bench-${process.pid}`;
 rows.push(
   await run(
