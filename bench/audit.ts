@@ -1,9 +1,9 @@
 /**
  * `npm run bench -- audit`: audit append throughput per sink, in process.
  * Each sink appends BENCH_AUDIT_RECORDS records (default 5000) of a typical
- * write's size, all offered at once as the middleware's buffer would hold
- * them under load, through one sink instance; the table gives records per
- * second and the mean time per append. Streams write to /dev/null; Redis and
+ * write's size through one sink instance, one at a time (a quiet API) and, for
+ * the shared sinks, in batches of 100 (what the middleware's loop sends when
+ * its buffer holds a burst); the table gives records per second. Streams write to /dev/null; Redis and
  * PostgreSQL are the real servers (skipped when they do not answer).
  */
 import { createWriteStream } from 'node:fs';
@@ -17,7 +17,7 @@ import {
   redisStreamSink,
   streamSink,
 } from 'restwell/audit';
-import { recordHash } from 'restwell/audit';
+import { type ChainHead, recordHash } from 'restwell/audit';
 import { table } from './harness.js';
 
 const records = Number(process.env.BENCH_AUDIT_RECORDS ?? 5000);
@@ -36,23 +36,35 @@ const event = {
   replayed: false,
 };
 
-async function run(name: string, sink: AuditSink, log: string): Promise<Array<string | number>> {
+const make = (log: string) => (head: ChainHead | undefined) => {
+  const unsigned = {
+    ...event,
+    time: new Date().toISOString(),
+    log,
+    seq: (head?.seq ?? 0) + 1,
+    prev: head?.hash ?? '',
+  };
+  return { ...unsigned, hash: recordHash(key, unsigned) };
+};
+
+/** Appends one after another per log; with `batch`, in batches as the middleware's loop does. */
+async function run(
+  name: string,
+  sink: AuditSink,
+  log: string,
+  batch = 1,
+): Promise<Array<string | number>> {
   const started = process.hrtime.bigint();
-  // Appends chain one after another per log, as the middleware's loop does.
-  for (let i = 0; i < records; i++) {
-    await sink.append(log, (head) => {
-      const unsigned = {
-        ...event,
-        time: new Date().toISOString(),
+  for (let i = 0; i < records; i += batch) {
+    if (batch === 1 || sink.appendMany === undefined) await sink.append(log, make(log));
+    else
+      await sink.appendMany(
         log,
-        seq: (head?.seq ?? 0) + 1,
-        prev: head?.hash ?? '',
-      };
-      return { ...unsigned, hash: recordHash(key, unsigned) };
-    });
+        Array.from({ length: batch }, () => make(log)),
+      );
   }
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  return [name, records, Math.round((records / ms) * 1000), (ms / records).toFixed(3)];
+  return [name, batch, records, Math.round((records / ms) * 1000), (ms / records).toFixed(3)];
 }
 
 const rows: Array<Array<string | number>> = [];
@@ -74,6 +86,7 @@ try {
   await redis.connect();
   const prefix = `restwell-bench-audit-${process.pid}:`;
   rows.push(await run('redis stream', redisStreamSink(redis, { prefix }), log));
+  rows.push(await run('redis stream', redisStreamSink(redis, { prefix }), `${log}-b`, 100));
   const keys = await redis.keys(`${prefix}*`);
   if (keys.length > 0) await redis.del(...keys);
 } catch (err) {
@@ -90,6 +103,7 @@ const tableName = `restwell_bench_audit_${process.pid}`;
 try {
   await migrateAudit(pool, { table: tableName });
   rows.push(await run('postgres', postgresSink(pool, { table: tableName }), log));
+  rows.push(await run('postgres', postgresSink(pool, { table: tableName }), `${log}-b`, 100));
 } catch (err) {
   console.error(`PostgreSQL skipped: ${(err as Error).message}`);
 } finally {

@@ -50,6 +50,16 @@ export interface AuditSink {
   /** For diagnostics: `stream`, `callback`, `redis`, `postgres`, ... */
   readonly name: string;
   append(log: string, make: (head: ChainHead | undefined) => ChainedRecord): Promise<ChainedRecord>;
+  /**
+   * Appends several records as one step: `makers[0]` chains to the log's
+   * head, each next one to the record before. Optional: a sink with a round
+   * trip per append (PostgreSQL, Redis) implements it so that a busy log
+   * pays one round trip per batch, not per record.
+   */
+  appendMany?(
+    log: string,
+    makers: ReadonlyArray<(head: ChainHead | undefined) => ChainedRecord>,
+  ): Promise<ChainedRecord[]>;
   /** Releases what the sink holds (timers, not the caller's connections). */
   close?(): Promise<void>;
 }
@@ -74,6 +84,21 @@ export function chainRecord(
 ): ChainedRecord {
   const unsigned = { ...event, log, seq: (head?.seq ?? 0) + 1, prev: head?.hash ?? '' };
   return { ...unsigned, hash: recordHash(key, unsigned) };
+}
+
+/** Runs `makers` in order, each chained to the record the one before made. */
+export function chainAll(
+  head: ChainHead | undefined,
+  makers: ReadonlyArray<(head: ChainHead | undefined) => ChainedRecord>,
+): ChainedRecord[] {
+  const out: ChainedRecord[] = [];
+  let at = head;
+  for (const make of makers) {
+    const record = make(at);
+    out.push(record);
+    at = { seq: record.seq, hash: record.hash };
+  }
+  return out;
 }
 
 /** The canonical JSON text of a record, as sinks store it. */

@@ -16,7 +16,13 @@ import { checkOptions, invalidOption } from '../core/errors.js';
 import { sha256 } from '../core/hash.js';
 import { defaultLogger, type Logger, LogThrottle, serializeError } from '../core/logger.js';
 import { canonicalJson } from '../idempotency/canonical-json.js';
-import { type AuditEvent, type AuditSink, type ChainedRecord, chainRecord } from './chain.js';
+import {
+  type AuditEvent,
+  type AuditSink,
+  type ChainedRecord,
+  type ChainHead,
+  chainRecord,
+} from './chain.js';
 import { type AuditCheckpoint, checkEd25519, signCheckpoint } from './checkpoint.js';
 
 /** Options of the checkpoints `audit()` signs. */
@@ -95,6 +101,8 @@ const KNOWN = [
 const DEFAULT_REDACT = ['password', 'secret', 'token', 'apiKey', 'api_key', 'cardNumber', 'cvc'];
 const MAX_USER_AGENT = 512;
 const MAX_BODY_DEPTH = 64;
+/** Most records one batch append carries (sinks with `appendMany`). */
+const MAX_BATCH = 100;
 
 function integer(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
@@ -222,11 +230,17 @@ export function audit(options: AuditOptions): AuditMiddleware {
     });
   }
 
-  async function appendOne(event: AuditEvent): Promise<ChainedRecord> {
+  /** Appends the first records of the buffer (a batch where the sink takes one), within `timeoutMs`. */
+  async function appendNext(events: readonly AuditEvent[]): Promise<ChainedRecord[]> {
+    const makers = events.map(
+      (event) => (h: ChainHead | undefined) => chainRecord(key, log, event, h),
+    );
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
-        sink.append(log, (h) => chainRecord(key, log, event, h)),
+        sink.appendMany !== undefined
+          ? sink.appendMany(log, makers)
+          : sink.append(log, makers[0] as (typeof makers)[number]).then((r) => [r]),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
             () => reject(new Error(`the sink took more than ${timeoutMs} ms`)),
@@ -260,12 +274,13 @@ export function audit(options: AuditOptions): AuditMiddleware {
 
   async function pump(): Promise<void> {
     while (buffer.length > 0) {
-      const event = buffer[0] as AuditEvent;
+      const batch = buffer.slice(0, sink.appendMany === undefined ? 1 : MAX_BATCH);
       try {
-        head = await appendOne(event);
-        buffer.shift();
-        appended++;
-        sinceCheckpoint++;
+        const records = await appendNext(batch);
+        buffer.splice(0, batch.length);
+        head = records[records.length - 1];
+        appended += records.length;
+        sinceCheckpoint += records.length;
         failures = 0;
         if (droppedSinceReport > 0) {
           // What was lost is itself on the record, next in the chain.

@@ -12,7 +12,13 @@
 import type { Pool } from 'pg';
 import { invalidOption } from '../core/errors.js';
 import { checkTableName } from '../stores/postgres/identifier.js';
-import { type AuditSink, type ChainedRecord, recordText } from './chain.js';
+import {
+  type AuditSink,
+  type ChainedRecord,
+  type ChainHead,
+  chainAll,
+  recordText,
+} from './chain.js';
 
 /** The DDL of the audit table (migrations/postgres/003_restwell_audit.sql). */
 export function auditTableSql(table = 'restwell_audit'): string {
@@ -39,37 +45,55 @@ export function postgresSink(pool: Pool, options: { table?: string } = {}): Audi
     invalidOption('audit', 'pool', 'a pg Pool', pool);
   }
   const table = checkTableName('audit', options.table ?? 'restwell_audit');
+
+  /** One transaction: lock the log, read its head, insert every record, commit. */
+  async function appendRecords(
+    log: string,
+    makers: ReadonlyArray<(head: ChainHead | undefined) => ChainedRecord>,
+  ): Promise<ChainedRecord[]> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+        `${table}:${log}`,
+      ]);
+      // Ordered by the bigint column: by an alias of its text, "9" would sort after "10".
+      const { rows } = await client.query<{ head_seq: string; hash: string }>(
+        `SELECT seq::text AS head_seq, hash FROM ${table} WHERE log = $1 ORDER BY seq DESC LIMIT 1`,
+        [log],
+      );
+      const last = rows[0];
+      const records = chainAll(
+        last === undefined ? undefined : { seq: Number(last.head_seq), hash: last.hash },
+        makers,
+      );
+      const values: unknown[] = [];
+      const tuples = records.map((r) => {
+        values.push(log, r.seq, r.hash, recordText(r));
+        const n = values.length;
+        return `($${n - 3}, $${n - 2}, $${n - 1}, $${n})`;
+      });
+      await client.query(
+        `INSERT INTO ${table} (log, seq, hash, record) VALUES ${tuples.join(', ')}`,
+        values,
+      );
+      await client.query('COMMIT');
+      return records;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
   return {
     name: 'postgres',
     async append(log, make) {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
-          `${table}:${log}`,
-        ]);
-        // Ordered by the bigint column: by an alias of its text, "9" would sort after "10".
-        const { rows } = await client.query<{ head_seq: string; hash: string }>(
-          `SELECT seq::text AS head_seq, hash FROM ${table} WHERE log = $1 ORDER BY seq DESC LIMIT 1`,
-          [log],
-        );
-        const last = rows[0];
-        const record = make(
-          last === undefined ? undefined : { seq: Number(last.head_seq), hash: last.hash },
-        );
-        await client.query(
-          `INSERT INTO ${table} (log, seq, hash, record) VALUES ($1, $2, $3, $4)`,
-          [log, record.seq, record.hash, recordText(record)],
-        );
-        await client.query('COMMIT');
-        return record;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
+      const [record] = await appendRecords(log, [make]);
+      return record as ChainedRecord;
     },
+    appendMany: (log, makers) => appendRecords(log, makers),
   };
 }
 

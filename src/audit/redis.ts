@@ -20,6 +20,7 @@ import {
   type AuditSink,
   type ChainedRecord,
   type ChainHead,
+  chainAll,
   LogQueue,
   recordText,
 } from './chain.js';
@@ -36,19 +37,23 @@ export interface RedisStreamSinkOptions {
   maxAttempts?: number;
 }
 
-// KEYS: head, stream. ARGV: expected seq, new seq, new hash, record text, trim mode, trim arg.
+// KEYS: head, stream. ARGV: expected seq, trim mode, trim arg, then (seq, hash, text) per record.
 const APPEND = `
 local head = redis.call('HMGET', KEYS[1], 'seq', 'hash')
 local seq = head[1] or '0'
 if seq ~= ARGV[1] then return {0, seq, head[2] or ''} end
-redis.call('HSET', KEYS[1], 'seq', ARGV[2], 'hash', ARGV[3])
-if ARGV[5] == 'maxlen' then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'record', ARGV[4])
-elseif ARGV[5] == 'minid' then
-  redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[6], '*', 'record', ARGV[4])
-else
-  redis.call('XADD', KEYS[2], '*', 'record', ARGV[4])
+local n = (#ARGV - 3) / 3
+for i = 0, n - 1 do
+  local text = ARGV[6 + i * 3]
+  if ARGV[2] == 'maxlen' then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'record', text)
+  elseif ARGV[2] == 'minid' then
+    redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[3], '*', 'record', text)
+  else
+    redis.call('XADD', KEYS[2], '*', 'record', text)
+  end
 end
+redis.call('HSET', KEYS[1], 'seq', ARGV[4 + (n - 1) * 3], 'hash', ARGV[5 + (n - 1) * 3])
 return {1}
 `;
 
@@ -85,45 +90,50 @@ export function redisStreamSink(redis: Redis, options: RedisStreamSinkOptions = 
   const maxAttempts = positive('maxAttempts', options.maxAttempts) ?? 50;
   const heads = new Map<string, ChainHead | undefined>();
   const queue = new LogQueue();
+  function appendRecords(
+    log: string,
+    makers: ReadonlyArray<(head: ChainHead | undefined) => ChainedRecord>,
+  ): Promise<ChainedRecord[]> {
+    return queue.run(log, async () => {
+      const [headKey, streamKey] = keysOf(prefix, log);
+      let head = heads.get(log);
+      for (let attempt = 0; attempt < maxAttempts; attempt++) {
+        const records = chainAll(head, makers);
+        const [mode, arg] =
+          maxLen !== undefined
+            ? ['maxlen', String(maxLen)]
+            : retentionMs !== undefined
+              ? ['minid', `${Date.now() - retentionMs}-0`]
+              : ['none', ''];
+        const args = [String(head?.seq ?? 0), mode, arg];
+        for (const r of records) args.push(String(r.seq), r.hash, recordText(r));
+        const reply = (await redis.eval(APPEND, 2, headKey, streamKey, ...args)) as [
+          number,
+          string?,
+          string?,
+        ];
+        if (reply[0] === 1) {
+          const last = records[records.length - 1] as ChainedRecord;
+          heads.set(log, { seq: last.seq, hash: last.hash });
+          return records;
+        }
+        // Another process appended first: chain to its head.
+        const seq = Number(reply[1]);
+        head = seq === 0 ? undefined : { seq, hash: reply[2] ?? '' };
+      }
+      throw new Error(
+        `restwell/audit: the head of log ${log} kept moving; gave up after ${maxAttempts} attempts.`,
+      );
+    });
+  }
+
   return {
     name: 'redis',
-    append(log, make) {
-      return queue.run(log, async () => {
-        const [headKey, streamKey] = keysOf(prefix, log);
-        let head = heads.get(log);
-        for (let attempt = 0; attempt < maxAttempts; attempt++) {
-          const record = make(head);
-          const [mode, arg] =
-            maxLen !== undefined
-              ? ['maxlen', String(maxLen)]
-              : retentionMs !== undefined
-                ? ['minid', `${Date.now() - retentionMs}-0`]
-                : ['none', ''];
-          const reply = (await redis.eval(
-            APPEND,
-            2,
-            headKey,
-            streamKey,
-            String(head?.seq ?? 0),
-            String(record.seq),
-            record.hash,
-            recordText(record),
-            mode,
-            arg,
-          )) as [number, string?, string?];
-          if (reply[0] === 1) {
-            heads.set(log, { seq: record.seq, hash: record.hash });
-            return record;
-          }
-          // Another process appended first: chain to its head.
-          const seq = Number(reply[1]);
-          head = seq === 0 ? undefined : { seq, hash: reply[2] ?? '' };
-        }
-        throw new Error(
-          `restwell/audit: the head of log ${log} kept moving; gave up after ${maxAttempts} attempts.`,
-        );
-      });
+    async append(log, make) {
+      const [record] = await appendRecords(log, [make]);
+      return record as ChainedRecord;
     },
+    appendMany: (log, makers) => appendRecords(log, makers),
   };
 }
 

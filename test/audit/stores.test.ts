@@ -80,6 +80,30 @@ describe.runIf(services.redis)('redisStreamSink on Redis', () => {
     checkOneChain(await readRedisLog(redis, 'shared', { prefix }), 150);
   });
 
+  it("appends batches that chain to each other and to other processes' records", async () => {
+    const sink = redisStreamSink(redis, { prefix });
+    const makers = (from: string) =>
+      Array.from(
+        { length: 20 },
+        (_, i) => (h: Parameters<typeof chainRecord>[3]) =>
+          chainRecord(KEY, 'batched', { type: 'request', time: 't', from, i }, h),
+      );
+    const env = {
+      SINK: 'redis',
+      REDIS_URL: services.redisUrl,
+      PREFIX: prefix,
+      LOG: 'batched',
+      COUNT: '30',
+    };
+    await Promise.all([
+      appendFromProcess({ ...env, NAME: 'a' }),
+      appendFromProcess({ ...env, NAME: 'b' }),
+      sink.appendMany!('batched', makers('here')),
+      sink.appendMany!('batched', makers('here')),
+    ]);
+    checkOneChain(await readRedisLog(redis, 'batched', { prefix }), 100);
+  });
+
   it('trims the oldest records with maxLen, and the rest still verifies', async () => {
     const sink = redisStreamSink(redis, { prefix, maxLen: 10 });
     for (let i = 0; i < 500; i++) {
@@ -175,6 +199,25 @@ describe.runIf(services.postgres)('postgresSink on PostgreSQL', () => {
     );
     const edited = verifyAuditLog(await readPostgresLog(pool, 'shared', { table }), { key: KEY });
     expect(edited.defect).toMatchObject({ kind: 'edited', seq: 10 });
+  });
+
+  it('appends a burst of writes in batches through the middleware, as one chain', async () => {
+    const log = `burst-${suffix}`;
+    const auditLog = audit({
+      sink: postgresSink(pool, { table }),
+      key: KEY,
+      log,
+      logger: silentLogger,
+    });
+    const server = adapters[2]!.build({
+      use: [auditLog],
+      routes: [{ method: 'post', path: '/x', handler: () => ({ status: 201, body: {} }) }],
+    });
+    await Promise.all(Array.from({ length: 150 }, () => request(server).post('/x').expect(201)));
+    await auditLog.flush(30_000);
+    const records = await readPostgresLog(pool, log, { table });
+    expect(records).toHaveLength(150);
+    expect(verifyAuditLog(records, { key: KEY }).ok).toBe(true);
   });
 
   it('matches the migration file', () => {
