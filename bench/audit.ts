@@ -111,7 +111,5 @@ try {
   await pool.end();
 }
 
-console.log(
-  `${records} appends per sink, one after another on one log (the middleware's order).\n`,
-);
-console.log(table(['sink', 'records', 'appends/s', 'ms per append'], rows));
+console.log(`${records} appends per sink, in order on one log, one at a time or in batches.\n`);
+console.log(table(['sink', 'batch', 'records', 'appends/s', 'ms per record'], rows));
