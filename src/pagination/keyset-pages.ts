@@ -373,6 +373,38 @@ export function keysetPagination(options: KeysetPaginationOptions): KeysetPagina
     }
   }
 
+  const uniqueColumn = typeof options.unique === 'string' ? options.unique : options.unique?.column;
+  /**
+   * `keysetSort` refuses a column twice, and the unique column before other
+   * columns: with fields the client chose, that is the client's error (400).
+   */
+  const sortFits = (terms: readonly SortTerm[], issues: ValidationIssue[]): boolean => {
+    const before = issues.length;
+    const fieldOf = new Map<string, string>();
+    terms.forEach((term, i) => {
+      const { column } = sortable[term.field] as SortableField;
+      const other = fieldOf.get(column);
+      if (other !== undefined) {
+        issues.push(
+          queryIssue(
+            P.sort,
+            `${P.sort} names ${other} and ${term.field}, which sort by the same column; give one of them.`,
+          ),
+        );
+      }
+      fieldOf.set(column, term.field);
+      if (column === uniqueColumn && i < terms.length - 1) {
+        issues.push(
+          queryIssue(
+            P.sort,
+            `${P.sort} has fields after ${term.field}, which is unique, so they cannot change the order; put ${term.field} last.`,
+          ),
+        );
+      }
+    });
+    return issues.length === before;
+  };
+
   const requests = new WeakSet<KeysetPageRequest>();
 
   function read(ctx: Context): KeysetPageRequest {
@@ -382,10 +414,11 @@ export function keysetPagination(options: KeysetPaginationOptions): KeysetPagina
     const limit =
       limitRaw === undefined ? defaultLimit : readInteger(limitRaw, P.limit, 1, maxLimit, issues);
     const sortRaw = single(query, P.sort, issues);
-    const terms =
+    let terms =
       sortRaw === undefined
         ? defaultTerms
         : readSort(sortRaw, P.sort, fieldNames, maxSortFields, issues);
+    if (terms !== undefined && !sortFits(terms, issues)) terms = undefined;
     let since: Instant | undefined;
     let until: Instant | undefined;
     if (windowField !== undefined) {
