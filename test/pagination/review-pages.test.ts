@@ -8,6 +8,7 @@ import {
   keysetPagination,
 } from '../../src/pagination/keyset-pages.js';
 import { adapters } from '../helpers/apps.js';
+import { raw } from '../helpers/raw.js';
 
 interface Row {
   id: string;
@@ -55,9 +56,16 @@ function listApp(
   });
 }
 
-function linkOf(res: request.Response, rel: string): string | undefined {
-  return parseLinkHeader(res.headers.link as string | undefined).find((l) => l.rel.includes(rel))
-    ?.href;
+function linkOf(res: { headers: Record<string, unknown> }, rel: string): string | undefined {
+  const field = res.headers.link;
+  const value = Array.isArray(field) ? field.join(', ') : (field as string | undefined);
+  return parseLinkHeader(value).find((l) => l.rel.includes(rel))?.href;
+}
+
+/** A GET with the target sent as written (supertest would normalise `\\` and drop `#...`). */
+async function rawGet(app: ReturnType<typeof listApp>, path: string) {
+  const res = await raw(app, { path });
+  return { status: res.status, headers: res.headers, body: JSON.parse(res.body.toString()) };
 }
 
 describe.each(adapters)('keysetPagination sorts a client chooses, through $name', (adapter) => {
@@ -88,5 +96,74 @@ describe.each(adapters)('keysetPagination sorts a client chooses, through $name'
       .expect(400);
     expect(res.body.errors.map((e: { pointer: string }) => e.pointer)).toEqual(['/sort']);
     expect(res.body.errors[0].detail).toMatch(/createdAt.*at|at.*createdAt/);
+  });
+});
+
+describe.each(adapters)('keysetPagination links, through $name', (adapter) => {
+  it('writes the body links as the Link header does: percent-encoded, never naming another host', async () => {
+    const pages = paginator();
+    const app = listApp(adapter, pages, '/:org/rows');
+    for (const [path, encoded] of [
+      ['/\\evil.example/rows', '/%5Cevil.example/rows'],
+      ['/o"x/rows', '/o%22x/rows'],
+      ['/[o]/rows', '/%5Bo%5D/rows'],
+      ['/o%2Fx/rows', '/o%2Fx/rows'],
+    ] as const) {
+      const res = await rawGet(app, `${path}?limit=1`);
+      expect(res.status).toBe(200);
+      for (const rel of ['first', 'next', 'last'] as const) {
+        expect(res.body.links[rel]).toBe(linkOf(res, rel));
+        expect(res.body.links[rel].startsWith(`${encoded}?`)).toBe(true);
+        // Resolved as a browser resolves it, the link stays on the API's host.
+        expect(new URL(res.body.links[rel], 'https://api.example.com/').host).toBe(
+          'api.example.com',
+        );
+      }
+      expect(res.body.links.self).toBe(`${encoded}?limit=1`);
+    }
+  });
+
+  it('drops a fragment a client put in the request target, rather than putting the query in it', async () => {
+    const pages = paginator();
+    const res = await rawGet(listApp(adapter, pages), '/v1/rows#top?limit=1');
+    expect(res.status).toBe(200);
+    const next = linkOf(res, 'next') as string;
+    expect(next).toMatch(/^\/v1\/rows\?limit=1&cursor=/);
+    expect(res.body.links.self).toBe('/v1/rows?limit=1');
+  });
+
+  it('writes each relation once when the handler responds twice', async () => {
+    const pages = paginator();
+    const app = adapter.build({
+      routes: [
+        {
+          method: 'get',
+          path: '/v1/rows',
+          use: [pages],
+          handler: ({ context }) => {
+            const page = pages.request(context);
+            pages.links(context, pages.array(rows, page));
+            return { body: pages.respond(context, pages.array(rows, page)) };
+          },
+        },
+      ],
+      framework: {
+        express: [
+          (_req, res, next) => {
+            res.append('Link', '</v1/other>; rel="alternate"');
+            next();
+          },
+        ],
+        koa: [
+          async (ctx, next) => {
+            ctx.append('Link', '</v1/other>; rel="alternate"');
+            await next();
+          },
+        ],
+      },
+    });
+    const res = await request(app).get('/v1/rows').expect(200);
+    const links = parseLinkHeader(res.headers.link as string);
+    expect(links.map((l) => l.rel.join(' '))).toEqual(['alternate', 'first', 'next', 'last']);
   });
 });
