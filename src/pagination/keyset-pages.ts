@@ -493,6 +493,14 @@ export function keysetPagination(options: KeysetPaginationOptions): KeysetPagina
       else if ((marker === AFTER || marker === BEFORE) && position.length === sort.columns.length) {
         request = marker === AFTER ? { ...base, after: position } : { ...base, before: position };
       } else throw new InvalidCursorError('malformed');
+      // Authentic, but made under another configuration of the list (a column
+      // since declared bigint or NOT NULL): a position the sort cannot use is
+      // the cursor's fault, not a TypeError (500) later in sql() or array().
+      try {
+        keysetSql(sort, positionOf(request));
+      } catch (cause) {
+        throw new InvalidCursorError('malformed', { cause });
+      }
     }
     requests.add(request);
     return request;

@@ -167,3 +167,38 @@ describe.each(adapters)('keysetPagination links, through $name', (adapter) => {
     expect(links.map((l) => l.rel.join(' '))).toEqual(['alternate', 'first', 'next', 'last']);
   });
 });
+
+describe.each(adapters)(
+  'keysetPagination cursors of another configuration, through $name',
+  (adapter) => {
+    const numbered = rows.map((r, i) => ({ ...r, id: String(1000 + i), rank: i }));
+    const ranked = numbered.map((r, i) => ({ ...r, rank: i < 3 ? null : i }));
+
+    it.each([
+      [
+        'text ids became bigints',
+        paginator({ unique: 'id' }),
+        rows,
+        paginator({ unique: { column: 'id', type: 'bigint' } }),
+      ],
+      [
+        'a nullable column became NOT NULL',
+        paginator({ sortable: { rank: { column: 'rank', nullable: true } }, defaultSort: '-rank' }),
+        ranked,
+        paginator({ sortable: { rank: { column: 'rank' } }, defaultSort: '-rank' }),
+      ],
+    ] as const)('refuses a cursor made before %s: 400, not 500', async (_, old, oldRows, now) => {
+      const issued = await request(listApp(adapter, old, '/v1/rows', () => oldRows))
+        .get('/v1/rows')
+        .expect(200);
+      const cursor = issued.body.pagination.nextCursor as string;
+      const app = listApp(adapter, now, '/v1/rows', () => numbered);
+      await request(app).get('/v1/rows').expect(200);
+      const res = await request(app)
+        .get(`/v1/rows?cursor=${cursor}`)
+        .expect(400)
+        .expect('content-type', /application\/problem\+json/);
+      expect(res.body).toMatchObject({ code: 'invalid-cursor', reason: 'malformed' });
+    });
+  },
+);
