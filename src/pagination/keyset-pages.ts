@@ -230,6 +230,14 @@ const AFTER = 'a';
 const BEFORE = 'b';
 const LAST = 'l';
 
+/**
+ * The window's bounds PostgreSQL reads in `Instant.iso` form: years 0001 to
+ * 9999 in UTC. RFC 3339 allows year 0000, and an offset can move 0001 or 9999
+ * past either end, which `timestamptz` refuses (22008) or cannot parse.
+ */
+const FIRST_BOUND = (parseInstant('0001-01-01T00:00:00Z') as Instant).micros;
+const LAST_BOUND = (parseInstant('9999-12-31T23:59:59.999999Z') as Instant).micros;
+
 /** Most distinct sorts kept resolved; clients choose sorts, so the cache is bounded. */
 const SORT_CACHE_LIMIT = 256;
 
@@ -426,13 +434,14 @@ export function keysetPagination(options: KeysetPaginationOptions): KeysetPagina
         const raw = single(query, name, issues);
         if (raw === undefined) return undefined;
         const at = parseInstant(raw);
-        if (at === undefined) {
+        if (at === undefined || at.micros < FIRST_BOUND || at.micros > LAST_BOUND) {
           issues.push(
             queryIssue(
               name,
-              `${name} must be an RFC 3339 date-time such as 2026-01-31T09:30:00Z, to the microsecond at most.`,
+              `${name} must be an RFC 3339 date-time from 0001 to 9999 (in UTC) such as 2026-01-31T09:30:00Z, to the microsecond at most.`,
             ),
           );
+          return undefined;
         }
         return at;
       };

@@ -190,5 +190,15 @@ export function instantOf(value: unknown): bigint | undefined {
     .replace(/^(\d{4}-\d{2}-\d{2}) /, '$1T')
     .replace(/([+-]\d{2})$/, '$1:00')
     .replace(/([+-]\d{2})(\d{2})$/, '$1:$2');
+  // Before a zone adopted standard time, a session in it writes local mean
+  // time, offset to the second ("1850-01-01 05:53:28+05:53:28" in Asia/Kolkata),
+  // which RFC 3339 cannot: read the offset's seconds apart.
+  const lmt = /([+-]\d{2}:\d{2}):([0-5]\d)$/.exec(normalised);
+  if (lmt !== null) {
+    const [, offset, seconds] = lmt as unknown as [string, string, string];
+    const at = parseInstant(`${normalised.slice(0, lmt.index)}${offset}`)?.micros;
+    const sign = offset.startsWith('-') ? -1n : 1n;
+    return at === undefined ? undefined : at - sign * BigInt(seconds) * 1_000_000n;
+  }
   return parseInstant(normalised)?.micros;
 }

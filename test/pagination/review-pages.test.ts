@@ -7,6 +7,7 @@ import {
   type KeysetPaginator,
   keysetPagination,
 } from '../../src/pagination/keyset-pages.js';
+import { formatInstant, instantOf } from '../../src/pagination/params.js';
 import { adapters } from '../helpers/apps.js';
 import { raw } from '../helpers/raw.js';
 
@@ -202,3 +203,19 @@ describe.each(adapters)(
     });
   },
 );
+
+describe('instantOf reads local mean time offsets, which PostgreSQL writes to the second', () => {
+  it.each([
+    ['1850-01-01 05:53:28+05:53:28', '1850-01-01T00:00:00.000000Z'],
+    ['1850-01-01 00:00:00.000001-04:56:02', '1850-01-01T04:56:02.000001Z'],
+    ['1900-06-01 00:19:32+00:19:32', '1900-06-01T00:00:00.000000Z'],
+  ])('%s is %s', (text, iso) => {
+    const at = instantOf(text);
+    expect(at).toBeDefined();
+    expect(formatInstant(at as bigint)).toBe(iso);
+  });
+
+  it.each(['1850-01-01 05:53:28+05:53:60', '1850-01-01 05:53:28+05:53:2'])('refuses %s', (text) => {
+    expect(instantOf(text)).toBeUndefined();
+  });
+});
