@@ -129,8 +129,9 @@ export interface Instant {
 
 // RFC 3339 §5.6 date-time: full-date "T" full-time, time-offset Z or ±hh:mm.
 // "t" and "z" are allowed too (§5.6 note); a space for "T" is not (that is ISO 8601's, not RFC 3339's).
+// time-secfrac is "." 1*DIGIT: any number of digits, those past the sixth zeros (see parseInstant).
 const RFC3339 =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
 
 /**
  * An RFC 3339 date-time as an exact instant, or `undefined` when it is not

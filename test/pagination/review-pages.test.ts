@@ -7,7 +7,7 @@ import {
   type KeysetPaginator,
   keysetPagination,
 } from '../../src/pagination/keyset-pages.js';
-import { formatInstant, instantOf } from '../../src/pagination/params.js';
+import { formatInstant, instantOf, parseInstant } from '../../src/pagination/params.js';
 import { adapters } from '../helpers/apps.js';
 import { raw } from '../helpers/raw.js';
 
@@ -217,5 +217,18 @@ describe('instantOf reads local mean time offsets, which PostgreSQL writes to th
 
   it.each(['1850-01-01 05:53:28+05:53:60', '1850-01-01 05:53:28+05:53:2'])('refuses %s', (text) => {
     expect(instantOf(text)).toBeUndefined();
+  });
+});
+
+describe('parseInstant reads any number of fraction digits (RFC 3339 §5.6: "." 1*DIGIT)', () => {
+  it.each([
+    ['2026-01-31T09:30:00.0000000000Z', '2026-01-31T09:30:00.000000Z'],
+    ['2026-01-31T09:30:00.123456000000000000Z', '2026-01-31T09:30:00.123456Z'],
+  ])('reads %s as %s', (input, iso) => {
+    expect(parseInstant(input)?.iso).toBe(iso);
+  });
+
+  it('still refuses a fraction finer than a microsecond', () => {
+    expect(parseInstant('2026-01-31T09:30:00.1234560000001Z')).toBeUndefined();
   });
 });
