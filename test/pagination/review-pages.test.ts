@@ -7,6 +7,7 @@ import {
   type KeysetPaginator,
   keysetPagination,
 } from '../../src/pagination/keyset-pages.js';
+import { offsetPagination } from '../../src/pagination/offset-pages.js';
 import { formatInstant, instantOf, parseInstant } from '../../src/pagination/params.js';
 import { adapters } from '../helpers/apps.js';
 import { raw } from '../helpers/raw.js';
@@ -230,5 +231,22 @@ describe('parseInstant reads any number of fraction digits (RFC 3339 §5.6: "." 
 
   it('still refuses a fraction finer than a microsecond', () => {
     expect(parseInstant('2026-01-31T09:30:00.1234560000001Z')).toBeUndefined();
+  });
+});
+
+describe('offsetPagination parameter names', () => {
+  it.each([
+    [{ params: { offset: 'limit' } }],
+    [{ style: 'page', params: { page: 'size' } }],
+    [{ total: true, params: { total: 'offset' } }],
+    [{ style: 'page', total: true, params: { size: 'total' } }],
+  ] as const)('refuses %j: two parameters read from one name', (options) => {
+    expect(() => offsetPagination(options as Parameters<typeof offsetPagination>[0])).toThrow(
+      /params/,
+    );
+  });
+
+  it('accepts a name the style does not read', () => {
+    expect(() => offsetPagination({ style: 'offset', params: { page: 'limit' } })).not.toThrow();
   });
 });
