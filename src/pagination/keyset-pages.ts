@@ -465,8 +465,11 @@ export function keysetPagination(options: KeysetPaginationOptions): KeysetPagina
       total = raw === 'true';
     }
     const cursorRaw = single(query, P.cursor, issues);
-    const filterValues: Record<string, readonly string[]> = {};
-    for (const f of filters) filterValues[f] = query.getAll(f);
+    // Own members whatever the name: assigning `__proto__` would set the
+    // prototype instead, and the cursor would not be bound to that filter.
+    const filterValues: Record<string, readonly string[]> = Object.fromEntries(
+      filters.map((f) => [f, query.getAll(f)]),
+    );
 
     if (issues.length > 0 || limit === undefined || terms === undefined) {
       // The cursor's binding needs the other parameters; its seal does not.

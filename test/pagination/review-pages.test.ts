@@ -250,3 +250,21 @@ describe('offsetPagination parameter names', () => {
     expect(() => offsetPagination({ style: 'offset', params: { page: 'limit' } })).not.toThrow();
   });
 });
+
+describe.each(adapters)(
+  'keysetPagination filters named like Object members, through $name',
+  (adapter) => {
+    it.each(['__proto__', 'constructor', 'toString'])(
+      'binds a cursor to the filter %s',
+      async (name) => {
+        const pages = paginator({ filters: [name] });
+        const app = listApp(adapter, pages);
+        const first = await request(app).get(`/v1/rows?${name}=a`).expect(200);
+        const cursor = first.body.pagination.nextCursor as string;
+        await request(app).get(`/v1/rows?${name}=a&cursor=${cursor}`).expect(200);
+        const res = await request(app).get(`/v1/rows?${name}=b&cursor=${cursor}`).expect(400);
+        expect(res.body).toMatchObject({ code: 'invalid-cursor', reason: 'mismatch' });
+      },
+    );
+  },
+);
