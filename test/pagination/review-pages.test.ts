@@ -268,3 +268,186 @@ describe.each(adapters)(
     );
   },
 );
+
+interface Ranked {
+  id: string;
+  name: string;
+  rank: number | null;
+  at: string;
+}
+
+/** 23 rows: names and ranks tie, a third of the ranks NULL. */
+function rankedRows(): Ranked[] {
+  return Array.from({ length: 23 }, (_, i) => ({
+    id: `k${String(i).padStart(2, '0')}`,
+    name: ['Ada', 'Alan', 'Grace', 'Hedy'][i % 4] as string,
+    rank: i % 3 === 0 ? null : i % 5,
+    at: new Date(Date.UTC(2026, 0, 1, 0, 0, Math.floor(i / 3))).toISOString(),
+  }));
+}
+
+const rankedOptions: Partial<KeysetPaginationOptions> = {
+  sortable: {
+    name: { column: 'name' },
+    rank: { column: 'rank', nullable: true },
+    at: { column: 'at' },
+  },
+  filters: ['team'],
+  window: { field: 'at' },
+  total: true,
+};
+
+describe.each(adapters)('keysetPagination walks, through $name', (adapter) => {
+  function rankedApp(list: Ranked[], pages = paginator(rankedOptions)) {
+    return adapter.build({
+      routes: [
+        {
+          method: 'get',
+          path: '/v1/ranked',
+          use: [pages],
+          handler: ({ context }) => {
+            const page = pages.request(context);
+            return {
+              body: pages.respond(
+                context,
+                pages.array(list, page),
+                page.total ? { total: list.length } : {},
+              ),
+            };
+          },
+        },
+      ],
+    });
+  }
+
+  async function walk(
+    app: ReturnType<typeof rankedApp>,
+    start: string,
+    rel: 'next' | 'prev',
+    between?: (step: number) => void,
+  ) {
+    const pages: Array<{ ids: string[]; hasNext: boolean; hasPrev: boolean }> = [];
+    let url: string | undefined = start;
+    while (url !== undefined) {
+      const res: request.Response = await request(app).get(url).expect(200);
+      expect(res.body.links[rel]).toBe(linkOf(res, rel));
+      pages.push({
+        ids: res.body.data.map((r: Ranked) => r.id),
+        hasNext: res.body.pagination.hasNext,
+        hasPrev: res.body.pagination.hasPrev,
+      });
+      url = linkOf(res, rel);
+      between?.(pages.length);
+      if (pages.length > 60) throw new Error('the walk does not end');
+    }
+    return pages;
+  }
+
+  it('walks limit=1 forward and back over a mixed-direction sort with NULLs: every row once, in order, hasNext and hasPrev exact', async () => {
+    const list = rankedRows();
+    const app = rankedApp(list);
+    const forward = await walk(app, '/v1/ranked?sort=-rank,name&limit=1', 'next');
+    const order = forward.flatMap((p) => p.ids);
+    expect([...order].sort()).toEqual(list.map((r) => r.id).sort());
+    // NULLs first (descending), then ranks 4..0, each tie by name then id ascending.
+    const expected = [...list]
+      .sort((a, b) => {
+        if (a.rank !== b.rank) {
+          if (a.rank === null) return -1;
+          if (b.rank === null) return 1;
+          return b.rank - a.rank;
+        }
+        if (a.name !== b.name) return a.name < b.name ? -1 : 1;
+        return a.id < b.id ? -1 : 1;
+      })
+      .map((r) => r.id);
+    expect(order).toEqual(expected);
+    forward.forEach((p, i) => {
+      expect(p.hasPrev).toBe(i > 0);
+      expect(p.hasNext).toBe(i < forward.length - 1);
+    });
+    const first = await request(app).get('/v1/ranked?sort=-rank,name&limit=1').expect(200);
+    const back = await walk(app, linkOf(first, 'last') as string, 'prev');
+    expect(back.flatMap((p) => p.ids).reverse()).toEqual(expected);
+    back.forEach((p, i) => {
+      expect(p.hasNext).toBe(i > 0);
+      expect(p.hasPrev).toBe(i < back.length - 1);
+    });
+  });
+
+  it('walks backward while rows come and go, never skipping or repeating one that stays', async () => {
+    const list = rankedRows();
+    const survivors = new Set(list.map((r) => r.id));
+    const app = rankedApp(list);
+    const first = await request(app).get('/v1/ranked?sort=name,-at&limit=4').expect(200);
+    let added = 0;
+    const back = await walk(app, linkOf(first, 'last') as string, 'prev', (step) => {
+      const victim = list.find((r, k) => k % 4 === step % 4 && survivors.has(r.id));
+      if (victim !== undefined) {
+        list.splice(list.indexOf(victim), 1);
+        survivors.delete(victim.id);
+      }
+      for (const name of ['Aaron', 'Betty', 'Zed']) {
+        list.push({ id: `new${added++}`, name, rank: 1, at: '2026-01-01T00:00:03.000Z' });
+      }
+    });
+    const seen = back.flatMap((p) => p.ids);
+    expect(new Set(seen).size).toBe(seen.length);
+    for (const id of survivors) if (!id.startsWith('new')) expect(seen).toContain(id);
+  });
+
+  it('says hasNext false on a list of exactly limit rows, and gives an empty list its first and last links only', async () => {
+    const list = rankedRows().slice(0, 5);
+    const full = await request(rankedApp(list)).get('/v1/ranked?limit=5').expect(200);
+    expect(full.body.pagination).toMatchObject({
+      hasNext: false,
+      hasPrev: false,
+      nextCursor: null,
+    });
+    expect(Object.keys(full.body.links).sort()).toEqual(['first', 'last', 'self']);
+    const last = await request(rankedApp(list))
+      .get(full.body.links.last as string)
+      .expect(200);
+    expect(last.body.data).toEqual(full.body.data);
+    expect(last.body.pagination).toMatchObject({ hasNext: false, hasPrev: false });
+
+    const empty = await request(rankedApp([])).get('/v1/ranked?total=true').expect(200);
+    expect(empty.body.data).toEqual([]);
+    expect(empty.body.pagination).toMatchObject({ hasNext: false, hasPrev: false, total: 0 });
+    expect(parseLinkHeader(empty.headers.link).map((l) => l.rel[0])).toEqual(['first', 'last']);
+  });
+
+  it('binds prev and last cursors to the filters and the window as next cursors are', async () => {
+    const list = rankedRows();
+    const app = rankedApp(list);
+    const window = 'since=2026-01-01T00:00:01Z&until=2026-01-01T00:00:06Z';
+    const p1 = await request(app).get(`/v1/ranked?team=a&${window}&limit=2`).expect(200);
+    const p2 = await request(app)
+      .get(linkOf(p1, 'next') as string)
+      .expect(200);
+    const prev = p2.body.pagination.prevCursor as string;
+    const last = new URL(linkOf(p1, 'last') as string, 'http://x').searchParams.get('cursor');
+    for (const cursor of [prev, last]) {
+      for (const query of [
+        `team=b&${window}&limit=2`,
+        `team=a&since=2026-01-01T00:00:01Z&limit=2`,
+        `team=a&${window}&limit=3`,
+        `team=a&team=a&${window}&limit=2`,
+      ]) {
+        const res = await request(app).get(`/v1/ranked?${query}&cursor=${cursor}`).expect(400);
+        expect(res.body).toMatchObject({ code: 'invalid-cursor', reason: 'mismatch' });
+      }
+    }
+    // The last page of the window: its rows, nothing outside it.
+    const lastPage = await request(app)
+      .get(linkOf(p1, 'last') as string)
+      .expect(200);
+    expect(lastPage.body.data.map((r: Ranked) => r.at)).toEqual(
+      list
+        .filter((r) => r.at >= '2026-01-01T00:00:01.000Z' && r.at < '2026-01-01T00:00:06.000Z')
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1))
+        .slice(-2)
+        .map((r) => r.at),
+    );
+  });
+});
