@@ -28,7 +28,14 @@ import {
   keysetSql,
   type SortColumn,
 } from './keyset.js';
-import { checkBaseUrl, type PageLinks, pageHref, withParams, writeLinkHeader } from './links.js';
+import {
+  checkBaseUrl,
+  linkPath,
+  type PageLinks,
+  pageHref,
+  withParams,
+  writeLinkHeader,
+} from './links.js';
 import {
   formatSort,
   type Instant,
@@ -499,7 +506,7 @@ export function keysetPagination(options: KeysetPaginationOptions): KeysetPagina
     };
     let request: KeysetPageRequest = base;
     if (cursorRaw !== undefined) {
-      const payload = cursors.decode(cursorRaw, bindingOf(base));
+      const payload = cursors.decode(cursorRaw, bindingOf(base, ctx));
       const [marker, ...position] = payload;
       if (marker === LAST && position.length === 0) request = { ...base, last: true };
       else if ((marker === AFTER || marker === BEFORE) && position.length === sort.columns.length) {
@@ -518,10 +525,17 @@ export function keysetPagination(options: KeysetPaginationOptions): KeysetPagina
     return request;
   }
 
+  /**
+   * What a cursor is bound to. The path, as the links write it, is there too:
+   * it names the list (two lists may share a codec, a sort and a size) and
+   * holds filters of its own (`/v1/accounts/:id/payments`).
+   */
   function bindingOf(
     r: Pick<KeysetPageRequest, 'sortParam' | 'limit' | 'filters' | 'since' | 'until'>,
+    ctx: Context,
   ) {
     return {
+      path: linkPath(ctx.request.path),
       sort: r.sortParam,
       limit: r.limit,
       filters: r.filters,
@@ -550,8 +564,8 @@ export function keysetPagination(options: KeysetPaginationOptions): KeysetPagina
     return true;
   }
 
-  function cursor(payload: unknown[], request: KeysetPageRequest): string {
-    return cursors.encode(payload as CursorValue[], bindingOf(request));
+  function cursor(payload: unknown[], request: KeysetPageRequest, ctx: Context): string {
+    return cursors.encode(payload as CursorValue[], bindingOf(request, ctx));
   }
 
   const paginator = responseBlind(async (ctx: Context, next: Next) => {
@@ -601,9 +615,11 @@ export function keysetPagination(options: KeysetPaginationOptions): KeysetPagina
     const query = ctx.request.query;
     const href = (c: string | undefined) =>
       pageHref(ctx, baseUrl, withParams(query, { [P.cursor]: c }));
-    const nextCursor = result.next === undefined ? null : cursor([AFTER, ...result.next], request);
-    const prevCursor = result.prev === undefined ? null : cursor([BEFORE, ...result.prev], request);
-    const lastCursor = cursor([LAST], request);
+    const nextCursor =
+      result.next === undefined ? null : cursor([AFTER, ...result.next], request, ctx);
+    const prevCursor =
+      result.prev === undefined ? null : cursor([BEFORE, ...result.prev], request, ctx);
+    const lastCursor = cursor([LAST], request, ctx);
     const links: PageLinks = {
       self: pageHref(ctx, baseUrl, query),
       first: href(undefined),

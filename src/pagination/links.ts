@@ -72,7 +72,7 @@ export function pageHref(
  * which browsers resolve as `/` (`/\evil.example` is another host to them),
  * and `[` `]`, which only an IP literal may hold.
  */
-function linkPath(path: string): string {
+export function linkPath(path: string): string {
   const hash = path.indexOf('#');
   const own = (hash < 0 ? path : path.slice(0, hash)).replace(/^\/{2,}/, '/');
   return toUriReference(own).replace(/[[\]]/g, (c) => (c === '[' ? '%5B' : '%5D'));

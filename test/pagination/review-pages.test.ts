@@ -451,3 +451,53 @@ describe.each(adapters)('keysetPagination walks, through $name', (adapter) => {
     );
   });
 });
+
+describe.each(adapters)(
+  'keysetPagination binds cursors to their list, through $name',
+  (adapter) => {
+    it("refuses one account's cursor on another account's list (the path is a filter too)", async () => {
+      const pages = paginator();
+      const app = listApp(adapter, pages, '/v1/accounts/:account/rows');
+      const a = await request(app).get('/v1/accounts/acc_a/rows').expect(200);
+      const cursor = a.body.pagination.nextCursor as string;
+      await request(app).get(`/v1/accounts/acc_a/rows?cursor=${cursor}`).expect(200);
+      const res = await request(app).get(`/v1/accounts/acc_b/rows?cursor=${cursor}`).expect(400);
+      expect(res.body).toMatchObject({ code: 'invalid-cursor', reason: 'mismatch' });
+    });
+
+    it('refuses the cursor of another list that shares the codec, sort and size', async () => {
+      const users = paginator();
+      const payments = paginator();
+      const app = adapter.build({
+        routes: [['/v1/users', users] as const, ['/v1/payments', payments] as const].map(
+          ([path, pages]) => ({
+            method: 'get' as const,
+            path,
+            use: [pages],
+            handler: ({ context }: { context: Parameters<KeysetPaginator['request']>[0] }) => ({
+              body: pages.respond(context, pages.array(rows, pages.request(context))),
+            }),
+          }),
+        ),
+      });
+      const cursor = (await request(app).get('/v1/users').expect(200)).body.pagination
+        .nextCursor as string;
+      const res = await request(app).get(`/v1/payments?cursor=${cursor}`).expect(400);
+      expect(res.body).toMatchObject({ code: 'invalid-cursor', reason: 'mismatch' });
+    });
+
+    it('keeps the cursors of links it wrote from a path spelled oddly', async () => {
+      const pages = paginator();
+      const app = listApp(adapter, pages, '/:org/rows');
+      for (const path of ['/\\o/rows', '/o/rows#top']) {
+        const first = await rawGet(app, `${path}?limit=1`);
+        expect(first.status).toBe(200);
+        const next = await request(app)
+          .get(linkOf(first, 'next') as string)
+          .expect(200);
+        expect(next.body.data).toHaveLength(1);
+        expect(next.body.data[0].id).not.toBe(first.body.data[0].id);
+      }
+    });
+  },
+);
