@@ -153,7 +153,8 @@ const MAX_PARSE_LENGTH = 64 * 1024;
 
 /**
  * Reads a `Link` field value into its links, leniently: a link-value that
- * does not parse is skipped, never thrown on. Commas and semicolons inside
+ * does not parse is skipped, never thrown on, and empty parameters (a
+ * trailing `;`) are passed over. Commas and semicolons inside
  * `<...>` and quoted strings do not split. Over 64 KiB, gives `[]`.
  */
 export function parseLinkHeader(value: string | undefined): ParsedWebLink[] {
@@ -191,6 +192,9 @@ export function parseLinkHeader(value: string | undefined): ParsedWebLink[] {
       }
       i++;
       skipWs();
+      // An empty parameter (`;;`, or `;` before a comma or the end) holds
+      // nothing; Appendix B.3 reads past it, as servers write a trailing `;`.
+      if (i >= n || value[i] === ';' || value[i] === ',') continue;
       let name = '';
       while (i < n && /[!#$%&'*+.^_`|~0-9A-Za-z-]/.test(value[i] as string)) name += value[i++];
       if (name === '') {

@@ -28,7 +28,14 @@ import {
   keysetSql,
   type SortColumn,
 } from './keyset.js';
-import { checkBaseUrl, type PageLinks, pageHref, withParams, writeLinkHeader } from './links.js';
+import {
+  checkBaseUrl,
+  linkPath,
+  type PageLinks,
+  pageHref,
+  withParams,
+  writeLinkHeader,
+} from './links.js';
 import {
   formatSort,
   type Instant,
@@ -230,6 +237,14 @@ const AFTER = 'a';
 const BEFORE = 'b';
 const LAST = 'l';
 
+/**
+ * The window's bounds PostgreSQL reads in `Instant.iso` form: years 0001 to
+ * 9999 in UTC. RFC 3339 allows year 0000, and an offset can move 0001 or 9999
+ * past either end, which `timestamptz` refuses (22008) or cannot parse.
+ */
+const FIRST_BOUND = (parseInstant('0001-01-01T00:00:00Z') as Instant).micros;
+const LAST_BOUND = (parseInstant('9999-12-31T23:59:59.999999Z') as Instant).micros;
+
 /** Most distinct sorts kept resolved; clients choose sorts, so the cache is bounded. */
 const SORT_CACHE_LIMIT = 256;
 
@@ -373,6 +388,38 @@ export function keysetPagination(options: KeysetPaginationOptions): KeysetPagina
     }
   }
 
+  const uniqueColumn = typeof options.unique === 'string' ? options.unique : options.unique?.column;
+  /**
+   * `keysetSort` refuses a column twice, and the unique column before other
+   * columns: with fields the client chose, that is the client's error (400).
+   */
+  const sortFits = (terms: readonly SortTerm[], issues: ValidationIssue[]): boolean => {
+    const before = issues.length;
+    const fieldOf = new Map<string, string>();
+    terms.forEach((term, i) => {
+      const { column } = sortable[term.field] as SortableField;
+      const other = fieldOf.get(column);
+      if (other !== undefined) {
+        issues.push(
+          queryIssue(
+            P.sort,
+            `${P.sort} names ${other} and ${term.field}, which sort by the same column; give one of them.`,
+          ),
+        );
+      }
+      fieldOf.set(column, term.field);
+      if (column === uniqueColumn && i < terms.length - 1) {
+        issues.push(
+          queryIssue(
+            P.sort,
+            `${P.sort} has fields after ${term.field}, which is unique, so they cannot change the order; put ${term.field} last.`,
+          ),
+        );
+      }
+    });
+    return issues.length === before;
+  };
+
   const requests = new WeakSet<KeysetPageRequest>();
 
   function read(ctx: Context): KeysetPageRequest {
@@ -382,10 +429,11 @@ export function keysetPagination(options: KeysetPaginationOptions): KeysetPagina
     const limit =
       limitRaw === undefined ? defaultLimit : readInteger(limitRaw, P.limit, 1, maxLimit, issues);
     const sortRaw = single(query, P.sort, issues);
-    const terms =
+    let terms =
       sortRaw === undefined
         ? defaultTerms
         : readSort(sortRaw, P.sort, fieldNames, maxSortFields, issues);
+    if (terms !== undefined && !sortFits(terms, issues)) terms = undefined;
     let since: Instant | undefined;
     let until: Instant | undefined;
     if (windowField !== undefined) {
@@ -393,13 +441,14 @@ export function keysetPagination(options: KeysetPaginationOptions): KeysetPagina
         const raw = single(query, name, issues);
         if (raw === undefined) return undefined;
         const at = parseInstant(raw);
-        if (at === undefined) {
+        if (at === undefined || at.micros < FIRST_BOUND || at.micros > LAST_BOUND) {
           issues.push(
             queryIssue(
               name,
-              `${name} must be an RFC 3339 date-time such as 2026-01-31T09:30:00Z, to the microsecond at most.`,
+              `${name} must be an RFC 3339 date-time from 0001 to 9999 (in UTC) such as 2026-01-31T09:30:00Z, to the microsecond at most.`,
             ),
           );
+          return undefined;
         }
         return at;
       };
@@ -423,8 +472,11 @@ export function keysetPagination(options: KeysetPaginationOptions): KeysetPagina
       total = raw === 'true';
     }
     const cursorRaw = single(query, P.cursor, issues);
-    const filterValues: Record<string, readonly string[]> = {};
-    for (const f of filters) filterValues[f] = query.getAll(f);
+    // Own members whatever the name: assigning `__proto__` would set the
+    // prototype instead, and the cursor would not be bound to that filter.
+    const filterValues: Record<string, readonly string[]> = Object.fromEntries(
+      filters.map((f) => [f, query.getAll(f)]),
+    );
 
     if (issues.length > 0 || limit === undefined || terms === undefined) {
       // The cursor's binding needs the other parameters; its seal does not.
@@ -454,21 +506,36 @@ export function keysetPagination(options: KeysetPaginationOptions): KeysetPagina
     };
     let request: KeysetPageRequest = base;
     if (cursorRaw !== undefined) {
-      const payload = cursors.decode(cursorRaw, bindingOf(base));
+      const payload = cursors.decode(cursorRaw, bindingOf(base, ctx));
       const [marker, ...position] = payload;
       if (marker === LAST && position.length === 0) request = { ...base, last: true };
       else if ((marker === AFTER || marker === BEFORE) && position.length === sort.columns.length) {
         request = marker === AFTER ? { ...base, after: position } : { ...base, before: position };
       } else throw new InvalidCursorError('malformed');
+      // Authentic, but made under another configuration of the list (a column
+      // since declared bigint or NOT NULL): a position the sort cannot use is
+      // the cursor's fault, not a TypeError (500) later in sql() or array().
+      try {
+        keysetSql(sort, positionOf(request));
+      } catch (cause) {
+        throw new InvalidCursorError('malformed', { cause });
+      }
     }
     requests.add(request);
     return request;
   }
 
+  /**
+   * What a cursor is bound to. The path, as the links write it, is there too:
+   * it names the list (two lists may share a codec, a sort and a size) and
+   * holds filters of its own (`/v1/accounts/:id/payments`).
+   */
   function bindingOf(
     r: Pick<KeysetPageRequest, 'sortParam' | 'limit' | 'filters' | 'since' | 'until'>,
+    ctx: Context,
   ) {
     return {
+      path: linkPath(ctx.request.path),
       sort: r.sortParam,
       limit: r.limit,
       filters: r.filters,
@@ -497,8 +564,8 @@ export function keysetPagination(options: KeysetPaginationOptions): KeysetPagina
     return true;
   }
 
-  function cursor(payload: unknown[], request: KeysetPageRequest): string {
-    return cursors.encode(payload as CursorValue[], bindingOf(request));
+  function cursor(payload: unknown[], request: KeysetPageRequest, ctx: Context): string {
+    return cursors.encode(payload as CursorValue[], bindingOf(request, ctx));
   }
 
   const paginator = responseBlind(async (ctx: Context, next: Next) => {
@@ -548,9 +615,11 @@ export function keysetPagination(options: KeysetPaginationOptions): KeysetPagina
     const query = ctx.request.query;
     const href = (c: string | undefined) =>
       pageHref(ctx, baseUrl, withParams(query, { [P.cursor]: c }));
-    const nextCursor = result.next === undefined ? null : cursor([AFTER, ...result.next], request);
-    const prevCursor = result.prev === undefined ? null : cursor([BEFORE, ...result.prev], request);
-    const lastCursor = cursor([LAST], request);
+    const nextCursor =
+      result.next === undefined ? null : cursor([AFTER, ...result.next], request, ctx);
+    const prevCursor =
+      result.prev === undefined ? null : cursor([BEFORE, ...result.prev], request, ctx);
+    const lastCursor = cursor([LAST], request, ctx);
     const links: PageLinks = {
       self: pageHref(ctx, baseUrl, query),
       first: href(undefined),

@@ -9,7 +9,7 @@
 
 import type { Context } from '../core/context.js';
 import { invalidOption } from '../core/errors.js';
-import { formatLinks, type WebLink } from '../core/link.js';
+import { formatLinks, toUriReference, type WebLink } from '../core/link.js';
 
 /** The relations a page links to. `self` is in the body only. */
 export type PageRelation = 'self' | 'first' | 'prev' | 'next' | 'last';
@@ -50,18 +50,32 @@ export function checkBaseUrl(module: string, baseUrl: unknown): string | undefin
 
 /**
  * The target for the request's own path with `query`: relative (`/v1/users?…`)
- * or under `baseUrl`. A path that begins with `//` is written with one slash,
- * since as a relative reference it would name another host (RFC 3986 §4.2).
+ * or under `baseUrl`, and the same string in the body as in the `Link` header.
  */
 export function pageHref(
   ctx: Context,
   baseUrl: string | undefined,
   query: URLSearchParams,
 ): string {
-  const path = ctx.request.path.replace(/^\/{2,}/, '/');
+  const path = linkPath(ctx.request.path);
   const search = query.toString();
   const target = search === '' ? path : `${path}?${search}`;
   return baseUrl === undefined ? target : `${baseUrl}${target}`;
+}
+
+/**
+ * The request's path as the path of a link. Cut at a `#`: a request target has
+ * no fragment (RFC 9112 §3.2), but Node passes one through, and the query
+ * written after it would be in the fragment. Leading slashes are one, since
+ * `//host/...` as a relative reference names another host (RFC 3986 §4.2).
+ * What a path cannot hold (RFC 3986 §3.3) is percent-encoded, `\` included,
+ * which browsers resolve as `/` (`/\evil.example` is another host to them),
+ * and `[` `]`, which only an IP literal may hold.
+ */
+export function linkPath(path: string): string {
+  const hash = path.indexOf('#');
+  const own = (hash < 0 ? path : path.slice(0, hash)).replace(/^\/{2,}/, '/');
+  return toUriReference(own).replace(/[[\]]/g, (c) => (c === '[' ? '%5B' : '%5D'));
 }
 
 /** The request's query with `set` applied: `undefined` deletes a parameter. */
@@ -77,12 +91,45 @@ export function withParams(
   return out;
 }
 
-/** Writes the `Link` header for every relation but `self`, appended to links already set. */
+/** The `Link` value a paginator wrote on each response, so that writing again replaces it. */
+const written = new WeakMap<Context, string>();
+
+/**
+ * Writes the `Link` header for every relation but `self`, after links other
+ * code set. A second write on one response (`links()` then `respond()`)
+ * replaces the first one's links rather than repeating every relation.
+ */
 export function writeLinkHeader(ctx: Context, links: PageLinks): void {
   const list: WebLink[] = [];
   for (const rel of ['first', 'prev', 'next', 'last'] as const) {
     const href = links[rel];
     if (href !== undefined) list.push({ href, rel });
   }
-  if (list.length > 0) ctx.response.headers.append('link', formatLinks(list));
+  const value = list.length > 0 ? formatLinks(list) : undefined;
+  const headers = ctx.response.headers;
+  const before = written.get(ctx);
+  const current = headers.get('link');
+  if (before !== undefined && current !== undefined) {
+    const others = withoutValue(current, before);
+    if (others !== undefined) {
+      const field = [others, value ?? ''].filter((v) => v !== '').join(', ');
+      if (field === '') headers.delete('link');
+      else headers.set('link', field);
+      written.delete(ctx);
+      if (value !== undefined) written.set(ctx, value);
+      return;
+    }
+  }
+  if (value === undefined) return;
+  headers.append('link', value);
+  written.set(ctx, value);
+}
+
+/** `field` (values joined by `, `) without the value `own`, or `undefined` when it does not hold it. */
+function withoutValue(field: string, own: string): string | undefined {
+  if (field === own) return '';
+  if (field.startsWith(`${own}, `)) return field.slice(own.length + 2);
+  if (field.endsWith(`, ${own}`)) return field.slice(0, -own.length - 2);
+  const at = field.indexOf(`, ${own}, `);
+  return at < 0 ? undefined : `${field.slice(0, at)}${field.slice(at + own.length + 2)}`;
 }

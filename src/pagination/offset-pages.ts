@@ -156,6 +156,11 @@ export function offsetPagination(options: OffsetPaginationOptions = {}): OffsetP
     size: names.size ?? 'size',
     total: names.total ?? 'total',
   };
+  // Two parameters read from one name would each take the other's value.
+  const readNames = style === 'page' ? [P.page, P.size, P.total] : [P.offset, P.limit, P.total];
+  if (new Set(readNames).size !== readNames.length) {
+    invalidOption('pagination', 'params', 'distinct names', readNames.join(', '));
+  }
   const sizeParam = style === 'page' ? P.size : P.limit;
   const requests = new WeakSet<OffsetPageRequest>();
 

@@ -129,8 +129,9 @@ export interface Instant {
 
 // RFC 3339 §5.6 date-time: full-date "T" full-time, time-offset Z or ±hh:mm.
 // "t" and "z" are allowed too (§5.6 note); a space for "T" is not (that is ISO 8601's, not RFC 3339's).
+// time-secfrac is "." 1*DIGIT: any number of digits, those past the sixth zeros (see parseInstant).
 const RFC3339 =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
 
 /**
  * An RFC 3339 date-time as an exact instant, or `undefined` when it is not
@@ -190,5 +191,15 @@ export function instantOf(value: unknown): bigint | undefined {
     .replace(/^(\d{4}-\d{2}-\d{2}) /, '$1T')
     .replace(/([+-]\d{2})$/, '$1:00')
     .replace(/([+-]\d{2})(\d{2})$/, '$1:$2');
+  // Before a zone adopted standard time, a session in it writes local mean
+  // time, offset to the second ("1850-01-01 05:53:28+05:53:28" in Asia/Kolkata),
+  // which RFC 3339 cannot: read the offset's seconds apart.
+  const lmt = /([+-]\d{2}:\d{2}):([0-5]\d)$/.exec(normalised);
+  if (lmt !== null) {
+    const [, offset, seconds] = lmt as unknown as [string, string, string];
+    const at = parseInstant(`${normalised.slice(0, lmt.index)}${offset}`)?.micros;
+    const sign = offset.startsWith('-') ? -1n : 1n;
+    return at === undefined ? undefined : at - sign * BigInt(seconds) * 1_000_000n;
+  }
   return parseInstant(normalised)?.micros;
 }
