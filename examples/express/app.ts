@@ -19,7 +19,7 @@ import { conditional } from 'restwell/conditional';
 import { idempotency } from 'restwell/idempotency';
 import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
-import { createPaginators, pageOf } from '../shared/pagination.js';
+import { createPaginators, oneFilter, pageOf } from '../shared/pagination.js';
 import { Repository } from '../shared/domain.js';
 import {
   patchedUser,
@@ -128,14 +128,9 @@ export function createApp({
     .route('/v1/payments')
     // Newest first; ?userId= filters, ?since= and ?until= bound a time window.
     .get(rw(pages.payments), (req, res) => {
-      res.json(
-        pageOf(
-          pages.payments,
-          contextOf(req),
-          repo.listPayments(typeof req.query.userId === 'string' ? req.query.userId : undefined),
-          (p) => paymentRepresentation(p, userExists),
-        ),
-      );
+      const ctx = contextOf(req);
+      const payments = repo.listPayments(oneFilter(ctx, 'userId'));
+      res.json(pageOf(pages.payments, ctx, payments, (p) => paymentRepresentation(p, userExists)));
     })
     // A retried POST must never charge twice: the key is required, and a retry replays the first answer.
     .post(

@@ -18,7 +18,7 @@ import { idempotency } from 'restwell/idempotency';
 import { contextOf, koaAdapter } from 'restwell/koa';
 import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
-import { createPaginators, pageOf } from '../shared/pagination.js';
+import { createPaginators, oneFilter, pageOf } from '../shared/pagination.js';
 import { Repository, type User } from '../shared/domain.js';
 import {
   patchedUser,
@@ -111,12 +111,10 @@ export function createApp({
 
   // Newest first; ?userId= filters, ?since= and ?until= bound a time window.
   router.get('/v1/payments', rw(pages.payments), (ctx) => {
-    const userId = ctx.query.userId;
-    ctx.body = pageOf(
-      pages.payments,
-      contextOf(ctx),
-      repo.listPayments(typeof userId === 'string' ? userId : undefined),
-      (p) => paymentRepresentation(p, userExists),
+    const context = contextOf(ctx);
+    const payments = repo.listPayments(oneFilter(context, 'userId'));
+    ctx.body = pageOf(pages.payments, context, payments, (p) =>
+      paymentRepresentation(p, userExists),
     );
   });
   // A retried POST must never charge twice: the key is required, and a retry replays the first answer.

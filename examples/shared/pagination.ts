@@ -5,7 +5,7 @@
  * Express and Koa apps mount the same paginators.
  */
 import { randomBytes } from 'node:crypto';
-import type { Context } from 'restwell';
+import { type Context, ValidationError } from 'restwell';
 import { createCursorCodec, type KeysetPaginator, keysetPagination } from 'restwell/pagination';
 
 /**
@@ -65,4 +65,19 @@ export function pageOf<Row extends object, Shown>(
     page.total ? { total: rows.length } : {},
   );
   return { ...body, data: body.data.map(present) };
+}
+
+/** A filter the list takes at most once (`?userId=`): given twice it is a 400, never ignored. */
+export function oneFilter(ctx: Context, name: string): string | undefined {
+  const values = ctx.request.query.getAll(name);
+  if (values.length > 1) {
+    throw new ValidationError([
+      {
+        in: 'query',
+        pointer: `/${name}`,
+        detail: `Give ${name} once; it was given ${values.length} times.`,
+      },
+    ]);
+  }
+  return values[0];
 }

@@ -243,7 +243,12 @@ class NodeRequestView implements RequestView {
     private readonly settings: AdapterSettings,
   ) {
     this.method = (req.method ?? 'GET').toUpperCase();
-    this.url = originForm(binding.url);
+    // A fragment is never part of a request target (RFC 9110 §7.1); a client
+    // that sends one anyway is read as the frameworks read it (parseurl stops
+    // at `#`), so restwell sees the path and query the router sees.
+    const target = originForm(binding.url);
+    const hash = target.indexOf('#');
+    this.url = hash < 0 ? target : target.slice(0, hash);
     const q = this.url.indexOf('?');
     this.path = q < 0 ? this.url : this.url.slice(0, q);
   }

@@ -132,6 +132,9 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
     const all = await request(app).get('/v1/payments?until=2999-01-01T00:00:00Z').expect(200);
     expect(all.body.data).toHaveLength(4);
     await request(app).get('/v1/payments?since=last-week').expect(400);
+    // A filter given twice is refused, never read as no filter at all.
+    const twice = await request(app).get('/v1/payments?userId=usr_ada&userId=usr_alan').expect(400);
+    expect(twice.body.errors[0]).toMatchObject({ in: 'query', pointer: '/userId' });
   });
 
   it('patches a user with a merge patch or a JSON Patch, and refuses other formats with Accept-Patch', async () => {

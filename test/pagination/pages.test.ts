@@ -213,6 +213,7 @@ describe.each(adapters)('keysetPagination through $name', (adapter) => {
   it('refuses a cursor whose payload is not a page position', async () => {
     const app = listApp(adapter, makeItems());
     const binding = {
+      path: '/v1/items',
       sort: '-createdAt',
       limit: 7,
       filters: { status: [] },
