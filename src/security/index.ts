@@ -37,9 +37,24 @@
  * ```
  */
 export {
+  type CorsOptions,
+  cors,
+  DEFAULT_ALLOW_HEADERS,
+  DEFAULT_EXPOSE_HEADERS,
+} from './cors.js';
+export {
+  type CorsRefusal,
+  CorsPreflightRefusedError,
   HttpsRequiredError,
   type SecurityProblemCode,
 } from './errors.js';
 export { type HostAndPort, parseHost } from './host.js';
 export { type HstsOptions, hsts, hstsValue } from './hsts.js';
 export { type HttpsOnlyOptions, type HttpsRedirectOptions, httpsOnly } from './https-only.js';
+export {
+  type OriginMatcher,
+  type OriginPattern,
+  originMatcher,
+  parseOrigin,
+  type TupleOrigin,
+} from './origin.js';
