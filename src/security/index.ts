@@ -48,6 +48,15 @@ export {
   HttpsRequiredError,
   type SecurityProblemCode,
 } from './errors.js';
+export {
+  API_CONTENT_SECURITY_POLICY,
+  type CrossOriginOpenerPolicy,
+  type CrossOriginResourcePolicy,
+  type ReferrerPolicy,
+  type SecurityHeadersOptions,
+  securityHeaders,
+  securityHeaderValues,
+} from './headers.js';
 export { type HostAndPort, parseHost } from './host.js';
 export { type HstsOptions, hsts, hstsValue } from './hsts.js';
 export { type HttpsOnlyOptions, type HttpsRedirectOptions, httpsOnly } from './https-only.js';
