@@ -14,6 +14,8 @@ declare module 'restwell/errors' {
     'path-traversal': true;
     /** A path separator that components may disagree about: an encoded `/` or `\`, or a raw `\` (400). */
     'ambiguous-path': true;
+    /** A request target that is not origin-form: it has a fragment (`#`) (400). */
+    'invalid-request-target': true;
     /** A NUL byte in the path or the query, raw or percent-encoded (400). */
     'null-byte': true;
     /** A `%` not followed by two hex digits, or a path whose percent-decoding is not UTF-8 (400). */
@@ -32,6 +34,7 @@ export type SecurityProblemCode = Extract<
   | 'cors-preflight-refused'
   | 'path-traversal'
   | 'ambiguous-path'
+  | 'invalid-request-target'
   | 'null-byte'
   | 'invalid-percent-encoding'
   | 'duplicate-header'
@@ -94,13 +97,19 @@ export type TargetPart = 'path' | 'query';
 /** The codes of {@link MalformedTargetError}. */
 export type MalformedTargetCode = Extract<
   SecurityProblemCode,
-  'path-traversal' | 'ambiguous-path' | 'null-byte' | 'invalid-percent-encoding'
+  | 'path-traversal'
+  | 'ambiguous-path'
+  | 'invalid-request-target'
+  | 'null-byte'
+  | 'invalid-percent-encoding'
 >;
 
 const TARGET_DETAILS: Readonly<Record<MalformedTargetCode, string>> = {
   'path-traversal': 'The path contains a dot-segment (".." or "."), in some spelling.',
   'ambiguous-path':
     'The path contains an encoded "/" or "\\", or a raw "\\"; send "/" only as a separator.',
+  'invalid-request-target':
+    'The request target has a fragment ("#"), which a request never carries (RFC 9112 §3.2.1); send "#" percent-encoded as %23.',
   'null-byte': 'The request target contains a NUL byte.',
   'invalid-percent-encoding':
     'The request target is not validly percent-encoded (RFC 3986 §2.1): a "%" must be followed by two hex digits, and a path must decode to UTF-8.',
@@ -109,39 +118,40 @@ const TARGET_DETAILS: Readonly<Record<MalformedTargetCode, string>> = {
 /**
  * 400: the request target (its path or query) is malformed in a way that
  * serves only to confuse some component on the way (a router, a proxy, a file
- * system): a dot-segment in any spelling, an encoded separator, a NUL byte,
- * broken percent-encoding. `in` says which part (also the `in` extension
+ * system): a dot-segment in any spelling, an encoded separator, a fragment,
+ * a NUL byte, broken percent-encoding. `in` says which part (also the `in` extension
  * member); the target itself is never echoed.
  */
 export class MalformedTargetError extends RestwellError {
   override readonly name = 'MalformedTargetError';
   declare readonly code: MalformedTargetCode;
   /** Which part of the target. */
-  readonly in: TargetPart;
+  readonly part: TargetPart;
   constructor(code: MalformedTargetCode, part: TargetPart) {
     super(code, 400, 'Bad Request', {
       detail: TARGET_DETAILS[code],
-      extensions: { in: part },
+      extensions: { part },
     });
-    this.in = part;
+    this.part = part;
   }
 }
 
 /**
  * 414 URI Too Long (RFC 9110 §15.5.15), code `uri-too-long`: the path or the
- * query is longer than the configured limit. `in` and `maxLength` are also
- * extension members.
+ * query is longer than the configured limit. `part` and `maxLength` are
+ * also extension members.
  */
 export class TargetTooLongError extends RestwellError {
   override readonly name = 'TargetTooLongError';
-  readonly in: TargetPart;
+  /** Which part of the target. */
+  readonly part: TargetPart;
   readonly maxLength: number;
   constructor(part: TargetPart, maxLength: number) {
     super('uri-too-long', 414, 'URI Too Long', {
       detail: `The ${part} is longer than ${maxLength} characters.`,
-      extensions: { in: part, maxLength },
+      extensions: { part, maxLength },
     });
-    this.in = part;
+    this.part = part;
     this.maxLength = maxLength;
   }
 }

@@ -15,10 +15,10 @@
  *   depends on the origin; Private Network Access on request.
  * - `securityHeaders()`: nosniff, frame denial, no referrer, a CSP that lets
  *   nothing load, CORP and COOP, no `X-Powered-By`.
- * - `requestHygiene()`: dot-segments in any spelling, encoded separators, NUL
- *   bytes, broken percent-encoding, overlong targets and headers, repeated
- *   single-value headers and invalid `Host` refused with 4xx problems before
- *   any handler runs.
+ * - `requestHygiene()`: dot-segments in any spelling, encoded separators,
+ *   fragments, NUL bytes, broken percent-encoding, overlong targets and
+ *   headers, repeated single-value headers and invalid `Host` refused with
+ *   4xx problems before any handler runs.
  *
  * Exported from `restwell/security`. See docs/security.md.
  *
@@ -45,8 +45,15 @@ export {
 export {
   type CorsRefusal,
   CorsPreflightRefusedError,
+  DuplicateHeaderError,
+  HeaderTooLargeError,
   HttpsRequiredError,
+  InvalidHostError,
+  type MalformedTargetCode,
+  MalformedTargetError,
   type SecurityProblemCode,
+  type TargetPart,
+  TargetTooLongError,
 } from './errors.js';
 export {
   API_CONTENT_SECURITY_POLICY,
@@ -60,6 +67,16 @@ export {
 export { type HostAndPort, parseHost } from './host.js';
 export { type HstsOptions, hsts, hstsValue } from './hsts.js';
 export { type HttpsOnlyOptions, type HttpsRedirectOptions, httpsOnly } from './https-only.js';
+export {
+  DEFAULT_SINGLE_VALUE_HEADERS,
+  findRepeatedHeader,
+  type HygieneFinding,
+  inspectTarget,
+  type RequestHygieneOptions,
+  requestHygiene,
+  type TargetRules,
+  targetRules,
+} from './hygiene.js';
 export {
   type OriginMatcher,
   type OriginPattern,

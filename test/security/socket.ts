@@ -11,7 +11,7 @@ import { listen } from '../helpers/raw.js';
 export interface SocketResponse {
   status: number;
   headers: IncomingHttpHeaders;
-  /** The body as text, de-chunked when it was chunked. */
+  /** The body as UTF-8 text, de-chunked when it was chunked. */
   body: string;
   /** Everything received, as is. */
   raw: string;
@@ -50,7 +50,7 @@ export function parseResponse(raw: string): SocketResponse {
   else if (headers['content-length'] !== undefined) {
     body = body.slice(0, Number(headers['content-length']));
   }
-  return { status, headers, body, raw };
+  return { status, headers, body: Buffer.from(body, 'latin1').toString('utf8'), raw };
 }
 
 /** Writes `request` on a fresh connection to `port`; resolves with what came back once it closes. */
