@@ -12,8 +12,5 @@ export default defineConfig({
   treeshake: true,
   target: 'node20',
   platform: 'node',
-  // `restwell/errors` stays a package import in the declarations, so that a
-  // module's `declare module 'restwell/errors'` (its problem codes) augments
-  // the registry users see; the code imports it for types only.
-  external: ['ioredis', 'pg', 'rate-limiter-flexible', 'restwell/errors'],
+  external: ['ioredis', 'pg', 'rate-limiter-flexible'],
 });

@@ -1,10 +1,10 @@
-import type { ProblemCodes } from 'restwell/errors';
-import { RestwellError } from '../core/errors.js';
+import { RestwellError, type RestwellErrorCode } from '../core/errors.js';
 
-// Registered by declaration merging on the public specifier, which resolves
-// both here (tsconfig paths) and from the built declarations (the package's
-// own exports), so that users' `switch (err.code)` knows these codes.
-declare module 'restwell/errors' {
+// Registered by declaration merging, as modules add their codes. The bundled
+// declarations keep this block with its relative specifier, which names no
+// file in dist/, so the public types below do not depend on it: every class
+// is typed with its own literal codes.
+declare module '../core/errors.js' {
   interface ProblemCodes {
     /** A plain-HTTP request to an API that is served over HTTPS only (403). */
     'https-required': true;
@@ -28,8 +28,7 @@ declare module 'restwell/errors' {
 }
 
 /** The problem codes `restwell/security` adds to the registry. */
-export type SecurityProblemCode = Extract<
-  keyof ProblemCodes,
+export type SecurityProblemCode =
   | 'https-required'
   | 'cors-preflight-refused'
   | 'path-traversal'
@@ -38,8 +37,12 @@ export type SecurityProblemCode = Extract<
   | 'null-byte'
   | 'invalid-percent-encoding'
   | 'duplicate-header'
-  | 'invalid-host'
->;
+  | 'invalid-host';
+
+/** A code of this module as the base class takes it (the registry lists it, see above). */
+function code(value: SecurityProblemCode): RestwellErrorCode {
+  return value;
+}
 
 /**
  * 403, code `https-required`: the request came over plain HTTP (the socket,
@@ -53,7 +56,7 @@ export type SecurityProblemCode = Extract<
 export class HttpsRequiredError extends RestwellError {
   override readonly name = 'HttpsRequiredError';
   constructor() {
-    super('https-required', 403, 'HTTPS required', {
+    super(code('https-required'), 403, 'HTTPS required', {
       detail:
         'This API is served over HTTPS only. Repeat the request with https://, and treat any credential it carried as exposed.',
     });
@@ -83,7 +86,7 @@ export class CorsPreflightRefusedError extends RestwellError {
   /** Which part of the preflight was refused. */
   readonly reason: CorsRefusal;
   constructor(reason: CorsRefusal) {
-    super('cors-preflight-refused', 403, `CORS preflight refused (${reason})`, {
+    super(code('cors-preflight-refused'), 403, `CORS preflight refused (${reason})`, {
       detail: CORS_DETAILS[reason],
       extensions: { reason },
     });
@@ -124,15 +127,17 @@ const TARGET_DETAILS: Readonly<Record<MalformedTargetCode, string>> = {
  */
 export class MalformedTargetError extends RestwellError {
   override readonly name = 'MalformedTargetError';
-  declare readonly code: MalformedTargetCode;
   /** Which part of the target. */
   readonly part: TargetPart;
-  constructor(code: MalformedTargetCode, part: TargetPart) {
-    super(code, 400, 'Bad Request', {
-      detail: TARGET_DETAILS[code],
+  /** The problem code, typed as one of this class's: the same value as `code`. */
+  readonly reason: MalformedTargetCode;
+  constructor(which: MalformedTargetCode, part: TargetPart) {
+    super(code(which), 400, 'Bad Request', {
+      detail: TARGET_DETAILS[which],
       extensions: { part },
     });
     this.part = part;
+    this.reason = which;
   }
 }
 
@@ -190,7 +195,7 @@ export class DuplicateHeaderError extends RestwellError {
   /** The header's name, lower case. */
   readonly header: string;
   constructor(header: string) {
-    super('duplicate-header', 400, 'Bad Request', {
+    super(code('duplicate-header'), 400, 'Bad Request', {
       detail: `The ${header} header must be sent once; the request has several.`,
       extensions: { header },
     });
@@ -205,7 +210,7 @@ export class DuplicateHeaderError extends RestwellError {
 export class InvalidHostError extends RestwellError {
   override readonly name = 'InvalidHostError';
   constructor() {
-    super('invalid-host', 400, 'Bad Request', {
+    super(code('invalid-host'), 400, 'Bad Request', {
       detail: 'The Host header is not a valid host name or address, with an optional port.',
     });
   }

@@ -4,6 +4,7 @@
  * look-alikes that must pass.
  */
 import { describe, expect, it } from 'vitest';
+import { MalformedTargetError, TargetTooLongError } from '../../src/security/errors.js';
 import { findRepeatedHeader, inspectTarget, targetRules } from '../../src/security/hygiene.js';
 import { parseHost } from '../../src/security/host.js';
 
@@ -161,6 +162,20 @@ describe('lengths are uri-too-long (414)', () => {
     expect(codeOf(`/${'a'.repeat(2048)}`)).toBe('uri-too-long');
     expect(codeOf(`/?${'a'.repeat(8192)}`)).toBeUndefined();
     expect(codeOf(`/?${'a'.repeat(8193)}`)).toBe('uri-too-long');
+  });
+});
+
+describe('the findings', () => {
+  it('are typed errors: reason repeats the code, part names where, and nothing echoes the target', () => {
+    const finding = inspectTarget('/files/..%2f..%2fsecret-name', rules);
+    expect(finding).toBeInstanceOf(MalformedTargetError);
+    const malformed = finding as MalformedTargetError;
+    expect(malformed.reason).toBe('path-traversal');
+    expect(malformed.code).toBe('path-traversal');
+    expect(malformed.part).toBe('path');
+    expect(malformed.status).toBe(400);
+    expect(JSON.stringify([malformed.detail, malformed.extensions])).not.toContain('secret-name');
+    expect(inspectTarget(`/${'a'.repeat(3000)}`, rules)).toBeInstanceOf(TargetTooLongError);
   });
 });
 
