@@ -10,6 +10,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { HeaderValue } from './errors.js';
 import type { Logger } from './logger.js';
+import type { KeysetPageRequest, OffsetPageRequestShape } from '../pagination/keyset-pages.js';
 
 /**
  * A response body as modules see it. Strings and bytes are complete bodies;
@@ -56,6 +57,13 @@ export interface ContextState {
     params?: unknown;
     headers?: unknown;
   };
+  /**
+   * The page a paginator read from the query (`keysetPagination()` or
+   * `offsetPagination()` of restwell/pagination), once it ran as a middleware.
+   * Declared here rather than merged in by the module: a merge into a
+   * relative module path does not survive the bundled declarations.
+   */
+  page?: KeysetPageRequest | OffsetPageRequestShape;
   [key: string]: unknown;
 }
 
@@ -81,6 +89,18 @@ export interface RequestView {
    * Adapters reduce it once, so no module has to.
    */
   readonly url: string;
+  /**
+   * The request target as the client sent it, in origin form, a fragment
+   * included: `url` drops anything from a `#` (as the routers do), this keeps
+   * it, for checks that refuse such a target. Set by restwell's adapters.
+   */
+  readonly target?: string;
+  /**
+   * The header lines as received, names and values alternating (Node's
+   * `IncomingMessage.rawHeaders`): repeated fields not yet joined. Set by
+   * restwell's adapters.
+   */
+  readonly rawHeaders?: readonly string[];
   /** The path component of `url`, still percent-encoded. */
   readonly path: string;
   /** The parsed query string. Parsed on first access. */

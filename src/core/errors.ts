@@ -103,6 +103,25 @@ export interface ProblemCodes {
   'json-patch-conflict': true;
   'json-patch-unprocessable': true;
   'patch-document-missing': true;
+  // security
+  /** A plain-HTTP request to an API that is served over HTTPS only (403). */
+  'https-required': true;
+  /** A CORS preflight for an origin, method or header the policy does not allow (403). */
+  'cors-preflight-refused': true;
+  /** A dot-segment (`..`, `.`) in the path, in any spelling: encoded, double-encoded, overlong UTF-8, full-width (400). */
+  'path-traversal': true;
+  /** A path separator that components may disagree about: an encoded `/` or `\`, or a raw `\` (400). */
+  'ambiguous-path': true;
+  /** A request target that is not origin-form: it has a fragment (`#`) (400). */
+  'invalid-request-target': true;
+  /** A NUL byte in the path or the query, raw or percent-encoded (400). */
+  'null-byte': true;
+  /** A `%` not followed by two hex digits, or a path whose percent-decoding is not UTF-8 (400). */
+  'invalid-percent-encoding': true;
+  /** More than one field line of a header that must be sent once (RFC 9110 §5.3) (400). */
+  'duplicate-header': true;
+  /** A `Host` header that is not `host[:port]` (RFC 9112 §3.2) (400). */
+  'invalid-host': true;
 }
 
 /**

@@ -233,6 +233,7 @@ function originForm(url: string): string {
 class NodeRequestView implements RequestView {
   readonly method: string;
   readonly url: string;
+  readonly target: string;
   readonly path: string;
   private queryCache: URLSearchParams | undefined;
   private ipCache: string | undefined | null = null;
@@ -246,9 +247,9 @@ class NodeRequestView implements RequestView {
     // A fragment is never part of a request target (RFC 9110 §7.1); a client
     // that sends one anyway is read as the frameworks read it (parseurl stops
     // at `#`), so restwell sees the path and query the router sees.
-    const target = originForm(binding.url);
-    const hash = target.indexOf('#');
-    this.url = hash < 0 ? target : target.slice(0, hash);
+    this.target = originForm(binding.url);
+    const hash = this.target.indexOf('#');
+    this.url = hash < 0 ? this.target : this.target.slice(0, hash);
     const q = this.url.indexOf('?');
     this.path = q < 0 ? this.url : this.url.slice(0, q);
   }
@@ -263,6 +264,10 @@ class NodeRequestView implements RequestView {
 
   get headers(): Readonly<IncomingHttpHeaders> {
     return this.req.headers;
+  }
+
+  get rawHeaders(): readonly string[] {
+    return this.req.rawHeaders;
   }
 
   header(name: string): string | undefined {

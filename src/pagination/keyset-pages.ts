@@ -48,16 +48,6 @@ import {
   single,
 } from './params.js';
 
-declare module '../core/context.js' {
-  interface ContextState {
-    /**
-     * The page a paginator read from the query (`keysetPagination()` or
-     * `offsetPagination()`), once it ran as a middleware.
-     */
-    page?: KeysetPageRequest | OffsetPageRequestShape;
-  }
-}
-
 /** The shape `offsetPagination()` keeps on `ctx.state.page` (see offset-pages.ts). */
 export interface OffsetPageRequestShape {
   readonly kind: 'offset';

@@ -454,7 +454,8 @@ export function requestHygiene(options: RequestHygieneOptions = {}): Middleware 
 
   return responseBlind(function hygiene(ctx, next) {
     const finding =
-      inspectTarget(ctx.request.url, rules) ?? headerFinding(ctx, maxHeaderLength, single);
+      inspectTarget(ctx.request.target ?? ctx.request.url, rules) ??
+      headerFinding(ctx, maxHeaderLength, single);
     if (finding !== undefined) throw finding;
     return next();
   });
