@@ -6,12 +6,9 @@
  * for a duplicate still being processed. A duplicate that was processed is
  * never an error: it is answered 200 (a sender retries every other answer).
  */
-import { RestwellError } from '../core/errors.js';
-// The public specifier, not '../core/errors.js': the built declarations keep this import, so
-// that the registry merged below is the one applications see.
-import type { RestwellErrorCode } from 'restwell/errors';
+import { RestwellError, type RestwellErrorCode } from '../core/errors.js';
 
-declare module 'restwell/errors' {
+declare module '../core/errors.js' {
   interface ProblemCodes {
     // webhooks: verification (401)
     'signature-missing': true;

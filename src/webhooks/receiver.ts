@@ -17,11 +17,8 @@
  * The endpoint is authenticated by its signature: mount it without the API's
  * key or token authentication.
  */
-import type { Context, Middleware } from '../core/context.js';
+import type { Context, ContextState, Middleware } from '../core/context.js';
 import { answeredBy } from '../core/context.js';
-// The public specifier: the built declarations keep it, so that the state merged below is the
-// one applications see.
-import type { ContextState } from 'restwell';
 import {
   InvalidUtf8Error,
   JsonTooDeepError,
@@ -66,7 +63,7 @@ export interface ReceivedWebhook {
   readonly rawBody: Uint8Array;
 }
 
-declare module 'restwell' {
+declare module '../core/context.js' {
   interface ContextState {
     /** The delivery `webhookReceiver()` verified; read it typed with `webhookOf(ctx)`. */
     webhook?: ReceivedWebhook;
