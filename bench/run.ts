@@ -10,7 +10,17 @@ import { fileURLToPath } from 'node:url';
 const build = spawnSync('npm', ['run', 'build'], { stdio: 'inherit' });
 if (build.status !== 0) process.exit(1);
 
-const all = ['core', 'stores', 'idempotency', 'rate-limit', 'caching', 'pagination', 'audit'];
+const all = [
+  'core',
+  'stores',
+  'idempotency',
+  'rate-limit',
+  'caching',
+  'pagination',
+  'audit',
+  'webhooks',
+  'versioning',
+];
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : all;
 const tsconfig = fileURLToPath(new URL('./tsconfig.json', import.meta.url));
 let failed = 0;

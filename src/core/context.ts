@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 import type { HeaderValue } from './errors.js';
 import type { Logger } from './logger.js';
 import type { KeysetPageRequest, OffsetPageRequestShape } from '../pagination/keyset-pages.js';
+import type { ReceivedWebhook } from '../webhooks/receiver.js';
 
 /**
  * A response body as modules see it. Strings and bytes are complete bodies;
@@ -64,6 +65,8 @@ export interface ContextState {
    * relative module path does not survive the bundled declarations.
    */
   page?: KeysetPageRequest | OffsetPageRequestShape;
+  /** The delivery `webhookReceiver()` of restwell/webhooks verified; read it with `webhookOf(ctx)`. */
+  webhook?: ReceivedWebhook;
   [key: string]: unknown;
 }
 

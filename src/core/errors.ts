@@ -122,6 +122,21 @@ export interface ProblemCodes {
   'duplicate-header': true;
   /** A `Host` header that is not `host[:port]` (RFC 9112 §3.2) (400). */
   'invalid-host': true;
+  // webhooks: verification (401)
+  'signature-missing': true;
+  'signature-malformed': true;
+  'signature-mismatch': true;
+  'timestamp-missing': true;
+  'timestamp-invalid': true;
+  'timestamp-outside-tolerance': true;
+  'webhook-id-missing': true;
+  'webhook-id-invalid': true;
+  // webhooks: the receiver
+  'webhook-sender-forbidden': true;
+  'webhook-event-id-missing': true;
+  'webhook-in-flight': true;
+  'webhook-body-consumed': true;
+  'webhook-queue-full': true;
 }
 
 /**

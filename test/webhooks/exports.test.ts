@@ -1,0 +1,58 @@
+/** restwell/webhooks' public face: what it exports at runtime, and nothing internal. */
+import { describe, expect, it } from 'vitest';
+import * as webhooks from '../../src/webhooks/index.js';
+
+describe('restwell/webhooks', () => {
+  it('exports the signers, verifiers, receiver, ledger, queue, ordering helpers and errors', () => {
+    expect(Object.keys(webhooks).sort()).toEqual(
+      [
+        'EventOrder',
+        'GITHUB_SCHEME',
+        'HMAC_SCHEME',
+        'HttpsRequiredError',
+        'InProcessQueue',
+        'MAX_SECRET_BYTES',
+        'MIN_SECRET_BYTES',
+        'STANDARD_WEBHOOKS_SCHEME',
+        'WebhookBodyConsumedError',
+        'WebhookEventIdMissingError',
+        'WebhookEventLedger',
+        'WebhookInFlightError',
+        'WebhookQueueFullError',
+        'WebhookSenderForbiddenError',
+        'WebhookVerificationError',
+        'backoffDelayMs',
+        'generateWebhookKeyPair',
+        'generateWebhookSecret',
+        'githubVerifier',
+        'hmacSigner',
+        'hmacVerifier',
+        'migrateWebhookEvents',
+        'refetcher',
+        'standardWebhooksSigner',
+        'standardWebhooksVerifier',
+        'sweepWebhookEvents',
+        'upsertIfNewer',
+        'webhookEventsTableSql',
+        'webhookOf',
+        'webhookReceiver',
+        'withWebhookEvent',
+      ].sort(),
+    );
+  });
+
+  it('does not load pg: the PostgreSQL helpers use only the pool they are given', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const loaded = execFileSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '-e',
+        "await import('./src/webhooks/index.ts'); const { createRequire } = await import('node:module'); console.log(JSON.stringify(Object.keys(createRequire(import.meta.url).cache).filter((p) => /node_modules\\/pg\\//.test(p))))",
+      ],
+      { cwd: new URL('../..', import.meta.url), encoding: 'utf8' },
+    );
+    expect(JSON.parse(loaded)).toEqual([]);
+  });
+});
