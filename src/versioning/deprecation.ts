@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { type Context, type Middleware, responseBlind } from '../core/context.js';
+import type { Context, Middleware } from '../core/context.js';
 import { checkOptions, invalidOption } from '../core/errors.js';
 import { formatLink, type WebLink } from '../core/link.js';
 import { formatHttpDate } from '../conditional/http-date.js';
@@ -170,9 +170,6 @@ export function compileDeprecation(
       : parseConfigDate(policy.deprecation, `${where}deprecation`);
   const sunset =
     policy.sunset === undefined ? undefined : parseConfigDate(policy.sunset, `${where}sunset`);
-  if (deprecation === undefined && sunset === undefined) {
-    invalidOption('versioning', `${where}deprecation`, 'a date (or give sunset)', undefined);
-  }
   // Compared at the headers' resolution, whole seconds: what a client can check.
   if (
     deprecation !== undefined &&
@@ -260,8 +257,8 @@ export interface DeprecatedOptions extends DeprecationPolicy {
 
 /**
  * Marks a route (or any mount) deprecated: every response carries
- * `Deprecation`, `Sunset` and the `Link`s of the policy, error responses
- * included; after the sunset, with `afterSunset: 'gone'`, every request is
+ * `Deprecation`, `Sunset` and the `Link`s of the policy (beside the links the
+ * handler sets), error responses included; after the sunset, with `afterSunset: 'gone'`, every request is
  * answered 410 Gone, a `resource-sunset` problem naming the successor, and
  * the handler does not run.
  *
@@ -288,17 +285,19 @@ export function deprecated(options: DeprecatedOptions): Middleware {
       ? undefined
       : linkValue({ href: policy.successor, rel: 'successor-version' }, 'links.successor');
 
-  return responseBlind(async function deprecatedResource(ctx, next) {
+  const links = successorLink === undefined ? policy.links : [...policy.links, successorLink];
+  return async function deprecatedResource(ctx, next) {
     if (isGone(policy, now())) {
       throw new ResourceSunsetError(
         policy.sunset as Date,
         policy.successor,
-        [...policy.links, ...(successorLink === undefined ? [] : [successorLink])].join(', ') ||
-          undefined,
+        links.length === 0 ? undefined : links.join(', '),
       );
     }
-    // Set before the handler runs, so that an error response carries them too.
+    // Set before the handler runs, so that an error response carries them too;
+    // the links again after it, beside any the handler set itself.
     writeDeprecationHeaders(ctx, policy, successorLink);
-    return next();
-  });
+    await next();
+    appendLinks(ctx, links);
+  };
 }

@@ -76,20 +76,26 @@ export interface VersionUsage {
   lastSeen: Date;
 }
 
-// KEYS[1] counter; ARGV[1] now (ms); ARGV[2] ttl (ms). One atomic step, the count first.
+// KEYS[1] counter; ARGV[1] now (ms); ARGV[2] ttl (ms). One atomic step: the count, then the
+// latest call's time (never moved back by a call that reaches the server late).
 const INCREMENT_SCRIPT: StoreScript = {
   name: 'restwellVersionUsage',
   lua: `
 local current = redis.call('GET', KEYS[1])
-local calls = 0
-if current then calls = tonumber(string.match(current, '^(%d+)')) or 0 end
+local calls, seen = 0, 0
+if current then
+  calls = tonumber(string.match(current, '^(%d+)')) or 0
+  seen = tonumber(string.match(current, ':(%d+)$')) or 0
+end
+local now = tonumber(ARGV[1])
+if seen > now then now = seen end
 calls = calls + 1
-redis.call('SET', KEYS[1], calls .. ':' .. ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[1], calls .. ':' .. string.format('%d', now), 'PX', ARGV[2])
 return calls`,
 };
 
-/** The most compare-and-set rounds one increment tries on a store without atomic updates. */
-const MAX_ROUNDS = 8;
+/** The most compare-and-set rounds one batch tries on a store without atomic updates. */
+const MAX_ROUNDS = 16;
 
 function parseUsage(value: string | null): VersionUsage | undefined {
   if (value === null) return undefined;
@@ -98,20 +104,36 @@ function parseUsage(value: string | null): VersionUsage | undefined {
   return { calls: Number(m[1]), lastSeen: new Date(Number(m[2])) };
 }
 
-function incremented(value: string | null, now: number): string {
-  return `${(parseUsage(value)?.calls ?? 0) + 1}:${now}`;
+/** `value` with `calls` more, seen last at `now` or later. */
+function added(value: string | null, calls: number, now: number): string {
+  const usage = parseUsage(value);
+  return `${(usage?.calls ?? 0) + calls}:${Math.max(now, usage?.lastSeen.getTime() ?? 0)}`;
+}
+
+/** Calls waiting for one key, stored together by one compare-and-set loop. */
+interface Batch {
+  calls: number;
+  lastSeen: number;
+  stored: Promise<void>;
 }
 
 /**
  * Calls per version per principal. Each call adds one in a single atomic step
  * where the store offers one (MemoryStore's `updateAtomically`, a Lua script on
  * Redis) and by compare-and-set otherwise (PostgreSQL), never by a read and a
- * blind write that would lose concurrent calls. A counter lives `ttlMs` after
- * its last call. A store that fails is logged, once per interval, and the call
- * goes uncounted: counting never fails a request.
+ * blind write that would lose concurrent calls. On such a store, calls to one
+ * counter that arrive while its last write is under way are added together by
+ * the next, so that one process runs one compare-and-set loop per counter at
+ * a time, however busy the principal. A counter lives `ttlMs` after its last
+ * call. A store that fails is logged, once per interval, and the call goes
+ * uncounted: counting never fails a request.
  */
 export class UsageCounter {
   private readonly throttle: LogThrottle;
+  /** Per key, the batch still taking calls. */
+  private readonly filling = new Map<string, Batch>();
+  /** Per key, the write under way. */
+  private readonly writing = new Map<string, Promise<void>>();
   constructor(
     private readonly store: Store,
     private readonly prefix: string,
@@ -153,7 +175,7 @@ export class UsageCounter {
     const atomic = this.store as Store & Partial<AtomicUpdates & ScriptRunner>;
     if (typeof atomic.updateAtomically === 'function') {
       atomic.updateAtomically([key], ([value]) => [
-        { value: incremented(value ?? null, now), ttlMs: this.ttlMs },
+        { value: added(value ?? null, 1, now), ttlMs: this.ttlMs },
       ]);
       return;
     }
@@ -161,15 +183,42 @@ export class UsageCounter {
       await atomic.runScript(INCREMENT_SCRIPT, [key], [now, Math.ceil(this.ttlMs)]);
       return;
     }
+    const filling = this.filling.get(key);
+    if (filling !== undefined) {
+      filling.calls++;
+      filling.lastSeen = Math.max(filling.lastSeen, now);
+      return filling.stored;
+    }
+    const previous = this.writing.get(key) ?? Promise.resolve();
+    const batch: Batch = { calls: 1, lastSeen: now, stored: Promise.resolve() };
+    this.filling.set(key, batch);
+    // Starts once the previous write is done (at the earliest in the next
+    // microtask): the calls that arrive until then join this batch.
+    batch.stored = previous.then(() => {
+      this.filling.delete(key);
+      return this.add(key, batch.calls, batch.lastSeen);
+    });
+    const settled = batch.stored.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.writing.set(key, settled);
+    void settled.then(() => {
+      if (this.writing.get(key) === settled) this.writing.delete(key);
+    });
+    return batch.stored;
+  }
+
+  /** Adds `calls` by compare-and-set, retrying while other writers win. */
+  private async add(key: string, calls: number, lastSeen: number): Promise<void> {
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const current = await this.store.addOrGet(key, incremented(null, now), this.ttlMs);
+      const current = await this.store.addOrGet(key, added(null, calls, lastSeen), this.ttlMs);
       if (current === null) return;
-      if (await this.store.compareAndSet(key, current, incremented(current, now), this.ttlMs)) {
-        return;
-      }
+      const next = added(current, calls, lastSeen);
+      if (await this.store.compareAndSet(key, current, next, this.ttlMs)) return;
     }
     throw new Error(
-      `restwell/versioning: the usage counter stayed contended for ${MAX_ROUNDS} rounds.`,
+      `restwell/versioning: a usage counter stayed contended for ${MAX_ROUNDS} rounds; ${calls} calls went uncounted.`,
     );
   }
 

@@ -7,6 +7,7 @@ import type { RequestListener } from 'node:http';
 import { jsonBody } from '../../src/core/body.js';
 import type { Middleware } from '../../src/core/context.js';
 import { RestwellError, type RestwellErrorCode } from '../../src/core/errors.js';
+import type { Logger } from '../../src/core/logger.js';
 import { validate } from '../../src/core/validate.js';
 import {
   defineVersions,
@@ -46,6 +47,7 @@ export interface UsersAppOptions {
   prefixes?: readonly string[];
   principal?: (headers: Record<string, string | string[] | undefined>) => string | undefined;
   extraRoutes?: RouteSpec[];
+  logger?: Logger;
 }
 
 const USER_NOT_FOUND = 'user-not-found' as RestwellErrorCode;
@@ -128,6 +130,7 @@ export function buildUsersApp(adapter: AdapterCase, options: UsersAppOptions): R
   const spec: AppSpec = {
     use: [...(options.before ?? []), jsonBody(), options.versions, ...(options.after ?? [])],
     routes: [...routes, ...(options.extraRoutes ?? [])],
+    ...(options.logger === undefined ? {} : { options: { logger: options.logger } }),
     ...(options.principal === undefined
       ? {}
       : {

@@ -130,8 +130,11 @@ export const nickname = versionChange({
   additive: true,
 });
 
-/** The handlers' own (v3) body schema. */
+/**
+ * The handlers' own (v3) body schema: stricter than v1's on the name, so that
+ * a v1 body can pass v1's schema and fail v3's, and the error migration shows.
+ */
 export const CreateUserV3 = z.object({
-  fullName: z.string().min(1),
+  fullName: z.string().min(2),
   emails: z.array(z.email()).min(1),
 });
