@@ -250,7 +250,16 @@ export function writeDeprecationHeaders(
 }
 
 /** Options of {@link deprecated}: the policy, and a clock for tests. */
-export interface DeprecatedOptions extends DeprecationPolicy {
+export interface DeprecatedOptions extends Omit<DeprecationPolicy, 'links'> {
+  links?: Omit<DeprecationLinks, 'successor'> & {
+    /**
+     * What replaces the route: a URI reference, or a function of the request
+     * that gives one (`/v1/payments/pay_1` for `/v1/payments/pay_1/status`),
+     * or `undefined` for none. A function's result is percent-encoded where
+     * it holds what a URI cannot.
+     */
+    successor?: string | ((ctx: Context) => string | undefined);
+  };
   /** The clock, in epoch milliseconds, deciding whether the sunset has passed. @default Date.now */
   now?: () => number;
 }
@@ -258,39 +267,64 @@ export interface DeprecatedOptions extends DeprecationPolicy {
 /**
  * Marks a route (or any mount) deprecated: every response carries
  * `Deprecation`, `Sunset` and the `Link`s of the policy (beside the links the
- * handler sets), error responses included; after the sunset, with `afterSunset: 'gone'`, every request is
- * answered 410 Gone, a `resource-sunset` problem naming the successor, and
- * the handler does not run.
+ * handler sets), error responses included; after the sunset, with
+ * `afterSunset: 'gone'`, every request is answered 410 Gone, a
+ * `resource-sunset` problem naming the successor, and the handler does not run.
  *
  * @example
  * ```ts
- * app.get('/v1/users/search', rw(deprecated({
- *   deprecation: '2025-01-01',
- *   sunset: '2025-07-01',
- *   links: { deprecation: 'https://api.example.com/docs/search', successor: '/v1/users?q=' },
- * })), searchUsers);
+ * app.get('/v1/payments/:id/status', rw(deprecated({
+ *   deprecation: '2026-01-01',
+ *   sunset: '2026-12-31',
+ *   links: {
+ *     deprecation: 'https://api.example.com/docs/payment-status',
+ *     successor: (ctx) => `/v1/payments/${ctx.request.params.id}`,
+ *   },
+ * })), paymentStatus);
  * ```
  */
 export function deprecated(options: DeprecatedOptions): Middleware {
   checkOptions('versioning deprecated', options, [...POLICY_OPTIONS, 'now']);
   if (options === undefined) invalidOption('versioning', 'options', 'an object', options);
-  const { now = Date.now, ...policyOptions } = options;
+  const { now = Date.now, links: linkOptions, ...rest } = options;
   if (typeof now !== 'function') invalidOption('versioning', 'now', 'a function', now);
-  if (policyOptions.deprecation === undefined) {
+  if (rest.deprecation === undefined) {
     invalidOption('versioning', 'deprecation', 'a date', undefined);
   }
-  const policy = compileDeprecation(policyOptions, '') as CompiledDeprecation;
-  const successorLink =
+  const successorOf =
+    typeof linkOptions?.successor === 'function' ? linkOptions.successor : undefined;
+  const policy = compileDeprecation(
+    {
+      ...rest,
+      ...(linkOptions === undefined
+        ? {}
+        : {
+            links: {
+              ...linkOptions,
+              successor: successorOf === undefined ? (linkOptions.successor as string) : undefined,
+            },
+          }),
+    },
+    '',
+  ) as CompiledDeprecation;
+  const fixedSuccessor =
     policy.successor === undefined
       ? undefined
       : linkValue({ href: policy.successor, rel: 'successor-version' }, 'links.successor');
 
-  const links = successorLink === undefined ? policy.links : [...policy.links, successorLink];
   return async function deprecatedResource(ctx, next) {
+    const successor = successorOf === undefined ? policy.successor : successorOf(ctx);
+    const successorLink =
+      successorOf === undefined
+        ? fixedSuccessor
+        : successor === undefined
+          ? undefined
+          : formatLink({ href: successor, rel: 'successor-version' });
+    const links = successorLink === undefined ? policy.links : [...policy.links, successorLink];
     if (isGone(policy, now())) {
       throw new ResourceSunsetError(
         policy.sunset as Date,
-        policy.successor,
+        successor,
         links.length === 0 ? undefined : links.join(', '),
       );
     }

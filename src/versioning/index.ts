@@ -61,6 +61,7 @@ import {
   renderProblem,
 } from '../core/problem.js';
 import type { Store } from '../stores/types.js';
+import type { ConditionalHeaders } from '../conditional/preconditions.js';
 import { vary } from '../conditional/vary.js';
 import { type ApiVersion, ApiVersions } from './api.js';
 import type { MessageHeaders } from './changes.js';
@@ -527,15 +528,24 @@ export function versioning(
     const raw = req.headers as IncomingHttpHeaders;
     const newest = version === api.newest;
     const ifNoneMatch = req.header('if-none-match');
-    if (ifNoneMatch !== undefined) {
-      const seen = ifNoneMatchFor(ifNoneMatch, version.name, newest, names);
-      if (seen === undefined) delete raw['if-none-match'];
-      else if (seen !== ifNoneMatch) raw['if-none-match'] = seen;
-    }
     const ifMatch = req.header('if-match');
-    if (ifMatch !== undefined) {
-      const seen = ifMatchFor(ifMatch, names);
-      if (seen !== ifMatch) raw['if-match'] = seen;
+    if (ifNoneMatch !== undefined || ifMatch !== undefined) {
+      const noneMatch =
+        ifNoneMatch === undefined
+          ? undefined
+          : ifNoneMatchFor(ifNoneMatch, version.name, newest, names);
+      const match = ifMatch === undefined ? undefined : ifMatchFor(ifMatch, names);
+      if (noneMatch === undefined) delete raw['if-none-match'];
+      else raw['if-none-match'] = noneMatch;
+      if (match !== undefined) raw['if-match'] = match;
+      // A conditional() outside has read the fields already and keeps them for
+      // every conditional() of the request: those inside must see these. The
+      // outer one compares what it read with the labelled tags it gets back.
+      const state = ctx.state as Keyed;
+      const cached = state[CONDITIONS_READ] as ConditionalHeaders | undefined;
+      if (cached !== undefined && typeof cached === 'object') {
+        state[CONDITIONS_READ] = { ...cached, ifNoneMatch: noneMatch, ifMatch: match };
+      }
     }
     if (newest || !api.hasRequestMigrations(version, req.method, routedPath)) return;
     if (hasUnparsedBody(ctx)) {
@@ -633,6 +643,13 @@ export function versioning(
     }
   }
 
+  /** Counts the call for its principal, in the background; anonymous calls are not counted. */
+  function countCall(ctx: Context, version: ApiVersion): void {
+    if (usage === undefined) return;
+    const principal = principalId(ctx.state);
+    if (principal !== undefined) usage.count(version.name, principal, ctx.log);
+  }
+
   const middleware = async function versioningRequests(ctx: Context, next: Next): Promise<void> {
     const located = locate(ctx.request.path, base, uri);
     if (located === undefined) return next();
@@ -694,6 +711,8 @@ export function versioning(
     const now = api.now();
     const policy = version.policy;
     if (api.isGone(version, now)) {
+      // Counted too: who still calls a retired version is what the counters are for.
+      countCall(ctx, version);
       const successor = api.servedSuccessorOf(version, now);
       const links = [...(policy?.links ?? [])];
       const successorValue = successorLink(version, routedPath, now);
@@ -738,8 +757,7 @@ export function versioning(
       // Rendered here, as the adapter would, so that the error migrations see the problem document.
       renderProblem(ctx, err, problemOptions(ctx));
     } finally {
-      const principal = usage === undefined ? undefined : principalId(ctx.state);
-      if (principal !== undefined) usage?.count(version.name, principal, ctx.log);
+      countCall(ctx, version);
     }
 
     // The handler may have replaced Vary or Link: merge ours back.

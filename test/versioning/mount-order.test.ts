@@ -137,6 +137,20 @@ describe.each(adapters)('mount order on $name', (adapter) => {
       await request(server).get('/v1/users/u1').set('If-None-Match', '"v1~r12"').expect(304);
     });
 
+    it('and conditional({ load }) inside: the loaded validators meet the tags the client holds', async () => {
+      const server = buildUsersApp(adapter, {
+        versions: usersVersioning(),
+        before: [conditional()],
+        extraRoutes: docRoutes(),
+      });
+      const read = await request(server).get('/v1/docs/d1').expect(200);
+      expect(read.headers.etag).toBe('"v1~rev3"');
+      await request(server).get('/v1/docs/d1').set('If-None-Match', '"v1~rev3"').expect(304);
+      await request(server).get('/v3/docs/d1').set('If-None-Match', '"v1~rev3"').expect(200);
+      await request(server).patch('/v1/docs/d1').set('If-Match', '"v1~rev3"').send({}).expect(200);
+      await request(server).patch('/v1/docs/d1').set('If-Match', '"v1~rev3"').send({}).expect(412);
+    });
+
     it('warns once when conditional({ load }) runs outside it', async () => {
       const logger = recordingLogger();
       const outer = conditional({ load: () => ({ etag: '"x"' }) });
@@ -196,6 +210,45 @@ describe.each(adapters)('mount order on $name', (adapter) => {
       expect(
         logger.lines.filter((l) => /mount versioning\(\) inside compression\(\)/.test(l)),
       ).toHaveLength(1);
+    });
+  });
+
+  describe('versioning() mounted twice', () => {
+    it('runs once when the same middleware meets a request twice (global and route)', async () => {
+      const versions = usersVersioning();
+      let seen: unknown;
+      const server = adapter.build({
+        use: [jsonBody(), versions],
+        routes: [
+          {
+            method: 'post',
+            path: '/v2/users',
+            use: [versions],
+            handler: (req) => {
+              seen = req.body;
+              return { status: 201, body: { id: 'u9', ...(req.body as object) } };
+            },
+          },
+        ],
+      });
+      const res = await request(server)
+        .post('/v2/users')
+        .send({ fullName: 'Ada K', email: 'k@example.com' })
+        .expect(200);
+      // Migrated twice, the address would be nested in two lists.
+      expect(seen).toEqual({ fullName: 'Ada K', emails: ['k@example.com'] });
+      expect(res.body).toEqual({ id: 'u9', fullName: 'Ada K', email: 'k@example.com' });
+    });
+
+    it('refuses two APIs’ versioning() on one request: a configuration error, loud', async () => {
+      const logger = recordingLogger();
+      const server = buildUsersApp(adapter, {
+        versions: usersVersioning(),
+        after: [usersVersioning({ strategy: 'header' })],
+        logger,
+      });
+      await request(server).get('/v1/users').expect(500);
+      expect(logger.lines.some((l) => /request failed/.test(l))).toBe(true);
     });
   });
 

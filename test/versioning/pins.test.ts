@@ -175,6 +175,29 @@ describe.each(ledgers.cases)('pins on the $name store', (storeCase) => {
     });
   });
 
+  describe.runIf(storeCase.enabled)('usage of a retired version', () => {
+    it('counts the calls answered 410, so a team sees who still calls it', async () => {
+      const versions = usersVersioning(
+        { strategy: 'header', usage: store, keyPrefix: keyPrefix() },
+        {
+          now: () => Date.UTC(2025, 7, 1),
+          versions: [
+            { version: 'v1', sunset: '2025-07-01', afterSunset: 'gone' },
+            { version: 'v2', changes: [] },
+            { version: 'v3', changes: [] },
+          ],
+        },
+      );
+      const server = buildUsersApp(adapters[0]!, { versions, principal });
+      await request(server)
+        .get('/users')
+        .set('X-Principal', 'acct_g')
+        .set('Api-Version', 'v1')
+        .expect(410);
+      await vi.waitFor(async () => expect((await versions.usageOf('acct_g')).v1?.calls).toBe(1));
+    });
+  });
+
   describe.runIf(storeCase.enabled)('usage counters', () => {
     it('lose no call when many arrive at once', async () => {
       const counter = new UsageCounter(store, keyPrefix(), 60_000, Date.now);
