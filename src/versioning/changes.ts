@@ -302,27 +302,28 @@ function isObject(value: unknown): value is JsonObject {
 
 /** Writes a member as data, so that a name like `__proto__` is a member, never the prototype. */
 function define(target: JsonObject, name: string, value: unknown): void {
-  Object.defineProperty(target, name, {
-    value,
-    writable: true,
-    enumerable: true,
-    configurable: true,
-  });
+  if (name === '__proto__') {
+    Object.defineProperty(target, name, {
+      value,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  } else target[name] = value;
 }
 
 /**
  * Renames member `from` to `to` of `target` when it is an object that has
- * `from`, keeping the members' order (and so the JSON's). An existing `to` is
- * replaced.
+ * `from`; an existing `to` is replaced. The renamed member moves to the end:
+ * JSON objects are unordered (RFC 8259 §4), and keeping the order would cost
+ * rebuilding every object.
  */
 export function renameField(target: unknown, from: string, to: string): void {
   if (!isObject(target) || !Object.hasOwn(target, from) || from === to) return;
-  const entries = Object.entries(target);
-  for (const [name] of entries) delete target[name];
-  for (const [name, value] of entries) {
-    if (name === to) continue;
-    define(target, name === from ? to : name, value);
-  }
+  const value = target[from];
+  delete target[from];
+  if (Object.hasOwn(target, to)) delete target[to];
+  define(target, to, value);
 }
 
 /**

@@ -406,6 +406,8 @@ export function versioning(
   const names = api.versions.map((v) => v.name);
   const uri = strategy === 'uri';
   const unsupportedStatus = uri ? 404 : strategy === 'header' ? 400 : 406;
+  /** The request field the answer varies on, for the header and media-type strategies. */
+  const uriless = strategy === 'header' ? header : 'Accept';
   const supportedText = api.supported.join(', ');
   /** Where the version goes in a request, for messages. */
   const where = uri ? 'the path' : strategy === 'header' ? `the ${header} header` : 'Accept';
@@ -635,12 +637,9 @@ export function versioning(
    * Headers every answer of a chosen version carries (`Vary` was set when the
    * version was read); set before the handler, so that errors carry them too.
    */
-  function announce(ctx: Context, version: ApiVersion, routedPath: string, now: number): void {
-    const headers = ctx.response.headers;
-    if (echoHeader !== false) headers.set(echoHeader, version.name);
-    if (version.policy !== undefined) {
-      writeDeprecationHeaders(ctx, version.policy, successorLink(version, routedPath, now));
-    }
+  function announce(ctx: Context, version: ApiVersion, successor: string | undefined): void {
+    if (echoHeader !== false) ctx.response.headers.set(echoHeader, version.name);
+    if (version.policy !== undefined) writeDeprecationHeaders(ctx, version.policy, successor);
   }
 
   /** Counts the call for its principal, in the background; anonymous calls are not counted. */
@@ -731,7 +730,9 @@ export function versioning(
       deprecated: policy?.deprecation !== undefined && now >= policy.deprecation.getTime(),
       sunset: policy?.sunset,
     } satisfies VersionState;
-    announce(ctx, version, routedPath, now);
+    const successor = policy === undefined ? undefined : successorLink(version, routedPath, now);
+    announce(ctx, version, successor);
+    const varied = headers.get('vary');
 
     if (
       version !== api.newest &&
@@ -761,12 +762,9 @@ export function versioning(
     }
 
     // The handler may have replaced Vary or Link: merge ours back.
-    if (strategy === 'header') vary(headers, header);
-    else if (strategy === 'media-type') vary(headers, 'Accept');
+    if (!uri && headers.get('vary') !== varied) vary(headers, uriless);
     if (policy !== undefined) {
-      appendLinks(ctx, policy.links);
-      const successorValue = successorLink(version, routedPath, now);
-      if (successorValue !== undefined) appendLinks(ctx, [successorValue]);
+      appendLinks(ctx, successor === undefined ? policy.links : [...policy.links, successor]);
     }
     if (version !== api.newest) {
       migrateResponse(ctx, version, routedPath);

@@ -93,13 +93,13 @@ describe('path patterns', () => {
 });
 
 describe('field helpers', () => {
-  it('rename a member in place, keeping the order, and replace an existing target', () => {
+  it('rename a member in place, moving it last, and replace an existing target', () => {
     const user: Record<string, unknown> = { id: 1, name: 'Ada', email: 'a@x' };
     renameField(user, 'name', 'fullName');
     expect(Object.entries(user)).toEqual([
       ['id', 1],
-      ['fullName', 'Ada'],
       ['email', 'a@x'],
+      ['fullName', 'Ada'],
     ]);
     const clash: Record<string, unknown> = { a: 1, b: 2 };
     renameField(clash, 'a', 'b');
