@@ -620,8 +620,13 @@ export function versioning(
     headers.delete('content-digest');
     headers.delete('repr-digest');
     if (message.body === undefined) {
+      // Frameworks disagree on a bodyless 200 (Koa makes it a 204): the migration says which.
+      if (status !== 204 && status !== 205) {
+        throw new TypeError(
+          `restwell/versioning: a response migration removed the body of a ${status}; set the status to 204 as well.`,
+        );
+      }
       headers.delete('content-type');
-      headers.set('Content-Length', 0);
       response.body = null;
       return;
     }

@@ -6,7 +6,9 @@
  */
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { adapters } from '../helpers/apps.js';
+import { jsonBody } from '../../src/core/body.js';
+import { defineVersions, versionChange, versioning } from '../../src/versioning/index.js';
+import { adapters, type RouteSpec } from '../helpers/apps.js';
 import { buildUsersApp, threeVersions, usersVersioning } from './app.js';
 
 function contentLengthMatches(res: request.Response): void {
@@ -132,6 +134,49 @@ describe.each(adapters)('migrations on $name', (adapter) => {
       const res = await request(app()).get('/v1/users/nobody').expect(404);
       expect(res.body).not.toHaveProperty('name');
       expect(res.body.detail).toBe('No user nobody.');
+    });
+  });
+
+  describe('statuses without content', () => {
+    const deleted = versionChange({
+      description: 'Deleting answers 204 No Content; it answered 200 with `{ "deleted": true }`.',
+      response: {
+        paths: ['DELETE /things/:id', 'GET /broken'],
+        migrate: (res) => {
+          if (res.status === 204) {
+            res.status = 200;
+            res.body = { deleted: true };
+          } else res.body = undefined;
+        },
+      },
+    });
+    const server = () =>
+      adapter.build({
+        use: [
+          jsonBody(),
+          versioning(
+            defineVersions({
+              versions: [{ version: 'v1' }, { version: 'v2', changes: [deleted] }],
+            }),
+          ),
+        ],
+        routes: ['v1', 'v2'].flatMap((v): RouteSpec[] => [
+          { method: 'delete', path: `/${v}/things/:id`, handler: () => ({ status: 204 }) },
+          { method: 'get', path: `/${v}/broken`, handler: () => ({ body: { ok: true } }) },
+        ]),
+      });
+
+    it('gives a 204 of the newest version the body and status the old version had', async () => {
+      const v1 = await request(server()).delete('/v1/things/7').expect(200);
+      expect(v1.headers['content-type']).toMatch(/^application\/json/);
+      expect(v1.body).toEqual({ deleted: true });
+      contentLengthMatches(v1);
+      const v2 = await request(server()).delete('/v2/things/7').expect(204);
+      expect(v2.text).toBe('');
+    });
+
+    it('refuses a migration that drops the body of a 200 without saying 204', async () => {
+      await request(server()).get('/v1/broken').expect(500);
     });
   });
 

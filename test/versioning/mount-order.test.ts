@@ -14,6 +14,8 @@ import { jsonBody } from '../../src/core/body.js';
 import type { Logger } from '../../src/core/logger.js';
 import { compression } from '../../src/compression/index.js';
 import { conditional } from '../../src/conditional/index.js';
+import { idempotency } from '../../src/idempotency/index.js';
+import { MemoryStore } from '../../src/stores/memory/index.js';
 import { adapters, type RouteSpec } from '../helpers/apps.js';
 import { buildUsersApp, usersVersioning } from './app.js';
 
@@ -210,6 +212,30 @@ describe.each(adapters)('mount order on $name', (adapter) => {
       expect(
         logger.lines.filter((l) => /mount versioning\(\) inside compression\(\)/.test(l)),
       ).toHaveLength(1);
+    });
+  });
+
+  describe('idempotency() inside versioning()', () => {
+    it('records the newest answer and replays it migrated for the retry’s version', async () => {
+      const records = new MemoryStore({ evict: false });
+      const server = buildUsersApp(adapter, {
+        versions: usersVersioning(),
+        after: [idempotency({ store: records, anonymous: 'ip' })],
+      });
+      const first = await request(server)
+        .post('/v1/users')
+        .set('Idempotency-Key', 'key-1')
+        .send({ name: 'Grace Hopper', email: 'grace@example.com' })
+        .expect(200);
+      const retry = await request(server)
+        .post('/v1/users')
+        .set('Idempotency-Key', 'key-1')
+        .send({ name: 'Grace Hopper', email: 'grace@example.com' })
+        .expect(200);
+      expect(retry.body).toEqual(first.body);
+      expect(retry.body).toEqual({ id: 'u2', name: 'Grace Hopper', email: 'grace@example.com' });
+      const list = await request(server).get('/v3/users').expect(200);
+      expect(list.body.data).toHaveLength(2);
     });
   });
 
