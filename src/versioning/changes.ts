@@ -314,16 +314,23 @@ function define(target: JsonObject, name: string, value: unknown): void {
 
 /**
  * Renames member `from` to `to` of `target` when it is an object that has
- * `from`; an existing `to` is replaced. The renamed member moves to the end:
- * JSON objects are unordered (RFC 8259 §4), and keeping the order would cost
- * rebuilding every object.
+ * `from`, in its place: the members after it are moved back behind it, so the
+ * JSON reads in the same order. An existing `to` is replaced.
  */
 export function renameField(target: unknown, from: string, to: string): void {
   if (!isObject(target) || !Object.hasOwn(target, from) || from === to) return;
-  const value = target[from];
-  delete target[from];
   if (Object.hasOwn(target, to)) delete target[to];
-  define(target, to, value);
+  // Only the members from `from` on are taken out and put back: the rest stay where they are.
+  let tail: Array<[string, unknown]> | undefined;
+  for (const name of Object.keys(target)) {
+    if (tail === undefined) {
+      if (name !== from) continue;
+      tail = [];
+    }
+    tail.push([name, target[name]]);
+    delete target[name];
+  }
+  for (const [name, value] of tail ?? []) define(target, name === from ? to : name, value);
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
- * Entity tags across versions. The representations of one resource in two
- * versions differ, so they must not share a validator (RFC 9110 §8.8.1: a
- * strong validator is unique across every representation of a resource):
- * a response of an older version has its `ETag` labelled with the version,
+ * Entity tags across versions, under the header and media-type strategies,
+ * where one URI has a representation per version. They differ, so they must
+ * not share a validator (RFC 9110 §8.8.1: a strong validator is unique across
+ * every representation of a resource): a response of an older version has its
+ * `ETag` labelled with the version,
  * `"abc"` becoming `"v1~abc"` (`W/"abc"`, `W/"v1~abc"`). The newest version's
  * tags carry no label. Validators stay what the application computes for the
  * newest representation; the label says which version's representation the
@@ -20,6 +21,9 @@
  *
  * A label goes before the tag, so that compression's coding suffix
  * (`"v1~abc-br"`) is added after it and removed first by `conditional()`.
+ *
+ * Under the URI strategy each version's resource has its own URI, and
+ * validators are per resource: tags are left as they are.
  *
  * @module
  */

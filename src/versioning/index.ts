@@ -12,9 +12,10 @@
  * Mount order: inside `compression()` (migrations read the identity body),
  * after the body parser (`jsonBody()` or the framework's: request migrations
  * read the parsed body), after authentication when pins are used (the
- * principal picks the pin), and outside a `conditional({ load })` (so that the
- * validators it loads are compared with the tags the client holds for its
- * version). A `conditional()` that only hashes bodies works on either side.
+ * principal picks the pin), and, under the header and media-type strategies,
+ * outside a `conditional({ load })` (so that the validators it loads are
+ * compared with the tags the client holds for its version). A `conditional()`
+ * that only hashes bodies works on either side.
  * See docs/versioning.md.
  *
  * @example
@@ -406,6 +407,13 @@ export function versioning(
   const names = api.versions.map((v) => v.name);
   const uri = strategy === 'uri';
   const unsupportedStatus = uri ? 404 : strategy === 'header' ? 400 : 406;
+  /**
+   * Whether entity tags carry the version: under the header and media-type
+   * strategies one URI has a representation per version, which must not share
+   * a validator; under the URI strategy each version's resource has its own
+   * URI, and validators are per resource (RFC 9110 §8.8.1).
+   */
+  const labels = strategy !== 'uri';
   /** The request field the answer varies on, for the header and media-type strategies. */
   const uriless = strategy === 'header' ? header : 'Accept';
   const supportedText = api.supported.join(', ');
@@ -529,8 +537,8 @@ export function versioning(
     const req = ctx.request;
     const raw = req.headers as IncomingHttpHeaders;
     const newest = version === api.newest;
-    const ifNoneMatch = req.header('if-none-match');
-    const ifMatch = req.header('if-match');
+    const ifNoneMatch = labels ? req.header('if-none-match') : undefined;
+    const ifMatch = labels ? req.header('if-match') : undefined;
     if (ifNoneMatch !== undefined || ifMatch !== undefined) {
       const noneMatch =
         ifNoneMatch === undefined
@@ -740,6 +748,7 @@ export function versioning(
     const varied = headers.get('vary');
 
     if (
+      labels &&
       version !== api.newest &&
       state[VALIDATORS_LOADED] === true &&
       state[CONDITIONS_READ] !== undefined &&
@@ -773,7 +782,7 @@ export function versioning(
     }
     if (version !== api.newest) {
       migrateResponse(ctx, version, routedPath);
-      const etag = headers.get('etag');
+      const etag = labels ? headers.get('etag') : undefined;
       if (etag !== undefined) headers.set('ETag', labelETag(etag, version.name));
     }
     if (strategy === 'media-type') {

@@ -62,9 +62,9 @@ describe.each(adapters)('migrations on $name', (adapter) => {
       contentLengthMatches(v2);
     });
 
-    it('moves a renamed member to the end of its object (JSON objects are unordered)', async () => {
+    it('keeps the order of a renamed object’s members', async () => {
       const res = await request(app()).get('/v1/users/u1').expect(200);
-      expect(Object.keys(JSON.parse(res.text))).toEqual(['id', 'email', 'name']);
+      expect(Object.keys(JSON.parse(res.text))).toEqual(['id', 'name', 'email']);
       const v2 = await request(app()).get('/v2/users/u1').expect(200);
       expect(Object.keys(JSON.parse(v2.text))).toEqual(['id', 'fullName', 'email']);
     });

@@ -28,7 +28,7 @@ function recordingLogger(): Logger & { lines: string[] } {
 }
 
 /** Documents with a row version, validated before the handler by conditional({ load }). */
-function docRoutes(): RouteSpec[] {
+function docRoutes(prefixes: readonly string[]): RouteSpec[] {
   const docs = new Map([['d1', { id: 'd1', fullName: 'Doc', emails: ['d@example.com'], rev: 3 }]]);
   const load = conditional({
     load: (ctx) => {
@@ -36,16 +36,16 @@ function docRoutes(): RouteSpec[] {
       return doc && { etag: `"rev${doc.rev}"` };
     },
   });
-  return ['v1', 'v2', 'v3'].flatMap((v): RouteSpec[] => [
+  return prefixes.flatMap((prefix): RouteSpec[] => [
     {
       method: 'get',
-      path: `/${v}/docs/:id`,
+      path: `${prefix}/docs/:id`,
       use: [load],
       handler: (req) => ({ body: docs.get(req.params.id ?? '') }),
     },
     {
       method: 'patch',
-      path: `/${v}/docs/:id`,
+      path: `${prefix}/docs/:id`,
       use: [load],
       handler: (req) => {
         const doc = docs.get(req.params.id ?? '')!;
@@ -56,113 +56,172 @@ function docRoutes(): RouteSpec[] {
   ]);
 }
 
+/** Under the header strategy one URI has a representation per version: their tags are labelled. */
+const HEADER = { strategy: 'header' } as const;
+
 describe.each(adapters)('mount order on $name', (adapter) => {
-  it('labels an older version’s entity tag, and leaves the newest’s', async () => {
-    const server = buildUsersApp(adapter, { versions: usersVersioning() });
+  it('under the URI strategy leaves tags alone: each version’s resource has its own URI', async () => {
+    const server = buildUsersApp(adapter, {
+      versions: usersVersioning(),
+      after: [conditional()],
+      extraRoutes: docRoutes(['/v1', '/v2', '/v3']),
+    });
     const v1 = await request(server).get('/v1/users/u1').expect(200);
+    expect(v1.headers.etag).toBe('"r12"');
+    await request(server).get('/v1/docs/d1').set('If-None-Match', '"rev3"').expect(304);
+    await request(server).patch('/v1/docs/d1').set('If-Match', '"rev3"').send({}).expect(200);
+    await request(server).patch('/v1/docs/d1').set('If-Match', '"rev3"').send({}).expect(412);
+  });
+
+  it('labels an older version’s entity tag, and leaves the newest’s', async () => {
+    const server = buildUsersApp(adapter, { versions: usersVersioning(HEADER) });
+    const v1 = await request(server).get('/users/u1').set('Api-Version', 'v1').expect(200);
     expect(v1.headers.etag).toBe('"v1~r12"');
-    const v3 = await request(server).get('/v3/users/u1').expect(200);
+    const v3 = await request(server).get('/users/u1').set('Api-Version', 'v3').expect(200);
     expect(v3.headers.etag).toBe('"r12"');
   });
 
   describe('conditional() inside versioning()', () => {
     const app = () =>
       buildUsersApp(adapter, {
-        versions: usersVersioning(),
+        versions: usersVersioning(HEADER),
         after: [conditional()],
-        extraRoutes: docRoutes(),
+        extraRoutes: docRoutes(['']),
       });
 
     it('revalidates each version with its own tag: 304 with that tag', async () => {
       const server = app();
-      const v1 = await request(server).get('/v1/users').expect(200);
+      const v1 = await request(server).get('/users').set('Api-Version', 'v1').expect(200);
       expect(v1.headers.etag).toMatch(/^"v1~[0-9a-f]+-[A-Za-z0-9+/]{27}"$/);
       const again = await request(server)
-        .get('/v1/users')
+        .get('/users')
+        .set('Api-Version', 'v1')
         .set('If-None-Match', String(v1.headers.etag))
         .expect(304);
       expect(again.headers.etag).toBe(v1.headers.etag);
-      const v3 = await request(server).get('/v3/users').expect(200);
+      const v3 = await request(server).get('/users').set('Api-Version', 'v3').expect(200);
       expect(v3.headers.etag).toMatch(/^"[0-9a-f]+-[A-Za-z0-9+/]{27}"$/);
       // A tag of another version's representation never validates this one.
       await request(server)
-        .get('/v1/users')
+        .get('/users')
+        .set('Api-Version', 'v1')
         .set('If-None-Match', String(v3.headers.etag))
         .expect(200);
       await request(server)
-        .get('/v3/users')
+        .get('/users')
+        .set('Api-Version', 'v3')
         .set('If-None-Match', String(v1.headers.etag))
         .expect(200);
       await request(server)
-        .get('/v2/users')
+        .get('/users')
+        .set('Api-Version', 'v2')
         .set('If-None-Match', String(v1.headers.etag))
         .expect(200);
     });
 
     it('compares loaded validators with the tag the client holds, for reads and writes', async () => {
       const server = app();
-      const read = await request(server).get('/v1/docs/d1').expect(200);
+      const read = await request(server).get('/docs/d1').set('Api-Version', 'v1').expect(200);
       expect(read.headers.etag).toBe('"v1~rev3"');
-      await request(server).get('/v1/docs/d1').set('If-None-Match', '"v1~rev3"').expect(304);
+      await request(server)
+        .get('/docs/d1')
+        .set('Api-Version', 'v1')
+        .set('If-None-Match', '"v1~rev3"')
+        .expect(304);
       const write = await request(server)
-        .patch('/v1/docs/d1')
+        .patch('/docs/d1')
+        .set('Api-Version', 'v1')
         .set('If-Match', '"v1~rev3"')
         .send({})
         .expect(200);
       expect(write.headers.etag).toBe('"v1~rev4"');
-      await request(server).patch('/v1/docs/d1').set('If-Match', '"v1~rev3"').send({}).expect(412);
+      await request(server)
+        .patch('/docs/d1')
+        .set('Api-Version', 'v1')
+        .set('If-Match', '"v1~rev3"')
+        .send({})
+        .expect(412);
       // If-Match guards the resource's state, whichever version's tag carried it.
-      await request(server).patch('/v3/docs/d1').set('If-Match', '"v1~rev4"').send({}).expect(200);
+      await request(server)
+        .patch('/docs/d1')
+        .set('Api-Version', 'v3')
+        .set('If-Match', '"v1~rev4"')
+        .send({})
+        .expect(200);
     });
   });
 
   describe('conditional() outside versioning()', () => {
     it('hashes the body each version gets: 304 for a matching tag, distinct tags per version', async () => {
       const server = buildUsersApp(adapter, {
-        versions: usersVersioning(),
+        versions: usersVersioning(HEADER),
         before: [conditional()],
       });
-      const v1 = await request(server).get('/v1/users').expect(200);
-      const v3 = await request(server).get('/v3/users').expect(200);
+      const v1 = await request(server).get('/users').set('Api-Version', 'v1').expect(200);
+      const v3 = await request(server).get('/users').set('Api-Version', 'v3').expect(200);
       expect(v1.headers.etag).not.toBe(v3.headers.etag);
       await request(server)
-        .get('/v1/users')
+        .get('/users')
+        .set('Api-Version', 'v1')
         .set('If-None-Match', String(v1.headers.etag))
         .expect(304);
       await request(server)
-        .get('/v1/users')
+        .get('/users')
+        .set('Api-Version', 'v1')
         .set('If-None-Match', String(v3.headers.etag))
         .expect(200);
       // A handler's own tag is labelled inside, and compared labelled outside.
-      const user = await request(server).get('/v1/users/u1').expect(200);
+      const user = await request(server).get('/users/u1').set('Api-Version', 'v1').expect(200);
       expect(user.headers.etag).toBe('"v1~r12"');
-      await request(server).get('/v1/users/u1').set('If-None-Match', '"v1~r12"').expect(304);
+      await request(server)
+        .get('/users/u1')
+        .set('Api-Version', 'v1')
+        .set('If-None-Match', '"v1~r12"')
+        .expect(304);
     });
 
     it('and conditional({ load }) inside: the loaded validators meet the tags the client holds', async () => {
       const server = buildUsersApp(adapter, {
-        versions: usersVersioning(),
+        versions: usersVersioning(HEADER),
         before: [conditional()],
-        extraRoutes: docRoutes(),
+        extraRoutes: docRoutes(['']),
       });
-      const read = await request(server).get('/v1/docs/d1').expect(200);
+      const read = await request(server).get('/docs/d1').set('Api-Version', 'v1').expect(200);
       expect(read.headers.etag).toBe('"v1~rev3"');
-      await request(server).get('/v1/docs/d1').set('If-None-Match', '"v1~rev3"').expect(304);
-      await request(server).get('/v3/docs/d1').set('If-None-Match', '"v1~rev3"').expect(200);
-      await request(server).patch('/v1/docs/d1').set('If-Match', '"v1~rev3"').send({}).expect(200);
-      await request(server).patch('/v1/docs/d1').set('If-Match', '"v1~rev3"').send({}).expect(412);
+      await request(server)
+        .get('/docs/d1')
+        .set('Api-Version', 'v1')
+        .set('If-None-Match', '"v1~rev3"')
+        .expect(304);
+      await request(server)
+        .get('/docs/d1')
+        .set('Api-Version', 'v3')
+        .set('If-None-Match', '"v1~rev3"')
+        .expect(200);
+      await request(server)
+        .patch('/docs/d1')
+        .set('Api-Version', 'v1')
+        .set('If-Match', '"v1~rev3"')
+        .send({})
+        .expect(200);
+      await request(server)
+        .patch('/docs/d1')
+        .set('Api-Version', 'v1')
+        .set('If-Match', '"v1~rev3"')
+        .send({})
+        .expect(412);
     });
 
     it('warns once when conditional({ load }) runs outside it', async () => {
       const logger = recordingLogger();
       const outer = conditional({ load: () => ({ etag: '"x"' }) });
       const server = buildUsersApp(adapter, {
-        versions: usersVersioning(),
+        versions: usersVersioning(HEADER),
         before: [outer],
         logger,
       });
-      await request(server).get('/v1/users').expect(200);
-      await request(server).get('/v1/users').expect(200);
+      await request(server).get('/users').set('Api-Version', 'v1').expect(200);
+      await request(server).get('/users').set('Api-Version', 'v1').expect(200);
       expect(
         logger.lines.filter((l) => /conditional\(\{ load \}\) ran outside/.test(l)),
       ).toHaveLength(1);
@@ -172,25 +231,28 @@ describe.each(adapters)('mount order on $name', (adapter) => {
   describe('compression()', () => {
     it('outside versioning(): the migrated body is compressed and its tag carries both labels', async () => {
       const server = buildUsersApp(adapter, {
-        versions: usersVersioning(),
+        versions: usersVersioning(HEADER),
         before: [compression({ threshold: 0 })],
         after: [conditional()],
-        extraRoutes: docRoutes(),
+        extraRoutes: docRoutes(['']),
       });
       const res = await request(server)
-        .get('/v1/users/u1')
+        .get('/users/u1')
+        .set('Api-Version', 'v1')
         .set('Accept-Encoding', 'gzip')
         .expect(200);
       expect(res.headers['content-encoding']).toBe('gzip');
       expect(res.body.name).toBe('Ada Lovelace');
       expect(res.headers.etag).toBe('"v1~r12-gzip"');
       const doc = await request(server)
-        .get('/v1/docs/d1')
+        .get('/docs/d1')
+        .set('Api-Version', 'v1')
         .set('Accept-Encoding', 'gzip')
         .expect(200);
       expect(doc.headers.etag).toBe('"v1~rev3-gzip"');
       const revalidated = await request(server)
-        .get('/v1/docs/d1')
+        .get('/docs/d1')
+        .set('Api-Version', 'v1')
         .set('Accept-Encoding', 'gzip')
         .set('If-None-Match', String(doc.headers.etag))
         .expect(304);

@@ -93,12 +93,19 @@ describe('path patterns', () => {
 });
 
 describe('field helpers', () => {
-  it('rename a member in place, moving it last, and replace an existing target', () => {
-    const user: Record<string, unknown> = { id: 1, name: 'Ada', email: 'a@x' };
+  it('rename a member in its place, and replace an existing target', () => {
+    const user: Record<string, unknown> = { id: 1, name: 'Ada', email: 'a@x', role: 'x' };
     renameField(user, 'name', 'fullName');
     expect(Object.entries(user)).toEqual([
       ['id', 1],
+      ['fullName', 'Ada'],
       ['email', 'a@x'],
+      ['role', 'x'],
+    ]);
+    const last: Record<string, unknown> = { id: 1, name: 'Ada' };
+    renameField(last, 'name', 'fullName');
+    expect(Object.entries(last)).toEqual([
+      ['id', 1],
       ['fullName', 'Ada'],
     ]);
     const clash: Record<string, unknown> = { a: 1, b: 2 };

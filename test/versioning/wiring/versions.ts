@@ -95,7 +95,13 @@ export const paymentsVersions = versioning(paymentsApi, { strategy: 'header', ba
 
 /** The v2 user, as the handlers write it. */
 export type UserV2 = Omit<User, 'name'> & { fullName: string };
-export const toUserV2 = ({ name, ...rest }: User): UserV2 => ({ ...rest, fullName: name });
+export const toUserV2 = ({ id, email, name, version, updatedAt }: User): UserV2 => ({
+  id,
+  email,
+  fullName: name,
+  version,
+  updatedAt,
+});
 
 /** A payment of 2025-06-01, as the handlers write it. */
 export const toPayment = <P extends { createdAt: string }>({ createdAt, ...rest }: P) => ({
