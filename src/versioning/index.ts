@@ -398,7 +398,9 @@ export function versioning(
   if (typeof keyPrefix !== 'string')
     invalidOption('versioning', 'keyPrefix', 'a string', keyPrefix);
 
-  const base = basePath === '/' ? '' : basePath.toLowerCase();
+  /** The base path as configured, for the prefixes and links written; lower-cased, for matching. */
+  const basePrefix = basePath === '/' ? '' : basePath;
+  const base = basePrefix.toLowerCase();
   const pins = pinStore === undefined ? undefined : new VersionPins(pinStore, keyPrefix);
   const usage =
     usageStore === undefined
@@ -442,7 +444,7 @@ export function versioning(
     if (configured !== undefined || !uri) return configured;
     const successor = api.servedSuccessorOf(version, now);
     if (successor === undefined) return undefined;
-    const path = `${base}/${successor.name}${routedPath === '/' ? '' : routedPath}`;
+    const path = `${basePrefix}/${successor.name}${routedPath === '/' ? '' : routedPath}`;
     return linkValue({ href: path, rel: 'successor-version' }, 'links.successor');
   }
 
@@ -814,7 +816,7 @@ export function versioning(
   Object.defineProperties(middleware, {
     api: { value: api, enumerable: true },
     prefixes: {
-      value: Object.freeze(api.supported.map((name) => `${base}/${name}`)),
+      value: Object.freeze(api.supported.map((name) => `${basePrefix}/${name}`)),
       enumerable: true,
     },
     pin: {

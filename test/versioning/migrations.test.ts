@@ -7,7 +7,12 @@
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { jsonBody } from '../../src/core/body.js';
-import { defineVersions, versionChange, versioning } from '../../src/versioning/index.js';
+import {
+  defineVersions,
+  renameField,
+  versionChange,
+  versioning,
+} from '../../src/versioning/index.js';
 import { adapters, type RouteSpec } from '../helpers/apps.js';
 import { buildUsersApp, threeVersions, usersVersioning } from './app.js';
 
@@ -184,6 +189,47 @@ describe.each(adapters)('migrations on $name', (adapter) => {
     it('a streamed JSON body', async () => {
       const res = await request(app()).get('/v1/stream').expect(200);
       expect(JSON.parse(res.text)).toEqual({ fullName: 'streamed', emails: ['s@example.com'] });
+    });
+
+    it('a JSON body that does not parse, logged once', async () => {
+      const lines: string[] = [];
+      const push = (message: string) => {
+        lines.push(message);
+      };
+      const touch = versionChange({
+        description: 'x',
+        response: { paths: ['/broken'], migrate: (res) => renameField(res.body, 'a', 'b') },
+      });
+      const server = adapter.build({
+        use: [
+          versioning(
+            defineVersions({ versions: [{ version: 'v1' }, { version: 'v2', changes: [touch] }] }),
+          ),
+        ],
+        options: { logger: { error: push, warn: push, info: push } },
+        routes: [
+          {
+            method: 'get',
+            path: '/v1/broken',
+            handler: () => ({ headers: { 'content-type': 'application/json' }, body: '{"a":' }),
+          },
+        ],
+      });
+      for (let i = 0; i < 2; i++) {
+        const res = await request(server)
+          .get('/v1/broken')
+          .buffer(true)
+          .parse((r, cb) => {
+            let text = '';
+            r.on('data', (c: Buffer) => {
+              text += c.toString();
+            });
+            r.on('end', () => cb(null, text));
+          });
+        expect(res.status).toBe(200);
+        expect(res.body).toBe('{"a":');
+      }
+      expect(lines.filter((l) => /did not parse/.test(l))).toHaveLength(1);
     });
 
     it('a body of another media type', async () => {
