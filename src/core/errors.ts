@@ -122,6 +122,10 @@ export interface ProblemCodes {
   'duplicate-header': true;
   /** A `Host` header that is not `host[:port]` (RFC 9112 §3.2) (400). */
   'invalid-host': true;
+  // versioning
+  'version-unsupported': true;
+  'version-sunset': true;
+  'resource-sunset': true;
   // webhooks: verification (401)
   'signature-missing': true;
   'signature-malformed': true;
