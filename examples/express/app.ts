@@ -17,6 +17,7 @@ import { contextOf, expressAdapter } from 'restwell/express';
 import { compression } from 'restwell/compression';
 import { conditional } from 'restwell/conditional';
 import { idempotency } from 'restwell/idempotency';
+import { cors, hsts, httpsOnly, requestHygiene, securityHeaders } from 'restwell/security';
 import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
 import { createPaginators, oneFilter, pageOf } from '../shared/pagination.js';
@@ -43,6 +44,10 @@ export interface ExampleOptions {
   cursorSecret?: string;
   /** Records every write after its response (see shared/audit.ts); none when unset. */
   auditLog?: Middleware;
+  /** Browser origins allowed to call the API (CORS). */
+  corsOrigins?: readonly string[];
+  /** When set, plain HTTP is refused and GET/HEAD are redirected to https://<httpsHost>. */
+  httpsHost?: string;
 }
 
 export function createApp({
@@ -53,6 +58,8 @@ export function createApp({
   limits,
   cursorSecret,
   auditLog,
+  corsOrigins = ['http://localhost:5173'],
+  httpsHost,
 }: ExampleOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -67,6 +74,22 @@ export function createApp({
     rw(
       // First, so that writes refused further in (429, 413, 415) are on the record too.
       ...(auditLog === undefined ? [] : [auditLog]),
+      // Plain HTTP refused (GET/HEAD redirected to httpsHost) once the API is served over TLS.
+      ...(httpsHost === undefined
+        ? []
+        : [
+            httpsOnly({
+              redirect: { host: httpsHost },
+              skip: (ctx) => ctx.request.path === '/health',
+            }),
+          ]),
+      // Headers before next(): every answer carries them, preflights and problems included.
+      hsts(),
+      securityHeaders(),
+      // Before anything that refuses a request, so browser scripts can read those problems too.
+      cors({ origins: corsOrigins }),
+      // Malformed targets and headers refused before anything downstream reads them.
+      requestHygiene(),
       compression(),
       apiRateLimit(counters, limits),
       jsonBody({ limit: 64 * 1024 }),

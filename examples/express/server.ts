@@ -12,7 +12,14 @@ const auditLog = createAuditLog(stores);
 // too large, a client too slow) is answered as a problem with a trace id, and the server gets
 // timeouts a public API wants.
 const server = hardenServer(
-  createServer(createApp({ ...stores, cursorSecret: process.env.CURSOR_SECRET, auditLog })),
+  createServer(
+    createApp({
+      ...stores,
+      cursorSecret: process.env.CURSOR_SECRET,
+      auditLog,
+      ...(process.env.HTTPS_HOST ? { httpsHost: process.env.HTTPS_HOST } : {}),
+    }),
+  ),
 );
 server.listen(port, () => {
   console.log(

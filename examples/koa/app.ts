@@ -15,6 +15,7 @@ import {
 import { compression } from 'restwell/compression';
 import { conditional } from 'restwell/conditional';
 import { idempotency } from 'restwell/idempotency';
+import { cors, hsts, httpsOnly, requestHygiene, securityHeaders } from 'restwell/security';
 import { contextOf, koaAdapter } from 'restwell/koa';
 import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
@@ -42,6 +43,10 @@ export interface ExampleOptions {
   cursorSecret?: string;
   /** Records every write after its response (see shared/audit.ts); none when unset. */
   auditLog?: Middleware;
+  /** Browser origins allowed to call the API (CORS). */
+  corsOrigins?: readonly string[];
+  /** When set, plain HTTP is refused and GET/HEAD are redirected to https://<httpsHost>. */
+  httpsHost?: string;
 }
 
 export function createApp({
@@ -52,6 +57,8 @@ export function createApp({
   limits,
   cursorSecret,
   auditLog,
+  corsOrigins = ['http://localhost:5173'],
+  httpsHost,
 }: ExampleOptions): Koa {
   const app = new Koa();
   app.proxy = false;
@@ -153,6 +160,22 @@ export function createApp({
     rw(
       // First, so that writes refused further in (429, 413, 415) are on the record too.
       ...(auditLog === undefined ? [] : [auditLog]),
+      // Plain HTTP refused (GET/HEAD redirected to httpsHost) once the API is served over TLS.
+      ...(httpsHost === undefined
+        ? []
+        : [
+            httpsOnly({
+              redirect: { host: httpsHost },
+              skip: (ctx) => ctx.request.path === '/health',
+            }),
+          ]),
+      // Headers before next(): every answer carries them, preflights and problems included.
+      hsts(),
+      securityHeaders(),
+      // Before anything that refuses a request, so browser scripts can read those problems too.
+      cors({ origins: corsOrigins }),
+      // Malformed targets and headers refused before anything downstream reads them.
+      requestHygiene(),
       compression(),
       apiRateLimit(counters, limits),
       jsonBody({ limit: 64 * 1024 }),

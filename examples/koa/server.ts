@@ -13,7 +13,12 @@ const auditLog = createAuditLog(stores);
 // timeouts a public API wants.
 const server = hardenServer(
   createServer(
-    createApp({ ...stores, cursorSecret: process.env.CURSOR_SECRET, auditLog }).callback(),
+    createApp({
+      ...stores,
+      cursorSecret: process.env.CURSOR_SECRET,
+      auditLog,
+      ...(process.env.HTTPS_HOST ? { httpsHost: process.env.HTTPS_HOST } : {}),
+    }).callback(),
   ),
 );
 server.listen(port, () => {
