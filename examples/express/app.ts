@@ -18,9 +18,11 @@ import { compression } from 'restwell/compression';
 import { conditional } from 'restwell/conditional';
 import { idempotency } from 'restwell/idempotency';
 import { cors, hsts, httpsOnly, requestHygiene, securityHeaders } from 'restwell/security';
+import { generateWebhookSecret, webhookOf } from 'restwell/webhooks';
 import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
 import { createPaginators, oneFilter, pageOf } from '../shared/pagination.js';
+import { createWebhooks } from '../shared/webhooks.js';
 import { Repository } from '../shared/domain.js';
 import {
   patchedUser,
@@ -48,6 +50,8 @@ export interface ExampleOptions {
   corsOrigins?: readonly string[];
   /** When set, plain HTTP is refused and GET/HEAD are redirected to https://<httpsHost>. */
   httpsHost?: string;
+  /** The secret webhooks to POST /webhooks/restwell are signed with; one is drawn when unset. */
+  webhookSecret?: string;
 }
 
 export function createApp({
@@ -60,6 +64,7 @@ export function createApp({
   auditLog,
   corsOrigins = ['http://localhost:5173'],
   httpsHost,
+  webhookSecret = generateWebhookSecret(),
 }: ExampleOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -185,6 +190,13 @@ export function createApp({
       res.json(paymentRepresentation(payment, userExists));
     })
     .all(rw.methodNotAllowed());
+
+  // Webhooks from the payment provider: authenticated by their signature, not by an API key.
+  // The global jsonBody() keeps the exact bytes, which the receiver verifies.
+  const webhooks = createWebhooks(records, webhookSecret);
+  app.post('/webhooks/restwell', rw(webhooks.receiver), async (req, res) => {
+    res.json(await webhooks.apply(webhookOf(contextOf(req))));
+  });
 
   app.use(rw.notFound());
   app.use(rw.errorHandler());

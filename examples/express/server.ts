@@ -2,6 +2,7 @@
 import { createServer } from 'node:http';
 import { hardenServer } from 'restwell';
 import { createAuditLog } from '../shared/audit.js';
+import { webhookSecretFromEnv } from '../shared/webhooks.js';
 import { createStores } from '../shared/stores.js';
 import { createApp } from './app.js';
 
@@ -17,6 +18,7 @@ const server = hardenServer(
       ...stores,
       cursorSecret: process.env.CURSOR_SECRET,
       auditLog,
+      webhookSecret: webhookSecretFromEnv(),
       ...(process.env.HTTPS_HOST ? { httpsHost: process.env.HTTPS_HOST } : {}),
     }),
   ),

@@ -16,10 +16,12 @@ import { compression } from 'restwell/compression';
 import { conditional } from 'restwell/conditional';
 import { idempotency } from 'restwell/idempotency';
 import { cors, hsts, httpsOnly, requestHygiene, securityHeaders } from 'restwell/security';
+import { generateWebhookSecret, webhookOf } from 'restwell/webhooks';
 import { contextOf, koaAdapter } from 'restwell/koa';
 import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
 import { createPaginators, oneFilter, pageOf } from '../shared/pagination.js';
+import { createWebhooks } from '../shared/webhooks.js';
 import { Repository, type User } from '../shared/domain.js';
 import {
   patchedUser,
@@ -47,6 +49,8 @@ export interface ExampleOptions {
   corsOrigins?: readonly string[];
   /** When set, plain HTTP is refused and GET/HEAD are redirected to https://<httpsHost>. */
   httpsHost?: string;
+  /** The secret webhooks to POST /webhooks/restwell are signed with; one is drawn when unset. */
+  webhookSecret?: string;
 }
 
 export function createApp({
@@ -59,6 +63,7 @@ export function createApp({
   auditLog,
   corsOrigins = ['http://localhost:5173'],
   httpsHost,
+  webhookSecret = generateWebhookSecret(),
 }: ExampleOptions): Koa {
   const app = new Koa();
   app.proxy = false;
@@ -150,6 +155,13 @@ export function createApp({
     const payment = repo.payments.get(ctx.params.id!);
     if (payment === undefined) throw new NotFoundError(`No payment ${ctx.params.id}.`);
     ctx.body = paymentRepresentation(payment, userExists);
+  });
+
+  // Webhooks from the payment provider: authenticated by their signature, not by an API key.
+  // The global jsonBody() keeps the exact bytes, which the receiver verifies.
+  const webhooks = createWebhooks(records, webhookSecret);
+  router.post('/webhooks/restwell', rw(webhooks.receiver), async (ctx) => {
+    ctx.body = await webhooks.apply(webhookOf(contextOf(ctx)));
   });
 
   // Global and first: trace ids, problem details for every error, rate limits (before any body is

@@ -3,6 +3,7 @@ import { brotliDecompressSync } from 'node:zlib';
 import request from 'supertest';
 import { parseLinkHeader } from 'restwell';
 import { audit, callbackSink, type ChainedRecord, verifyAuditLog } from 'restwell/audit';
+import { generateWebhookSecret, hmacSigner } from 'restwell/webhooks';
 import { describe, expect, it } from 'vitest';
 import { createApp as createExpressApp } from '../../examples/express/app.js';
 import { createApp as createKoaApp } from '../../examples/koa/app.js';
@@ -464,5 +465,64 @@ describe.each([
       ['DELETE', 204, 2],
     ]);
     expect(verifyAuditLog(records, { key: 'example-audit-key-'.repeat(2) }).ok).toBe(true);
+  });
+});
+
+describe.each([
+  { name: 'express', create: createExpressApp as unknown as typeof createKoaApp },
+  { name: 'koa', create: createKoaApp },
+])('the example webhook receiver on $name', ({ name, create }) => {
+  it('verifies, dedupes and applies payment events in order', async () => {
+    const secret = generateWebhookSecret();
+    const built = create({
+      counters: new MemoryStore(),
+      records: new MemoryStore({ evict: false }),
+      logger: silentLogger,
+      webhookSecret: secret,
+    });
+    const app = (
+      name === 'koa' ? (built as { callback(): RequestListener }).callback() : built
+    ) as RequestListener;
+    const signer = hmacSigner({ secrets: [secret] });
+    const send = (event: object) => {
+      const body = JSON.stringify(event);
+      return request(app)
+        .post('/webhooks/restwell')
+        .set('content-type', 'application/json')
+        .set(signer.sign(body))
+        .send(body);
+    };
+    const succeeded = {
+      id: 'evt_2',
+      type: 'payment.succeeded',
+      sequence: 2,
+      data: { paymentId: 'pay_1', status: 'succeeded' },
+    };
+    const created = {
+      id: 'evt_1',
+      type: 'payment.created',
+      sequence: 1,
+      data: { paymentId: 'pay_1', status: 'pending' },
+    };
+    expect((await send(succeeded).expect(200)).body).toEqual({
+      paymentId: 'pay_1',
+      applied: true,
+      status: 'succeeded',
+    });
+    // The seed's late payment.created never overwrites payment.succeeded.
+    expect((await send(created).expect(200)).body).toEqual({
+      paymentId: 'pay_1',
+      applied: false,
+      status: 'succeeded',
+    });
+    expect((await send(created).expect(200)).body).toMatchObject({ duplicate: true });
+    const forged = await request(app)
+      .post('/webhooks/restwell')
+      .set('content-type', 'application/json')
+      .set(signer.sign('{"id":"evt_3"}'))
+      .send('{"id":"evt_4"}')
+      .expect(401);
+    expect(forged.body.code).toBe('signature-mismatch');
+    await request(app).post('/webhooks/restwell').send({ id: 'evt_5' }).expect(401);
   });
 });
