@@ -22,7 +22,16 @@ import {
   quote,
 } from './errors.js';
 import { arrayIndex, formatJsonPointer, parseJsonPointer } from './json-pointer.js';
-import { checkJsonValue, copyJson, isPlainObject, jsonEqual, member, put } from './json-value.js';
+import {
+  checkJsonValue,
+  copyJson,
+  isPlainObject,
+  jsonEqual,
+  member,
+  put,
+  serialised,
+  shownMember,
+} from './json-value.js';
 
 /** The media type of a JSON Patch document (RFC 6902 §6), to advertise in `Accept-Patch`. */
 export const JSON_PATCH_MEDIA_TYPE = 'application/json-patch+json';
@@ -320,15 +329,23 @@ function kindOf(value: unknown): string {
 /** The result of one step of a pointer: the child, or why there is none. */
 type Step = { found: true; value: unknown } | { found: false; reason: JsonPatchConflictReason };
 
+/**
+ * One step of a pointer, through the document as `JSON.stringify` writes it,
+ * which is what the client read: a member that is not enumerable, or whose
+ * value JSON leaves out (`undefined`), does not exist, so a patch cannot test
+ * or copy what the representation does not show; an array element JSON
+ * writes as `null` (a hole, `undefined`) is `null`.
+ */
 function childOf(container: unknown, token: string): Step {
   if (Array.isArray(container)) {
     const index = arrayIndex(token);
     if (index === undefined) return { found: false, reason: 'invalid-array-index' };
     if (index >= container.length) return { found: false, reason: 'index-out-of-range' };
-    return { found: true, value: container[index] };
+    const element: unknown = container[index];
+    return { found: true, value: serialised(element) === undefined ? null : element };
   }
   if (isPlainObject(container)) {
-    return Object.hasOwn(container, token)
+    return shownMember(container, token)
       ? { found: true, value: container[token] }
       : { found: false, reason: 'path-not-found' };
   }

@@ -1,0 +1,102 @@
+/**
+ * JSON Patch against a hostile client: documents that are JavaScript objects
+ * rather than parsed JSON, and patches that try to make the server work or
+ * write far more than the patch itself holds.
+ */
+import { describe, expect, it } from 'vitest';
+import { applyJsonPatch, JsonPatchConflictError } from '../../src/representation/index.js';
+
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a throw');
+}
+
+function conflict(fn: () => unknown): JsonPatchConflictError {
+  const err = thrown(fn);
+  expect(err).toBeInstanceOf(JsonPatchConflictError);
+  return err as JsonPatchConflictError;
+}
+
+describe('applyJsonPatch reads the document as JSON.stringify writes it', () => {
+  it('a non-enumerable member is not in the representation: test and copy cannot reach it', () => {
+    const user: Record<string, unknown> = { id: 'usr_ada', name: 'Ada' };
+    Object.defineProperty(user, 'passwordHash', { value: 'secret-hash', enumerable: false });
+    expect(JSON.stringify(user)).toBe('{"id":"usr_ada","name":"Ada"}');
+    expect(
+      conflict(() =>
+        applyJsonPatch(user, [{ op: 'test', path: '/passwordHash', value: 'secret-hash' }]),
+      ).reason,
+    ).toBe('path-not-found');
+    expect(
+      conflict(() => applyJsonPatch(user, [{ op: 'copy', from: '/passwordHash', path: '/leak' }]))
+        .reason,
+    ).toBe('from-not-found');
+    expect(
+      conflict(() => applyJsonPatch(user, [{ op: 'move', from: '/passwordHash', path: '/leak' }]))
+        .reason,
+    ).toBe('from-not-found');
+    // add sets a member the client can then see, as on any object without it.
+    expect(applyJsonPatch(user, [{ op: 'add', path: '/passwordHash', value: 'x' }])).toEqual({
+      id: 'usr_ada',
+      name: 'Ada',
+      passwordHash: 'x',
+    });
+  });
+
+  it('a member whose value is undefined is absent, as in the JSON the client read', () => {
+    const payment = { id: 'pay_1', amount: 100, description: undefined };
+    expect(JSON.stringify(payment)).toBe('{"id":"pay_1","amount":100}');
+    expect(
+      conflict(() => applyJsonPatch(payment, [{ op: 'remove', path: '/description' }])).reason,
+    ).toBe('path-not-found');
+    expect(
+      conflict(() => applyJsonPatch(payment, [{ op: 'replace', path: '/description', value: 'x' }]))
+        .reason,
+    ).toBe('path-not-found');
+    expect(
+      applyJsonPatch(payment, [{ op: 'add', path: '/description', value: 'Lunch' }]),
+    ).toMatchObject({ description: 'Lunch' });
+  });
+
+  it('test compares what the client read: undefined members left out, holes and undefined elements as null', () => {
+    const doc = { a: { x: 1, y: undefined }, list: [1, undefined, 3], holes: new Array<number>(2) };
+    doc.holes[1] = 2;
+    expect(JSON.parse(JSON.stringify(doc))).toEqual({
+      a: { x: 1 },
+      list: [1, null, 3],
+      holes: [null, 2],
+    });
+    expect(() =>
+      applyJsonPatch(doc, [
+        { op: 'test', path: '/a', value: { x: 1 } },
+        { op: 'test', path: '/list', value: [1, null, 3] },
+        { op: 'test', path: '/list/1', value: null },
+        { op: 'test', path: '/holes', value: [null, 2] },
+        { op: 'test', path: '/holes/0', value: null },
+        { op: 'test', path: '', value: { a: { x: 1 }, list: [1, null, 3], holes: [null, 2] } },
+      ]),
+    ).not.toThrow();
+    expect(
+      conflict(() => applyJsonPatch(doc, [{ op: 'test', path: '/a', value: { x: 1, y: null } }]))
+        .reason,
+    ).toBe('test-failed');
+    // A copied hole is the null the client saw, never undefined.
+    const copied = applyJsonPatch<{ c: unknown }>(doc, [
+      { op: 'copy', from: '/holes/0', path: '/c' },
+    ]);
+    expect(copied.c).toBeNull();
+  });
+
+  it('test compares a member holding a toJSON object as what it serialises to, at any depth', () => {
+    const doc = { events: [{ at: new Date(0), note: undefined }] };
+    expect(() =>
+      applyJsonPatch(doc, [
+        { op: 'test', path: '/events', value: [{ at: '1970-01-01T00:00:00.000Z' }] },
+      ]),
+    ).not.toThrow();
+  });
+});
