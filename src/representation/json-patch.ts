@@ -67,10 +67,12 @@ export interface JsonPatchOptions {
   /** Longest `path` or `from`, in characters. @default 1024 */
   maxPointerLength?: number;
   /**
-   * Most values (each object, array, string, number, boolean and `null`
-   * counts one) that the patch's `copy` operations may create together. Each
-   * copy duplicates a subtree, so without a bound a few dozen copies of the
-   * root's children could double the document a few dozen times.
+   * Most values that the patch's `copy` operations may create together: each
+   * object, array, number, boolean and `null` counts one, a string one per
+   * character (at least one). Each copy duplicates a subtree, so without a
+   * bound a few dozen copies of the root's children could double the
+   * document a few dozen times, and a thousand copies of one large string
+   * would make a result too large to send.
    * @default 100_000
    */
   maxCopiedValues?: number;
@@ -632,16 +634,18 @@ class Patcher {
 
   /**
    * RFC 6902 §4.5: a deep copy of `value` for `copy`, written at nesting
-   * `level`. Counts every value made against `maxCopiedValues` and refuses a
-   * copy that would nest deeper than `maxDepth`, before it is made.
+   * `level`. Counts every value made against `maxCopiedValues` (a string by
+   * its length: copies share it in memory, but each is written out whole) and
+   * refuses a copy that would nest deeper than `maxDepth`, before it is made.
    */
   private duplicate(value: unknown, level: number): unknown {
-    if (--this.copiesLeft < 0) {
+    this.copiesLeft -= typeof value === 'string' ? Math.max(1, value.length) : 1;
+    if (this.copiesLeft < 0) {
       throw new JsonPatchUnprocessableError(
         'copy-too-large',
         this.index,
         `/${this.index}/from`,
-        `${this.describe()}: the patch's copy operations would create more than ${this.limits.maxCopiedValues} values.`,
+        `${this.describe()}: the patch's copy operations would create more than ${this.limits.maxCopiedValues} values (a string counts one per character).`,
         this.limits.maxCopiedValues,
       );
     }

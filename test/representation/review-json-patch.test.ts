@@ -4,7 +4,11 @@
  * write far more than the patch itself holds.
  */
 import { describe, expect, it } from 'vitest';
-import { applyJsonPatch, JsonPatchConflictError } from '../../src/representation/index.js';
+import {
+  applyJsonPatch,
+  JsonPatchConflictError,
+  JsonPatchUnprocessableError,
+} from '../../src/representation/index.js';
 
 function thrown(fn: () => unknown): unknown {
   try {
@@ -19,6 +23,12 @@ function conflict(fn: () => unknown): JsonPatchConflictError {
   const err = thrown(fn);
   expect(err).toBeInstanceOf(JsonPatchConflictError);
   return err as JsonPatchConflictError;
+}
+
+function unprocessable(fn: () => unknown): JsonPatchUnprocessableError {
+  const err = thrown(fn);
+  expect(err).toBeInstanceOf(JsonPatchUnprocessableError);
+  return err as JsonPatchUnprocessableError;
 }
 
 describe('applyJsonPatch reads the document as JSON.stringify writes it', () => {
@@ -98,5 +108,49 @@ describe('applyJsonPatch reads the document as JSON.stringify writes it', () => 
         { op: 'test', path: '/events', value: [{ at: '1970-01-01T00:00:00.000Z' }] },
       ]),
     ).not.toThrow();
+  });
+});
+
+describe('applyJsonPatch bounds what copies write, not only how many values they make', () => {
+  it('a string counts one per character against maxCopiedValues', () => {
+    const text = 'x'.repeat(1000);
+    expect(
+      unprocessable(() =>
+        applyJsonPatch({ text }, [{ op: 'copy', from: '/text', path: '/again' }], {
+          maxCopiedValues: 999,
+        }),
+      ).reason,
+    ).toBe('copy-too-large');
+    expect(
+      applyJsonPatch({ text }, [{ op: 'copy', from: '/text', path: '/again' }], {
+        maxCopiedValues: 1000,
+      }),
+    ).toEqual({ text, again: text });
+    // The empty string still counts one, as every other value does.
+    expect(
+      unprocessable(() =>
+        applyJsonPatch({ a: ['', ''] }, [{ op: 'copy', from: '/a', path: '/b' }], {
+          maxCopiedValues: 2,
+        }),
+      ).reason,
+    ).toBe('copy-too-large');
+  });
+
+  it('a patch of copies of one large string is a 422, never a response too large to serialise', () => {
+    const large = 'x'.repeat(1_000_000);
+    const patch: unknown[] = [{ op: 'add', path: '/s', value: large }];
+    for (let i = 0; i < 999; i++) patch.push({ op: 'copy', from: '/s', path: `/c${i}` });
+    const err = unprocessable(() => applyJsonPatch({}, patch));
+    expect(err.reason).toBe('copy-too-large');
+    expect(err.operation).toBe(1);
+    // The same from the document: a large member copied over and over.
+    const copies = Array.from({ length: 999 }, (_, i) => ({
+      op: 'copy',
+      from: '/bio',
+      path: `/c${i}`,
+    }));
+    expect(unprocessable(() => applyJsonPatch({ bio: large }, copies)).reason).toBe(
+      'copy-too-large',
+    );
   });
 });
