@@ -362,6 +362,12 @@ class Patcher {
   root: unknown;
   /** Containers made by this call: only these are changed in place. */
   private readonly owned = new WeakSet<object>();
+  /**
+   * The depth of subtrees a `move` measured, so that moving one large subtree
+   * down and back a thousand times walks it once. A write below a container
+   * forgets its depth (every container above a write is passed by `parentOf`).
+   */
+  private readonly depths = new WeakMap<object, number>();
   private copiesLeft: number;
   private index = 0;
   private operation: CheckedOperation | undefined;
@@ -522,6 +528,7 @@ class Patcher {
       throw this.stepConflict('not-a-container', tokens, 0, this.root, at);
     if (!this.owned.has(this.root)) this.root = this.shallowCopy(this.root);
     let container = this.root as Container;
+    this.depths.delete(container);
     for (let step = 0; step < tokens.length - 1; step++) {
       const token = tokens[step]!;
       const next = childOf(container, token);
@@ -535,6 +542,7 @@ class Patcher {
         else put(container, token, child);
       }
       container = child as Container;
+      this.depths.delete(container);
     }
     return container;
   }
@@ -616,20 +624,37 @@ class Patcher {
     if (tokens.length + depth > this.limits.maxDepth) throw this.tooDeep(depth > 0 ? at : 'path');
   }
 
-  /** The same for a subtree of the document, walked only as deep as the limit. */
+  /**
+   * The same for a subtree of the document: walked level by level, only as
+   * deep as the limit, and skipping subtrees measured before.
+   */
   private checkSubtreeDepth(tokens: readonly string[], value: unknown): void {
     const room = this.limits.maxDepth - tokens.length;
     if (room < 0) throw this.tooDeep('path');
-    let level: unknown[] = [value];
+    if (!isContainer(value)) return;
+    const known = this.depths.get(value);
+    if (known !== undefined) {
+      if (known > room) throw this.tooDeep('from');
+      return;
+    }
+    let deepest = 0;
+    let level: Container[] = [value];
     for (let depth = 1; level.length > 0; depth++) {
-      const next: unknown[] = [];
-      for (const v of level) {
-        if (!isContainer(v)) continue;
-        if (depth > room) throw this.tooDeep('from');
-        for (const child of Array.isArray(v) ? v : Object.values(v)) next.push(child);
+      if (depth > room) throw this.tooDeep('from');
+      deepest = Math.max(deepest, depth);
+      const next: Container[] = [];
+      for (const container of level) {
+        for (const child of Array.isArray(container) ? container : Object.values(container)) {
+          if (!isContainer(child)) continue;
+          const measured = this.depths.get(child);
+          if (measured === undefined) next.push(child);
+          else if (depth + measured > room) throw this.tooDeep('from');
+          else deepest = Math.max(deepest, depth + measured);
+        }
       }
       level = next;
     }
+    this.depths.set(value, deepest);
   }
 
   /**

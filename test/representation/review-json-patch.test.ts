@@ -154,3 +154,74 @@ describe('applyJsonPatch bounds what copies write, not only how many values they
     );
   });
 });
+
+describe('applyJsonPatch bounds the work of depth checks', () => {
+  it('moving a large subtree down and back, hundreds of times, walks it once', () => {
+    const rows = Array.from({ length: 100_000 }, (_, i) => ({ i }));
+    const patch: unknown[] = [];
+    for (let i = 0; i < 500; i++) {
+      patch.push({ op: 'move', from: '/rows', path: '/x/rows' });
+      patch.push({ op: 'move', from: '/x/rows', path: '/rows' });
+    }
+    const started = performance.now();
+    const out = applyJsonPatch<{ rows: unknown[]; x: object }>({ rows, x: {} }, patch);
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(out.rows).toBe(rows);
+    expect(out.x).toEqual({});
+  });
+
+  it('a subtree changed between moves is measured again', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 60; i++) deep = [deep];
+    const doc = { a: { b: [] as unknown[] }, x: { y: {} } };
+    // Moved down once while shallow, then made deeper, then moved down again: refused.
+    const err = unprocessable(() =>
+      applyJsonPatch(doc, [
+        { op: 'move', from: '/a', path: '/x/y/a' },
+        { op: 'move', from: '/x/y/a', path: '/a' },
+        { op: 'add', path: '/a/b/-', value: deep },
+        { op: 'move', from: '/a', path: '/x/y/a' },
+      ]),
+    );
+    expect(err.reason).toBe('result-too-deep');
+    expect(err.operation).toBe(3);
+    expect(doc).toEqual({ a: { b: [] }, x: { y: {} } });
+  });
+
+  it('a subtree measured before still counts inside a larger one moved later', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 60; i++) deep = [deep];
+    const doc = { p: { q: {}, deep }, x: { y: {} } };
+    // The first move measures /p/deep (60 levels) as it goes under /p/q; then /p (1 + 1 + 60
+    // levels) cannot go three levels down: 3 + 62 > 64.
+    const err = unprocessable(() =>
+      applyJsonPatch(doc, [
+        { op: 'move', from: '/p/deep', path: '/p/q/deep' },
+        { op: 'move', from: '/p', path: '/x/y/p' },
+      ]),
+    );
+    expect(err.reason).toBe('result-too-deep');
+    expect(err.operation).toBe(1);
+    expect(() =>
+      applyJsonPatch(doc, [
+        { op: 'move', from: '/p/deep', path: '/p/q/deep' },
+        { op: 'move', from: '/p', path: '/x/p' },
+      ]),
+    ).not.toThrow();
+  });
+
+  it('a large owned subtree moved down and back is walked once too', () => {
+    const rows = Array.from({ length: 100_000 }, (_, i) => ({ i }));
+    // The first operation copies /rows into the working document; the moves then carry that copy.
+    const patch: unknown[] = [{ op: 'add', path: '/rows/-', value: { i: -1 } }];
+    for (let i = 0; i < 499; i++) {
+      patch.push({ op: 'move', from: '/rows', path: '/x/rows' });
+      patch.push({ op: 'move', from: '/x/rows', path: '/rows' });
+    }
+    const started = performance.now();
+    const out = applyJsonPatch<{ rows: unknown[] }>({ rows, x: {} }, patch);
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(out.rows).toHaveLength(100_001);
+    expect(rows).toHaveLength(100_000);
+  });
+});
