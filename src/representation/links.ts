@@ -93,7 +93,12 @@ function checkedBase(base: string | URL): string {
   } catch {
     throw new TypeError('restwell/links: option "base" must be an absolute http(s) URL.');
   }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash) {
+  // `search` and `hash` are empty for a bare `?` or `#`, which `href` keeps: look at the text.
+  if (
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.href.includes('?') ||
+    url.href.includes('#')
+  ) {
     throw new TypeError(
       'restwell/links: option "base" must be an http(s) URL without query or fragment.',
     );
