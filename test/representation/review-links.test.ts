@@ -1,9 +1,44 @@
 /**
- * links() against a hostile reading: a base URL must never put the links
- * into a query or a fragment.
+ * links() against a hostile reading: an action must never be shown when the
+ * condition for it is not a plain yes, and a base URL must never put the
+ * links into a query or a fragment.
  */
 import { describe, expect, it } from 'vitest';
 import { links } from '../../src/representation/index.js';
+
+describe('links(): actions only when allowed', () => {
+  it('leaves out an action whose when is given but undefined (an optional check that did not run)', () => {
+    const caller: { roles?: string[] } = {};
+    const result = links({
+      self: '/v1/payments/pay_1',
+      refund: {
+        href: '/v1/payments/pay_1/refunds',
+        method: 'POST',
+        when: caller.roles?.includes('refunds'),
+      },
+    });
+    expect(result).toEqual({ self: { href: '/v1/payments/pay_1' } });
+  });
+
+  it('leaves out an action whose when is null', () => {
+    expect(links({ refund: { href: '/r', when: null as never } })).toEqual({});
+  });
+
+  it('refuses a when that is not a boolean (a promise of a permission check not awaited)', () => {
+    const may = async () => false;
+    expect(() => links({ refund: { href: '/r', when: may() as never } })).toThrow(
+      /"refund"\.when must be true or false/,
+    );
+    expect(() => links({ refund: { href: '/r', when: 1 as never } })).toThrow(TypeError);
+  });
+
+  it('shows an action whose when is true, or that has no when', () => {
+    expect(links({ a: { href: '/a', when: true }, b: { href: '/b' } })).toEqual({
+      a: { href: '/a' },
+      b: { href: '/b' },
+    });
+  });
+});
 
 describe('links(): base', () => {
   it('refuses a base ending in an empty query or fragment, which would make every href one page', () => {
