@@ -43,11 +43,15 @@ export interface LinkSpec extends Link {
 /** What each relation of {@link links} may be given; `false`, `null` and `undefined` leave it out. */
 export type LinkInput = string | LinkSpec | false | null | undefined;
 
-/** Whether a relation given `V` is always in the result. */
+/** Whether a relation given `V` is always in the result: a target, or a link whose `when` is absent or `true`. */
 type AlwaysPresent<V> = [V] extends [string]
   ? true
-  : [V] extends [LinkSpec & { when?: true | undefined }]
-    ? true
+  : [V] extends [LinkSpec]
+    ? 'when' extends keyof V
+      ? [V['when' & keyof V]] extends [true]
+        ? true
+        : false
+      : true
     : false;
 
 /** The `_links` object made from a spec `S`: relations that may be left out are optional. */

@@ -3,8 +3,8 @@
  * condition for it is not a plain yes, and a base URL must never put the
  * links into a query or a fragment.
  */
-import { describe, expect, it } from 'vitest';
-import { links } from '../../src/representation/index.js';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { type Link, links } from '../../src/representation/index.js';
 
 describe('links(): actions only when allowed', () => {
   it('leaves out an action whose when is given but undefined (an optional check that did not run)', () => {
@@ -30,6 +30,23 @@ describe('links(): actions only when allowed', () => {
       /"refund"\.when must be true or false/,
     );
     expect(() => links({ refund: { href: '/r', when: 1 as never } })).toThrow(TypeError);
+  });
+
+  it('types a link given a when that may be undefined as optional', () => {
+    const roles: string[] | undefined = Math.random() > 2 ? ['refunds'] : undefined;
+    const result = links({
+      self: '/v1/payments/pay_1',
+      given: { href: '/g', when: true },
+      bare: { href: '/b' },
+      unset: { href: '/u', when: undefined },
+      maybe: { href: '/m', when: roles?.includes('refunds') },
+    });
+    expectTypeOf(result.self).toEqualTypeOf<Link>();
+    expectTypeOf(result.given).toEqualTypeOf<Link>();
+    expectTypeOf(result.bare).toEqualTypeOf<Link>();
+    expectTypeOf(result.unset).toEqualTypeOf<Link | undefined>();
+    expectTypeOf(result.maybe).toEqualTypeOf<Link | undefined>();
+    expect(Object.keys(result)).toEqual(['self', 'given', 'bare']);
   });
 
   it('shows an action whose when is true, or that has no when', () => {
