@@ -155,8 +155,9 @@ export class JsonPatchConflictError extends RestwellError {
  *   `maxDepth`, deeper than a request body may be, so a client could no longer
  *   send it back;
  * - `copy-too-large`: the `copy` operations would create more values, together,
- *   than `maxCopiedValues` (each copy duplicates a subtree, so a few dozen
- *   copies could otherwise double the document a few dozen times);
+ *   than `maxCopiedValues`, a string counting one per character (each copy
+ *   duplicates a subtree, so a few dozen copies could otherwise double the
+ *   document a few dozen times);
  * - `removes-document`: a `remove` of the whole document (path `""`) would
  *   leave no representation at all.
  */
