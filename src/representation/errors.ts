@@ -239,8 +239,8 @@ export class UnsupportedPatchMediaTypeError extends RestwellError {
  * Pointer into the patched representation (not into the patch), as
  * `validation-failed` lists the fields of a body.
  */
-export class UnprocessablePatchError extends RestwellError {
-  override readonly name = 'UnprocessablePatchError';
+export class PatchedRepresentationError extends RestwellError {
+  override readonly name = 'PatchedRepresentationError';
   /** Each member at fault, first first. */
   readonly errors: readonly ValidationIssue[];
   constructor(issues: readonly ValidationIssue[], options: { truncated?: boolean } = {}) {

@@ -45,7 +45,7 @@ export {
   JsonPatchUnprocessableError,
   type JsonPatchUnprocessableReason,
   PatchDocumentMissingError,
-  UnprocessablePatchError,
+  PatchedRepresentationError,
   UnsupportedPatchMediaTypeError,
 } from './errors.js';
 export {

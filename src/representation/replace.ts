@@ -14,7 +14,7 @@ import {
   ValidationError,
   type ValidationIssue,
 } from '../core/errors.js';
-import { UnprocessablePatchError } from './errors.js';
+import { PatchedRepresentationError } from './errors.js';
 import { formatJsonPointer } from './json-pointer.js';
 import { checkJsonValue, copyJson, isPlainObject, jsonEqual, put } from './json-value.js';
 
@@ -167,7 +167,7 @@ export function replaceRepresentation<T extends object>(
  * A PATCH is applied whole or not at all (RFC 5789 §2), so where a PUT may
  * leave a read-only member out, a patch that removes one (`remove /id`, a
  * `move` from it, `{"version": null}`) is refused rather than applied
- * without that operation. Refusals are a 422 {@link UnprocessablePatchError}
+ * without that operation. Refusals are a 422 {@link PatchedRepresentationError}
  * (RFC 5789 §2.2: the patch is well formed, but would make the resource
  * invalid) listing every member by a JSON Pointer into the patched
  * representation: a read-only member changed or removed (unless
@@ -214,7 +214,7 @@ function replaceWith<T extends object>(
   const details = method === 'put' ? PUT_DETAILS : PATCH_DETAILS;
   const refuse = (issues: ValidationIssue[], truncated: boolean): never => {
     if (method === 'put') throw new ValidationError(issues, { truncated });
-    throw new UnprocessablePatchError(issues, { truncated });
+    throw new PatchedRepresentationError(issues, { truncated });
   };
   const at = method === 'put' ? ({ in: 'body' } as const) : {};
   if (!isPlainObject(input)) refuse([{ pointer: '', detail: details.notObject, ...at }], false);

@@ -15,7 +15,7 @@ import {
   MERGE_PATCH_MEDIA_TYPE,
   patchedRepresentation,
   replacementShape,
-  UnprocessablePatchError,
+  PatchedRepresentationError,
 } from '../../src/representation/index.js';
 import { adapters } from '../helpers/apps.js';
 
@@ -43,14 +43,14 @@ const userShape = replacementShape({
   readOnly: ['id', 'version'],
 });
 
-function unprocessable(fn: () => unknown): UnprocessablePatchError {
+function unprocessable(fn: () => unknown): PatchedRepresentationError {
   try {
     fn();
   } catch (err) {
-    expect(err).toBeInstanceOf(UnprocessablePatchError);
-    return err as UnprocessablePatchError;
+    expect(err).toBeInstanceOf(PatchedRepresentationError);
+    return err as PatchedRepresentationError;
   }
-  throw new Error('expected an UnprocessablePatchError');
+  throw new Error('expected an PatchedRepresentationError');
 }
 
 const patch = (body: unknown, type: string) =>
