@@ -3,12 +3,13 @@
  * RFC 5789 §2.2 ("Error Handling"), each carrying a `reason` a client can
  * switch on and the JSON Pointer, into the patch document, of what failed.
  */
-import { RestwellError, type RestwellErrorCode } from '../core/errors.js';
+import { RestwellError, type RestwellErrorCode, type ValidationIssue } from '../core/errors.js';
 
 const INVALID_JSON_PATCH: RestwellErrorCode = 'invalid-json-patch';
 const JSON_PATCH_CONFLICT: RestwellErrorCode = 'json-patch-conflict';
 const JSON_PATCH_UNPROCESSABLE: RestwellErrorCode = 'json-patch-unprocessable';
 const PATCH_DOCUMENT_MISSING: RestwellErrorCode = 'patch-document-missing';
+const UNPROCESSABLE_ENTITY: RestwellErrorCode = 'unprocessable-entity';
 
 /** Longest piece of client input (a pointer, an op name) quoted in a `detail`. */
 const MAX_QUOTED = 80;
@@ -154,8 +155,9 @@ export class JsonPatchConflictError extends RestwellError {
  *   `maxDepth`, deeper than a request body may be, so a client could no longer
  *   send it back;
  * - `copy-too-large`: the `copy` operations would create more values, together,
- *   than `maxCopiedValues` (each copy duplicates a subtree, so a few dozen
- *   copies could otherwise double the document a few dozen times);
+ *   than `maxCopiedValues`, a string counting one per character (each copy
+ *   duplicates a subtree, so a few dozen copies could otherwise double the
+ *   document a few dozen times);
  * - `removes-document`: a `remove` of the whole document (path `""`) would
  *   leave no representation at all.
  */
@@ -226,5 +228,31 @@ export class UnsupportedPatchMediaTypeError extends RestwellError {
       extensions: { accept },
     });
     this.accept = accept;
+  }
+}
+
+/**
+ * 422 (RFC 5789 §2.2, "Unprocessable request"): the patch is well formed and
+ * applies, but the representation it makes is not one the resource can have:
+ * it changes or removes a member the server owns, adds an unknown member, or
+ * is not an object. Nothing was applied. `errors` lists each member, by a JSON
+ * Pointer into the patched representation (not into the patch), as
+ * `validation-failed` lists the fields of a body.
+ */
+export class PatchedRepresentationError extends RestwellError {
+  override readonly name = 'PatchedRepresentationError';
+  /** Each member at fault, first first. */
+  readonly errors: readonly ValidationIssue[];
+  constructor(issues: readonly ValidationIssue[], options: { truncated?: boolean } = {}) {
+    const count = issues.length;
+    super(UNPROCESSABLE_ENTITY, 422, 'Unprocessable Content', {
+      detail: `${
+        count === 1 && !options.truncated
+          ? 'One member'
+          : `${count}${options.truncated ? ' or more' : ''} members`
+      } of the patched representation cannot be kept; nothing was changed.`,
+      extensions: { errors: issues, ...(options.truncated ? { errorsTruncated: true } : {}) },
+    });
+    this.errors = issues;
   }
 }

@@ -9,7 +9,9 @@
  *   format (RFC 5789), and one call that applies the request's patch.
  * - `replacementShape()` and `replaceRepresentation()`: PUT as a stated full
  *   replace, with defaults for what the body leaves out and server-owned
- *   members kept.
+ *   members kept; `patchedRepresentation()`: the same shape for the result of
+ *   a PATCH, with a 422 for a patch that changes or removes what the server
+ *   owns.
  * - `links()` and `href`: a HAL-style `_links` object, with actions present
  *   only when the caller may take them, and safely encoded URLs.
  *
@@ -43,6 +45,7 @@ export {
   JsonPatchUnprocessableError,
   type JsonPatchUnprocessableReason,
   PatchDocumentMissingError,
+  PatchedRepresentationError,
   UnsupportedPatchMediaTypeError,
 } from './errors.js';
 export {
@@ -66,6 +69,7 @@ export {
 } from './links.js';
 export { MERGE_PATCH_MEDIA_TYPE, MergePatchTooDeepError, mergePatch } from './merge-patch.js';
 export {
+  patchedRepresentation,
   type ReplacementShape,
   type ReplacementShapeOptions,
   replaceRepresentation,

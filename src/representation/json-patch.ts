@@ -22,7 +22,16 @@ import {
   quote,
 } from './errors.js';
 import { arrayIndex, formatJsonPointer, parseJsonPointer } from './json-pointer.js';
-import { checkJsonValue, copyJson, isPlainObject, jsonEqual, member, put } from './json-value.js';
+import {
+  checkJsonValue,
+  copyJson,
+  isPlainObject,
+  jsonEqual,
+  member,
+  put,
+  serialised,
+  shownMember,
+} from './json-value.js';
 
 /** The media type of a JSON Patch document (RFC 6902 §6), to advertise in `Accept-Patch`. */
 export const JSON_PATCH_MEDIA_TYPE = 'application/json-patch+json';
@@ -58,10 +67,12 @@ export interface JsonPatchOptions {
   /** Longest `path` or `from`, in characters. @default 1024 */
   maxPointerLength?: number;
   /**
-   * Most values (each object, array, string, number, boolean and `null`
-   * counts one) that the patch's `copy` operations may create together. Each
-   * copy duplicates a subtree, so without a bound a few dozen copies of the
-   * root's children could double the document a few dozen times.
+   * Most values that the patch's `copy` operations may create together: each
+   * object, array, number, boolean and `null` counts one, a string one per
+   * character (at least one). Each copy duplicates a subtree, so without a
+   * bound a few dozen copies of the root's children could double the
+   * document a few dozen times, and a thousand copies of one large string
+   * would make a result too large to send.
    * @default 100_000
    */
   maxCopiedValues?: number;
@@ -320,15 +331,23 @@ function kindOf(value: unknown): string {
 /** The result of one step of a pointer: the child, or why there is none. */
 type Step = { found: true; value: unknown } | { found: false; reason: JsonPatchConflictReason };
 
+/**
+ * One step of a pointer, through the document as `JSON.stringify` writes it,
+ * which is what the client read: a member that is not enumerable, or whose
+ * value JSON leaves out (`undefined`), does not exist, so a patch cannot test
+ * or copy what the representation does not show; an array element JSON
+ * writes as `null` (a hole, `undefined`) is `null`.
+ */
 function childOf(container: unknown, token: string): Step {
   if (Array.isArray(container)) {
     const index = arrayIndex(token);
     if (index === undefined) return { found: false, reason: 'invalid-array-index' };
     if (index >= container.length) return { found: false, reason: 'index-out-of-range' };
-    return { found: true, value: container[index] };
+    const element: unknown = container[index];
+    return { found: true, value: serialised(element) === undefined ? null : element };
   }
   if (isPlainObject(container)) {
-    return Object.hasOwn(container, token)
+    return shownMember(container, token)
       ? { found: true, value: container[token] }
       : { found: false, reason: 'path-not-found' };
   }
@@ -343,6 +362,12 @@ class Patcher {
   root: unknown;
   /** Containers made by this call: only these are changed in place. */
   private readonly owned = new WeakSet<object>();
+  /**
+   * The depth of subtrees a `move` measured, so that moving one large subtree
+   * down and back a thousand times walks it once. A write below a container
+   * forgets its depth (every container above a write is passed by `parentOf`).
+   */
+  private readonly depths = new WeakMap<object, number>();
   private copiesLeft: number;
   private index = 0;
   private operation: CheckedOperation | undefined;
@@ -503,6 +528,7 @@ class Patcher {
       throw this.stepConflict('not-a-container', tokens, 0, this.root, at);
     if (!this.owned.has(this.root)) this.root = this.shallowCopy(this.root);
     let container = this.root as Container;
+    this.depths.delete(container);
     for (let step = 0; step < tokens.length - 1; step++) {
       const token = tokens[step]!;
       const next = childOf(container, token);
@@ -516,6 +542,7 @@ class Patcher {
         else put(container, token, child);
       }
       container = child as Container;
+      this.depths.delete(container);
     }
     return container;
   }
@@ -597,34 +624,53 @@ class Patcher {
     if (tokens.length + depth > this.limits.maxDepth) throw this.tooDeep(depth > 0 ? at : 'path');
   }
 
-  /** The same for a subtree of the document, walked only as deep as the limit. */
+  /**
+   * The same for a subtree of the document: walked level by level, only as
+   * deep as the limit, and skipping subtrees measured before.
+   */
   private checkSubtreeDepth(tokens: readonly string[], value: unknown): void {
     const room = this.limits.maxDepth - tokens.length;
     if (room < 0) throw this.tooDeep('path');
-    let level: unknown[] = [value];
+    if (!isContainer(value)) return;
+    const known = this.depths.get(value);
+    if (known !== undefined) {
+      if (known > room) throw this.tooDeep('from');
+      return;
+    }
+    let deepest = 0;
+    let level: Container[] = [value];
     for (let depth = 1; level.length > 0; depth++) {
-      const next: unknown[] = [];
-      for (const v of level) {
-        if (!isContainer(v)) continue;
-        if (depth > room) throw this.tooDeep('from');
-        for (const child of Array.isArray(v) ? v : Object.values(v)) next.push(child);
+      if (depth > room) throw this.tooDeep('from');
+      deepest = Math.max(deepest, depth);
+      const next: Container[] = [];
+      for (const container of level) {
+        for (const child of Array.isArray(container) ? container : Object.values(container)) {
+          if (!isContainer(child)) continue;
+          const measured = this.depths.get(child);
+          if (measured === undefined) next.push(child);
+          else if (depth + measured > room) throw this.tooDeep('from');
+          else deepest = Math.max(deepest, depth + measured);
+        }
       }
       level = next;
     }
+    this.depths.set(value, deepest);
   }
 
   /**
    * RFC 6902 §4.5: a deep copy of `value` for `copy`, written at nesting
-   * `level`. Counts every value made against `maxCopiedValues` and refuses a
-   * copy that would nest deeper than `maxDepth`, before it is made.
+   * `level`. Counts every value made against `maxCopiedValues` (a string by
+   * its length: copies share it in memory, but each is written out whole) and
+   * refuses a copy that would nest deeper than `maxDepth`, before it is made.
    */
   private duplicate(value: unknown, level: number): unknown {
-    if (--this.copiesLeft < 0) {
+    this.copiesLeft -= typeof value === 'string' ? Math.max(1, value.length) : 1;
+    if (this.copiesLeft < 0) {
       throw new JsonPatchUnprocessableError(
         'copy-too-large',
         this.index,
         `/${this.index}/from`,
-        `${this.describe()}: the patch's copy operations would create more than ${this.limits.maxCopiedValues} values.`,
+        `${this.describe()}: the patch's copy operations would create more than ${this.limits.maxCopiedValues} values (a string counts one per character).`,
         this.limits.maxCopiedValues,
       );
     }

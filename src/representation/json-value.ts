@@ -133,38 +133,66 @@ export function copyJson(value: unknown, made?: (container: object) => void): un
 }
 
 /**
+ * A value as `JSON.stringify` writes it, one level down: an object with a
+ * `toJSON()` method (a `Date`) is what that returns; `undefined`, a function
+ * and a symbol are `undefined`, which JSON leaves out of an object and writes
+ * as `null` in an array.
+ */
+export function serialised(value: unknown): unknown {
+  if (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as { toJSON?: unknown }).toJSON === 'function'
+  ) {
+    value = (value as { toJSON(): unknown }).toJSON();
+  }
+  return typeof value === 'function' || typeof value === 'symbol' ? undefined : value;
+}
+
+/** Whether `name` is a member of `target` as JSON writes it: own, enumerable, and not left out. */
+export function shownMember(target: Record<string, unknown>, name: string): boolean {
+  return (
+    Object.prototype.propertyIsEnumerable.call(target, name) &&
+    serialised(target[name]) !== undefined
+  );
+}
+
+/**
  * JSON equality as RFC 6902 §4.6 defines it for `test`: numbers by value (`1`
  * equals `1.0`, `0` equals `-0`), strings by their code units, arrays by
  * length and element, objects by their set of members regardless of order.
  * `expected` must be a JSON value. `actual` is compared as `JSON.stringify`
- * would write it: an object with a `toJSON()` method (a `Date`) by what that
- * returns, so a client that read `"2026-01-01T00:00:00.000Z"` may send it
- * back; other leaves equal nothing but themselves. Recursion follows
+ * writes it, which is what the client read: an object with a `toJSON()`
+ * method (a `Date`) by what that returns, so a client that read
+ * `"2026-01-01T00:00:00.000Z"` may send it back; a member whose value is
+ * `undefined` (or a function) is not a member, and such an array element is
+ * `null`. Other leaves equal nothing but themselves. Recursion follows
  * `expected`, whose depth the caller bounded.
  */
 export function jsonEqual(actual: unknown, expected: unknown): boolean {
+  return equalAsWritten(serialised(actual), expected);
+}
+
+function equalAsWritten(actual: unknown, expected: unknown): boolean {
   if (actual === expected) return true;
-  if (
-    actual !== null &&
-    typeof actual === 'object' &&
-    typeof (actual as { toJSON?: unknown }).toJSON === 'function'
-  ) {
-    actual = (actual as { toJSON(): unknown }).toJSON();
-    if (actual === expected) return true;
-  }
   if (Array.isArray(expected)) {
     if (!Array.isArray(actual) || actual.length !== expected.length) return false;
     for (let i = 0; i < expected.length; i++) {
-      if (!jsonEqual(actual[i], expected[i])) return false;
+      const element = serialised(actual[i]);
+      if (!equalAsWritten(element === undefined ? null : element, expected[i])) return false;
     }
     return true;
   }
   if (isPlainObject(expected)) {
     if (!isPlainObject(actual)) return false;
     const names = Object.keys(expected);
-    if (Object.keys(actual).length !== names.length) return false;
+    let shown = 0;
+    for (const name of Object.keys(actual)) if (serialised(actual[name]) !== undefined) shown++;
+    if (shown !== names.length) return false;
     for (const name of names) {
-      if (!Object.hasOwn(actual, name) || !jsonEqual(actual[name], expected[name])) return false;
+      if (!Object.prototype.propertyIsEnumerable.call(actual, name)) return false;
+      const value = serialised(actual[name]);
+      if (value === undefined || !equalAsWritten(value, expected[name])) return false;
     }
     return true;
   }

@@ -29,8 +29,12 @@ export interface Link {
 /** A link to make: a target path or URL, or a link object with an optional condition. */
 export interface LinkSpec extends Link {
   /**
-   * Whether the link is there: `false` leaves it out. For actions, the
-   * answer to "may this caller do this now?".
+   * Whether the link is there. For actions, the answer to "may this caller
+   * do this now?". Fails closed: a `when` that is given shows the link only
+   * when it is `true`; `false`, `undefined` and `null` leave it out (so
+   * `when: caller.roles?.includes('refunds')` hides the refund from a caller
+   * without roles), and any other value (a promise not awaited) throws a
+   * `TypeError`. A link without `when` is always there.
    * @default true
    */
   when?: boolean;
@@ -39,11 +43,15 @@ export interface LinkSpec extends Link {
 /** What each relation of {@link links} may be given; `false`, `null` and `undefined` leave it out. */
 export type LinkInput = string | LinkSpec | false | null | undefined;
 
-/** Whether a relation given `V` is always in the result. */
+/** Whether a relation given `V` is always in the result: a target, or a link whose `when` is absent or `true`. */
 type AlwaysPresent<V> = [V] extends [string]
   ? true
-  : [V] extends [LinkSpec & { when?: true | undefined }]
-    ? true
+  : [V] extends [LinkSpec]
+    ? 'when' extends keyof V
+      ? [V['when' & keyof V]] extends [true]
+        ? true
+        : false
+      : true
     : false;
 
 /** The `_links` object made from a spec `S`: relations that may be left out are optional. */
@@ -93,7 +101,12 @@ function checkedBase(base: string | URL): string {
   } catch {
     throw new TypeError('restwell/links: option "base" must be an absolute http(s) URL.');
   }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash) {
+  // `search` and `hash` are empty for a bare `?` or `#`, which `href` keeps: look at the text.
+  if (
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.href.includes('?') ||
+    url.href.includes('#')
+  ) {
     throw new TypeError(
       'restwell/links: option "base" must be an http(s) URL without query or fragment.',
     );
@@ -131,7 +144,8 @@ function resolve(target: string, prefix: string | undefined, relation: string): 
 /**
  * Builds a `_links` object: each relation of `spec` becomes `{ href }` (and
  * `method`, `title`, `type` when given). A relation given `false`, `null`,
- * `undefined` or `{ when: false }` is left out, so conditions read inline.
+ * `undefined`, or `{ when }` with a `when` that is not `true`, is left out, so
+ * conditions read inline and an action whose check did not run is not shown.
  * Paths start with `/`; with `base` or `request` they are made absolute.
  * Absolute URLs (`https://docs.example.com/...`) are kept as they are.
  *
@@ -185,7 +199,10 @@ export function links<const S extends Record<string, LinkInput>>(
     if (typeof given !== 'object' || typeof given.href !== 'string') {
       throw new TypeError(`restwell/links: "${relation}" must be a path, a URL or { href }.`);
     }
-    if (given.when === false) continue;
+    if (Object.hasOwn(given, 'when') && given.when !== true) {
+      if (given.when === false || given.when === undefined || given.when === null) continue;
+      throw new TypeError(`restwell/links: "${relation}".when must be true or false.`);
+    }
     const link: Link = { href: resolve(given.href, prefix, relation) };
     if (given.method !== undefined) {
       if (typeof given.method !== 'string' || !METHOD.test(given.method)) {

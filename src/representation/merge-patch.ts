@@ -8,6 +8,7 @@
  */
 import { valueNestsDeeperThan } from '../core/body.js';
 import { RestwellError } from '../core/errors.js';
+import { isPlainObject, put } from './json-value.js';
 
 /** The media type of a merge patch (RFC 7396 §4), to advertise in `Accept-Patch` (RFC 5789 §3.1). */
 export const MERGE_PATCH_MEDIA_TYPE = 'application/merge-patch+json';
@@ -26,24 +27,13 @@ export class MergePatchTooDeepError extends RestwellError {
   }
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-/** Sets a member as data, so that a member named `__proto__` is a member, never the prototype. */
-function put(target: Record<string, unknown>, name: string, value: unknown): void {
-  Object.defineProperty(target, name, {
-    value,
-    enumerable: true,
-    writable: true,
-    configurable: true,
-  });
-}
-
-/** A copy of a JSON value, so that the result never shares objects with the patch. */
+/**
+ * A copy of a JSON value, so that the result never shares objects with the
+ * patch. Objects that are not plain (a `Date`) are leaves, kept as they are.
+ */
 function copy(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(copy);
-  if (!isObject(value)) return value;
+  if (!isPlainObject(value)) return value;
   const out: Record<string, unknown> = {};
   for (const name of Object.keys(value)) put(out, name, copy(value[name]));
   return out;
@@ -51,9 +41,11 @@ function copy(value: unknown): unknown {
 
 function merge(target: unknown, patch: unknown): unknown {
   // RFC 7396 §2: a patch that is not an object replaces the target.
-  if (!isObject(patch)) return copy(patch);
+  if (!isPlainObject(patch)) return copy(patch);
   const out: Record<string, unknown> = {};
-  if (isObject(target)) for (const name of Object.keys(target)) put(out, name, target[name]);
+  // A target that is not a plain object is a leaf, as JSON writes it (a `Date` is a
+  // string): merged into {}, so that its fields never appear in the result.
+  if (isPlainObject(target)) for (const name of Object.keys(target)) put(out, name, target[name]);
   for (const name of Object.keys(patch)) {
     const value = patch[name];
     if (value === null) delete out[name];

@@ -14,6 +14,7 @@ import {
   ValidationError,
   type ValidationIssue,
 } from '../core/errors.js';
+import { PatchedRepresentationError } from './errors.js';
 import { formatJsonPointer } from './json-pointer.js';
 import { checkJsonValue, copyJson, isPlainObject, jsonEqual, put } from './json-value.js';
 
@@ -137,7 +138,8 @@ const MAX_ISSUES = 50;
  * A body that is not an object, unknown members (with `unknownFields:
  * 'refuse'`) and changed read-only members (with `readOnlyChanges: 'refuse'`)
  * are a 400 `validation-failed` listing every one at once, each with a JSON
- * Pointer into the body.
+ * Pointer into the body. For the result of a PATCH, use
+ * {@link patchedRepresentation}.
  *
  * @example
  * ```ts
@@ -151,51 +153,107 @@ export function replaceRepresentation<T extends object>(
   input: unknown,
   shape: ReplacementShape,
 ): T {
+  return replaceWith(current, input, shape, 'put');
+}
+
+/**
+ * The resource after a PATCH whose result is `patched`: the patch (a merge
+ * patch or a JSON Patch, `applyPatch()`) applied to the representation the
+ * client reads, passed through the PUT shape, so that whichever format the
+ * patch was in, members the server owns and members the representation does
+ * not show are kept, a member the patch removed takes its default, and no
+ * unknown member is added.
+ *
+ * A PATCH is applied whole or not at all (RFC 5789 §2), so where a PUT may
+ * leave a read-only member out, a patch that removes one (`remove /id`, a
+ * `move` from it, `{"version": null}`) is refused rather than applied
+ * without that operation. Refusals are a 422 {@link PatchedRepresentationError}
+ * (RFC 5789 §2.2: the patch is well formed, but would make the resource
+ * invalid) listing every member by a JSON Pointer into the patched
+ * representation: a read-only member changed or removed (unless
+ * `readOnlyChanges: 'ignore'`), an unknown member (unless `unknownFields:
+ * 'drop'`), or a result that is not an object (a merge patch of `null`
+ * replaces the whole document, RFC 7396 §2).
+ *
+ * @example
+ * ```ts
+ * const next = patchedRepresentation(row, applyPatch(ctx, representationOf(row)), userShape);
+ * ```
+ */
+export function patchedRepresentation<T extends object>(
+  current: T | null | undefined,
+  patched: unknown,
+  shape: ReplacementShape,
+): T {
+  return replaceWith(current, patched, shape, 'patch');
+}
+
+const PUT_DETAILS = {
+  notObject: 'The body must be a JSON object holding the whole representation.',
+  readOnly: 'Read-only: the server sets this member; send the current value or leave it out.',
+  unknown: 'Unknown member; a PUT replaces',
+};
+const PATCH_DETAILS = {
+  notObject: 'The patch makes the representation something other than a JSON object.',
+  readOnly: 'Read-only: the server sets this member; a patch cannot change it.',
+  removed: 'Read-only: the server sets this member; a patch cannot remove it.',
+  unknown: 'Unknown member; a patch changes',
+};
+
+function replaceWith<T extends object>(
+  current: T | null | undefined,
+  input: unknown,
+  shape: ReplacementShape,
+  method: 'put' | 'patch',
+): T {
   if (!SHAPES.has(shape)) {
     throw new TypeError(
-      'restwell/replaceRepresentation: the shape must come from replacementShape(), which checks it.',
+      `restwell/${method === 'put' ? 'replaceRepresentation' : 'patchedRepresentation'}: the shape must come from replacementShape(), which checks it.`,
     );
   }
-  if (!isPlainObject(input)) {
-    throw new ValidationError([
-      {
-        pointer: '',
-        detail: 'The body must be a JSON object holding the whole representation.',
-        in: 'body',
-      },
-    ]);
-  }
+  const details = method === 'put' ? PUT_DETAILS : PATCH_DETAILS;
+  const refuse = (issues: ValidationIssue[], truncated: boolean): never => {
+    if (method === 'put') throw new ValidationError(issues, { truncated });
+    throw new PatchedRepresentationError(issues, { truncated });
+  };
+  const at = method === 'put' ? ({ in: 'body' } as const) : {};
+  if (!isPlainObject(input)) refuse([{ pointer: '', detail: details.notObject, ...at }], false);
+  const body = input as Record<string, unknown>;
   const issues: ValidationIssue[] = [];
   let total = 0;
   const issue = (name: string, detail: string) => {
     total++;
     if (issues.length < MAX_ISSUES) {
-      issues.push({ pointer: formatJsonPointer([name]), detail, in: 'body' });
+      issues.push({ pointer: formatJsonPointer([name]), detail, ...at });
     }
   };
   const base = (current ?? {}) as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const name of Object.keys(base)) put(out, name, base[name]);
 
-  for (const name of Object.keys(input)) {
+  for (const name of Object.keys(body)) {
     if (Object.hasOwn(shape.fields, name)) continue;
     if (shape.readOnly.includes(name)) {
-      if (shape.readOnlyChanges === 'refuse' && !sameAsCurrent(base, name, input[name])) {
-        issue(
-          name,
-          'Read-only: the server sets this member; send the current value or leave it out.',
-        );
+      if (shape.readOnlyChanges === 'refuse' && !sameAsCurrent(base, name, body[name])) {
+        issue(name, details.readOnly);
       }
       continue;
     }
     if (shape.unknownFields === 'refuse') {
-      issue(name, `Unknown member; a PUT replaces ${Object.keys(shape.fields).join(', ')}.`);
+      issue(name, `${details.unknown} ${Object.keys(shape.fields).join(', ')}.`);
     }
   }
-  if (total > 0) throw new ValidationError(issues, { truncated: total > issues.length });
+  // RFC 5789 §2: the patched representation is whole, so a read-only member it lacks was removed.
+  if (method === 'patch' && shape.readOnlyChanges === 'refuse') {
+    for (const name of shape.readOnly) {
+      if (Object.hasOwn(base, name) && !Object.hasOwn(body, name))
+        issue(name, PATCH_DETAILS.removed);
+    }
+  }
+  if (total > 0) refuse(issues, total > issues.length);
 
   for (const name of Object.keys(shape.fields)) {
-    const given = Object.hasOwn(input, name) ? input[name] : undefined;
+    const given = Object.hasOwn(body, name) ? body[name] : undefined;
     put(out, name, given === undefined ? copyJson(shape.fields[name]) : given);
   }
   return out as T;

@@ -72,3 +72,49 @@ describe('mergePatch against a hostile client (RFC 7396 §2)', () => {
     );
   });
 });
+
+describe('mergePatch and values that are not plain JSON', () => {
+  class Money {
+    constructor(
+      readonly cents: number,
+      readonly currency: string,
+    ) {}
+    toJSON() {
+      return `${this.cents / 100} ${this.currency}`;
+    }
+  }
+
+  it('an object patched into a non-plain target member starts from {}, never from its fields', () => {
+    // The client read "12.5 EUR", a string: RFC 7396 §2 merges into {}, and the object's
+    // internals are never copied out.
+    const out = mergePatch<{ price: unknown; at: unknown }>(
+      { price: new Money(1250, 'EUR'), at: new Date(0) },
+      { price: { amount: 12.5 }, at: { day: 1 } },
+    );
+    expect(out).toEqual({ price: { amount: 12.5 }, at: { day: 1 } });
+    expect(JSON.stringify(out)).toBe('{"price":{"amount":12.5},"at":{"day":1}}');
+  });
+
+  it('a non-plain target is replaced by an object patch, as a string would be', () => {
+    expect(mergePatch(new Money(1, 'EUR'), { a: 1 })).toEqual({ a: 1 });
+    expect(Object.getPrototypeOf(mergePatch(new Money(1, 'EUR'), { a: 1 }))).toBe(Object.prototype);
+  });
+
+  it('a non-plain value in a patch is kept as the leaf it is, never emptied to {}', () => {
+    const at = new Date(0);
+    const out = mergePatch<{ at: unknown; nested: { at: unknown } }>(
+      { at: 'x' },
+      { at, nested: { at } },
+    );
+    expect(out.at).toBe(at);
+    expect(out.nested.at).toBe(at);
+    expect(JSON.stringify(out)).toBe(
+      '{"at":"1970-01-01T00:00:00.000Z","nested":{"at":"1970-01-01T00:00:00.000Z"}}',
+    );
+  });
+
+  it('untouched non-plain members of the target stay as they are', () => {
+    const price = new Money(1, 'EUR');
+    expect(mergePatch<{ price: unknown }>({ price, a: 1 }, { a: 2 }).price).toBe(price);
+  });
+});
