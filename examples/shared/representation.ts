@@ -14,6 +14,7 @@ import {
   JSON_PATCH_MEDIA_TYPE,
   links,
   MERGE_PATCH_MEDIA_TYPE,
+  patchedRepresentation,
   replacementShape,
   replaceRepresentation,
 } from 'restwell/representation';
@@ -43,14 +44,21 @@ export function replacedUser(user: User, body: unknown): Pick<User, 'email' | 'n
   return { email: next.email, name: next.name };
 }
 
+/** What a PATCH may change; the server's members and the links stay as the client read them. */
+const userPatchShape = replacementShape({
+  fields: { email: null, name: null },
+  readOnly: ['id', 'version', 'createdAt', 'updatedAt', '_links'],
+});
+
 /**
  * The user a PATCH describes: the patch (merge patch or JSON Patch, by Content-Type) is applied to
- * the user, then passed through the PUT shape, so id, version and the times cannot change and no
- * unknown member is added; a result that is not a valid user is a 422 (RFC 5789 §2.2) and nothing
- * is written.
+ * the representation the client read (its `_links` too), never to the stored row; a change to a
+ * server-owned member, an unknown member, or a result that is not a valid user is a 422 (RFC 5789
+ * §2.2) and nothing is written.
  */
 export function patchedUser(ctx: Context, user: User): Pick<User, 'email' | 'name'> {
-  const next = replaceRepresentation(user, applyPatch(ctx, user), userShape);
+  const read = userRepresentation(user);
+  const next = patchedRepresentation(read, applyPatch(ctx, read), userPatchShape);
   const checked = CreateUser.safeParse({ email: next.email, name: next.name });
   if (!checked.success) {
     throw new RestwellError('unprocessable-entity', 422, 'The patched user is invalid.', {

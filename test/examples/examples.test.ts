@@ -165,7 +165,23 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
       .patch('/v1/users/usr_alan')
       .set('content-type', 'application/merge-patch+json')
       .send({ version: 99 })
-      .expect(400);
+      .expect(422);
+    // A merge patch built from what GET gave (links included) applies.
+    const read = (await request(app).get('/v1/users/usr_alan')).body;
+    await request(app)
+      .patch('/v1/users/usr_alan')
+      .set('content-type', 'application/merge-patch+json')
+      .send({ ...read, name: 'Alan Mathison Turing' })
+      .expect(200);
+    // Removing a server-owned member with another change refuses the whole patch.
+    await request(app)
+      .patch('/v1/users/usr_alan')
+      .set('content-type', 'application/json-patch+json')
+      .send([
+        { op: 'remove', path: '/id' },
+        { op: 'replace', path: '/name', value: 'X' },
+      ])
+      .expect(422);
     const plain = await request(app).patch('/v1/users/usr_alan').send({ name: 'X' }).expect(415);
     expect(plain.headers['accept-patch']).toContain('application/merge-patch+json');
     const invalid = await request(app)
@@ -174,7 +190,10 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
       .send({ email: null })
       .expect(422);
     expect(invalid.headers['content-type']).toMatch(PROBLEM);
-    expect((await request(app).get('/v1/users/usr_alan')).body.version).toBe(2);
+    expect((await request(app).get('/v1/users/usr_alan')).body).toMatchObject({
+      version: 3,
+      name: 'Alan Mathison Turing',
+    });
   });
 
   it('replaces a user with PUT, sending back what GET gave, and refuses unknown members', async () => {
