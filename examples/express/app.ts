@@ -22,6 +22,7 @@ import { generateWebhookSecret, webhookOf } from 'restwell/webhooks';
 import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
 import { createPaginators, oneFilter, pageOf } from '../shared/pagination.js';
+import { paymentsVersions, statusRouteDeprecation, toPayment } from '../shared/versions.js';
 import { createWebhooks } from '../shared/webhooks.js';
 import { Repository } from '../shared/domain.js';
 import {
@@ -152,13 +153,19 @@ export function createApp({
     })
     .all(rw.methodNotAllowed());
 
+  // Payments are versioned by a dated Api-Version header; the handlers write the newest shape.
+  app.use('/v1/payments', rw(paymentsVersions()));
   app
     .route('/v1/payments')
     // Newest first; ?userId= filters, ?since= and ?until= bound a time window.
     .get(rw(pages.payments), (req, res) => {
       const ctx = contextOf(req);
       const payments = repo.listPayments(oneFilter(ctx, 'userId'));
-      res.json(pageOf(pages.payments, ctx, payments, (p) => paymentRepresentation(p, userExists)));
+      res.json(
+        pageOf(pages.payments, ctx, payments, (p) =>
+          toPayment(paymentRepresentation(p, userExists)),
+        ),
+      );
     })
     // A retried POST must never charge twice: the key is required, and a retry replays the first answer.
     .post(
@@ -177,7 +184,7 @@ export function createApp({
         res
           .status(201)
           .location(`/v1/payments/${payment.id}`)
-          .json(paymentRepresentation(payment, userExists));
+          .json(toPayment(paymentRepresentation(payment, userExists)));
       },
     )
     .all(rw.methodNotAllowed());
@@ -187,7 +194,17 @@ export function createApp({
     .get((req, res) => {
       const payment = repo.payments.get(req.params.id);
       if (payment === undefined) throw new NotFoundError(`No payment ${req.params.id}.`);
-      res.json(paymentRepresentation(payment, userExists));
+      res.json(toPayment(paymentRepresentation(payment, userExists)));
+    })
+    .all(rw.methodNotAllowed());
+
+  // Deprecated (Deprecation, Sunset, a successor-version link): the payment itself carries its status.
+  app
+    .route('/v1/payments/:id/status')
+    .get(rw(statusRouteDeprecation()), (req, res) => {
+      const payment = repo.payments.get(req.params.id);
+      if (payment === undefined) throw new NotFoundError(`No payment ${req.params.id}.`);
+      res.json({ status: payment.status });
     })
     .all(rw.methodNotAllowed());
 

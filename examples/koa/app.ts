@@ -21,6 +21,7 @@ import { contextOf, koaAdapter } from 'restwell/koa';
 import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
 import { createPaginators, oneFilter, pageOf } from '../shared/pagination.js';
+import { paymentsVersions, statusRouteDeprecation, toPayment } from '../shared/versions.js';
 import { createWebhooks } from '../shared/webhooks.js';
 import { Repository, type User } from '../shared/domain.js';
 import {
@@ -121,6 +122,8 @@ export function createApp({
     ctx.status = 204;
   });
 
+  // Payments are versioned by a dated Api-Version header; the handlers write the newest shape.
+  router.use('/v1/payments', rw(paymentsVersions()));
   // Newest first; ?userId= filters, ?since= and ?until= bound a time window.
   router.get('/v1/payments', rw(pages.payments), (ctx) => {
     const context = contextOf(ctx);
@@ -148,13 +151,20 @@ export function createApp({
       );
       ctx.status = 201;
       ctx.set('Location', `/v1/payments/${payment.id}`);
-      ctx.body = paymentRepresentation(payment, userExists);
+      ctx.body = toPayment(paymentRepresentation(payment, userExists));
     },
   );
   router.get('/v1/payments/:id', (ctx) => {
     const payment = repo.payments.get(ctx.params.id!);
     if (payment === undefined) throw new NotFoundError(`No payment ${ctx.params.id}.`);
-    ctx.body = paymentRepresentation(payment, userExists);
+    ctx.body = toPayment(paymentRepresentation(payment, userExists));
+  });
+
+  // Deprecated (Deprecation, Sunset, a successor-version link): the payment itself carries its status.
+  router.get('/v1/payments/:id/status', rw(statusRouteDeprecation()), (ctx) => {
+    const payment = repo.payments.get(ctx.params.id!);
+    if (payment === undefined) throw new NotFoundError(`No payment ${ctx.params.id}.`);
+    ctx.body = { status: payment.status };
   });
 
   // Webhooks from the payment provider: authenticated by their signature, not by an API key.

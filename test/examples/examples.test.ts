@@ -545,3 +545,50 @@ describe.each([
     await request(app).post('/webhooks/restwell').send({ id: 'evt_5' }).expect(401);
   });
 });
+
+describe.each(apps)('the example versions on $name', ({ make }) => {
+  it('answers payments in the dated version asked, newest by default, and names it', async () => {
+    const app = make({ payments: 100 });
+    const created = await request(app)
+      .post('/v1/payments')
+      .set('idempotency-key', 'versions-1')
+      .send({ amount: 100, currency: 'EUR', userId: 'usr_ada' })
+      .expect(201);
+    expect(created.headers['api-version']).toBe('2025-06-01');
+    expect(typeof created.body.created).toBe('number');
+    expect(created.body.createdAt).toBeUndefined();
+    const old = await request(app)
+      .get(`/v1/payments/${created.body.id}`)
+      .set('Api-Version', '2024-11-20')
+      .expect(200);
+    expect(old.headers['api-version']).toBe('2024-11-20');
+    expect(old.headers.vary).toMatch(/api-version/i);
+    expect(old.body.createdAt).toBe(new Date(created.body.created * 1000).toISOString());
+    expect(old.body.created).toBeUndefined();
+    const list = await request(app)
+      .get('/v1/payments')
+      .set('Api-Version', '2024-11-20')
+      .expect(200);
+    expect(list.body.data[0].createdAt).toBeDefined();
+    const unknown = await request(app)
+      .get('/v1/payments')
+      .set('Api-Version', '2023-01-01')
+      .expect(400);
+    expect(unknown.body.code).toBe('version-unsupported');
+  });
+
+  it('marks the deprecated status route with RFC 9745 Deprecation, RFC 8594 Sunset and links', async () => {
+    const app = make({ payments: 100 });
+    const created = await request(app)
+      .post('/v1/payments')
+      .set('idempotency-key', 'versions-2')
+      .send({ amount: 100, currency: 'EUR', userId: 'usr_ada' })
+      .expect(201);
+    const res = await request(app).get(`/v1/payments/${created.body.id}/status`).expect(200);
+    expect(res.body).toEqual({ status: 'succeeded' });
+    expect(res.headers.deprecation).toBe(`@${Date.UTC(2026, 0, 1) / 1000}`);
+    expect(res.headers.sunset).toBe('Wed, 30 Jun 2027 00:00:00 GMT');
+    const rels = parseLinkHeader(res.headers.link).flatMap((l) => l.rel);
+    expect(rels).toEqual(expect.arrayContaining(['deprecation', 'sunset', 'successor-version']));
+  });
+});
