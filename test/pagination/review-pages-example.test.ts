@@ -82,6 +82,7 @@ describe.each(apps)('the example lists under attack, on $name', ({ make }) => {
     '/v1/users?cursor=%00',
   ])('refuses %s with a 400 problem', async (path) => {
     const res = await request(make()).get(path).expect(400).expect('content-type', PROBLEM);
-    expect(['validation-failed', 'invalid-cursor']).toContain(res.body.code);
+    // A NUL byte is refused by the example's requestHygiene() before the paginator reads it.
+    expect(['validation-failed', 'invalid-cursor', 'null-byte']).toContain(res.body.code);
   });
 });
