@@ -1,4 +1,4 @@
--- The table behind PostgresApiKeyStore (restwell/auth). Run once, from your migration tool,
+-- The table behind PostgresApiKeyStore (restwell/auth/postgres). Run once, from your migration tool,
 -- or call migrateApiKeys(pool) from a deploy step. It holds each key's SHA-256, never the key.
 CREATE TABLE IF NOT EXISTS restwell_api_keys (
   id          text PRIMARY KEY,

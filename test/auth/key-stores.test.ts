@@ -9,12 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/core/errors.js';
 import { type ApiKeyStore, apiKeyVerifier, createApiKey } from '../../src/auth/api-keys.js';
 import { MemoryApiKeyStore } from '../../src/auth/key-stores/memory.js';
-import {
-  apiKeyTableSql,
-  migrateApiKeys,
-  PostgresApiKeyStore,
-} from '../../src/auth/key-stores/postgres.js';
-import { RedisApiKeyStore } from '../../src/auth/key-stores/redis.js';
+import { apiKeyTableSql, migrateApiKeys, PostgresApiKeyStore } from '../../src/auth/postgres.js';
+import { RedisApiKeyStore } from '../../src/auth/redis.js';
 import { unreachableRedis } from '../helpers/outage.js';
 import { services } from '../helpers/services.js';
 

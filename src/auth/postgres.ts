@@ -13,12 +13,15 @@
  * 503, and the statement, if it still runs, is left to finish (a read, or an
  * idempotent revocation). Set `statement_timeout` on the pool as the
  * server-side bound.
+ *
+ * Exported from `restwell/auth/postgres`. pg is an optional peer dependency:
+ * this file only uses the pool it is given.
  */
 import type { Pool } from 'pg';
-import { checkOptions, invalidOption, StoreUnavailableError } from '../../core/errors.js';
-import { checkTableName } from '../../stores/postgres/identifier.js';
-import { bounded } from '../../stores/types.js';
-import type { ApiKeyRecord, ApiKeyStore } from '../api-keys.js';
+import { checkOptions, invalidOption, StoreUnavailableError } from '../core/errors.js';
+import { checkTableName } from '../stores/postgres/identifier.js';
+import { bounded } from '../stores/types.js';
+import type { ApiKeyRecord, ApiKeyStore } from './api-keys.js';
 
 const DEFAULT_TABLE = 'restwell_api_keys';
 
@@ -143,7 +146,7 @@ export class PostgresApiKeyStore implements ApiKeyStore {
       (err) =>
         (err as { code?: string } | null)?.code === '42P01'
           ? new StoreUnavailableError(
-              `The table ${this.table} does not exist: run migrateApiKeys(pool) from 'restwell/auth' (or its SQL) first.`,
+              `The table ${this.table} does not exist: run migrateApiKeys(pool) from 'restwell/auth/postgres' (or its SQL) first.`,
               { cause: err },
             )
           : new StoreUnavailableError(`PostgreSQL ${operation} failed.`, { cause: err }),

@@ -11,11 +11,14 @@
  * If Redis evicts or loses a record, its key stops working: the failure is
  * closed, never open. For keys that must keep working, run Redis with
  * `maxmemory-policy noeviction` and persistence (see docs/stores.md).
+ *
+ * Exported from `restwell/auth/redis`. ioredis is an optional peer
+ * dependency: this file only uses the client it is given.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { checkOptions, invalidOption, StoreUnavailableError } from '../../core/errors.js';
-import { bounded } from '../../stores/types.js';
-import type { ApiKeyRecord, ApiKeyStore } from '../api-keys.js';
+import { checkOptions, invalidOption, StoreUnavailableError } from '../core/errors.js';
+import { bounded } from '../stores/types.js';
+import type { ApiKeyRecord, ApiKeyStore } from './api-keys.js';
 
 /** Options of {@link RedisApiKeyStore}. */
 export interface RedisApiKeyStoreOptions {
