@@ -113,8 +113,15 @@ export interface RemoteJwksState {
 
 /** A remote JWKS with a bounded cache; create it with {@link remoteJwks}. */
 export interface RemoteJwks {
-  /** The key for a token's protected header; jose's `JWTVerifyGetKey`. */
-  getKey(...args: KeyResolver): Promise<Awaited<ReturnType<LocalSet>>>;
+  /**
+   * The key for a token's protected header (and its parts, as jose's
+   * `JWTVerifyGetKey` receives them): a `CryptoKey`, typed loosely so that
+   * these declarations do not need jose's.
+   */
+  getKey(
+    header: Readonly<Record<string, unknown>>,
+    token: Readonly<Record<string, unknown>>,
+  ): Promise<object>;
   /** Fetches the set now (a deploy step may warm the cache); rejects when it cannot. */
   refresh(): Promise<void>;
   /** What the cache knows. */
@@ -203,7 +210,11 @@ export function remoteJwks(options: RemoteJwksOptions): RemoteJwks {
     return pending;
   }
 
-  async function getKey(...args: KeyResolver): Promise<Awaited<ReturnType<LocalSet>>> {
+  async function getKey(
+    header: Readonly<Record<string, unknown>>,
+    token: Readonly<Record<string, unknown>>,
+  ): Promise<object> {
+    const args = [header, token] as unknown as KeyResolver;
     const t = now();
     if (set === undefined || t - fetchedAt > maxStaleMs) {
       // Nothing usable: wait for a fetch, unless one just failed.

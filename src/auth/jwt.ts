@@ -716,7 +716,11 @@ export function jwtVerifier(options: JwtVerifierOptions): JwtVerifier {
         }
       } else if (jwks !== undefined && jwksAlgorithms.has(alg)) {
         const source = jwks;
-        result = await jose.jwtVerify(token, source.getKey, verifyOptions);
+        result = await jose.jwtVerify(
+          token,
+          source.getKey as unknown as import('jose').JWTVerifyGetKey,
+          verifyOptions,
+        );
       } else {
         throw invalid('key');
       }
