@@ -242,11 +242,50 @@ export function createApiKey(options: CreateApiKeyOptions = {}): IssuedApiKey {
   const where = 'auth createApiKey';
   checkOptions(where, options, CREATE_OPTIONS);
   const namespace = checkNamespace(where, options.namespace ?? 'rwk');
+  const id = randomBase62(ID_LENGTH);
+  const key = `${namespace}_${id}_${randomBase62(SECRET_LENGTH)}`;
+  return { key, record: buildRecord(where, key, id, options) };
+}
+
+/**
+ * The record of a key you already have, in the key format: for keys given
+ * in configuration (an environment variable) or moved from another store.
+ * Only its hash goes into the record. Throws a `TypeError` (that never shows
+ * the key) when it is not in the format.
+ *
+ * @example
+ * ```ts
+ * for (const [key, role] of pairs) await store.create(apiKeyRecordFor(key, { roles: [role] }));
+ * ```
+ */
+export function apiKeyRecordFor(
+  key: string,
+  options: Omit<CreateApiKeyOptions, 'namespace'> = {},
+): ApiKeyRecord {
+  const where = 'auth apiKeyRecordFor';
+  checkOptions(
+    where,
+    options,
+    CREATE_OPTIONS.filter((o) => o !== 'namespace'),
+  );
+  const parsed = typeof key === 'string' ? parseApiKey(key) : undefined;
+  if (parsed === undefined) {
+    throw new TypeError(
+      `restwell/${where}: the key is not in the key format <namespace>_<12 base62>_<32 base62>; make one with createApiKey().`,
+    );
+  }
+  return buildRecord(where, key, parsed.id, options);
+}
+
+function buildRecord(
+  where: string,
+  key: string,
+  id: string,
+  options: CreateApiKeyOptions,
+): ApiKeyRecord {
   const clock = options.now ?? Date.now;
   if (typeof clock !== 'function') invalidOption(where, 'now', 'a function', clock);
   const now = clock();
-  const id = randomBase62(ID_LENGTH);
-  const key = `${namespace}_${id}_${randomBase62(SECRET_LENGTH)}`;
   const subject = options.subject ?? id;
   if (typeof subject !== 'string' || subject.length === 0 || subject.length > 256) {
     invalidOption(where, 'subject', 'a string of 1 to 256 characters', subject);
@@ -300,7 +339,7 @@ export function createApiKey(options: CreateApiKeyOptions = {}): IssuedApiKey {
     createdAt: now,
     ...(expiresAt === undefined ? {} : { expiresAt }),
   };
-  return { key, record };
+  return record;
 }
 
 /**

@@ -55,6 +55,7 @@ export {
   type ApiKeyVerifier,
   type ApiKeyVerifierOptions,
   apiKeyMatches,
+  apiKeyRecordFor,
   apiKeyVerifier,
   type CreateApiKeyOptions,
   createApiKey,

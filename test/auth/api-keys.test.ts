@@ -6,6 +6,7 @@ import {
   type ApiKeyRecord,
   type ApiKeyStore,
   apiKeyMatches,
+  apiKeyRecordFor,
   apiKeyVerifier,
   createApiKey,
   issueApiKey,
@@ -80,6 +81,34 @@ describe('issuing keys', () => {
     const { key, record } = await issueApiKey(store, { roles: ['admin'] });
     expect(await store.get(record.id)).toEqual(record);
     expect(apiKeyMatches(key, (await store.get(record.id))!.hash)).toBe(true);
+  });
+});
+
+describe('apiKeyRecordFor', () => {
+  it('records a key given in configuration by its hash, and the key then verifies', async () => {
+    const { key } = createApiKey();
+    const record = apiKeyRecordFor(key, { subject: 'svc_env', roles: ['admin'] });
+    expect(record.id).toBe(key.split('_')[1]);
+    expect(JSON.stringify(record)).not.toContain(key.split('_')[2]!);
+    const store = new MemoryApiKeyStore();
+    await store.create(record);
+    expect((await apiKeyVerifier({ store }).verify(key)).principal).toMatchObject({
+      id: 'svc_env',
+      roles: ['admin'],
+    });
+  });
+
+  it('refuses a string not in the key format, without showing it', () => {
+    try {
+      apiKeyRecordFor('hunter2-my-old-key');
+      expect.unreachable();
+    } catch (err) {
+      expect(String(err)).toMatch(/key format/);
+      expect(String(err)).not.toContain('hunter2');
+    }
+    expect(() => apiKeyRecordFor(createApiKey().key, { namespace: 'x' } as never)).toThrow(
+      /unknown option/,
+    );
   });
 });
 
