@@ -128,6 +128,23 @@ describe.each(cases)('$name API key store', ({ enabled, make }) => {
   });
 });
 
+describe('memory specifics', () => {
+  it('a record is copied in and frozen: neither the caller’s object nor a reader changes it', async () => {
+    const store = new MemoryApiKeyStore();
+    const { record } = createApiKey({ roles: ['member'] });
+    const mine = { ...record, roles: [...record.roles] };
+    await store.create(mine);
+    mine.roles.push('admin');
+    const read = (await store.get(record.id))!;
+    expect(read.roles).toEqual(['member']);
+    expect(() => (read.roles as string[]).push('admin')).toThrow(TypeError);
+    expect(() => {
+      (read as { subject: string }).subject = 'someone else';
+    }).toThrow(TypeError);
+    expect((await store.get(record.id))!.subject).toBe(record.subject);
+  });
+});
+
 describe.runIf(services.redis)('Redis specifics', () => {
   it('an expiring key lives in Redis until its expiry plus retainExpiredMs', async () => {
     redis ??= new Redis(services.redisUrl);

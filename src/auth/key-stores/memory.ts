@@ -5,9 +5,17 @@
  */
 import type { ApiKeyRecord, ApiKeyStore } from '../api-keys.js';
 
+function frozenCopy(record: ApiKeyRecord): ApiKeyRecord {
+  const copy = structuredClone(record) as ApiKeyRecord & Record<string, unknown>;
+  for (const value of Object.values(copy)) if (Array.isArray(value)) Object.freeze(value);
+  return Object.freeze(copy);
+}
+
 /**
- * API key records in memory. Records are copied in and out, so a caller
- * that changes an object it passed or got back changes nothing stored.
+ * API key records in memory. A record is copied and deeply frozen when it is
+ * stored, and handed out as it is: a caller that changes the object it passed
+ * changes nothing stored, one that tries to change what it got back throws
+ * (in strict mode), and a read costs no copy.
  *
  * @example
  * ```ts
@@ -20,20 +28,20 @@ export class MemoryApiKeyStore implements ApiKeyStore {
   private readonly records = new Map<string, ApiKeyRecord>();
 
   async get(id: string): Promise<ApiKeyRecord | null> {
-    const record = this.records.get(id);
-    return record === undefined ? null : structuredClone(record);
+    return this.records.get(id) ?? null;
   }
 
   async create(record: ApiKeyRecord): Promise<boolean> {
     if (this.records.has(record.id)) return false;
-    this.records.set(record.id, structuredClone(record));
+    this.records.set(record.id, frozenCopy(record));
     return true;
   }
 
   async revoke(id: string, at: number): Promise<boolean> {
     const record = this.records.get(id);
     if (record === undefined) return false;
-    if (record.revokedAt === undefined) this.records.set(id, { ...record, revokedAt: at });
+    if (record.revokedAt === undefined)
+      this.records.set(id, frozenCopy({ ...record, revokedAt: at }));
     return true;
   }
 
