@@ -122,6 +122,15 @@ export interface ProblemCodes {
   'duplicate-header': true;
   /** A `Host` header that is not `host[:port]` (RFC 9112 §3.2) (400). */
   'invalid-host': true;
+  // auth
+  'authentication-required': true;
+  'invalid-token': true;
+  'invalid-api-key': true;
+  'malformed-credentials': true;
+  'credentials-in-query': true;
+  'insufficient-scope': true;
+  'access-denied': true;
+  'ip-not-allowed': true;
   // versioning
   'version-unsupported': true;
   'version-sunset': true;
