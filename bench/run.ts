@@ -20,6 +20,7 @@ const all = [
   'audit',
   'webhooks',
   'versioning',
+  'auth',
 ];
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : all;
 const tsconfig = fileURLToPath(new URL('./tsconfig.json', import.meta.url));
