@@ -31,7 +31,7 @@ export interface AuditCliIo {
 }
 
 const USAGE = `usage: restwell-audit verify [FILE | - | --redis URL | --postgres URL] [options]
-  --log NAME              the log to check (default: the first record's)
+  --log NAME              the log to check (default: every log in the input)
   --key-env VAR           the environment variable holding the chain key (default AUDIT_KEY)
   --checkpoints FILE      signed checkpoints, one JSON object per line
   --public-key FILE       the ed25519 public key (PEM) checkpoints are signed with
@@ -123,13 +123,6 @@ export async function runAuditCli(argv: readonly string[], io: AuditCliIo): Prom
     } else {
       records = lines(read(positional[0] ?? '-'));
     }
-    if (log !== undefined) {
-      records = records.filter((r) => {
-        if (typeof r !== 'string') return r.log === log;
-        const parsed = JSON.parse(r) as { audit?: ChainedRecord; log?: string };
-        return (parsed.audit?.log ?? parsed.log) === log;
-      });
-    }
     let checkpoints: AuditCheckpoint[] | undefined;
     if (typeof flags['--checkpoints'] === 'string') {
       checkpoints = lines(read(flags['--checkpoints'])).map(
@@ -142,6 +135,7 @@ export async function runAuditCli(argv: readonly string[], io: AuditCliIo): Prom
         : undefined;
     const result = verifyAuditLog(records, {
       key,
+      ...(log === undefined ? {} : { log }),
       ...(checkpoints === undefined ? {} : { checkpoints }),
       ...(publicKey === undefined ? {} : { publicKey }),
       allowTrimmedStart: flags['--allow-trimmed-start'] === true,

@@ -1,0 +1,104 @@
+/**
+ * verifyAuditLog and the CLI under attack: what someone who can write the log
+ * (but holds neither the chain key nor the signing key) can do to it.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { type ChainedRecord, chainRecord, recordText } from '../../src/audit/chain.js';
+import { signCheckpoint } from '../../src/audit/checkpoint.js';
+import { runAuditCli } from '../../src/audit/cli.js';
+import { verifyAuditLog } from '../../src/audit/verify.js';
+
+const KEY = Buffer.from('r'.repeat(32));
+const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+const PEM = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+
+function chain(n: number, log = 'api'): ChainedRecord[] {
+  const out: ChainedRecord[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push(chainRecord(KEY, log, { type: 'request', time: 't', status: 201, i }, out.at(-1)));
+  }
+  return out;
+}
+
+async function cli(argv: string[], files: Record<string, string>) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runAuditCli(argv, {
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+    env: { AUDIT_KEY: KEY.toString() },
+    readFile: (p) => {
+      const text = files[p];
+      if (text === undefined) throw new Error(`ENOENT: ${p}`);
+      return text;
+    },
+  });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+describe('a record of another log spliced in front', () => {
+  const a = chain(5, 'payments');
+  const b = chain(1, 'payments-old');
+  const edited = a.map((r) => ({ ...r, status: 500 }) as ChainedRecord);
+  const cp = signCheckpoint(privateKey, { log: 'payments', seq: 5, head: a[4]!.hash, time: 'T' });
+
+  it("does not have the log's own records passed over", () => {
+    const lines = [recordText(b[0]!), ...edited.map(recordText)];
+    expect(verifyAuditLog(lines, { key: KEY }).defect).toMatchObject({
+      kind: 'edited',
+      seq: 1,
+      log: 'payments',
+    });
+  });
+
+  it("does not have the log's checkpoints passed over", () => {
+    // The whole log replaced by one valid record of another log of the same key.
+    const result = verifyAuditLog([recordText(b[0]!)], {
+      key: KEY,
+      checkpoints: [cp],
+      publicKey,
+    });
+    expect(result.defect).toMatchObject({ kind: 'truncated', log: 'payments' });
+  });
+
+  it('is passed over when the log to check is named, which is then checked in full', () => {
+    const lines = [recordText(b[0]!), ...a.map(recordText)];
+    expect(
+      verifyAuditLog(lines, { key: KEY, log: 'payments', checkpoints: [cp], publicKey }),
+    ).toMatchObject({ ok: true, records: 5, first: 1, last: 5, checkpoint: { seq: 5 } });
+    const tampered = [recordText(b[0]!), ...edited.map(recordText)];
+    expect(verifyAuditLog(tampered, { key: KEY, log: 'payments' }).defect?.kind).toBe('edited');
+    // The other log's checkpoints do not apply to this one.
+    const other = signCheckpoint(privateKey, {
+      log: 'payments-old',
+      seq: 9,
+      head: 'x',
+      time: 'T',
+    });
+    expect(
+      verifyAuditLog(lines, { key: KEY, log: 'payments', checkpoints: [other], publicKey }).ok,
+    ).toBe(true);
+  });
+
+  it('through the CLI, with and without --log', async () => {
+    const files = {
+      'audit.jsonl': [recordText(b[0]!), ...edited.map(recordText)].join('\n'),
+      'cp.jsonl': JSON.stringify(cp),
+      'audit.pub': PEM,
+    };
+    const plain = await cli(['verify', 'audit.jsonl'], files);
+    expect(plain.code).toBe(1);
+    expect(plain.out).toMatch(/^edited: /);
+    const named = await cli(['verify', 'audit.jsonl', '--log', 'payments'], files);
+    expect(named.code).toBe(1);
+    expect(named.out).toMatch(/^edited: /);
+  });
+
+  it('a malformed line is a defect (exit 1) with --log too, not a read error', async () => {
+    const files = { 'audit.jsonl': [recordText(a[0]!), '{not json', 'null'].join('\n') };
+    const r = await cli(['verify', 'audit.jsonl', '--log', 'payments'], files);
+    expect(r).toMatchObject({ code: 1 });
+    expect(r.out).toMatch(/^malformed: Line 2 is not JSON/);
+  });
+});
