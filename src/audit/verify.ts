@@ -81,6 +81,55 @@ function isRecord(value: unknown): value is ChainedRecord {
   );
 }
 
+/**
+ * Whether a JSON text (already known to parse) has an object with one member
+ * name twice. RFC 8259 §4 leaves the meaning of such an object open (I-JSON,
+ * RFC 7493 §2.3, forbids it): `JSON.parse` keeps the last value, other readers
+ * the first, so a line holding both could show a reader one record and verify
+ * as another. A scan with an explicit stack: depth costs heap, not call stack.
+ */
+function hasRepeatedName(text: string): boolean {
+  // One entry per open container: the names seen in an object, null for an array.
+  const open: Array<Set<string> | null> = [];
+  let atName = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      let end = i + 1;
+      let escaped = false;
+      for (; end < text.length; end++) {
+        const d = text.charCodeAt(end);
+        if (d === 0x5c) {
+          escaped = true;
+          end++;
+        } else if (d === 0x22) break;
+      }
+      const names = open[open.length - 1];
+      if (atName && names) {
+        const name = escaped
+          ? (JSON.parse(text.slice(i, end + 1)) as string)
+          : text.slice(i + 1, end);
+        if (names.has(name)) return true;
+        names.add(name);
+        atName = false;
+      }
+      i = end;
+    } else if (c === 0x7b) {
+      open.push(new Set());
+      atName = true;
+    } else if (c === 0x5b) {
+      open.push(null);
+      atName = false;
+    } else if (c === 0x7d || c === 0x5d) {
+      open.pop();
+      atName = false;
+    } else if (c === 0x2c) {
+      atName = open.length > 0 && open[open.length - 1] !== null;
+    }
+  }
+  return false;
+}
+
 /** What is known of one log while its records are read. */
 interface LogState {
   previous: ChainedRecord | undefined;
@@ -172,6 +221,9 @@ class AuditVerifier {
             : parsed;
       } catch {
         return this.fail('malformed', `Line ${this.position} is not JSON.`);
+      }
+      if (hasRepeatedName(item)) {
+        return this.fail('malformed', `Line ${this.position} has a member name twice.`);
       }
     }
     if (!isRecord(record)) {

@@ -102,3 +102,31 @@ describe('a record of another log spliced in front', () => {
     expect(r.out).toMatch(/^malformed: Line 2 is not JSON/);
   });
 });
+
+describe('a line with a member name twice', () => {
+  const [first, second] = chain(2);
+  const text = recordText(first!);
+
+  it('is malformed: readers disagree on which value it holds (RFC 8259 §4)', () => {
+    // JSON.parse keeps the last "status" (the hashed one); a reader keeping the first sees 500.
+    const doubled = text.replace('{', '{"status":500,');
+    expect(verifyAuditLog([doubled, recordText(second!)], { key: KEY }).defect).toMatchObject({
+      kind: 'malformed',
+    });
+    const escaped = text.replace('{', '{"st\\u0061tus":500,');
+    expect(verifyAuditLog([escaped], { key: KEY }).defect?.kind).toBe('malformed');
+    // In the pino wrapper too: a second "audit" member.
+    const wrapped = `{"level":30,"audit":{"log":"api","seq":1,"prev":"","hash":"x"},"audit":${text}}`;
+    expect(verifyAuditLog([wrapped], { key: KEY }).defect?.kind).toBe('malformed');
+  });
+
+  it('is told apart from the same name in two objects, and from a name-like value', () => {
+    const nested = chainRecord(
+      KEY,
+      'api',
+      { type: 'request', time: 't', a: { type: 'x', b: { type: 'y' } }, c: ['type', { type: 1 }] },
+      undefined,
+    );
+    expect(verifyAuditLog([JSON.stringify(nested)], { key: KEY }).ok).toBe(true);
+  });
+});
