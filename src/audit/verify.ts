@@ -76,8 +76,23 @@ function isRecord(value: unknown): value is ChainedRecord {
     typeof r === 'object' &&
     typeof r.log === 'string' &&
     Number.isSafeInteger(r.seq) &&
+    r.seq >= 1 &&
     typeof r.prev === 'string' &&
     typeof r.hash === 'string'
+  );
+}
+
+function isCheckpoint(value: unknown): value is AuditCheckpoint {
+  const c = value as AuditCheckpoint;
+  return (
+    c !== null &&
+    typeof c === 'object' &&
+    typeof c.log === 'string' &&
+    Number.isSafeInteger(c.seq) &&
+    c.seq >= 1 &&
+    typeof c.head === 'string' &&
+    typeof c.time === 'string' &&
+    typeof c.signature === 'string'
   );
 }
 
@@ -153,8 +168,8 @@ class AuditVerifier {
   private readonly key: Uint8Array;
   private readonly logs = new Map<string, LogState>();
   private readonly checkpoints = new Map<string, LogCheckpoints>();
-  /** The first checkpoint that does not verify: reported after the records' own defects. */
-  private readonly forged: AuditCheckpoint | undefined;
+  /** The first checkpoint that is not one or does not verify: reported after the records' own defects. */
+  private readonly forged: { detail: string; log?: string } | undefined;
   /** The log the result describes. */
   private main: string | undefined;
   /** Position in the input, 1-based, blank lines included. */
@@ -171,10 +186,17 @@ class AuditVerifier {
         'restwell/audit: verifying checkpoints needs the publicKey they are signed with.',
       );
     }
-    for (const cp of checkpoints) {
+    for (const [i, cp] of checkpoints.entries()) {
+      if (!isCheckpoint(cp)) {
+        this.forged ??= { detail: `Checkpoint ${i + 1} is not a checkpoint.` };
+        continue;
+      }
       if (options.log !== undefined && cp.log !== options.log) continue;
       if (!verifyCheckpoint(publicKey, cp)) {
-        this.forged ??= cp;
+        this.forged ??= {
+          detail: `The checkpoint of record ${cp.seq} at ${cp.time} is not signed by this key.`,
+          log: cp.log,
+        };
         continue;
       }
       const known = this.checkpoints.get(cp.log);
@@ -306,12 +328,7 @@ class AuditVerifier {
   /** The result once every entry is read: a forged checkpoint, or a log that ends too early. */
   finish(): AuditVerification {
     if (this.forged !== undefined) {
-      return this.fail(
-        'checkpoint',
-        `The checkpoint of record ${this.forged.seq} at ${this.forged.time} is not signed by this key.`,
-        undefined,
-        this.forged.log,
-      );
+      return this.fail('checkpoint', this.forged.detail, undefined, this.forged.log);
     }
     this.main ??= this.checkpoints.keys().next().value;
     const mainCheckpoint =

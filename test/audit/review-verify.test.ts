@@ -130,3 +130,55 @@ describe('a line with a member name twice', () => {
     expect(verifyAuditLog([JSON.stringify(nested)], { key: KEY }).ok).toBe(true);
   });
 });
+
+describe('sequence numbers and checkpoints out of range', () => {
+  it('refuses a record numbered below 1, even with allowTrimmedStart', () => {
+    for (const seq of [0, -4]) {
+      const record = chainRecord(
+        KEY,
+        'api',
+        { type: 'request', time: 't' },
+        { seq: seq - 1, hash: 'h' },
+      );
+      expect(verifyAuditLog([record], { key: KEY, allowTrimmedStart: true }).defect?.kind).toBe(
+        'malformed',
+      );
+    }
+    const huge = recordText(chain(1)[0]!).replace('"seq":1', '"seq":9007199254740993');
+    expect(verifyAuditLog([huge], { key: KEY, allowTrimmedStart: true }).defect?.kind).toBe(
+      'malformed',
+    );
+  });
+
+  it('names a checkpoint that is not one, instead of throwing', () => {
+    const log = chain(3);
+    const signed = (seq: unknown) =>
+      signCheckpoint(privateKey, { log: 'api', seq: seq as number, head: log[2]!.hash, time: 'T' });
+    for (const cp of [null, 'x', {}, signed('3'), signed(2.5), signed(0)]) {
+      const result = verifyAuditLog(log, {
+        key: KEY,
+        checkpoints: [cp as never],
+        publicKey,
+      });
+      expect(result.defect?.kind).toBe('checkpoint');
+    }
+  });
+
+  it('an old checkpoint replayed changes nothing; one beyond the log is a truncation', () => {
+    const log = chain(6);
+    const old = signCheckpoint(privateKey, { log: 'api', seq: 2, head: log[1]!.hash, time: 'T1' });
+    const newest = signCheckpoint(privateKey, {
+      log: 'api',
+      seq: 6,
+      head: log[5]!.hash,
+      time: 'T2',
+    });
+    expect(
+      verifyAuditLog(log.slice(0, 4), { key: KEY, checkpoints: [newest, old, old], publicKey })
+        .defect,
+    ).toMatchObject({ kind: 'truncated', seq: 5 });
+    expect(
+      verifyAuditLog(log, { key: KEY, checkpoints: [old, newest, old], publicKey }),
+    ).toMatchObject({ ok: true, checkpoint: { seq: 6, time: 'T2' } });
+  });
+});
