@@ -17,16 +17,20 @@
 
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import type { AuditCheckpoint } from './checkpoint.js';
-import type { ChainedRecord } from './chain.js';
-import { verifyAuditLog } from './verify.js';
+import { type AuditVerification, verifyAuditStream } from './verify.js';
 
 /** Where the command writes, and what it reads: injectable for tests. */
 export interface AuditCliIo {
   out: (line: string) => void;
   err: (line: string) => void;
   env: Readonly<Record<string, string | undefined>>;
-  /** Reads a file, or standard input for `-`. */
+  /**
+   * Reads a file, or standard input for `-`, whole. By default the log is
+   * read line by line and the checkpoints and key whole.
+   */
   readFile?: (path: string) => string;
 }
 
@@ -41,6 +45,17 @@ const USAGE = `usage: restwell-audit verify [FILE | - | --redis URL | --postgres
 
 function lines(text: string): string[] {
   return text.split('\n').filter((l) => l.trim() !== '');
+}
+
+/**
+ * The lines of a file, or of standard input for `-`, as they are read: a log
+ * of any size is checked in constant memory (one string of the whole file
+ * could not hold more than about 512 MB).
+ */
+async function fileLines(path: string): Promise<AsyncIterable<string>> {
+  // Opened first, so that a missing file is a read error before any line.
+  const input = path === '-' ? process.stdin : (await open(path)).createReadStream();
+  return createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
 }
 
 /** Runs the command with `argv` (the arguments after the program name); resolves to the exit status. */
@@ -89,40 +104,6 @@ export async function runAuditCli(argv: readonly string[], io: AuditCliIo): Prom
   }
   const log = typeof flags['--log'] === 'string' ? flags['--log'] : undefined;
   try {
-    let records: Array<ChainedRecord | string>;
-    if (typeof flags['--redis'] === 'string' || typeof flags['--postgres'] === 'string') {
-      if (log === undefined) {
-        io.err('--log is required with --redis or --postgres.');
-        return 2;
-      }
-      if (typeof flags['--redis'] === 'string') {
-        const { Redis } = await import('ioredis');
-        const { readRedisLog } = await import('./redis.js');
-        const redis = new Redis(flags['--redis'], { lazyConnect: true, maxRetriesPerRequest: 1 });
-        try {
-          await redis.connect();
-          const prefix = typeof flags['--prefix'] === 'string' ? flags['--prefix'] : undefined;
-          records = await readRedisLog(redis, log, prefix === undefined ? {} : { prefix });
-        } finally {
-          redis.disconnect();
-        }
-      } else {
-        const pg = await import('pg');
-        const { readPostgresLog } = await import('./postgres.js');
-        const pool = new pg.default.Pool({
-          connectionString: flags['--postgres'] as string,
-          max: 1,
-        });
-        try {
-          const table = typeof flags['--table'] === 'string' ? flags['--table'] : undefined;
-          records = await readPostgresLog(pool, log, table === undefined ? {} : { table });
-        } finally {
-          await pool.end();
-        }
-      }
-    } else {
-      records = lines(read(positional[0] ?? '-'));
-    }
     let checkpoints: AuditCheckpoint[] | undefined;
     if (typeof flags['--checkpoints'] === 'string') {
       checkpoints = lines(read(flags['--checkpoints'])).map(
@@ -133,13 +114,58 @@ export async function runAuditCli(argv: readonly string[], io: AuditCliIo): Prom
       typeof flags['--public-key'] === 'string'
         ? createPublicKey(read(flags['--public-key']))
         : undefined;
-    const result = verifyAuditLog(records, {
+    const options = {
       key,
       ...(log === undefined ? {} : { log }),
       ...(checkpoints === undefined ? {} : { checkpoints }),
       ...(publicKey === undefined ? {} : { publicKey }),
       allowTrimmedStart: flags['--allow-trimmed-start'] === true,
-    });
+    };
+    let result: AuditVerification;
+    if (typeof flags['--redis'] === 'string' || typeof flags['--postgres'] === 'string') {
+      if (log === undefined) {
+        io.err('--log is required with --redis or --postgres.');
+        return 2;
+      }
+      // The stored texts, not parsed records, so that every check of a line applies to them.
+      if (typeof flags['--redis'] === 'string') {
+        const { Redis } = await import('ioredis');
+        const { streamRedisLog } = await import('./redis.js');
+        const redis = new Redis(flags['--redis'], { lazyConnect: true, maxRetriesPerRequest: 1 });
+        try {
+          await redis.connect();
+          const prefix = typeof flags['--prefix'] === 'string' ? flags['--prefix'] : undefined;
+          result = await verifyAuditStream(
+            streamRedisLog(redis, log, prefix === undefined ? {} : { prefix }),
+            options,
+          );
+        } finally {
+          redis.disconnect();
+        }
+      } else {
+        const pg = await import('pg');
+        const { streamPostgresLog } = await import('./postgres.js');
+        const pool = new pg.default.Pool({
+          connectionString: flags['--postgres'] as string,
+          max: 1,
+        });
+        try {
+          const table = typeof flags['--table'] === 'string' ? flags['--table'] : undefined;
+          result = await verifyAuditStream(
+            streamPostgresLog(pool, log, table === undefined ? {} : { table }),
+            options,
+          );
+        } finally {
+          await pool.end();
+        }
+      }
+    } else {
+      const path = positional[0] ?? '-';
+      result = await verifyAuditStream(
+        io.readFile === undefined ? await fileLines(path) : io.readFile(path).split('\n'),
+        options,
+      );
+    }
     if (result.ok) {
       io.out(
         `ok: ${result.records} records${result.first === undefined ? '' : ` (${result.first} to ${result.last})`}${result.checkpoint === undefined ? '' : `, checked against the checkpoint of record ${result.checkpoint.seq} at ${result.checkpoint.time}`}`,

@@ -137,22 +137,37 @@ export function redisStreamSink(redis: Redis, options: RedisStreamSinkOptions = 
   };
 }
 
-/** Every record of a log in a Redis stream, oldest first (for `verify()`). */
-export async function readRedisLog(
+/**
+ * The stored text of every record of a log in a Redis stream, oldest first,
+ * read a page at a time (for `verifyAuditStream()`, in constant memory).
+ */
+export async function* streamRedisLog(
   redis: Redis,
   log: string,
   options: { prefix?: string } = {},
-): Promise<ChainedRecord[]> {
+): AsyncGenerator<string> {
   const [, streamKey] = keysOf(options.prefix ?? 'restwell:audit:', log);
-  const out: ChainedRecord[] = [];
   let start = '-';
   for (;;) {
     const batch = await redis.xrange(streamKey, start, '+', 'COUNT', 1000);
     for (const [, fields] of batch) {
       const i = fields.indexOf('record');
-      if (i >= 0) out.push(JSON.parse(fields[i + 1] as string) as ChainedRecord);
+      if (i >= 0) yield fields[i + 1] as string;
     }
-    if (batch.length < 1000) return out;
+    if (batch.length < 1000) return;
     start = `(${batch[batch.length - 1]?.[0]}`;
   }
+}
+
+/** Every record of a log in a Redis stream, oldest first (for `verifyAuditLog()`). */
+export async function readRedisLog(
+  redis: Redis,
+  log: string,
+  options: { prefix?: string } = {},
+): Promise<ChainedRecord[]> {
+  const out: ChainedRecord[] = [];
+  for await (const text of streamRedisLog(redis, log, options)) {
+    out.push(JSON.parse(text) as ChainedRecord);
+  }
+  return out;
 }

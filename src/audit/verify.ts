@@ -107,38 +107,42 @@ function hasRepeatedName(text: string): boolean {
   // One entry per open container: the names seen in an object, null for an array.
   const open: Array<Set<string> | null> = [];
   let atName = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x22) {
-      let end = i + 1;
+  // The regular expressions jump over whitespace and the insides of strings.
+  const structural = /["{}[\],]/g;
+  const stringEnd = /\\.|"/g;
+  for (let m = structural.exec(text); m !== null; m = structural.exec(text)) {
+    const c = m[0];
+    if (c === '"') {
+      const start = m.index;
       let escaped = false;
-      for (; end < text.length; end++) {
-        const d = text.charCodeAt(end);
-        if (d === 0x5c) {
-          escaped = true;
-          end++;
-        } else if (d === 0x22) break;
+      stringEnd.lastIndex = start + 1;
+      let end = stringEnd.exec(text);
+      while (end !== null && end[0] !== '"') {
+        escaped = true;
+        end = stringEnd.exec(text);
       }
+      const close = end === null ? text.length : end.index;
+      structural.lastIndex = close + 1;
       const names = open[open.length - 1];
       if (atName && names) {
         const name = escaped
-          ? (JSON.parse(text.slice(i, end + 1)) as string)
-          : text.slice(i + 1, end);
+          ? (JSON.parse(text.slice(start, close + 1)) as string)
+          : text.slice(start + 1, close);
         if (names.has(name)) return true;
         names.add(name);
         atName = false;
       }
-      i = end;
-    } else if (c === 0x7b) {
+    } else if (c === '{') {
       open.push(new Set());
       atName = true;
-    } else if (c === 0x5b) {
+    } else if (c === '[') {
       open.push(null);
       atName = false;
-    } else if (c === 0x7d || c === 0x5d) {
+    } else if (c === '}' || c === ']') {
       open.pop();
       atName = false;
-    } else if (c === 0x2c) {
+    } else {
+      // A comma: in an object, a name comes next.
       atName = open.length > 0 && open[open.length - 1] !== null;
     }
   }
@@ -372,6 +376,24 @@ export function verifyAuditLog(
 ): AuditVerification {
   const verifier = new AuditVerifier(options);
   for (const item of input) {
+    const defect = verifier.add(item);
+    if (defect !== undefined) return defect;
+  }
+  return verifier.finish();
+}
+
+/**
+ * {@link verifyAuditLog} over records that arrive one at a time (a file read
+ * line by line, a stream or table read a page at a time), in constant memory
+ * however long the log: `streamRedisLog()` and `streamPostgresLog()` give such
+ * an input.
+ */
+export async function verifyAuditStream(
+  input: AsyncIterable<ChainedRecord | string> | Iterable<ChainedRecord | string>,
+  options: VerifyAuditOptions,
+): Promise<AuditVerification> {
+  const verifier = new AuditVerifier(options);
+  for await (const item of input) {
     const defect = verifier.add(item);
     if (defect !== undefined) return defect;
   }
