@@ -15,6 +15,7 @@ import { type Context, type Middleware, type Next, principalId } from '../core/c
 import { checkOptions, invalidOption } from '../core/errors.js';
 import { sha256 } from '../core/hash.js';
 import { defaultLogger, type Logger, LogThrottle, serializeError } from '../core/logger.js';
+import { problemInitFrom } from '../core/problem.js';
 import { canonicalJson } from '../idempotency/canonical-json.js';
 import {
   type AuditEvent,
@@ -135,9 +136,13 @@ function payloadHash(ctx: Context, names: ReadonlySet<string>): string | null {
   return null;
 }
 
+/**
+ * The status an error is answered with: the adapter's own reading of it (a
+ * `status`, else a `statusCode`, an integer from 400 to 599, else 500). An
+ * adapter's `problems.map` may still answer it with another.
+ */
 function statusOf(err: unknown): number {
-  const status = (err as { status?: unknown } | null)?.status;
-  return typeof status === 'number' && status >= 400 && status <= 599 ? status : 500;
+  return problemInitFrom(err).status;
 }
 
 /**
