@@ -10,7 +10,6 @@
  */
 
 import type { KeyObject } from 'node:crypto';
-import { valueNestsDeeperThan } from '../core/body.js';
 import { type Context, type Middleware, type Next, principalId } from '../core/context.js';
 import { checkOptions, invalidOption } from '../core/errors.js';
 import { sha256 } from '../core/hash.js';
@@ -101,7 +100,6 @@ const KNOWN = [
 ];
 const DEFAULT_REDACT = ['password', 'secret', 'token', 'apiKey', 'api_key', 'cardNumber', 'cvc'];
 const MAX_USER_AGENT = 512;
-const MAX_BODY_DEPTH = 64;
 /** Most records one batch append carries (sinks with `appendMany`). */
 const MAX_BATCH = 100;
 
@@ -113,26 +111,116 @@ function integer(name: string, value: unknown, fallback: number): number {
   return value;
 }
 
-/** A copy with the named members redacted. Bodies deeper than 64 levels are never walked. */
-function redact(value: unknown, names: ReadonlySet<string>): unknown {
-  if (Array.isArray(value)) return value.map((v) => redact(v, names));
-  if (value === null || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
-    out[k] = names.has(k.toLowerCase()) ? '[redacted]' : redact(v, names);
-  }
-  return out;
+/** The value `JSON.stringify` writes in place of `value`: its `toJSON()` result, once. */
+function jsonValue(value: unknown): unknown {
+  return value !== null &&
+    typeof value === 'object' &&
+    typeof (value as { toJSON?: unknown }).toJSON === 'function'
+    ? (value as { toJSON(): unknown }).toJSON()
+    : value;
 }
 
-function payloadHash(ctx: Context, names: ReadonlySet<string>): string | null {
-  const { body, rawBody } = ctx.request;
-  if (body !== null && typeof body === 'object' && !(body instanceof Uint8Array)) {
-    if (!valueNestsDeeperThan(body, MAX_BODY_DEPTH)) {
-      const text = canonicalJson(redact(body, names));
-      if (text !== undefined) return sha256(text);
+type Step =
+  | { source: unknown; target: Record<string, unknown> | unknown[]; key: string | number }
+  | { leave: object };
+
+/**
+ * A copy of a JSON value with the named members replaced by `"[redacted]"`,
+ * at any depth: an explicit stack, so that a body nested 10,000 levels (which
+ * `express.json()` lets through) costs heap, not call stack. Copies are
+ * objects without a prototype, so that a member named `__proto__` stays a
+ * member. A cycle throws, as it does in `JSON.stringify`.
+ */
+function redact(value: unknown, names: ReadonlySet<string>): unknown {
+  const root: Record<string, unknown> = Object.create(null);
+  const open = new Set<object>();
+  const steps: Step[] = [{ source: value, target: root, key: 'value' }];
+  for (let step = steps.pop(); step !== undefined; step = steps.pop()) {
+    if ('leave' in step) {
+      open.delete(step.leave);
+      continue;
+    }
+    const source = jsonValue(step.source);
+    const { target, key } = step;
+    if (source === null || typeof source !== 'object' || source instanceof Uint8Array) {
+      (target as Record<string | number, unknown>)[key] = source;
+      continue;
+    }
+    if (open.has(source)) throw new TypeError('Converting circular structure to JSON');
+    open.add(source);
+    steps.push({ leave: source });
+    if (Array.isArray(source)) {
+      const copy: unknown[] = new Array(source.length);
+      (target as Record<string | number, unknown>)[key] = copy;
+      for (let i = source.length - 1; i >= 0; i--) {
+        steps.push({ source: source[i], target: copy, key: i });
+      }
+    } else {
+      const copy: Record<string, unknown> = Object.create(null);
+      (target as Record<string | number, unknown>)[key] = copy;
+      for (const [k, v] of Object.entries(source)) {
+        if (names.has(k.toLowerCase())) copy[k] = '[redacted]';
+        else steps.push({ source: v, target: copy, key: k });
+      }
     }
   }
-  if (rawBody !== undefined && rawBody.length > 0) return sha256(rawBody);
+  return root.value;
+}
+
+function isContainer(value: unknown): value is object {
+  return value !== null && typeof value === 'object' && !(value instanceof Uint8Array);
+}
+
+/** The canonical JSON of a value, redacted; `undefined` when it has none (a cycle, a BigInt). */
+function redactedJson(value: unknown, names: ReadonlySet<string>): string | undefined {
+  try {
+    return canonicalJson(redact(value, names));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The JSON object or array the bytes hold, if they hold one. */
+function jsonContainerOf(bytes: Uint8Array): object | undefined {
+  let i = 0;
+  // JSON's whitespace (RFC 8259 §2), then "{" or "[": otherwise not worth parsing.
+  while (
+    i < bytes.length &&
+    (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0a || bytes[i] === 0x0d)
+  )
+    i++;
+  if (bytes[i] !== 0x7b && bytes[i] !== 0x5b) return undefined;
+  try {
+    const value: unknown = JSON.parse(
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
+    );
+    return isContainer(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The SHA-256 of the payload: of the canonical JSON of a JSON body, redacted,
+ * else of its bytes. The raw bytes come first when a parser kept them: after
+ * `next()` the parsed body may be what a validator made of it (members
+ * stripped, values coerced), not what the client sent.
+ */
+function payloadHash(ctx: Context, names: ReadonlySet<string>): string | null {
+  const { body, rawBody } = ctx.request;
+  const raw = rawBody !== undefined && rawBody.length > 0 ? rawBody : undefined;
+  const sent = raw === undefined ? undefined : jsonContainerOf(raw);
+  if (sent !== undefined) {
+    const text = redactedJson(sent, names);
+    if (text !== undefined) return sha256(text);
+  }
+  if (isContainer(body)) {
+    const text = redactedJson(body, names);
+    if (text !== undefined) return sha256(text);
+  }
+  if (raw !== undefined) return sha256(raw);
+  if (body instanceof Uint8Array && body.length > 0) return sha256(body);
+  if (typeof body === 'string' && body.length > 0) return sha256(body);
   return null;
 }
 

@@ -6,11 +6,16 @@
 import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import type { ChainedRecord } from '../../src/audit/chain.js';
 import { audit } from '../../src/audit/middleware.js';
 import { callbackSink } from '../../src/audit/sinks.js';
 import { jsonBody } from '../../src/core/body.js';
+import type { Middleware } from '../../src/core/context.js';
+import { sha256 } from '../../src/core/hash.js';
 import { silentLogger } from '../../src/core/logger.js';
+import { validate } from '../../src/core/validate.js';
+import { canonicalJson } from '../../src/idempotency/canonical-json.js';
 import { rateLimit } from '../../src/rate-limit/index.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
 import { adapters } from '../helpers/apps.js';
@@ -89,5 +94,92 @@ describe.each(adapters)('audit() first in the chain through $name', (adapter) =>
     await auditLog.flush();
     expect(more).toEqual([405, 404, 409, 500, 413, 415]);
     expect(records.slice(2).map((r) => r.status)).toEqual(more);
+  });
+});
+
+const canonicalHash = (value: unknown) => sha256(canonicalJson(value) as string);
+
+describe.each(adapters)('the payload hash through $name', (adapter) => {
+  it('is of the payload sent, not of what a validator made of it', async () => {
+    const { records, auditLog } = recorded();
+    const server = adapter.build({
+      use: [auditLog, jsonBody()],
+      routes: [
+        {
+          method: 'post',
+          path: '/v1/payments',
+          // zod strips members it does not know, and turns the amount into a number.
+          use: [validate({ body: z.object({ amount: z.coerce.number() }) })],
+          handler: () => ({ status: 201, body: {} }),
+        },
+      ],
+    });
+    const sent = { amount: '5', note: 'for the invoice', password: 'hunter2' };
+    await request(server).post('/v1/payments').send(sent).expect(201);
+    await auditLog.flush();
+    expect(records[0]?.payloadSha256).toBe(canonicalHash({ ...sent, password: '[redacted]' }));
+  });
+
+  it('keeps a member named __proto__, and reads toJSON() as JSON does', async () => {
+    const { records, auditLog } = recorded();
+    const setBody: Middleware = async (ctx, next) => {
+      // What a handler or validator may leave: a Date (toJSON), no raw bytes.
+      ctx.request.rawBody = undefined;
+      ctx.request.body = { when: new Date(0), secret: 'x' };
+      await next();
+    };
+    const server = adapter.build({
+      use: [auditLog, jsonBody()],
+      routes: [
+        { method: 'post', path: '/v1/a', handler: () => ({ status: 201, body: {} }) },
+        { method: 'post', path: '/v1/b', use: [setBody], handler: () => ({ status: 201 }) },
+      ],
+    });
+    const proto = '{"__proto__":{"amount":1000000},"amount":1}';
+    await request(server).post('/v1/a').type('json').send(proto).expect(201);
+    await request(server).post('/v1/b').send({}).expect(201);
+    await auditLog.flush();
+    // The text is canonical already: its own hash.
+    expect(records[0]?.payloadSha256).toBe(sha256(proto));
+    expect(records[1]?.payloadSha256).toBe(
+      canonicalHash({ secret: '[redacted]', when: '1970-01-01T00:00:00.000Z' }),
+    );
+  });
+});
+
+describe("the payload hash of Express's own parsers", () => {
+  function build(auditLog: ReturnType<typeof audit>) {
+    return adapters[0]!.build({
+      use: [auditLog],
+      framework: {
+        express: [
+          express.json({ type: 'application/json' }),
+          express.raw({ type: 'application/octet-stream' }),
+          express.text({ type: 'text/plain' }),
+        ],
+      },
+      routes: [{ method: 'post', path: '/v1/x', handler: () => ({ status: 201, body: {} }) }],
+    });
+  }
+
+  it('hashes a JSON body nested deeper than 64 levels, and bytes and text bodies', async () => {
+    const { records, auditLog } = recorded();
+    const server = build(auditLog);
+    const deep = `{"amount":5,"x":${'['.repeat(5000)}${']'.repeat(5000)}}`;
+    await request(server).post('/v1/x').type('application/json').send(deep).expect(201);
+    await request(server)
+      .post('/v1/x')
+      .type('application/octet-stream')
+      .send(Buffer.from([1, 2, 3]))
+      .expect(201);
+    await request(server).post('/v1/x').type('text/plain').send('pay 5').expect(201);
+    await request(server).post('/v1/x').expect(201);
+    await auditLog.flush();
+    expect(records.map((r) => r.payloadSha256)).toEqual([
+      canonicalHash(JSON.parse(deep)),
+      sha256(new Uint8Array([1, 2, 3])),
+      sha256('pay 5'),
+      null,
+    ]);
   });
 });
