@@ -103,6 +103,24 @@ const MAX_USER_AGENT = 512;
 /** Most records one batch append carries (sinks with `appendMany`). */
 const MAX_BATCH = 100;
 
+class TimeoutError extends Error {}
+
+/** `promise`, or a TimeoutError after `ms`; the timer never keeps the process alive. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new TimeoutError(`${what} took more than ${ms} ms`)), ms);
+        timer.unref?.();
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function integer(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
@@ -323,27 +341,37 @@ export function audit(options: AuditOptions): AuditMiddleware {
     });
   }
 
+  /**
+   * An append that outlived `timeoutMs`. It may still land, so the next
+   * attempt waits for it again rather than appending its records a second
+   * time: a sink slower than `timeoutMs` would otherwise get the first record
+   * again and again, and never the ones after it.
+   */
+  let inFlight: { records: Promise<ChainedRecord[]>; count: number } | undefined;
+
   /** Appends the first records of the buffer (a batch where the sink takes one), within `timeoutMs`. */
-  async function appendNext(events: readonly AuditEvent[]): Promise<ChainedRecord[]> {
-    const makers = events.map(
-      (event) => (h: ChainHead | undefined) => chainRecord(key, log, event, h),
-    );
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([
+  async function appendNext(): Promise<{ records: ChainedRecord[]; count: number }> {
+    if (inFlight === undefined) {
+      const events = buffer.slice(0, sink.appendMany === undefined ? 1 : MAX_BATCH);
+      const makers = events.map(
+        (event) => (h: ChainHead | undefined) => chainRecord(key, log, event, h),
+      );
+      // Called at once, as before; a sink that throws instead of rejecting fails the attempt.
+      const records = (async () =>
         sink.appendMany !== undefined
           ? sink.appendMany(log, makers)
-          : sink.append(log, makers[0] as (typeof makers)[number]).then((r) => [r]),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`the sink took more than ${timeoutMs} ms`)),
-            timeoutMs,
-          );
-          timer.unref?.();
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
+          : [await sink.append(log, makers[0] as (typeof makers)[number])])();
+      inFlight = { records, count: events.length };
+    }
+    const attempt = inFlight;
+    try {
+      const records = await within(attempt.records, timeoutMs, 'the sink');
+      inFlight = undefined;
+      return { records, count: attempt.count };
+    } catch (err) {
+      // Timed out: still in flight, waited for again. Failed: appended again.
+      if (!(err instanceof TimeoutError)) inFlight = undefined;
+      throw err;
     }
   }
 
@@ -367,10 +395,9 @@ export function audit(options: AuditOptions): AuditMiddleware {
 
   async function pump(): Promise<void> {
     while (buffer.length > 0) {
-      const batch = buffer.slice(0, sink.appendMany === undefined ? 1 : MAX_BATCH);
       try {
-        const records = await appendNext(batch);
-        buffer.splice(0, batch.length);
+        const { records, count } = await appendNext();
+        buffer.splice(0, count);
         head = records[records.length - 1];
         appended += records.length;
         sinceCheckpoint += records.length;

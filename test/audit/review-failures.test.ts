@@ -1,0 +1,112 @@
+/**
+ * audit() when its sink or its checkpoint store misbehaves: slow, hung,
+ * failing, or gone. The request is never held, and the log stays one chain
+ * of each record once, however the sink fails.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import type { ChainedRecord } from '../../src/audit/chain.js';
+import { audit } from '../../src/audit/middleware.js';
+import { readRedisLog, redisStreamSink } from '../../src/audit/redis.js';
+import { callbackSink } from '../../src/audit/sinks.js';
+import { verifyAuditLog } from '../../src/audit/verify.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { adapters } from '../helpers/apps.js';
+import { services } from '../helpers/services.js';
+
+const KEY = 'f'.repeat(32);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A redis-server of this test's own (never the shared one), on a free port, to pause and stop. */
+async function ownRedis(): Promise<{ port: number; server: ChildProcess; stop(): void }> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = 23_000 + Math.floor(Math.random() * 2_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    if (!free) continue;
+    const server = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+    const probe = new Redis({ port, lazyConnect: true, retryStrategy: () => 50 });
+    probe.on('error', () => {});
+    for (let i = 0; i < 100; i++) {
+      if ((await probe.ping().catch(() => undefined)) === 'PONG') break;
+      await sleep(50);
+    }
+    probe.disconnect();
+    return { port, server, stop: () => void server.kill('SIGKILL') };
+  }
+  throw new Error('no free port for a redis-server');
+}
+
+function appFor(auditLog: ReturnType<typeof audit>) {
+  return adapters[0]!.build({
+    use: [auditLog],
+    routes: [{ method: 'post', path: '/v1/x', handler: () => ({ status: 201, body: {} }) }],
+  });
+}
+
+describe('a sink slower than timeoutMs', () => {
+  it('appends each record once, in order, instead of the first one again and again', async () => {
+    const records: ChainedRecord[] = [];
+    const auditLog = audit({
+      sink: callbackSink(async (r) => {
+        await sleep(120);
+        records.push(r);
+      }),
+      key: KEY,
+      timeoutMs: 40,
+      logger: silentLogger,
+    });
+    const server = appFor(auditLog);
+    const started = Date.now();
+    for (let i = 0; i < 3; i++) await request(server).post('/v1/x').expect(201);
+    // The requests never waited for the sink.
+    expect(Date.now() - started).toBeLessThan(500);
+    await auditLog.flush(10_000);
+    expect(records.map((r) => r.seq)).toEqual([1, 2, 3]);
+    expect(new Set(records.map((r) => r.traceId)).size).toBe(3);
+    expect(auditLog.stats()).toMatchObject({ appended: 3, pending: 0 });
+    expect(verifyAuditLog(records, { key: KEY }).ok).toBe(true);
+  });
+});
+
+describe.runIf(services.cluster)('a Redis that stalls past timeoutMs', () => {
+  it('gets each record once: the timed-out script lands and is not run again', async () => {
+    const own = await ownRedis();
+    const redis = new Redis({ port: own.port });
+    try {
+      const auditLog = audit({
+        sink: redisStreamSink(redis, { prefix: 'stall:' }),
+        key: KEY,
+        timeoutMs: 100,
+        logger: silentLogger,
+      });
+      const server = appFor(auditLog);
+      await request(server).post('/v1/x').expect(201);
+      await auditLog.flush();
+      // The server stops answering while the next append is in flight, longer than timeoutMs.
+      own.server.kill('SIGSTOP');
+      await request(server).post('/v1/x').expect(201);
+      await sleep(600);
+      own.server.kill('SIGCONT');
+      await request(server).post('/v1/x').expect(201);
+      await auditLog.flush(10_000);
+      const records = await readRedisLog(redis, 'api', { prefix: 'stall:' });
+      expect(records.map((r) => r.seq)).toEqual([1, 2, 3]);
+      expect(new Set(records.map((r) => r.traceId)).size).toBe(3);
+      expect(verifyAuditLog(records, { key: KEY }).ok).toBe(true);
+    } finally {
+      redis.disconnect();
+      own.stop();
+    }
+  });
+});
