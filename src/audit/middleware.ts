@@ -375,9 +375,28 @@ export function audit(options: AuditOptions): AuditMiddleware {
     }
   }
 
+  /**
+   * The checkpoint due `everyMs` after the last: records appended before a
+   * quiet time are covered by then, not only once the next record comes.
+   */
+  let checkpointTimer: NodeJS.Timeout | undefined;
+
+  function scheduleCheckpoint(): void {
+    if (cp === undefined || checkpointTimer !== undefined || sinceCheckpoint === 0) return;
+    const delay = Math.max(0, lastCheckpointAt + everyMs - now());
+    checkpointTimer = setTimeout(() => {
+      checkpointTimer = undefined;
+      void checkpoint(true);
+    }, delay);
+    checkpointTimer.unref?.();
+  }
+
   async function checkpoint(force: boolean): Promise<void> {
     if (cp === undefined || head === undefined || sinceCheckpoint === 0) return;
-    if (!force && sinceCheckpoint < everyRecords && now() - lastCheckpointAt < everyMs) return;
+    if (!force && sinceCheckpoint < everyRecords && now() - lastCheckpointAt < everyMs) {
+      scheduleCheckpoint();
+      return;
+    }
     const statement = signCheckpoint(cp.privateKey, {
       log,
       seq: head.seq,
@@ -386,8 +405,11 @@ export function audit(options: AuditOptions): AuditMiddleware {
     });
     sinceCheckpoint = 0;
     lastCheckpointAt = now();
+    clearTimeout(checkpointTimer);
+    checkpointTimer = undefined;
     try {
-      await cp.write(statement);
+      // Bounded as an append is: a store that never answers must not hold up the records.
+      await within((async () => cp.write(statement))(), timeoutMs, 'writing the checkpoint');
     } catch (err) {
       report('restwell/audit: a checkpoint could not be written.', err);
     }

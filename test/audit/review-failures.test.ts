@@ -4,11 +4,15 @@
  * of each record once, however the sink fails.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { ChainedRecord } from '../../src/audit/chain.js';
+import type { AuditCheckpoint } from '../../src/audit/checkpoint.js';
 import { audit } from '../../src/audit/middleware.js';
 import { readRedisLog, redisStreamSink } from '../../src/audit/redis.js';
 import { callbackSink } from '../../src/audit/sinks.js';
@@ -109,4 +113,54 @@ describe.runIf(services.cluster)('a Redis that stalls past timeoutMs', () => {
       own.stop();
     }
   });
+});
+
+describe('checkpoints', () => {
+  it('a checkpoint store that never answers holds up no record', async () => {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const records: ChainedRecord[] = [];
+    const auditLog = audit({
+      sink: callbackSink((r) => void records.push(r)),
+      key: KEY,
+      timeoutMs: 50,
+      logger: silentLogger,
+      checkpoints: { privateKey, write: () => new Promise<void>(() => {}), everyRecords: 1 },
+    });
+    const server = appFor(auditLog);
+    for (let i = 0; i < 3; i++) await request(server).post('/v1/x').expect(201);
+    await auditLog.flush(2000);
+    expect(records.map((r) => r.seq)).toEqual([1, 2, 3]);
+    expect(auditLog.stats().pending).toBe(0);
+  });
+
+  it('every everyMs, also when no record follows: the newest records are covered', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const records: ChainedRecord[] = [];
+    const checkpoints: AuditCheckpoint[] = [];
+    const auditLog = audit({
+      sink: callbackSink((r) => void records.push(r)),
+      key: KEY,
+      logger: silentLogger,
+      checkpoints: { privateKey, write: (c) => void checkpoints.push(c), everyMs: 100 },
+    });
+    const server = appFor(auditLog);
+    for (let i = 0; i < 2; i++) await request(server).post('/v1/x').expect(201);
+    await sleep(400);
+    expect(checkpoints.map((c) => c.seq)).toEqual([2]);
+    // The tail deleted during the quiet time shows.
+    expect(
+      verifyAuditLog(records.slice(0, 1), { key: KEY, checkpoints, publicKey }).defect?.kind,
+    ).toBe('truncated');
+    await auditLog.close();
+  });
+
+  it('no timer of audit() keeps a process alive', async () => {
+    const script = join(import.meta.dirname, '..', 'fixtures', 'audit', 'review-exit.ts');
+    const started = Date.now();
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: 'inherit' });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    // The checkpoint timer is due in a minute and the failing sink retries for ever: neither waits.
+    expect(Date.now() - started).toBeLessThan(15_000);
+  }, 30_000);
 });
