@@ -309,6 +309,11 @@ export function audit(options: AuditOptions): AuditMiddleware {
   let droppedSinceReport = 0;
   let failures = 0;
   let pumping: Promise<void> | undefined;
+  /** Set by close(): the loop gives up after a few failures instead of retrying for ever. */
+  let closing = false;
+  let closingFailures = 0;
+  /** Ends the loop's backoff early, so that close() does not wait out a long one. */
+  let wake: (() => void) | undefined;
   let closed = false;
   let head: ChainedRecord | undefined;
   let sinceCheckpoint = 0;
@@ -328,7 +333,10 @@ export function audit(options: AuditOptions): AuditMiddleware {
   }
 
   function enqueue(event: AuditEvent): void {
-    if (closed) return;
+    if (closed) {
+      dropped++;
+      return;
+    }
     if (buffer.length >= maxBuffer) {
       dropped++;
       droppedSinceReport++;
@@ -416,7 +424,7 @@ export function audit(options: AuditOptions): AuditMiddleware {
   }
 
   async function pump(): Promise<void> {
-    while (buffer.length > 0) {
+    while (buffer.length > 0 && !closed) {
       try {
         const { records, count } = await appendNext();
         buffer.splice(0, count);
@@ -424,7 +432,7 @@ export function audit(options: AuditOptions): AuditMiddleware {
         appended += records.length;
         sinceCheckpoint += records.length;
         failures = 0;
-        if (droppedSinceReport > 0) {
+        if (droppedSinceReport > 0 && !closed) {
           // What was lost is itself on the record, next in the chain.
           buffer.unshift({
             type: 'audit.dropped',
@@ -437,11 +445,14 @@ export function audit(options: AuditOptions): AuditMiddleware {
       } catch (err) {
         failures++;
         report('restwell/audit: the sink failed; records wait in the buffer and are retried.', err);
-        if (closed && failures > 3) return;
+        if (closing && ++closingFailures >= 3) return;
         const backoff = Math.min(30_000, 100 * 2 ** Math.min(failures, 9));
-        await new Promise<void>((resolve) =>
-          setTimeout(resolve, backoff * (0.5 + Math.random() / 2)).unref?.(),
-        );
+        const wait = backoff * (0.5 + Math.random() / 2);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, closing ? Math.min(wait, timeoutMs) : wait).unref?.();
+        });
+        wake = undefined;
       }
     }
   }
@@ -476,7 +487,9 @@ export function audit(options: AuditOptions): AuditMiddleware {
           replayed: ctx.response.headers.get('idempotent-replayed') === 'true',
         });
       } catch (err) {
-        // Recording must never fail the request it records.
+        // Recording must never fail the request it records; the record lost is counted.
+        dropped++;
+        droppedSinceReport++;
         report('restwell/audit: a record could not be built.', err);
       }
     }
@@ -495,8 +508,23 @@ export function audit(options: AuditOptions): AuditMiddleware {
     clearTimeout(timer);
   };
   middleware.close = async () => {
+    // While the sink fails, three more attempts, without the long backoff.
+    closing = true;
+    wake?.();
     await middleware.flush();
     closed = true;
+    clearTimeout(checkpointTimer);
+    if (buffer.length > 0) {
+      const lost = buffer.length;
+      buffer.length = 0;
+      dropped += lost;
+      logger.warn(`restwell/audit: closed with ${lost} records not appended.`, {
+        module: 'audit',
+        sink: sink.name,
+        lost,
+        dropped,
+      });
+    }
     await checkpoint(true);
     await sink.close?.();
   };

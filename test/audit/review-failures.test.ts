@@ -17,7 +17,8 @@ import { audit } from '../../src/audit/middleware.js';
 import { readRedisLog, redisStreamSink } from '../../src/audit/redis.js';
 import { callbackSink } from '../../src/audit/sinks.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
-import { silentLogger } from '../../src/core/logger.js';
+import type { Middleware } from '../../src/core/context.js';
+import { type Logger, silentLogger } from '../../src/core/logger.js';
 import { adapters } from '../helpers/apps.js';
 import { services } from '../helpers/services.js';
 
@@ -163,4 +164,71 @@ describe('checkpoints', () => {
     // The checkpoint timer is due in a minute and the failing sink retries for ever: neither waits.
     expect(Date.now() - started).toBeLessThan(15_000);
   }, 30_000);
+});
+
+describe('close()', () => {
+  function capturing(): { logger: Logger; warnings: string[] } {
+    const warnings: string[] = [];
+    return {
+      warnings,
+      logger: { ...silentLogger, warn: (message) => void warnings.push(message) },
+    };
+  }
+
+  it.each([
+    ['fails', () => Promise.reject(new Error('down'))],
+    ['never answers', () => new Promise<void>(() => {})],
+  ])('gives up soon while the sink %s, and counts and reports what it lost', async (_, write) => {
+    const { logger, warnings } = capturing();
+    const auditLog = audit({ sink: callbackSink(write), key: KEY, timeoutMs: 100, logger });
+    const server = appFor(auditLog);
+    for (let i = 0; i < 60; i++) await request(server).post('/v1/x').expect(201);
+    const started = Date.now();
+    await auditLog.close();
+    // Three attempts of at most timeoutMs and short waits, not timeoutMs for each of 61 records.
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(auditLog.stats()).toMatchObject({ appended: 0, pending: 0, dropped: 60 });
+    expect(warnings.at(-1)).toBe('restwell/audit: closed with 60 records not appended.');
+    // A write after close is not recorded, and is counted.
+    await request(server).post('/v1/x').expect(201);
+    expect(auditLog.stats().dropped).toBe(61);
+  });
+});
+
+describe('a record that cannot be built', () => {
+  it('is counted as dropped, and the count is recorded next', async () => {
+    const records: ChainedRecord[] = [];
+    const auditLog = audit({
+      sink: callbackSink((r) => void records.push(r)),
+      key: KEY,
+      logger: silentLogger,
+    });
+    const hostilePrincipal: Middleware = async (ctx, next) => {
+      if (ctx.request.path === '/v1/x') {
+        Object.defineProperty(ctx.state, 'principal', {
+          get() {
+            throw new Error('the session store is down');
+          },
+        });
+      }
+      await next();
+    };
+    const server = adapters[0]!.build({
+      use: [auditLog, hostilePrincipal],
+      routes: [
+        { method: 'post', path: '/v1/x', handler: () => ({ status: 201, body: {} }) },
+        { method: 'post', path: '/v1/y', handler: () => ({ status: 201, body: {} }) },
+      ],
+    });
+    await request(server).post('/v1/x').expect(201);
+    expect(auditLog.stats().dropped).toBe(1);
+    await request(server).post('/v1/y').expect(201);
+    await request(server).post('/v1/y').expect(201);
+    await auditLog.flush();
+    expect(records.map((r) => [r.type, r.count])).toEqual([
+      ['request', undefined],
+      ['audit.dropped', 1],
+      ['request', undefined],
+    ]);
+  });
 });
