@@ -353,9 +353,11 @@ export function audit(options: AuditOptions): AuditMiddleware {
    * An append that outlived `timeoutMs`. It may still land, so the next
    * attempt waits for it again rather than appending its records a second
    * time: a sink slower than `timeoutMs` would otherwise get the first record
-   * again and again, and never the ones after it.
+   * again and again, and never the ones after it. After ten timeouts it is
+   * given up and made again (its records may then appear twice): a
+   * connection that died without a word may never answer.
    */
-  let inFlight: { records: Promise<ChainedRecord[]>; count: number } | undefined;
+  let inFlight: { records: Promise<ChainedRecord[]>; count: number; since: number } | undefined;
 
   /** Appends the first records of the buffer (a batch where the sink takes one), within `timeoutMs`. */
   async function appendNext(): Promise<{ records: ChainedRecord[]; count: number }> {
@@ -369,7 +371,7 @@ export function audit(options: AuditOptions): AuditMiddleware {
         sink.appendMany !== undefined
           ? sink.appendMany(log, makers)
           : [await sink.append(log, makers[0] as (typeof makers)[number])])();
-      inFlight = { records, count: events.length };
+      inFlight = { records, count: events.length, since: Date.now() };
     }
     const attempt = inFlight;
     try {
@@ -377,8 +379,10 @@ export function audit(options: AuditOptions): AuditMiddleware {
       inFlight = undefined;
       return { records, count: attempt.count };
     } catch (err) {
-      // Timed out: still in flight, waited for again. Failed: appended again.
-      if (!(err instanceof TimeoutError)) inFlight = undefined;
+      // Timed out: still in flight, waited for again. Failed, or waited for too long: made again.
+      if (!(err instanceof TimeoutError) || Date.now() - attempt.since >= 10 * timeoutMs) {
+        if (inFlight === attempt) inFlight = undefined;
+      }
       throw err;
     }
   }

@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import type { ChainedRecord } from '../../src/audit/chain.js';
+import type { AuditSink, ChainedRecord } from '../../src/audit/chain.js';
 import type { AuditCheckpoint } from '../../src/audit/checkpoint.js';
 import { audit } from '../../src/audit/middleware.js';
 import { readRedisLog, redisStreamSink } from '../../src/audit/redis.js';
@@ -81,6 +81,30 @@ describe('a sink slower than timeoutMs', () => {
     expect(new Set(records.map((r) => r.traceId)).size).toBe(3);
     expect(auditLog.stats()).toMatchObject({ appended: 3, pending: 0 });
     expect(verifyAuditLog(records, { key: KEY }).ok).toBe(true);
+  });
+});
+
+describe('an append that never settles', () => {
+  it('is given up after ten timeouts and made again, so the log moves on', async () => {
+    const records: ChainedRecord[] = [];
+    let calls = 0;
+    // The first append hangs for good (a connection that died silently); the others work.
+    const sink: AuditSink = {
+      name: 'hangs-once',
+      append(_log, make) {
+        calls++;
+        if (calls === 1) return new Promise<ChainedRecord>(() => {});
+        const record = make(records.at(-1));
+        records.push(record);
+        return Promise.resolve(record);
+      },
+    };
+    const auditLog = audit({ sink, key: KEY, timeoutMs: 30, logger: silentLogger });
+    const server = appFor(auditLog);
+    for (let i = 0; i < 2; i++) await request(server).post('/v1/x').expect(201);
+    await auditLog.flush(5000);
+    expect(records.map((r) => r.seq)).toEqual([1, 2]);
+    expect(calls).toBe(3);
   });
 });
 
