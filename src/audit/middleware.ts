@@ -319,10 +319,19 @@ export function audit(options: AuditOptions): AuditMiddleware {
   let sinceCheckpoint = 0;
   let lastCheckpointAt = now();
 
+  /** A warning, never an exception: a logger that throws must fail no request and stop no retry. */
+  function warn(message: string, fields: Record<string, unknown>): void {
+    try {
+      logger.warn(message, fields);
+    } catch {
+      // Nowhere left to say it.
+    }
+  }
+
   function report(message: string, err?: unknown): void {
     const pass = throttle.pass();
     if (pass === undefined) return;
-    logger.warn(message, {
+    warn(message, {
       module: 'audit',
       sink: sink.name,
       pending: buffer.length,
@@ -522,7 +531,7 @@ export function audit(options: AuditOptions): AuditMiddleware {
       const lost = buffer.length;
       buffer.length = 0;
       dropped += lost;
-      logger.warn(`restwell/audit: closed with ${lost} records not appended.`, {
+      warn(`restwell/audit: closed with ${lost} records not appended.`, {
         module: 'audit',
         sink: sink.name,
         lost,

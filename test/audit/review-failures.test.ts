@@ -256,3 +256,48 @@ describe('a record that cannot be built', () => {
     ]);
   });
 });
+
+describe('a logger that throws', () => {
+  it('fails no request and rejects nothing unheard, while the sink fails and the buffer is full', async () => {
+    const logger: Logger = {
+      ...silentLogger,
+      warn() {
+        throw new Error('the log transport is down');
+      },
+    };
+    const auditLog = audit({
+      sink: callbackSink(() => {
+        throw new Error('down');
+      }),
+      key: KEY,
+      maxBuffer: 1,
+      timeoutMs: 50,
+      logger,
+    });
+    const hostilePrincipal: Middleware = async (ctx, next) => {
+      Object.defineProperty(ctx.state, 'principal', {
+        get() {
+          throw new Error('no session');
+        },
+      });
+      await next();
+    };
+    const server = adapters[0]!.build({
+      use: [auditLog],
+      routes: [
+        { method: 'post', path: '/v1/x', handler: () => ({ status: 201, body: {} }) },
+        {
+          method: 'post',
+          path: '/v1/y',
+          use: [hostilePrincipal],
+          handler: () => ({ status: 201 }),
+        },
+      ],
+    });
+    for (let i = 0; i < 3; i++) await request(server).post('/v1/x').expect(201);
+    await request(server).post('/v1/y').expect(201);
+    await sleep(300);
+    expect(auditLog.stats()).toMatchObject({ pending: 1, dropped: 3 });
+    await auditLog.close();
+  });
+});
