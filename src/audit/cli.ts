@@ -114,6 +114,10 @@ export async function runAuditCli(argv: readonly string[], io: AuditCliIo): Prom
       typeof flags['--public-key'] === 'string'
         ? createPublicKey(read(flags['--public-key']))
         : undefined;
+    if (publicKey !== undefined && publicKey.asymmetricKeyType !== 'ed25519') {
+      io.err(`--public-key must be an ed25519 public key, not ${publicKey.asymmetricKeyType}.`);
+      return 2;
+    }
     const options = {
       key,
       ...(log === undefined ? {} : { log }),

@@ -121,6 +121,19 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
   }
 }
 
+function names(
+  option: string,
+  value: unknown,
+  fallback: readonly string[],
+  what: string,
+): readonly string[] {
+  if (value === undefined) return fallback;
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+    invalidOption('audit', option, `an array of ${what}`, value);
+  }
+  return value as string[];
+}
+
 function integer(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
@@ -285,13 +298,23 @@ export function audit(options: AuditOptions): AuditMiddleware {
     invalidOption('audit', 'log', 'a non-empty string of at most 200 characters', log);
   }
   const methods = new Set(
-    (options.methods ?? ['POST', 'PUT', 'PATCH', 'DELETE']).map((m) => m.toUpperCase()),
+    names('methods', options.methods, ['POST', 'PUT', 'PATCH', 'DELETE'], 'method names').map((m) =>
+      m.toUpperCase(),
+    ),
   );
-  const redactNames = new Set((options.redactFields ?? DEFAULT_REDACT).map((f) => f.toLowerCase()));
+  const redactNames = new Set(
+    names('redactFields', options.redactFields, DEFAULT_REDACT, 'member names').map((f) =>
+      f.toLowerCase(),
+    ),
+  );
   const maxBuffer = integer('maxBuffer', options.maxBuffer, 10_000);
   const timeoutMs = integer('timeoutMs', options.timeoutMs, 2000);
   const logger = options.logger ?? defaultLogger;
+  if (logger === null || typeof logger !== 'object' || typeof logger.warn !== 'function') {
+    invalidOption('audit', 'logger', 'a logger (with warn())', logger);
+  }
   const now = options.now ?? Date.now;
+  if (typeof now !== 'function') invalidOption('audit', 'now', 'a function returning ms', now);
   const cp = options.checkpoints;
   if (cp !== undefined) {
     checkOptions('audit', cp, ['privateKey', 'write', 'everyRecords', 'everyMs']);

@@ -190,6 +190,12 @@ class AuditVerifier {
         'restwell/audit: verifying checkpoints needs the publicKey they are signed with.',
       );
     }
+    // Another kind of key verifies nothing: every checkpoint would look forged.
+    if (publicKey.asymmetricKeyType !== 'ed25519') {
+      throw new TypeError(
+        `restwell/audit: option "publicKey" must be an ed25519 key (got ${publicKey.asymmetricKeyType ?? 'a secret key'}).`,
+      );
+    }
     for (const [i, cp] of checkpoints.entries()) {
       if (!isCheckpoint(cp)) {
         this.forged ??= { detail: `Checkpoint ${i + 1} is not a checkpoint.` };
