@@ -39,8 +39,8 @@ export interface RedisStreamSinkOptions {
   maxAttempts?: number;
 }
 
-// KEYS: head, stream. ARGV: expected seq and hash, trim mode, trim arg, then (seq, hash, text)
-// per record. The head is compared whole: a cached head of the right number but another hash
+// KEYS: head, stream. ARGV: expected seq and hash, trim mode, trim arg (MAXLEN's count, or the
+// retention in ms), then (seq, hash, text) per record. The head is compared whole: a cached head of the right number but another hash
 // (the log wiped and begun again since) must not be chained to. Without a head, the newest
 // record is the head: a head key deleted or evicted must not begin a second chain at 1 in the
 // same stream.
@@ -66,12 +66,18 @@ end
 hash = hash or ''
 if seq ~= ARGV[1] or hash ~= ARGV[2] then return {0, seq, hash} end
 local n = (#ARGV - 4) / 3
+local minid
+if ARGV[3] == 'minid' then
+  -- Stream ids are the server's milliseconds: retention is measured by its clock, not the appender's.
+  local now = redis.call('TIME')
+  minid = string.format('%d-0', tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[4]))
+end
 for i = 0, n - 1 do
   local text = ARGV[7 + i * 3]
   if ARGV[3] == 'maxlen' then
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'record', text)
   elseif ARGV[3] == 'minid' then
-    redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[4], '*', 'record', text)
+    redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', 'record', text)
   else
     redis.call('XADD', KEYS[2], '*', 'record', text)
   end
@@ -126,7 +132,7 @@ export function redisStreamSink(redis: Redis, options: RedisStreamSinkOptions = 
           maxLen !== undefined
             ? ['maxlen', String(maxLen)]
             : retentionMs !== undefined
-              ? ['minid', `${Date.now() - retentionMs}-0`]
+              ? ['minid', String(retentionMs)]
               : ['none', ''];
         const args = [String(head?.seq ?? 0), head?.hash ?? '', mode, arg];
         for (const r of records) args.push(String(r.seq), r.hash, recordText(r));
