@@ -43,10 +43,6 @@ const USAGE = `usage: restwell-audit verify [FILE | - | --redis URL | --postgres
   --prefix P              Redis key prefix (default restwell:audit:)
   --table T               PostgreSQL table (default restwell_audit)`;
 
-function lines(text: string): string[] {
-  return text.split('\n').filter((l) => l.trim() !== '');
-}
-
 /**
  * The lines of a file, or of standard input for `-`, as they are read: a log
  * of any size is checked in constant memory (one string of the whole file
@@ -106,9 +102,20 @@ export async function runAuditCli(argv: readonly string[], io: AuditCliIo): Prom
   try {
     let checkpoints: AuditCheckpoint[] | undefined;
     if (typeof flags['--checkpoints'] === 'string') {
-      checkpoints = lines(read(flags['--checkpoints'])).map(
-        (l) => JSON.parse(l) as AuditCheckpoint,
-      );
+      if (typeof flags['--public-key'] !== 'string') {
+        io.err(`--checkpoints needs --public-key, the key they are signed with.\n${USAGE}`);
+        return 2;
+      }
+      checkpoints = [];
+      for (const [i, line] of read(flags['--checkpoints']).split('\n').entries()) {
+        if (line.trim() === '') continue;
+        try {
+          checkpoints.push(JSON.parse(line) as AuditCheckpoint);
+        } catch {
+          io.err(`--checkpoints: line ${i + 1} is not JSON.`);
+          return 2;
+        }
+      }
     }
     const publicKey =
       typeof flags['--public-key'] === 'string'

@@ -182,3 +182,30 @@ describe('sequence numbers and checkpoints out of range', () => {
     ).toMatchObject({ ok: true, checkpoint: { seq: 6, time: 'T2' } });
   });
 });
+
+describe('restwell-audit verify --checkpoints', () => {
+  const log = chain(2);
+  const cp = signCheckpoint(privateKey, { log: 'api', seq: 2, head: log[1]!.hash, time: 'T' });
+  const files = {
+    'audit.jsonl': log.map(recordText).join('\n'),
+    'cp.jsonl': `${JSON.stringify(cp)}\n\n{torn`,
+    'good.jsonl': `\n${JSON.stringify(cp)}\n`,
+    'audit.pub': PEM,
+  };
+
+  it('names the checkpoint line that is not JSON, and the missing public key', async () => {
+    const torn = await cli(
+      ['verify', 'audit.jsonl', '--checkpoints', 'cp.jsonl', '--public-key', 'audit.pub'],
+      files,
+    );
+    expect(torn).toMatchObject({ code: 2, err: '--checkpoints: line 3 is not JSON.' });
+    const keyless = await cli(['verify', 'audit.jsonl', '--checkpoints', 'good.jsonl'], files);
+    expect(keyless.code).toBe(2);
+    expect(keyless.err).toMatch(/^--checkpoints needs --public-key/);
+    const ok = await cli(
+      ['verify', 'audit.jsonl', '--checkpoints', 'good.jsonl', '--public-key', 'audit.pub'],
+      files,
+    );
+    expect(ok).toMatchObject({ code: 0 });
+  });
+});
