@@ -183,3 +183,44 @@ describe("the payload hash of Express's own parsers", () => {
     ]);
   });
 });
+
+describe.each(adapters)('the payload hash through $name, in time', (adapter) => {
+  it('is taken after the response has gone: hashing a large body holds nobody up', async () => {
+    const events: string[] = [];
+    const { records, auditLog } = recorded();
+    // Inside audit(), on the way out: the next read of rawBody is audit() hashing it.
+    const watchHashing: Middleware = async (ctx, next) => {
+      await next();
+      const raw = ctx.request.rawBody;
+      Object.defineProperty(ctx.request, 'rawBody', {
+        configurable: true,
+        get() {
+          events.push('hashed');
+          return raw;
+        },
+      });
+    };
+    const server = adapter.build({
+      use: [auditLog, jsonBody(), watchHashing],
+      framework: {
+        express: [
+          (_req, res, next) => {
+            res.on('finish', () => events.push('sent'));
+            next();
+          },
+        ],
+        koa: [
+          async (ctx, next) => {
+            ctx.res.on('finish', () => events.push('sent'));
+            await next();
+          },
+        ],
+      },
+      routes: [{ method: 'post', path: '/v1/x', handler: () => ({ status: 201, body: {} }) }],
+    });
+    await request(server).post('/v1/x').send({ a: 1 }).expect(201);
+    await auditLog.flush();
+    expect(events).toEqual(['sent', 'hashed']);
+    expect(records[0]?.payloadSha256).toBe(canonicalHash({ a: 1 }));
+  });
+});
