@@ -426,11 +426,12 @@ export function audit(options: AuditOptions): AuditMiddleware {
   let checkpointTimer: NodeJS.Timeout | undefined;
 
   function scheduleCheckpoint(): void {
-    if (cp === undefined || checkpointTimer !== undefined || sinceCheckpoint === 0) return;
+    if (cp === undefined || closed || checkpointTimer !== undefined || sinceCheckpoint === 0)
+      return;
     const delay = Math.max(0, lastCheckpointAt + everyMs - now());
     checkpointTimer = setTimeout(() => {
       checkpointTimer = undefined;
-      void checkpoint(true);
+      if (!closed) void checkpoint(true);
     }, delay);
     checkpointTimer.unref?.();
   }
@@ -477,7 +478,8 @@ export function audit(options: AuditOptions): AuditMiddleware {
           });
           droppedSinceReport = 0;
         }
-        await checkpoint(false);
+        // After close() its last checkpoint was the last: the store may be gone.
+        if (!closed) await checkpoint(false);
       } catch (err) {
         failures++;
         report('restwell/audit: the sink failed; records wait in the buffer and are retried.', err);

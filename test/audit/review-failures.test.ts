@@ -301,3 +301,54 @@ describe('a logger that throws', () => {
     await auditLog.close();
   });
 });
+
+describe('after close()', () => {
+  it('signs no checkpoint, even when an append in flight at close lands later', async () => {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const checkpoints: AuditCheckpoint[] = [];
+    let closedAt = Number.POSITIVE_INFINITY;
+    const auditLog = audit({
+      sink: callbackSink(async () => {
+        await sleep(700);
+      }),
+      key: KEY,
+      timeoutMs: 300,
+      logger: silentLogger,
+      checkpoints: {
+        privateKey,
+        write: (c) => {
+          if (Date.now() >= closedAt) checkpoints.push(c);
+        },
+        everyMs: 50,
+      },
+    });
+    const server = appFor(auditLog);
+    await request(server).post('/v1/x').expect(201);
+    // close() waits 600 ms (timeoutMs for the record, plus one), the append lands at 700.
+    await auditLog.close();
+    closedAt = Date.now();
+    await sleep(600);
+    expect(auditLog.stats().appended).toBe(1);
+    expect(checkpoints).toEqual([]);
+  });
+
+  it('a sink that throws instead of rejecting is retried like one that rejects', async () => {
+    const records: ChainedRecord[] = [];
+    let throwing = true;
+    const sink: AuditSink = {
+      name: 'throws',
+      append(_log, make) {
+        if (throwing) throw new Error('not connected');
+        const record = make(records.at(-1));
+        records.push(record);
+        return Promise.resolve(record);
+      },
+    };
+    const auditLog = audit({ sink, key: KEY, logger: silentLogger });
+    const server = appFor(auditLog);
+    await request(server).post('/v1/x').expect(201);
+    throwing = false;
+    await auditLog.flush(5000);
+    expect(records.map((r) => r.seq)).toEqual([1]);
+  });
+});
