@@ -9,11 +9,13 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { AuditSink, ChainedRecord } from '../../src/audit/chain.js';
 import type { AuditCheckpoint } from '../../src/audit/checkpoint.js';
 import { audit } from '../../src/audit/middleware.js';
+import { migrateAudit, postgresSink, readPostgresLog } from '../../src/audit/postgres.js';
 import { readRedisLog, redisStreamSink } from '../../src/audit/redis.js';
 import { callbackSink } from '../../src/audit/sinks.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
@@ -350,5 +352,38 @@ describe('after close()', () => {
     throwing = false;
     await auditLog.flush(5000);
     expect(records.map((r) => r.seq)).toEqual([1]);
+  });
+});
+
+describe.runIf(services.postgres)('a PostgreSQL append held up past timeoutMs', () => {
+  it('commits once: the retry waits for it rather than inserting the records again', async () => {
+    const pool = new pg.Pool({ connectionString: services.databaseUrl, max: 4 });
+    const table = `restwell_audit_held_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+    const holder = await pool.connect();
+    try {
+      await migrateAudit(pool, { table });
+      const auditLog = audit({
+        sink: postgresSink(pool, { table }),
+        key: KEY,
+        timeoutMs: 100,
+        logger: silentLogger,
+      });
+      const server = appFor(auditLog);
+      await request(server).post('/v1/x').expect(201);
+      await auditLog.flush();
+      // Another session holds the log's lock, as a long append elsewhere would.
+      await holder.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`${table}:api`]);
+      await request(server).post('/v1/x').expect(201);
+      await sleep(700);
+      await holder.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`${table}:api`]);
+      await auditLog.flush(5000);
+      const records = await readPostgresLog(pool, 'api', { table });
+      expect(records.map((r) => r.seq)).toEqual([1, 2]);
+      expect(new Set(records.map((r) => r.traceId)).size).toBe(2);
+    } finally {
+      holder.release();
+      await pool.query(`DROP TABLE IF EXISTS ${table}`);
+      await pool.end();
+    }
   });
 });
