@@ -332,6 +332,8 @@ export function audit(options: AuditOptions): AuditMiddleware {
   let droppedSinceReport = 0;
   let failures = 0;
   let pumping: Promise<void> | undefined;
+  /** Records built but for their payload hash, taken after the response (see the middleware). */
+  let hashing = 0;
   /** Set by close(): the loop gives up after a few failures instead of retrying for ever. */
   let closing = false;
   let closingFailures = 0;
@@ -398,7 +400,7 @@ export function audit(options: AuditOptions): AuditMiddleware {
       const makers = events.map(
         (event) => (h: ChainHead | undefined) => chainRecord(key, log, event, h),
       );
-      // Called at once, as before; a sink that throws instead of rejecting fails the attempt.
+      // An async function: a sink that throws instead of rejecting fails the attempt.
       const records = (async () =>
         sink.appendMany !== undefined
           ? sink.appendMany(log, makers)
@@ -526,7 +528,9 @@ export function audit(options: AuditOptions): AuditMiddleware {
         };
         // The payload is hashed once the response has gone: about 200 ms of CPU for a
         // 1 MB body, which the client need not wait for.
+        hashing++;
         setImmediate(() => {
+          hashing--;
           try {
             event.payloadSha256 = payloadHash(ctx, redactNames);
             enqueue(event);
@@ -554,7 +558,10 @@ export function audit(options: AuditOptions): AuditMiddleware {
       timer.unref?.();
     });
     const drained = (async () => {
-      while (pumping !== undefined) await pumping;
+      while (pumping !== undefined || hashing > 0) {
+        if (pumping !== undefined) await pumping;
+        else await new Promise((resolve) => setImmediate(resolve));
+      }
     })();
     await Promise.race([drained, deadline]);
     clearTimeout(timer);
@@ -580,6 +587,6 @@ export function audit(options: AuditOptions): AuditMiddleware {
     await checkpoint(true);
     await sink.close?.();
   };
-  middleware.stats = () => ({ appended, dropped, pending: buffer.length });
+  middleware.stats = () => ({ appended, dropped, pending: buffer.length + hashing });
   return middleware;
 }

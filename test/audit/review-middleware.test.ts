@@ -11,7 +11,7 @@ import type { ChainedRecord } from '../../src/audit/chain.js';
 import { audit } from '../../src/audit/middleware.js';
 import { callbackSink } from '../../src/audit/sinks.js';
 import { jsonBody } from '../../src/core/body.js';
-import type { Middleware } from '../../src/core/context.js';
+import type { Context, Middleware } from '../../src/core/context.js';
 import { sha256 } from '../../src/core/hash.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { validate } from '../../src/core/validate.js';
@@ -222,5 +222,33 @@ describe.each(adapters)('the payload hash through $name, in time', (adapter) => 
     await auditLog.flush();
     expect(events).toEqual(['sent', 'hashed']);
     expect(records[0]?.payloadSha256).toBe(canonicalHash({ a: 1 }));
+  });
+});
+
+describe('flush() and close() right after the middleware returns', () => {
+  const context = {
+    request: {
+      method: 'POST',
+      path: '/v1/x',
+      route: '/v1/x',
+      ip: '127.0.0.1',
+      body: { a: 1 },
+      rawBody: undefined,
+      header: () => undefined,
+    },
+    response: { status: 201, headers: { get: () => undefined } },
+    state: {},
+    traceId: '1'.repeat(32),
+  } as unknown as Context;
+
+  it('wait for the record whose payload is still to be hashed', async () => {
+    const { records, auditLog } = recorded();
+    await auditLog(context, async () => {});
+    expect(auditLog.stats().pending).toBe(1);
+    await auditLog.flush();
+    expect(records.map((r) => r.payloadSha256)).toEqual([canonicalHash({ a: 1 })]);
+    await auditLog(context, async () => {});
+    await auditLog.close();
+    expect(records).toHaveLength(2);
   });
 });
