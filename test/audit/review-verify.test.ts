@@ -128,6 +128,19 @@ describe('a line with a member name twice', () => {
       undefined,
     );
     expect(verifyAuditLog([JSON.stringify(nested)], { key: KEY }).ok).toBe(true);
+    // Values that look like members from inside a string (a hostile user agent, say).
+    const hostile = chainRecord(
+      KEY,
+      'api',
+      {
+        type: 'request',
+        time: 't',
+        userAgent: '","type":"x\\",{"type":[\u0000\u2028',
+        status: 201,
+      },
+      undefined,
+    );
+    expect(verifyAuditLog([recordText(hostile)], { key: KEY }).ok).toBe(true);
   });
 });
 
