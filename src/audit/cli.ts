@@ -17,21 +17,25 @@
 
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import type { AuditCheckpoint } from './checkpoint.js';
-import type { ChainedRecord } from './chain.js';
-import { verifyAuditLog } from './verify.js';
+import { type AuditVerification, verifyAuditStream } from './verify.js';
 
 /** Where the command writes, and what it reads: injectable for tests. */
 export interface AuditCliIo {
   out: (line: string) => void;
   err: (line: string) => void;
   env: Readonly<Record<string, string | undefined>>;
-  /** Reads a file, or standard input for `-`. */
+  /**
+   * Reads a file, or standard input for `-`, whole. By default the log is
+   * read line by line and the checkpoints and key whole.
+   */
   readFile?: (path: string) => string;
 }
 
 const USAGE = `usage: restwell-audit verify [FILE | - | --redis URL | --postgres URL] [options]
-  --log NAME              the log to check (default: the first record's)
+  --log NAME              the log to check (default: every log in the input)
   --key-env VAR           the environment variable holding the chain key (default AUDIT_KEY)
   --checkpoints FILE      signed checkpoints, one JSON object per line
   --public-key FILE       the ed25519 public key (PEM) checkpoints are signed with
@@ -39,8 +43,15 @@ const USAGE = `usage: restwell-audit verify [FILE | - | --redis URL | --postgres
   --prefix P              Redis key prefix (default restwell:audit:)
   --table T               PostgreSQL table (default restwell_audit)`;
 
-function lines(text: string): string[] {
-  return text.split('\n').filter((l) => l.trim() !== '');
+/**
+ * The lines of a file, or of standard input for `-`, as they are read: a log
+ * of any size is checked in constant memory (one string of the whole file
+ * could not hold more than about 512 MB).
+ */
+async function fileLines(path: string): Promise<AsyncIterable<string>> {
+  // Opened first, so that a missing file is a read error before any line.
+  const input = path === '-' ? process.stdin : (await open(path)).createReadStream();
+  return createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
 }
 
 /** Runs the command with `argv` (the arguments after the program name); resolves to the exit status. */
@@ -89,63 +100,83 @@ export async function runAuditCli(argv: readonly string[], io: AuditCliIo): Prom
   }
   const log = typeof flags['--log'] === 'string' ? flags['--log'] : undefined;
   try {
-    let records: Array<ChainedRecord | string>;
+    let checkpoints: AuditCheckpoint[] | undefined;
+    if (typeof flags['--checkpoints'] === 'string') {
+      if (typeof flags['--public-key'] !== 'string') {
+        io.err(`--checkpoints needs --public-key, the key they are signed with.\n${USAGE}`);
+        return 2;
+      }
+      checkpoints = [];
+      for (const [i, line] of read(flags['--checkpoints']).split('\n').entries()) {
+        if (line.trim() === '') continue;
+        try {
+          checkpoints.push(JSON.parse(line) as AuditCheckpoint);
+        } catch {
+          io.err(`--checkpoints: line ${i + 1} is not JSON.`);
+          return 2;
+        }
+      }
+    }
+    const publicKey =
+      typeof flags['--public-key'] === 'string'
+        ? createPublicKey(read(flags['--public-key']))
+        : undefined;
+    if (publicKey !== undefined && publicKey.asymmetricKeyType !== 'ed25519') {
+      io.err(`--public-key must be an ed25519 public key, not ${publicKey.asymmetricKeyType}.`);
+      return 2;
+    }
+    const options = {
+      key,
+      ...(log === undefined ? {} : { log }),
+      ...(checkpoints === undefined ? {} : { checkpoints }),
+      ...(publicKey === undefined ? {} : { publicKey }),
+      allowTrimmedStart: flags['--allow-trimmed-start'] === true,
+    };
+    let result: AuditVerification;
     if (typeof flags['--redis'] === 'string' || typeof flags['--postgres'] === 'string') {
       if (log === undefined) {
         io.err('--log is required with --redis or --postgres.');
         return 2;
       }
+      // The stored texts, not parsed records, so that every check of a line applies to them.
       if (typeof flags['--redis'] === 'string') {
         const { Redis } = await import('ioredis');
-        const { readRedisLog } = await import('./redis.js');
+        const { streamRedisLog } = await import('./redis.js');
         const redis = new Redis(flags['--redis'], { lazyConnect: true, maxRetriesPerRequest: 1 });
         try {
           await redis.connect();
           const prefix = typeof flags['--prefix'] === 'string' ? flags['--prefix'] : undefined;
-          records = await readRedisLog(redis, log, prefix === undefined ? {} : { prefix });
+          result = await verifyAuditStream(
+            streamRedisLog(redis, log, prefix === undefined ? {} : { prefix }),
+            options,
+          );
         } finally {
           redis.disconnect();
         }
       } else {
         const pg = await import('pg');
-        const { readPostgresLog } = await import('./postgres.js');
+        const { streamPostgresLog } = await import('./postgres.js');
         const pool = new pg.default.Pool({
           connectionString: flags['--postgres'] as string,
           max: 1,
         });
         try {
           const table = typeof flags['--table'] === 'string' ? flags['--table'] : undefined;
-          records = await readPostgresLog(pool, log, table === undefined ? {} : { table });
+          result = await verifyAuditStream(
+            streamPostgresLog(pool, log, table === undefined ? {} : { table }),
+            options,
+          );
         } finally {
           await pool.end();
         }
       }
     } else {
-      records = lines(read(positional[0] ?? '-'));
-    }
-    if (log !== undefined) {
-      records = records.filter((r) => {
-        if (typeof r !== 'string') return r.log === log;
-        const parsed = JSON.parse(r) as { audit?: ChainedRecord; log?: string };
-        return (parsed.audit?.log ?? parsed.log) === log;
-      });
-    }
-    let checkpoints: AuditCheckpoint[] | undefined;
-    if (typeof flags['--checkpoints'] === 'string') {
-      checkpoints = lines(read(flags['--checkpoints'])).map(
-        (l) => JSON.parse(l) as AuditCheckpoint,
+      const path = positional[0] ?? '-';
+      result = await verifyAuditStream(
+        io.readFile === undefined ? await fileLines(path) : io.readFile(path).split('\n'),
+        options,
       );
     }
-    const publicKey =
-      typeof flags['--public-key'] === 'string'
-        ? createPublicKey(read(flags['--public-key']))
-        : undefined;
-    const result = verifyAuditLog(records, {
-      key,
-      ...(checkpoints === undefined ? {} : { checkpoints }),
-      ...(publicKey === undefined ? {} : { publicKey }),
-      allowTrimmedStart: flags['--allow-trimmed-start'] === true,
-    });
     if (result.ok) {
       io.out(
         `ok: ${result.records} records${result.first === undefined ? '' : ` (${result.first} to ${result.last})`}${result.checkpoint === undefined ? '' : `, checked against the checkpoint of record ${result.checkpoint.seq} at ${result.checkpoint.time}`}`,

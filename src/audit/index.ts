@@ -34,8 +34,19 @@ export {
   type AuditOptions,
   audit,
 } from './middleware.js';
-export { auditTableSql, migrateAudit, postgresSink, readPostgresLog } from './postgres.js';
-export { type RedisStreamSinkOptions, readRedisLog, redisStreamSink } from './redis.js';
+export {
+  auditTableSql,
+  migrateAudit,
+  postgresSink,
+  readPostgresLog,
+  streamPostgresLog,
+} from './postgres.js';
+export {
+  type RedisStreamSinkOptions,
+  readRedisLog,
+  redisStreamSink,
+  streamRedisLog,
+} from './redis.js';
 export {
   callbackSink,
   type StreamSinkOptions,
@@ -47,4 +58,5 @@ export {
   type AuditVerification,
   type VerifyAuditOptions,
   verifyAuditLog,
+  verifyAuditStream,
 } from './verify.js';

@@ -97,16 +97,39 @@ export function postgresSink(pool: Pool, options: { table?: string } = {}): Audi
   };
 }
 
-/** Every record of a log in the table, by sequence number (for `verify()`). */
+/**
+ * The stored text of every record of a log in the table, by sequence number,
+ * read a page at a time (for `verifyAuditStream()`, in constant memory).
+ */
+export async function* streamPostgresLog(
+  pool: Pool,
+  log: string,
+  options: { table?: string } = {},
+): AsyncGenerator<string> {
+  const table = checkTableName('audit', options.table ?? 'restwell_audit');
+  // Keyset pages; the first has no lower bound, so that no row is passed over.
+  let after: string | null = null;
+  for (;;) {
+    const { rows }: { rows: Array<{ seq_text: string; record: string }> } = await pool.query(
+      `SELECT seq::text AS seq_text, record FROM ${table}
+        WHERE log = $1 AND ($2::bigint IS NULL OR seq > $2::bigint) ORDER BY seq LIMIT 1000`,
+      [log, after],
+    );
+    for (const row of rows) yield row.record;
+    if (rows.length < 1000) return;
+    after = (rows[rows.length - 1] as { seq_text: string }).seq_text;
+  }
+}
+
+/** Every record of a log in the table, by sequence number (for `verifyAuditLog()`). */
 export async function readPostgresLog(
   pool: Pool,
   log: string,
   options: { table?: string } = {},
 ): Promise<ChainedRecord[]> {
-  const table = checkTableName('audit', options.table ?? 'restwell_audit');
-  const { rows } = await pool.query<{ record: string }>(
-    `SELECT record FROM ${table} WHERE log = $1 ORDER BY seq`,
-    [log],
-  );
-  return rows.map((r) => JSON.parse(r.record) as ChainedRecord);
+  const out: ChainedRecord[] = [];
+  for await (const text of streamPostgresLog(pool, log, options)) {
+    out.push(JSON.parse(text) as ChainedRecord);
+  }
+  return out;
 }

@@ -4,7 +4,9 @@
  * only if the head is still the one the record was chained to, so concurrent
  * appends from many processes form one chain (the loser re-chains to the new
  * head and tries again). Both keys share a hash tag, so it also works on
- * Redis Cluster.
+ * Redis Cluster. A head that is gone (deleted, or evicted by a Redis that
+ * evicts: run it with `maxmemory-policy noeviction`) is read back from the
+ * newest record of the stream.
  *
  * Retention: `maxLen` (XADD MAXLEN ~) keeps about the newest N records,
  * `retentionMs` (XADD MINID ~) the records younger than that. What retention
@@ -37,23 +39,50 @@ export interface RedisStreamSinkOptions {
   maxAttempts?: number;
 }
 
-// KEYS: head, stream. ARGV: expected seq, trim mode, trim arg, then (seq, hash, text) per record.
+// KEYS: head, stream. ARGV: expected seq and hash, trim mode, trim arg (MAXLEN's count, or the
+// retention in ms), then (seq, hash, text) per record. The head is compared whole: a cached head of the right number but another hash
+// (the log wiped and begun again since) must not be chained to. Without a head, the newest
+// record is the head: a head key deleted or evicted must not begin a second chain at 1 in the
+// same stream.
 const APPEND = `
 local head = redis.call('HMGET', KEYS[1], 'seq', 'hash')
-local seq = head[1] or '0'
-if seq ~= ARGV[1] then return {0, seq, head[2] or ''} end
-local n = (#ARGV - 3) / 3
+local seq, hash = head[1], head[2]
+if not seq then
+  seq, hash = '0', ''
+  local newest = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+  if newest then
+    local fields = newest[2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'record' then
+        local ok, record = pcall(cjson.decode, fields[i + 1])
+        if not ok or type(record) ~= 'table' or type(record.seq) ~= 'number' or type(record.hash) ~= 'string' then
+          return redis.error_reply('restwell/audit: the head is gone and the newest record cannot be read')
+        end
+        seq, hash = string.format('%d', record.seq), record.hash
+      end
+    end
+  end
+end
+hash = hash or ''
+if seq ~= ARGV[1] or hash ~= ARGV[2] then return {0, seq, hash} end
+local n = (#ARGV - 4) / 3
+local minid
+if ARGV[3] == 'minid' then
+  -- Stream ids are the server's milliseconds: retention is measured by its clock, not the appender's.
+  local now = redis.call('TIME')
+  minid = string.format('%d-0', tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[4]))
+end
 for i = 0, n - 1 do
-  local text = ARGV[6 + i * 3]
-  if ARGV[2] == 'maxlen' then
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'record', text)
-  elseif ARGV[2] == 'minid' then
-    redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[3], '*', 'record', text)
+  local text = ARGV[7 + i * 3]
+  if ARGV[3] == 'maxlen' then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'record', text)
+  elseif ARGV[3] == 'minid' then
+    redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', 'record', text)
   else
     redis.call('XADD', KEYS[2], '*', 'record', text)
   end
 end
-redis.call('HSET', KEYS[1], 'seq', ARGV[4 + (n - 1) * 3], 'hash', ARGV[5 + (n - 1) * 3])
+redis.call('HSET', KEYS[1], 'seq', ARGV[5 + (n - 1) * 3], 'hash', ARGV[6 + (n - 1) * 3])
 return {1}
 `;
 
@@ -103,9 +132,9 @@ export function redisStreamSink(redis: Redis, options: RedisStreamSinkOptions = 
           maxLen !== undefined
             ? ['maxlen', String(maxLen)]
             : retentionMs !== undefined
-              ? ['minid', `${Date.now() - retentionMs}-0`]
+              ? ['minid', String(retentionMs)]
               : ['none', ''];
-        const args = [String(head?.seq ?? 0), mode, arg];
+        const args = [String(head?.seq ?? 0), head?.hash ?? '', mode, arg];
         for (const r of records) args.push(String(r.seq), r.hash, recordText(r));
         const reply = (await redis.eval(APPEND, 2, headKey, streamKey, ...args)) as [
           number,
@@ -137,22 +166,37 @@ export function redisStreamSink(redis: Redis, options: RedisStreamSinkOptions = 
   };
 }
 
-/** Every record of a log in a Redis stream, oldest first (for `verify()`). */
-export async function readRedisLog(
+/**
+ * The stored text of every record of a log in a Redis stream, oldest first,
+ * read a page at a time (for `verifyAuditStream()`, in constant memory).
+ */
+export async function* streamRedisLog(
   redis: Redis,
   log: string,
   options: { prefix?: string } = {},
-): Promise<ChainedRecord[]> {
+): AsyncGenerator<string> {
   const [, streamKey] = keysOf(options.prefix ?? 'restwell:audit:', log);
-  const out: ChainedRecord[] = [];
   let start = '-';
   for (;;) {
     const batch = await redis.xrange(streamKey, start, '+', 'COUNT', 1000);
     for (const [, fields] of batch) {
       const i = fields.indexOf('record');
-      if (i >= 0) out.push(JSON.parse(fields[i + 1] as string) as ChainedRecord);
+      if (i >= 0) yield fields[i + 1] as string;
     }
-    if (batch.length < 1000) return out;
+    if (batch.length < 1000) return;
     start = `(${batch[batch.length - 1]?.[0]}`;
   }
+}
+
+/** Every record of a log in a Redis stream, oldest first (for `verifyAuditLog()`). */
+export async function readRedisLog(
+  redis: Redis,
+  log: string,
+  options: { prefix?: string } = {},
+): Promise<ChainedRecord[]> {
+  const out: ChainedRecord[] = [];
+  for await (const text of streamRedisLog(redis, log, options)) {
+    out.push(JSON.parse(text) as ChainedRecord);
+  }
+  return out;
 }

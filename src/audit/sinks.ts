@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { EventEmitter } from 'node:events';
+import { Writable } from 'node:stream';
 import { invalidOption } from '../core/errors.js';
 import {
   type AuditSink,
@@ -49,23 +51,45 @@ function inProcessSink(name: string, write: (record: ChainedRecord) => Promise<v
   };
 }
 
+/** Streams the sinks listen to for 'error', once each. */
+const heard = new WeakSet<object>();
+
+function ignoreStreamError(): void {
+  // The write's callback has the same error: the append fails and is retried.
+}
+
 /**
  * JSON lines to a stream: one record per line, in order. A write's callback
  * error (a closed pipe, a full disk) fails the append, which the middleware
  * retries; a stream that stops taking writes is bounded by the middleware's
- * `timeoutMs`.
+ * `timeoutMs`. A destination whose `write()` takes no callback (a pino
+ * destination, sonic-boom) has a record written once `write()` returns.
  */
 export function streamSink(stream: WritableLike, options: StreamSinkOptions = {}): AuditSink {
   if (stream === null || typeof stream !== 'object' || typeof stream.write !== 'function') {
     invalidOption('audit', 'stream', 'a writable stream', stream);
   }
   const pino = options.pino ?? true;
+  // sonic-boom's write(data) never calls a callback: waiting for one would stop the log at its first record.
+  const callsBack = stream instanceof Writable || stream.write.length >= 2;
+  // A Node stream emits a failed write as 'error' too, and an 'error' nobody
+  // hears is an uncaught exception: a full disk would end the process.
+  const emitter = stream as Partial<Pick<EventEmitter, 'on'>>;
+  if (typeof emitter.on === 'function' && !heard.has(stream)) {
+    heard.add(stream);
+    emitter.on.call(stream, 'error', ignoreStreamError);
+  }
   return inProcessSink('stream', (record) => {
     const text = recordText(record);
     const line = pino
       ? `{"level":30,"time":${Date.parse(record.time)},"msg":"audit","audit":${text}}\n`
       : `${text}\n`;
     return new Promise<void>((resolve, reject) => {
+      if (!callsBack) {
+        stream.write(line);
+        resolve();
+        return;
+      }
       stream.write(line, (err) => (err ? reject(err) : resolve()));
     });
   });
