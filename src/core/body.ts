@@ -213,9 +213,14 @@ interface NodeReadable extends AsyncIterable<Uint8Array> {
 /**
  * Reads a whole body, failing with 413 as soon as it passes `limit`. Node
  * streams are read through events, which costs less per request than async
- * iteration; anything else is iterated.
+ * iteration; anything else is iterated. `unfinished` makes the error for a
+ * body the client did not finish (the caller's own 400).
  */
-async function readAll(stream: AsyncIterable<Uint8Array>, limit: number): Promise<Buffer> {
+export async function readAll(
+  stream: AsyncIterable<Uint8Array>,
+  limit: number,
+  unfinished: (cause?: unknown) => Error = incomplete,
+): Promise<Buffer> {
   const node = stream as Partial<NodeReadable>;
   if (typeof node.on !== 'function' || typeof node.removeListener !== 'function') {
     const chunks: Uint8Array[] = [];
@@ -249,8 +254,8 @@ async function readAll(stream: AsyncIterable<Uint8Array>, limit: number): Promis
     // `aborted` (ECONNRESET): a body the client did not finish, not a server
     // failure to log as a 500.
     const onError = (err: Error) =>
-      finish((err as { code?: unknown }).code === 'ECONNRESET' ? incomplete(err) : err);
-    const onClose = () => finish(incomplete());
+      finish((err as { code?: unknown }).code === 'ECONNRESET' ? unfinished(err) : err);
+    const onClose = () => finish(unfinished());
     function finish(err?: Error): void {
       readable.removeListener('data', onData as () => void);
       readable.removeListener('end', onEnd);

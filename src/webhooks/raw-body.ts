@@ -15,7 +15,7 @@
  *   the parsed value is never tried (the bug behind stripe-node #341).
  */
 import type { Context } from '../core/context.js';
-import { PayloadTooLargeError, UnsupportedMediaTypeError } from '../core/body.js';
+import { PayloadTooLargeError, readAll, UnsupportedMediaTypeError } from '../core/body.js';
 import { RestwellError } from '../core/errors.js';
 import { WebhookBodyConsumedError } from './errors.js';
 
@@ -34,61 +34,6 @@ function hasContent(ctx: Context): boolean {
   if (headers['transfer-encoding'] !== undefined) return true;
   const length = headers['content-length'];
   return length !== undefined && length.trim() !== '0' && Number(length) !== 0;
-}
-
-interface NodeReadable {
-  on(event: string, listener: (arg?: never) => void): unknown;
-  removeListener(event: string, listener: (arg?: never) => void): unknown;
-  pause(): unknown;
-}
-
-/** Reads the whole body, failing with 413 as soon as it passes `limit`, without draining the rest. */
-function readBounded(stream: AsyncIterable<Uint8Array>, limit: number): Promise<Buffer> {
-  const readable = stream as unknown as Partial<NodeReadable>;
-  if (typeof readable.on !== 'function' || typeof readable.removeListener !== 'function') {
-    return (async () => {
-      const chunks: Uint8Array[] = [];
-      let size = 0;
-      for await (const chunk of stream) {
-        size += chunk.byteLength;
-        if (size > limit) throw new PayloadTooLargeError(limit);
-        chunks.push(chunk);
-      }
-      return Buffer.concat(chunks, size);
-    })();
-  }
-  const node = readable as NodeReadable;
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        // Stop reading: the request is answered 413 without taking in the rest.
-        node.pause();
-        finish(new PayloadTooLargeError(limit));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => finish();
-    // A client that resets mid-body: a body it did not finish, not a server failure.
-    const onError = (err: Error) =>
-      finish((err as { code?: unknown }).code === 'ECONNRESET' ? incomplete(err) : err);
-    const onClose = () => finish(incomplete());
-    function finish(err?: Error): void {
-      node.removeListener('data', onData as () => void);
-      node.removeListener('end', onEnd);
-      node.removeListener('error', onError as () => void);
-      node.removeListener('close', onClose);
-      if (err) reject(err);
-      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    }
-    node.on('data', onData as () => void);
-    node.on('end', onEnd);
-    node.on('error', onError as () => void);
-    node.on('close', onClose);
-  });
 }
 
 /**
@@ -117,7 +62,7 @@ export async function readRawBody(ctx: Context, limit: number): Promise<Uint8Arr
     );
   const declared = Number(req.header('content-length'));
   if (Number.isSafeInteger(declared) && declared > limit) throw new PayloadTooLargeError(limit);
-  const raw = await readBounded(req.stream(), limit);
+  const raw = await readAll(req.stream(), limit, incomplete);
   req.rawBody = raw;
   return raw;
 }
