@@ -19,6 +19,7 @@ import { conditional } from 'restwell/conditional';
 import { idempotency } from 'restwell/idempotency';
 import { cors, hsts, httpsOnly, requestHygiene, securityHeaders } from 'restwell/security';
 import { generateWebhookSecret, webhookOf } from 'restwell/webhooks';
+import { createAuth, type ExampleCredentials } from '../shared/auth.js';
 import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
 import { createPaginators, oneFilter, pageOf } from '../shared/pagination.js';
@@ -45,6 +46,8 @@ export interface ExampleOptions {
   limits?: ExampleLimits;
   /** Seals list cursors; every process of one API needs the same (see shared/pagination.ts). */
   cursorSecret?: string;
+  /** API keys and the JWT secret every /v1 request authenticates with (see shared/auth.ts). */
+  credentials: ExampleCredentials;
   /** Records every write after its response (see shared/audit.ts); none when unset. */
   auditLog?: Middleware;
   /** Browser origins allowed to call the API (CORS). */
@@ -62,6 +65,7 @@ export function createApp({
   logger,
   limits,
   cursorSecret,
+  credentials,
   auditLog,
   corsOrigins = ['http://localhost:5173'],
   httpsHost,
@@ -72,6 +76,7 @@ export function createApp({
   // restwell/conditional makes the ETags (strong, one per encoding); Express's weak one would win otherwise.
   app.set('etag', false);
   const rw = expressAdapter({ trustProxy: 'loopback', ...(logger ? { logger } : {}) });
+  const auth = createAuth(credentials);
 
   // Global: trace ids, problem details, compression (outside conditional, so ETags name the
   // identity body), rate limits (before any body is read), JSON bodies within a limit, and
@@ -96,6 +101,10 @@ export function createApp({
       cors({ origins: corsOrigins }),
       // Malformed targets and headers refused before anything downstream reads them.
       requestHygiene(),
+      // Who is calling (an API key or a JWT), then the route table, failing closed: before the
+      // rate limit and every body read, so an unauthenticated request costs nothing further.
+      auth.authenticate,
+      auth.authorization,
       compression(),
       apiRateLimit(counters, limits),
       jsonBody({ limit: 64 * 1024 }),
@@ -173,9 +182,7 @@ export function createApp({
         idempotency({
           store: records,
           required: true,
-          // The example has no authentication, so keys are scoped to the client IP. A real
-          // API mounts idempotency after authentication and scopes keys to the principal.
-          anonymous: 'ip',
+          // Keys are scoped to the principal: one client's key never replays another's answer.
         }),
         validate({ body: CreatePayment }),
       ),

@@ -2,6 +2,7 @@
 import { createServer } from 'node:http';
 import { hardenServer } from 'restwell';
 import { createAuditLog } from '../shared/audit.js';
+import { credentialsFromEnv } from '../shared/auth.js';
 import { webhookSecretFromEnv } from '../shared/webhooks.js';
 import { createStores } from '../shared/stores.js';
 import { createApp } from './app.js';
@@ -17,6 +18,7 @@ const server = hardenServer(
     createApp({
       ...stores,
       cursorSecret: process.env.CURSOR_SECRET,
+      credentials: credentialsFromEnv(),
       auditLog,
       webhookSecret: webhookSecretFromEnv(),
       ...(process.env.HTTPS_HOST ? { httpsHost: process.env.HTTPS_HOST } : {}),

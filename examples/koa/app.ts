@@ -18,6 +18,7 @@ import { idempotency } from 'restwell/idempotency';
 import { cors, hsts, httpsOnly, requestHygiene, securityHeaders } from 'restwell/security';
 import { generateWebhookSecret, webhookOf } from 'restwell/webhooks';
 import { contextOf, koaAdapter } from 'restwell/koa';
+import { createAuth, type ExampleCredentials } from '../shared/auth.js';
 import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
 import { createPaginators, oneFilter, pageOf } from '../shared/pagination.js';
@@ -44,6 +45,8 @@ export interface ExampleOptions {
   limits?: ExampleLimits;
   /** Seals list cursors; every process of one API needs the same (see shared/pagination.ts). */
   cursorSecret?: string;
+  /** API keys and the JWT secret every /v1 request authenticates with (see shared/auth.ts). */
+  credentials: ExampleCredentials;
   /** Records every write after its response (see shared/audit.ts); none when unset. */
   auditLog?: Middleware;
   /** Browser origins allowed to call the API (CORS). */
@@ -61,6 +64,7 @@ export function createApp({
   logger,
   limits,
   cursorSecret,
+  credentials,
   auditLog,
   corsOrigins = ['http://localhost:5173'],
   httpsHost,
@@ -69,6 +73,7 @@ export function createApp({
   const app = new Koa();
   app.proxy = false;
   const rw = koaAdapter({ trustProxy: 'loopback', ...(logger ? { logger } : {}) });
+  const auth = createAuth(credentials);
   const router = new Router();
 
   router.get('/health', (ctx) => {
@@ -139,9 +144,7 @@ export function createApp({
       idempotency({
         store: records,
         required: true,
-        // The example has no authentication, so keys are scoped to the client IP. A real
-        // API mounts idempotency after authentication and scopes keys to the principal.
-        anonymous: 'ip',
+        // Keys are scoped to the principal: one client's key never replays another's answer.
       }),
       validate({ body: CreatePayment }),
     ),
@@ -198,6 +201,10 @@ export function createApp({
       cors({ origins: corsOrigins }),
       // Malformed targets and headers refused before anything downstream reads them.
       requestHygiene(),
+      // Who is calling (an API key or a JWT), then the route table, failing closed: before the
+      // rate limit and every body read, so an unauthenticated request costs nothing further.
+      auth.authenticate,
+      auth.authorization,
       compression(),
       apiRateLimit(counters, limits),
       jsonBody({ limit: 64 * 1024 }),

@@ -4,24 +4,26 @@
  * a request refused by one takes nothing from the others.
  */
 import type { Middleware, Store } from 'restwell';
-import { byHeader, byIp, byPrincipalOrIp, rateLimit } from 'restwell/rate-limit';
+import { byIp, byPrincipal, byPrincipalOrIp, rateLimit } from 'restwell/rate-limit';
 
 export interface ExampleLimits {
   /** Requests per minute per client IP (IPv6 grouped by /64). @default 300 */
   perIp?: number;
-  /** Requests per hour per API key (`X-API-Key`). @default 5000 */
-  perKey?: number;
+  /** Requests per hour per authenticated client (an API key's or a token's principal). @default 5000 */
+  perClient?: number;
   /** Payments per minute per caller. @default 10 */
   payments?: number;
 }
 
 export function apiRateLimit(store: Store, limits: ExampleLimits = {}): Middleware {
-  const { perIp = 300, perKey = 5000, payments = 10 } = limits;
+  const { perIp = 300, perClient = 5000, payments = 10 } = limits;
   return rateLimit({
     store,
     policies: [
       { name: 'per-ip', limit: perIp, windowMs: 60_000, key: byIp() },
-      { name: 'per-key', limit: perKey, windowMs: 3_600_000, key: byHeader('x-api-key') },
+      // Mounted after authenticate(): only verified principals are counted, never a string a
+      // client makes up (the table refuses anonymous /v1 requests before they get here).
+      { name: 'per-client', limit: perClient, windowMs: 3_600_000, key: byPrincipal() },
       {
         name: 'payments',
         limit: payments,

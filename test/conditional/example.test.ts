@@ -10,15 +10,20 @@ import { createApp as createExpressApp } from '../../examples/express/app.js';
 import { createApp as createKoaApp } from '../../examples/koa/app.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
+import { ADMIN_KEY, asClient, EXAMPLE_CREDENTIALS } from '../helpers/example-client.js';
 
 const stores = () => ({
   counters: new MemoryStore(),
   records: new MemoryStore({ evict: false }),
   logger: silentLogger,
+  credentials: EXAMPLE_CREDENTIALS,
 });
 const apps: Array<{ name: string; make(): RequestListener }> = [
-  { name: 'express', make: () => createExpressApp(stores()) as unknown as RequestListener },
-  { name: 'koa', make: () => createKoaApp(stores()).callback() as RequestListener },
+  {
+    name: 'express',
+    make: () => asClient(createExpressApp(stores()) as unknown as RequestListener),
+  },
+  { name: 'koa', make: () => asClient(createKoaApp(stores()).callback() as RequestListener) },
 ];
 
 describe.each(apps)('example users on $name', ({ make }) => {
@@ -33,7 +38,11 @@ describe.each(apps)('example users on $name', ({ make }) => {
       .set('content-type', 'application/merge-patch+json')
       .send(user)
       .expect(404);
-    await request(app).delete('/v1/users/usr_none').set('If-Match', '"v1"').expect(404);
+    await request(app)
+      .delete('/v1/users/usr_none')
+      .set('X-API-Key', ADMIN_KEY)
+      .set('If-Match', '"v1"')
+      .expect(404);
     const res = await request(app).get('/v1/users/usr_none').set('If-None-Match', '*');
     expect(res.status).toBe(404);
   });

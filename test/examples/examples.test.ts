@@ -4,6 +4,8 @@ import request from 'supertest';
 import { parseLinkHeader } from 'restwell';
 import { audit, callbackSink, type ChainedRecord, verifyAuditLog } from 'restwell/audit';
 import { generateWebhookSecret, hmacSigner } from 'restwell/webhooks';
+import { SignJWT } from 'jose';
+import { JWT_AUDIENCE, JWT_ISSUER } from '../../examples/shared/auth.js';
 import { describe, expect, it } from 'vitest';
 import { createApp as createExpressApp } from '../../examples/express/app.js';
 import { createApp as createKoaApp } from '../../examples/koa/app.js';
@@ -12,37 +14,101 @@ import type { ExampleLimits } from '../../examples/shared/rate-limits.js';
 import { raw } from '../helpers/raw.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
+import {
+  ADMIN_KEY,
+  asClient,
+  EXAMPLE_CREDENTIALS,
+  JWT_SECRET,
+  MEMBER_KEY,
+} from '../helpers/example-client.js';
 
 const PROBLEM = /^application\/problem\+json/;
 
-const apps: Array<{ name: string; make(limits?: ExampleLimits): RequestListener }> = [
+const options = (limits?: ExampleLimits) => ({
+  counters: new MemoryStore(),
+  records: new MemoryStore({ evict: false }),
+  logger: silentLogger,
+  credentials: EXAMPLE_CREDENTIALS,
+  ...(limits ? { limits } : {}),
+});
+
+/** `bare` is the app as anyone calls it; `make` as a client holding the member key does. */
+const apps: Array<{
+  name: string;
+  bare(): RequestListener;
+  make(limits?: ExampleLimits): RequestListener;
+}> = [
   {
     name: 'express',
-    make: (limits) =>
-      createExpressApp({
-        counters: new MemoryStore(),
-        records: new MemoryStore({ evict: false }),
-        logger: silentLogger,
-        ...(limits ? { limits } : {}),
-      }) as unknown as RequestListener,
+    bare: () => createExpressApp(options()) as unknown as RequestListener,
+    make: (limits) => asClient(createExpressApp(options(limits)) as unknown as RequestListener),
   },
   {
     name: 'koa',
-    make: (limits) =>
-      createKoaApp({
-        counters: new MemoryStore(),
-        records: new MemoryStore({ evict: false }),
-        logger: silentLogger,
-        ...(limits ? { limits } : {}),
-      }).callback() as RequestListener,
+    bare: () => createKoaApp(options()).callback() as RequestListener,
+    make: (limits) => asClient(createKoaApp(options(limits)).callback() as RequestListener),
   },
 ];
 
-describe.each(apps)('example payments API on $name', ({ make }) => {
+describe.each(apps)('example payments API on $name', ({ make, bare }) => {
   it('answers GET /health', async () => {
     const res = await request(make()).get('/health').expect(200);
     expect(res.body).toEqual({ status: 'ok' });
     expect(res.headers['trace-id']).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('needs an API key or a JWT on /v1, the admin role to delete a user, and fails closed', async () => {
+    const app = make();
+    const anonymous = await request(bare()).get('/v1/users').expect(401);
+    expect(anonymous.headers['content-type']).toMatch(PROBLEM);
+    expect(anonymous.body.code).toBe('authentication-required');
+    expect(anonymous.headers['www-authenticate']).toMatch(/^Bearer realm="example", ApiKey /);
+    const forged = await request(app)
+      .get('/v1/users')
+      .set('X-API-Key', `${MEMBER_KEY.slice(0, -1)}x`)
+      .expect(401);
+    expect(forged.body.code).toBe('invalid-api-key');
+    expect(JSON.stringify(forged.body)).not.toContain(MEMBER_KEY.slice(0, -1));
+    // A key in the URL is refused before it can be logged or cached anywhere.
+    const inQuery = await request(app).get(`/v1/users?api_key=${MEMBER_KEY}`).expect(400);
+    expect(inQuery.body.code).toBe('credentials-in-query');
+
+    const denied = await request(app).delete('/v1/users/usr_ada').expect(403);
+    expect(denied.body.code).toBe('access-denied');
+    await request(app).get('/v1/users/usr_ada').expect(200);
+    await request(app).delete('/v1/users/usr_ada').set('X-API-Key', ADMIN_KEY).expect(204);
+
+    // A JWT signed with JWT_SECRET for this API's issuer and audience works as well as a key.
+    const token = (claims: Record<string, unknown>) =>
+      new SignJWT({ roles: ['admin'], ...claims })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('usr_grace')
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(new TextEncoder().encode(JWT_SECRET));
+    const good = await token({ iss: JWT_ISSUER, aud: JWT_AUDIENCE });
+    await request(app).get('/v1/users/usr_alan').set('Authorization', `Bearer ${good}`).expect(200);
+    await request(app)
+      .delete('/v1/users/usr_alan')
+      .set('Authorization', `Bearer ${good}`)
+      .expect(204);
+    const otherApi = await token({ iss: JWT_ISSUER, aud: 'another-api' });
+    const wrong = await request(app)
+      .get('/v1/users')
+      .set('Authorization', `Bearer ${otherApi}`)
+      .expect(401);
+    expect(wrong.headers['www-authenticate']).toMatch(/error="invalid_token"/);
+
+    // Open: the probe, and the webhook receiver (its signature authenticates it).
+    await request(bare()).get('/health').expect(200);
+    const unsigned = await request(bare())
+      .post('/webhooks/restwell')
+      .send({ id: 'evt_1' })
+      .expect(401);
+    expect(unsigned.body.code).toBe('signature-missing');
+    // No rule covers it: refused before any handler runs, whoever asks.
+    const uncovered = await request(app).get('/admin').expect(403);
+    expect(uncovered.headers['content-type']).toMatch(PROBLEM);
   });
 
   it('lists users in cursor pages, and reads one', async () => {
@@ -259,7 +325,7 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
       .send({ name: 'Katherine Johnson' })
       .expect(200);
     expect(patched.body).toMatchObject({ name: 'Katherine Johnson', version: 2 });
-    await request(app).delete(location).expect(204);
+    await request(app).delete(location).set('X-API-Key', ADMIN_KEY).expect(204);
     await request(app).get(location).expect(404);
   });
 
@@ -348,10 +414,8 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
   it('states its rate limits and limits payments more strictly than reads', async () => {
     const app = make({ perIp: 5, payments: 2 });
     const read = await request(app).get('/v1/users').expect(200);
-    expect(read.headers['ratelimit-policy']).toBe('"per-ip";q=5;w=60');
+    expect(read.headers['ratelimit-policy']).toBe('"per-ip";q=5;w=60, "per-client";q=5000;w=3600');
     expect(read.headers.ratelimit).toBe('"per-ip";r=4;t=12');
-    const keyed = await request(app).get('/v1/users').set('x-api-key', 'demo').expect(200);
-    expect(keyed.headers['ratelimit-policy']).toBe('"per-ip";q=5;w=60, "per-key";q=5000;w=3600');
     const pay = (key: string) =>
       request(app)
         .post('/v1/payments')
@@ -398,8 +462,16 @@ describe.each(apps)('example payments API on $name', ({ make }) => {
     const now = await request(app).get('/v1/users/usr_ada').expect(200);
     expect(now.body).toMatchObject({ name: 'Ada King', version: 2 });
     await request(app).get('/v1/users/usr_ada').set('If-None-Match', '"v1"').expect(200);
-    await request(app).delete('/v1/users/usr_ada').set('If-Match', '"v1"').expect(412);
-    await request(app).delete('/v1/users/usr_ada').set('If-Match', '"v2"').expect(204);
+    await request(app)
+      .delete('/v1/users/usr_ada')
+      .set('X-API-Key', ADMIN_KEY)
+      .set('If-Match', '"v1"')
+      .expect(412);
+    await request(app)
+      .delete('/v1/users/usr_ada')
+      .set('X-API-Key', ADMIN_KEY)
+      .set('If-Match', '"v2"')
+      .expect(204);
   });
 
   it('compresses list responses the client accepts, and gets the same body back', async () => {
@@ -466,11 +538,15 @@ describe.each([
       counters: new MemoryStore(),
       records: new MemoryStore({ evict: false }),
       logger: silentLogger,
+      credentials: EXAMPLE_CREDENTIALS,
       auditLog,
     });
-    const app = (
-      name === 'koa' ? (built as { callback(): RequestListener }).callback() : built
-    ) as RequestListener;
+    const app = asClient(
+      (name === 'koa'
+        ? (built as { callback(): RequestListener }).callback()
+        : built) as RequestListener,
+      ADMIN_KEY,
+    );
     await request(app)
       .post('/v1/payments')
       .set('idempotency-key', 'audit-1')
@@ -483,6 +559,12 @@ describe.each([
       ['POST', 201, 1],
       ['DELETE', 204, 2],
     ]);
+    // The principal the API key names is on every record; the key itself is on none.
+    expect(records.map((r) => (r.principal as { id?: string } | undefined)?.id)).toEqual([
+      'key:admin',
+      'key:admin',
+    ]);
+    expect(JSON.stringify(records)).not.toContain(ADMIN_KEY);
     expect(verifyAuditLog(records, { key: 'example-audit-key-'.repeat(2) }).ok).toBe(true);
   });
 });
@@ -497,6 +579,7 @@ describe.each([
       counters: new MemoryStore(),
       records: new MemoryStore({ evict: false }),
       logger: silentLogger,
+      credentials: EXAMPLE_CREDENTIALS,
       webhookSecret: secret,
     });
     const app = (

@@ -24,7 +24,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp as createExpressApp } from '../../examples/express/app.js';
 import { createApp as createKoaApp } from '../../examples/koa/app.js';
+import { type ExampleCredentials, parseApiKeys } from '../../examples/shared/auth.js';
 import { createStores, type ExampleStores } from '../../examples/shared/stores.js';
+import { JWT_SECRET } from '../helpers/example-client.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { services } from '../helpers/services.js';
 import { ciRequiresServers } from '../setup/services.js';
@@ -193,15 +195,28 @@ if (!haveCurl && ciRequiresServers(process.env)) {
   throw new Error('curl and bash are required under CI to run the examples/README.md walk');
 }
 
+/** The server the walk talks to holds the keys the README starts it with (`API_KEYS=... npm start`). */
+function walkCredentials(markdown: string): ExampleCredentials {
+  const keys = /^API_KEYS=(\S+) npm start$/m.exec(markdown);
+  if (!keys) throw new Error('examples/README.md: no "API_KEYS=... npm start" line');
+  return { apiKeys: parseApiKeys(keys[1]!), jwtSecret: JWT_SECRET };
+}
+
+const credentials = walkCredentials(readFileSync(README, 'utf8'));
+
 const apps: Array<{ name: string; make(stores: ExampleStores): RequestListener }> = [
   {
     name: 'Express',
     make: (stores) =>
-      createExpressApp({ ...stores, logger: silentLogger }) as unknown as RequestListener,
+      createExpressApp({
+        ...stores,
+        logger: silentLogger,
+        credentials,
+      }) as unknown as RequestListener,
   },
   {
     name: 'Koa',
-    make: (stores) => createKoaApp({ ...stores, logger: silentLogger }).callback(),
+    make: (stores) => createKoaApp({ ...stores, logger: silentLogger, credentials }).callback(),
   },
 ];
 

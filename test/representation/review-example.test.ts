@@ -11,6 +11,7 @@ import { createApp as createExpressApp } from '../../examples/express/app.js';
 import { createApp as createKoaApp } from '../../examples/koa/app.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
+import { asClient, EXAMPLE_CREDENTIALS } from '../helpers/example-client.js';
 
 const PROBLEM = /^application\/problem\+json/;
 const MERGE = 'application/merge-patch+json';
@@ -20,20 +21,26 @@ const apps: Array<{ name: string; make(): RequestListener }> = [
   {
     name: 'express',
     make: () =>
-      createExpressApp({
-        counters: new MemoryStore(),
-        records: new MemoryStore({ evict: false }),
-        logger: silentLogger,
-      }) as unknown as RequestListener,
+      asClient(
+        createExpressApp({
+          counters: new MemoryStore(),
+          records: new MemoryStore({ evict: false }),
+          logger: silentLogger,
+          credentials: EXAMPLE_CREDENTIALS,
+        }) as unknown as RequestListener,
+      ),
   },
   {
     name: 'koa',
     make: () =>
-      createKoaApp({
-        counters: new MemoryStore(),
-        records: new MemoryStore({ evict: false }),
-        logger: silentLogger,
-      }).callback() as RequestListener,
+      asClient(
+        createKoaApp({
+          counters: new MemoryStore(),
+          records: new MemoryStore({ evict: false }),
+          logger: silentLogger,
+          credentials: EXAMPLE_CREDENTIALS,
+        }).callback() as RequestListener,
+      ),
   },
 ];
 
