@@ -58,7 +58,7 @@ export interface ApiKeyRecord {
   readonly createdAt: number;
   /** When the key stops working, epoch ms. */
   readonly expiresAt?: number;
-  /** When the key was revoked, epoch ms. */
+  /** When the key was revoked, epoch ms. Its presence revokes the key at once; the time is for the record. */
   readonly revokedAt?: number;
 }
 
@@ -208,14 +208,27 @@ function tokens(where: string, option: string, value: unknown): string[] {
   return [...new Set(value as string[])];
 }
 
-/** Checks an IP allowlist by compiling it as the adapter compiles `trustProxy`. */
+/**
+ * Compiles an IP allowlist as the adapter compiles `trustProxy`, and more
+ * strictly: `compileTrust` reads `10.0.0.0/8/32` as `10.0.0.0/8`, so an entry
+ * with more than one `/` (a typo that would allow a wider range than meant) is
+ * refused here first.
+ */
+function compileAllowlist(ips: readonly string[]): (address: string, hop: number) => boolean {
+  for (const ip of ips) {
+    if (ip.indexOf('/') !== ip.lastIndexOf('/')) throw new TypeError('not a CIDR range');
+  }
+  return compileTrust(ips);
+}
+
+/** Checks an IP allowlist by compiling it. */
 function checkAllowedIps(where: string, value: unknown): string[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === 'string')) {
     invalidOption(where, 'allowedIps', 'a non-empty list of CIDR ranges or addresses', value);
   }
   try {
-    compileTrust(value as string[]);
+    compileAllowlist(value as string[]);
   } catch {
     invalidOption(
       where,
@@ -504,7 +517,7 @@ export function apiKeyVerifier(options: ApiKeyVerifierOptions): ApiKeyVerifier {
     let compiled = allowlists.get(cacheKey);
     if (compiled === undefined) {
       try {
-        const trusted = compileTrust(ips);
+        const trusted = compileAllowlist(ips);
         compiled = (address: string) => trusted(address, 0);
       } catch {
         // An unreadable list in a stored record allows nothing.
@@ -583,8 +596,10 @@ export function apiKeyVerifier(options: ApiKeyVerifierOptions): ApiKeyVerifier {
     // Hash and compare whether or not the id exists: the same work either way.
     if (!apiKeyMatches(key, record?.hash) || record === null)
       throw new InvalidApiKeyError('unknown');
-    if (record.revokedAt !== undefined && record.revokedAt <= now)
-      throw new InvalidApiKeyError('revoked');
+    // Revoked is revoked, whatever time the revocation carries: it is stamped
+    // by the clock of whichever host revoked the key, and a clock ahead of
+    // this one must not leave a leaked key working until it catches up.
+    if (record.revokedAt !== undefined) throw new InvalidApiKeyError('revoked');
     if (record.expiresAt !== undefined && record.expiresAt <= now)
       throw new InvalidApiKeyError('expired');
     if (record.allowedIps !== undefined) {

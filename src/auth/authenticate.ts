@@ -16,8 +16,8 @@
  *   `ApiKey header="X-API-Key"` when keys are accepted), unless `optional`;
  * - a bad token or key: 401, `Bearer error="invalid_token"` with a fixed
  *   `error_description`;
- * - an unreadable `Authorization: Bearer`, or two kinds of credentials: 400,
- *   `Bearer error="invalid_request"`;
+ * - an unreadable `Authorization: Bearer`, two kinds of credentials, or a
+ *   credential header sent twice: 400, `Bearer error="invalid_request"`;
  * - a key used from an address its allowlist does not hold: 403;
  * - a verifier that cannot answer (JWKS, introspection, key store down): 503.
  */
@@ -108,6 +108,35 @@ const TRANSPORT = Symbol.for('restwell.auth.transport');
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const JWS_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/;
+
+/**
+ * Whether `Authorization` (or the API key header) came on more than one line.
+ * Node keeps the first `Authorization` line and drops the others, while a
+ * proxy in front may have checked the last one: two principals in one
+ * request, each component seeing another. RFC 9110 §5.3 allows a field to be
+ * repeated only when it is a list, which neither is, and RFC 6750 §2 one
+ * method per request, so the request is refused (400 `invalid_request`).
+ */
+function repeatedCredentialField(
+  rawHeaders: readonly string[] | undefined,
+  apiKeyHeader: string | undefined,
+): boolean {
+  if (rawHeaders === undefined) return false;
+  let authorization = 0;
+  let apiKey = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    // Cheap first test: only names of the right length are lower-cased.
+    if (name.length === 13 && name.toLowerCase() === 'authorization') authorization++;
+    else if (
+      apiKeyHeader !== undefined &&
+      name.length === apiKeyHeader.length &&
+      name.toLowerCase() === apiKeyHeader
+    )
+      apiKey++;
+  }
+  return authorization > 1 || apiKey > 1;
+}
 
 /** The challenges `authenticate()` left for this request, for the 401s and 403s of later guards. */
 export function challengeSettingsOf(ctx: Context): ChallengeSettings {
@@ -311,6 +340,9 @@ export function authenticate(options: AuthenticateOptions): Middleware {
     }
     const state = ctx.state as Record<symbol, unknown>;
     state[CHALLENGES] = settings;
+    if (repeatedCredentialField(ctx.request.rawHeaders, apiKeyHeaderLower)) {
+      refuse(ctx, new MalformedCredentialsError('multiple', invalidRequest), 'none');
+    }
 
     let bearer: string | undefined;
     const authorization = ctx.request.header('authorization');

@@ -37,7 +37,7 @@
  * (`/v1/*` needs a principal) cannot be undone by a narrower one.
  */
 import { type Context, type Middleware, type Next, responseBlind } from '../core/context.js';
-import { checkOptions, invalidOption } from '../core/errors.js';
+import { checkOptions, invalidOption, RestwellError } from '../core/errors.js';
 import { normalisedPath } from '../rate-limit/routes.js';
 import { authenticatedByBearer, challengeSettingsOf } from './authenticate.js';
 import { challengesFor, isScopeToken } from './challenge.js';
@@ -196,7 +196,8 @@ export interface AuthorizeOptions<R> {
 /**
  * Requires a predicate over the principal, the request and the loaded
  * resource to hold (ABAC): 401 without a principal, 403 `access-denied` when
- * it returns anything but `true`.
+ * it returns anything but `true` or throws (a thrown restwell problem, such
+ * as a `NotFoundError`, is answered as it is; anything else is logged).
  *
  * @example
  * ```ts
@@ -234,8 +235,30 @@ export function authorize<R = undefined>(
       resource = await load(request);
       ctx.state.resource = resource;
     }
-    if ((await predicate(principal, request, resource)) !== true)
+    let allowed: boolean;
+    try {
+      allowed = (await predicate(principal, request, resource)) === true;
+    } catch (err) {
+      // A problem it throws on purpose (404, 409) is its answer.
+      if (err instanceof RestwellError) throw err;
+      // A predicate that breaks has not said yes: deny, as for false, and
+      // tell the server, since a policy that throws is a bug to fix. A 500
+      // would say the same to the client with less reason: the request was
+      // refused, and nothing about the policy leaks either way.
+      try {
+        ctx.log.error('restwell/auth: an authorize() predicate threw; the request was denied', {
+          traceId: ctx.traceId,
+          policy: description,
+          method: ctx.request.method,
+          path: ctx.request.path,
+          err,
+        });
+      } catch {
+        // The 403 stands whatever the logger does.
+      }
       throw new AccessDeniedError('policy');
+    }
+    if (!allowed) throw new AccessDeniedError('policy');
   });
 }
 

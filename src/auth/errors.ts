@@ -141,17 +141,18 @@ export class InvalidApiKeyError extends RestwellError {
  * error="invalid_request"` where bearer tokens are accepted (RFC 6750 §3.1):
  * the credentials cannot be read (`Authorization: Bearer` with no token, or a
  * token that is not token68), or the request uses more than one way to send
- * them (RFC 6750 §2: "Clients MUST NOT use more than one method").
+ * them (RFC 6750 §2: "Clients MUST NOT use more than one method"), or sends
+ * `Authorization` or the API key header twice.
  */
 export class MalformedCredentialsError extends RestwellError {
   override readonly name = 'MalformedCredentialsError';
-  /** `syntax`: unreadable; `multiple`: an API key header and a bearer token together. */
+  /** `syntax`: unreadable; `multiple`: an API key header and a bearer token together, or one of them twice. */
   readonly reason: 'syntax' | 'multiple';
   constructor(reason: 'syntax' | 'multiple', headers: AnswerHeaders = {}) {
     super('malformed-credentials', 400, `Malformed credentials (${reason})`, {
       detail:
         reason === 'multiple'
-          ? 'Send one set of credentials: an API key header or an Authorization header, not both.'
+          ? 'Send one set of credentials: one API key header or one Authorization header.'
           : 'The Authorization header cannot be read: send "Authorization: Bearer <token>".',
       headers,
     });

@@ -502,18 +502,73 @@ function reasonOf(err: unknown): InvalidTokenReason | undefined {
   }
 }
 
-/** Reads the protected header without trusting it: `undefined` when it is not a JSON object. */
+/**
+ * Whether a JSON text (already known to parse) has an object with the same
+ * member name twice, compared after unescaping (`"sub"` and `"s\u0075b"` are
+ * one name). RFC 7515 §5.2 and RFC 7519 §4 let a recipient either reject such
+ * a header or claims set or take the lexically last member; this verifier
+ * rejects, because "last wins" is only what JSON.parse does: a gateway or a
+ * log pipeline that keeps the first `sub` or `roles` would read another
+ * principal out of the same signed bytes.
+ */
+export function hasDuplicateMember(json: string): boolean {
+  const objects: Array<Set<string> | null> = [];
+  let expectName = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let end = i + 1;
+      while (end < json.length && json.charCodeAt(end) !== 0x22) {
+        end += json.charCodeAt(end) === 0x5c /* \ */ ? 2 : 1;
+      }
+      const names = objects[objects.length - 1];
+      if (expectName && names) {
+        const name = JSON.parse(json.slice(i, end + 1)) as string;
+        if (names.has(name)) return true;
+        names.add(name);
+        expectName = false;
+      }
+      i = end;
+    } else if (c === 0x7b /* { */) {
+      objects.push(new Set());
+      expectName = true;
+    } else if (c === 0x5b /* [ */) {
+      objects.push(null);
+      expectName = false;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      objects.pop();
+      expectName = false;
+    } else if (c === 0x2c /* , */) {
+      expectName = objects[objects.length - 1] != null;
+    }
+  }
+  return false;
+}
+
+/**
+ * Reads the protected header without trusting it: `undefined` when it is not
+ * a JSON object, or names a member twice.
+ */
 function readHeader(token: string, firstDot: number): Record<string, unknown> | undefined {
   const encoded = token.slice(0, firstDot);
   if (!/^[A-Za-z0-9_-]+$/.test(encoded)) return undefined;
   try {
-    const header = JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8')) as unknown;
-    return header !== null && typeof header === 'object' && !Array.isArray(header)
-      ? (header as Record<string, unknown>)
-      : undefined;
+    const text = Buffer.from(encoded, 'base64url').toString('utf8');
+    const header = JSON.parse(text) as unknown;
+    if (header === null || typeof header !== 'object' || Array.isArray(header)) return undefined;
+    return hasDuplicateMember(text) ? undefined : (header as Record<string, unknown>);
   } catch {
     return undefined;
   }
+}
+
+/** Whether the verified token's claims set names a member twice (see {@link hasDuplicateMember}). */
+function duplicateClaims(token: string): boolean {
+  const first = token.indexOf('.');
+  const second = token.indexOf('.', first + 1);
+  return hasDuplicateMember(
+    Buffer.from(token.slice(first + 1, second), 'base64url').toString('utf8'),
+  );
 }
 
 function invalid(reason: InvalidTokenReason, cause?: unknown): InvalidTokenError {
@@ -668,6 +723,12 @@ export function jwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     if (header === undefined) throw invalid('malformed');
     const alg = header.alg;
     if (!isAlgorithm(alg) || !allowed.has(alg)) throw invalid('algorithm');
+    // `cty: JWT` says the payload is itself a JWT to be verified in turn
+    // (RFC 7519 §5.2, §7.2 step 8). Nested tokens are not verified here, and
+    // one that says it is nested was not minted as this API's access token.
+    if (typeof header.cty === 'string' && /^(?:application\/)?jwt$/i.test(header.cty)) {
+      throw invalid('malformed');
+    }
     const kid = header.kid;
     if (
       kid !== undefined &&
@@ -740,6 +801,14 @@ export function jwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     }
     const payload = result!.payload as Record<string, unknown>;
     const protectedHeader = result!.protectedHeader as Record<string, unknown>;
+    if (duplicateClaims(token)) throw invalid('malformed');
+    // jose checks that `iat` is in the past only with maxTokenAge. A token
+    // issued later than now (beyond the tolerance) comes from a clock or an
+    // issuer that cannot be right, and with it `iat`-based age checks of any
+    // later module would read a negative age: refuse it (RFC 7519 §4.1.6).
+    if (typeof payload.iat === 'number' && payload.iat * 1000 - clockToleranceMs > now) {
+      throw invalid('not-yet-valid');
+    }
     let init: PrincipalInit | undefined;
     try {
       init = mapPrincipal(payload, protectedHeader);

@@ -48,6 +48,16 @@ export function compileParamNames(where: string, value: unknown): ReadonlySet<st
 const MAX_SHOWN_NAME = 64;
 
 /**
+ * A parameter's name as query parsers read it: lower-cased, and without the
+ * brackets of the `qs` syntax Express's `req.query` understands
+ * (`access_token[]=` and `access_token[0]=` are `access_token` to it).
+ */
+function baseName(name: string): string {
+  const bracket = name.indexOf('[');
+  return (bracket > 0 ? name.slice(0, bracket) : name).toLowerCase();
+}
+
+/**
  * The name of the first query parameter that carries a credential, or
  * `undefined`. Costs one character search when the URL has no query.
  */
@@ -58,7 +68,7 @@ export function credentialParameter(
 ): string | undefined {
   if (!ctx.request.url.includes('?')) return undefined;
   for (const [name, value] of ctx.request.query) {
-    if (names.has(name.toLowerCase()) || apiKeys?.recognizes(value) === true) {
+    if (names.has(baseName(name)) || apiKeys?.recognizes(value) === true) {
       return name.length > MAX_SHOWN_NAME ? name.slice(0, MAX_SHOWN_NAME) : name;
     }
   }

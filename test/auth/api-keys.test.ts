@@ -184,6 +184,17 @@ describe('verifying keys', () => {
     expect(await reason(key, t0 + 10)).toBe('revoked');
   });
 
+  it('a revocation counts at once, even stamped by a clock ahead of this one', async () => {
+    const t0 = Date.UTC(2026, 4, 1);
+    const { store, key, record } = await seeded({ now: () => t0 });
+    const verifier = apiKeyVerifier({ store, now: () => t0 });
+    expect((await verifier.verify(key)).record.id).toBe(record.id);
+    // Revoked on a host whose clock runs a minute fast.
+    await store.revoke(record.id, t0 + 60_000);
+    const err = (await refusal(verifier.verify(key))) as InvalidApiKeyError;
+    expect(err.reason).toBe('revoked');
+  });
+
   it('several namespaces while renaming', async () => {
     const store = new MemoryApiKeyStore();
     const a = await issueApiKey(store, { namespace: 'old' });
@@ -258,6 +269,19 @@ describe('IP allowlists', () => {
     [['loopback'], '127.0.0.1', true],
     [['loopback'], '::1', true],
     [['0.0.0.0/0'], '198.51.100.1', true],
+    [['0.0.0.0/0'], '::ffff:198.51.100.1', true],
+    [['::/0'], '2001:db8::1', true],
+    [['203.0.113.7/32'], '203.0.113.7', true],
+    [['203.0.113.7/32'], '203.0.113.6', false],
+    [['2001:db8::1/128'], '2001:db8::1', true],
+    [['2001:db8::1/128'], '2001:db8::2', false],
+    [['10.0.0.1'], '::ffff:10.0.0.1', true],
+    [['10.0.0.1'], '::FFFF:10.0.0.1', true],
+    [['10.0.0.1'], '[::ffff:10.0.0.1]:443', true],
+    [['10.0.0.0/8'], '::ffff:11.0.0.1', false],
+    [['10.0.0.0/8'], '::10.0.0.1', false],
+    [['10.0.0.0/8'], '64:ff9b::a00:1', false],
+    [['fe80::/10'], 'fe80::1%eth0', true],
     [['203.0.113.0/24'], undefined, false],
     [['203.0.113.0/24'], 'garbage', false],
   ];
@@ -274,6 +298,32 @@ describe('IP allowlists', () => {
     expect(
       await refusal(apiKeyVerifier({ store }).verify(wrong, { ip: '198.51.100.1' })),
     ).toBeInstanceOf(InvalidApiKeyError);
+  });
+
+  it('malformed CIDR ranges are refused when a key is made, and allow nothing from a store', async () => {
+    for (const bad of [
+      '10.0.0.0/8/32',
+      '10.0.0.0//8',
+      '10.0.0.0/',
+      '/8',
+      '10.0.0.0/-1',
+      '10.0.0.0/8 ',
+      '10.0.0.0/0x8',
+      '2001:db8::/129',
+      '10.0.0.256/8',
+      '10.0.0.0/8,192.168.0.0/16',
+    ]) {
+      expect(() => createApiKey({ allowedIps: [bad] }), bad).toThrow(/allowedIps/);
+    }
+    const { key, record } = createApiKey();
+    const store = new MemoryApiKeyStore();
+    // A typo that would read as 10.0.0.0/8: every address of it would be allowed.
+    await store.create({ ...record, allowedIps: ['10.0.0.0/8/32'] });
+    expect(
+      await refusal(
+        apiKeyVerifier({ store, logger: silentLogger }).verify(key, { ip: '10.9.9.9' }),
+      ),
+    ).toBeInstanceOf(IpNotAllowedError);
   });
 
   it('an unreadable allowlist in a stored record allows nothing', async () => {

@@ -12,6 +12,7 @@ import { introspectionVerifier } from '../../src/auth/introspection.js';
 import { jwtVerifier } from '../../src/auth/jwt.js';
 import { MemoryApiKeyStore } from '../../src/auth/key-stores/memory.js';
 import { type AppSpec, adapters } from '../helpers/apps.js';
+import { listen, rawRequest } from '../helpers/raw.js';
 import {
   AUDIENCE,
   ISSUER,
@@ -217,6 +218,86 @@ describe.each(adapters)('$name', (adapter) => {
     });
   });
 
+  describe('how the Authorization header is read', () => {
+    it('Authorization twice, or the API key header twice: 400 invalid_request, the handler not run', async () => {
+      const { app, ran } = appWith(adapter, [auth()]);
+      const server = await listen(app);
+      try {
+        const ada = await sign(secretBytes(), { alg: 'HS256' }, { sub: 'usr_ada' });
+        const admin = await sign(secretBytes(), { alg: 'HS256' }, { sub: 'usr_admin' });
+        for (const headers of [
+          // Node keeps the first line; a proxy in front may have checked the last.
+          { authorization: [`Bearer ${ada}`, `Bearer ${admin}`] },
+          { authorization: [`Bearer ${ada}`, `Bearer ${ada}`] },
+          { authorization: ['Basic dXNlcjpwYXNz', `Bearer ${ada}`] },
+          { 'x-api-key': [adminKey, officeKey] },
+          { 'X-Api-Key': [adminKey, adminKey] },
+        ]) {
+          const res = await rawRequest(server.port, {
+            path: '/v1/me',
+            headers: headers as unknown as Record<string, string>,
+          });
+          expect(res.status, JSON.stringify(Object.keys(headers))).toBe(400);
+          const body = JSON.parse(res.body.toString()) as { code: string };
+          expect(body.code).toBe('malformed-credentials');
+          expect(parseChallenges(res.headers['www-authenticate'] as string)).toEqual([
+            { scheme: 'Bearer', params: { realm: 'payments', error: 'invalid_request' } },
+          ]);
+        }
+        expect(ran()).toBe(0);
+        // One of each is one method each time: still fine.
+        const one = await rawRequest(server.port, {
+          path: '/v1/me',
+          headers: { authorization: `Bearer ${ada}` },
+        });
+        expect(one.status).toBe(200);
+      } finally {
+        await server.close();
+      }
+    });
+
+    it('the scheme in any case, with extra spaces or a tab before the token (RFC 9110 §11.1)', async () => {
+      const { app } = appWith(adapter, [auth()]);
+      const token = await sign(secretBytes(), { alg: 'HS256' });
+      for (const value of [
+        `bearer ${token}`,
+        `BEARER ${token}`,
+        `bEaReR    ${token}`,
+        `Bearer\t${token}`,
+        `Bearer ${token}   `,
+      ]) {
+        const res = await request(app).get('/v1/me').set('Authorization', value);
+        expect(res.status, JSON.stringify(value)).toBe(200);
+        expect(res.body.principal.id).toBe('usr_ada');
+      }
+      // A lookalike scheme is another scheme: no credentials.
+      const lookalike = await request(app).get('/v1/me').set('Authorization', `Bearerx ${token}`);
+      expect(lookalike.status).toBe(401);
+      expect(lookalike.headers['www-authenticate']).not.toContain('error=');
+    });
+
+    it('an oversized token is a 401 problem; a header past the server’s limit never reaches a handler', async () => {
+      const { app, ran } = appWith(adapter, [auth()]);
+      const res = await request(app)
+        .get('/v1/me')
+        .set('Authorization', `Bearer ${'a'.repeat(12_000)}`)
+        .expect(401);
+      expect(res.body.code).toBe('invalid-token');
+      const server = await listen(app);
+      try {
+        const huge = await rawRequest(server.port, {
+          path: '/v1/me',
+          headers: { authorization: `Bearer ${'a'.repeat(1_000_000)}` },
+        }).catch(() => undefined);
+        // Node's parser refuses it (431) before the adapter sees it, or drops the connection.
+        if (huge !== undefined) expect(huge.status).toBe(431);
+      } finally {
+        await server.close();
+      }
+      expect(ran()).toBe(0);
+    });
+  });
+
   describe('API keys', () => {
     it('in X-API-Key: the key’s principal', async () => {
       const { app } = appWith(adapter, [auth()]);
@@ -385,6 +466,17 @@ describe.each(adapters)('$name', (adapter) => {
       expect(everything).not.toContain(token);
       expect(everything).not.toContain(adminKey);
       expect(everything).not.toContain(adminKey.split('_')[2]!);
+    });
+
+    it('qs-style names (access_token[]=, api_key[0]=) are refused too', async () => {
+      const { app, ran } = appWith(adapter, [auth({ optional: true })]);
+      for (const query of ['access_token[]=abc', 'api_key[0]=abc', 'Access_Token[x]=abc']) {
+        const res = await request(app).get(`/v1/me?${query}`).expect(400);
+        expect(res.body.code).toBe('credentials-in-query');
+        expect(JSON.stringify(res.body)).not.toContain('abc');
+      }
+      await request(app).get('/v1/me?tokens[]=1&page[size]=10').expect(200);
+      expect(ran()).toBe(1);
     });
 
     it('the check can be configured or turned off', async () => {

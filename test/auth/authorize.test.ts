@@ -16,7 +16,7 @@ import {
 import { jwtVerifier } from '../../src/auth/jwt.js';
 import { MemoryApiKeyStore } from '../../src/auth/key-stores/memory.js';
 import { type AdapterCase, adapters, type RouteSpec } from '../helpers/apps.js';
-import { listen } from '../helpers/raw.js';
+import { listen, rawRequest } from '../helpers/raw.js';
 import {
   AUDIENCE,
   ISSUER,
@@ -177,6 +177,59 @@ describe.each(adapters)('$name: route guards', (adapter) => {
     expect(runs['GET /v1/documents/:id']).toBe(1);
   });
 
+  it('an ABAC predicate that throws denies (403) and is logged; a problem it throws is its answer', async () => {
+    const logger = recordingLogger();
+    const throwing = authorize(
+      (principal) => {
+        if (principal.id === 'usr_admin') throw new NotFoundError('No such document.');
+        return (principal.claims.missing as { owner: string }).owner === principal.id;
+      },
+      { description: 'owner check' },
+    );
+    const { app, runs } = build(adapter, [login], { 'GET /v1/documents/:id': [throwing] }, logger);
+    const res = await request(app).get('/v1/documents/doc_1').set(bearer(member)).expect(403);
+    expect(res.body.code).toBe('access-denied');
+    expect(JSON.stringify(res.body)).not.toMatch(/owner|TypeError|undefined/);
+    expect(
+      logger.lines.some(
+        (l) => l.includes('authorize() predicate threw') && l.includes('owner check'),
+      ),
+    ).toBe(true);
+    await request(app).get('/v1/documents/doc_1').set(bearer(admin)).expect(404);
+    expect(runs['GET /v1/documents/:id']).toBeUndefined();
+    // In the table too, before routing.
+    const table = build(adapter, [
+      login,
+      authorization({ rules: [{ route: '/v1/documents/:id', require: throwing }] }),
+    ]);
+    await request(table.app).get('/v1/documents/doc_1').set(bearer(member)).expect(403);
+    expect(table.runs['GET /v1/documents/:id']).toBeUndefined();
+  });
+
+  it('claims of a token that does not verify grant nothing: unsigned, tampered or expired, admin or not', async () => {
+    const { app, runs } = build(adapter, [login], {
+      'DELETE /v1/users/:id': [requireRole('admin')],
+    });
+    const [h, p] = admin.split('.') as [string, string];
+    const payload = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
+    const forged = Buffer.from(JSON.stringify({ ...payload, sub: 'usr_ada' })).toString(
+      'base64url',
+    );
+    const expired = await sign(
+      secretBytes(),
+      { alg: 'HS256' },
+      { sub: 'usr_admin', roles: ['admin'], exp: Math.floor(Date.now() / 1000) - 3600 },
+    );
+    for (const token of [
+      `${Buffer.from('{"alg":"none"}').toString('base64url')}.${p}.`,
+      `${h}.${forged}.${admin.split('.')[2]}`,
+      expired,
+    ]) {
+      await request(app).delete('/v1/users/x').set(bearer(token)).expect(401);
+    }
+    expect(runs['DELETE /v1/users/:id']).toBeUndefined();
+  });
+
   it('only verified claims count: a role header or query parameter grants nothing', async () => {
     const { app } = build(adapter, [login], { 'DELETE /v1/users/:id': [requireRole('admin')] });
     await request(app)
@@ -283,6 +336,38 @@ describe.each(adapters)('$name: the authorization table', (adapter) => {
         req.end();
       });
       expect(status).toBe(403);
+    } finally {
+      await server.close();
+    }
+    expect(runs['DELETE /v1/users/:id']).toBeUndefined();
+  });
+
+  it('dot segments, encoded dots and encoded slashes never reach a guarded handler unguarded', async () => {
+    const { app, runs } = build(adapter, [login, table()]);
+    const server = await listen(app);
+    try {
+      for (const path of [
+        '/v1/%2e%2e/v1/users/usr_x',
+        '/v1/%2E%2E/v1/users/usr_x',
+        '/v1/users%2Fusr_x',
+        '/v1/users%2fusr_x',
+        '/v1/x/../users/usr_x',
+        '/v1/./users/usr_x',
+        '/v1/users/./usr_x',
+        '/./v1/users/usr_x',
+        '//v1/users/usr_x',
+        '/v1/users//usr_x',
+        '/health/../v1/users/usr_x',
+        '/health/%2e%2e/v1/users/usr_x',
+        '/V1/Users/usr_x',
+      ]) {
+        const res = await rawRequest(server.port, {
+          method: 'DELETE',
+          path,
+          headers: bearer(member),
+        });
+        expect([400, 403, 404], path).toContain(res.status);
+      }
     } finally {
       await server.close();
     }

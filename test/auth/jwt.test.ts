@@ -329,6 +329,58 @@ describe('attacks (RFC 8725)', () => {
     await expect(hs().verify(undefined as never)).rejects.toBeInstanceOf(InvalidTokenError);
   });
 
+  it('a header or claims set naming a member twice is refused, escapes included (RFC 7515 §5.2)', async () => {
+    const { createHmac } = await import('node:crypto');
+    const signed = (header: string, payload: string) => {
+      const h = b64(header);
+      const p = b64(payload);
+      return `${h}.${p}.${createHmac('sha256', SECRET).update(`${h}.${p}`).digest('base64url')}`;
+    };
+    const claims = `"iss":"${ISSUER}","aud":"${AUDIENCE}","exp":${seconds(Date.now()) + 60}`;
+    // A first-wins reader (a gateway, a log pipeline) would see usr_admin and the admin role.
+    const twoSubs = signed(
+      '{"alg":"HS256"}',
+      `{"sub":"usr_admin","roles":["admin"],${claims},"sub":"usr_ada"}`,
+    );
+    const escaped = signed(
+      '{"alg":"HS256"}',
+      `{"sub":"usr_admin",${claims},"s\\u0075b":"usr_ada"}`,
+    );
+    const nested = signed(
+      '{"alg":"HS256"}',
+      `{"sub":"usr_ada",${claims},"realm":{"roles":["admin"],"roles":[]}}`,
+    );
+    const twoAlgs = signed('{"alg":"none","alg":"HS256"}', `{"sub":"usr_ada",${claims}}`);
+    for (const token of [twoSubs, escaped, nested, twoAlgs]) {
+      expect(await reasonOf(hs().verify(token))).toBe('malformed');
+    }
+    // The same names in different objects, and strings that look like names, are fine.
+    const fine = signed(
+      '{"alg":"HS256","typ":"JWT"}',
+      `{"sub":"usr_ada",${claims},"a":{"sub":"x","b":["sub","sub",{"sub":1}]},"c":"\\"sub\\":"}`,
+    );
+    expect((await hs().verify(fine)).principal.id).toBe('usr_ada');
+  });
+
+  it('a nested JWT (cty: JWT) is refused, whatever its payload (RFC 7519 §5.2)', async () => {
+    const { createHmac } = await import('node:crypto');
+    const inner = unsigned();
+    const claims = { iss: ISSUER, aud: AUDIENCE, sub: 'usr_ada', exp: seconds(Date.now()) + 60 };
+    for (const [cty, payload] of [
+      ['JWT', inner],
+      ['jwt', JSON.stringify(claims)],
+      ['application/JWT', JSON.stringify(claims)],
+    ] as const) {
+      const h = b64({ alg: 'HS256', cty });
+      const p = b64(payload);
+      const sig = createHmac('sha256', SECRET).update(`${h}.${p}`).digest('base64url');
+      expect(await reasonOf(hs().verify(`${h}.${p}.${sig}`))).toBe('malformed');
+    }
+    // Another content type says nothing about nesting.
+    const other = await sign(secretBytes(), { alg: 'HS256', cty: 'json' });
+    expect((await hs().verify(other)).principal.id).toBe('usr_ada');
+  });
+
   it('a payload that is not a JSON object is refused even with a valid signature', async () => {
     const header = b64({ alg: 'HS256' });
     for (const body of ['[1,2]', '"x"', '42', 'null']) {
@@ -370,6 +422,23 @@ describe('claims, with an injected clock', () => {
     expect(
       (await hs({ clockToleranceMs: 0 }).verify(token, { now: t0 + 31_000 })).principal.id,
     ).toBe('usr_ada');
+  });
+
+  it('issued in the future (iat) beyond the clock tolerance is refused, even without maxTokenAgeMs', async () => {
+    const token = await sign(
+      secretBytes(),
+      { alg: 'HS256' },
+      { iat: seconds(t0) + 3600, exp: seconds(t0) + 7200 },
+      t0,
+    );
+    expect(await reasonOf(hs().verify(token, { now: t0 }))).toBe('not-yet-valid');
+    expect(await reasonOf(hs({ clockToleranceMs: 3_599_000 }).verify(token, { now: t0 }))).toBe(
+      'not-yet-valid',
+    );
+    expect(
+      (await hs({ clockToleranceMs: 3_600_000 }).verify(token, { now: t0 })).principal.id,
+    ).toBe('usr_ada');
+    expect((await hs().verify(token, { now: t0 + 3_600_000 })).principal.id).toBe('usr_ada');
   });
 
   it('a clock given to the verifier is used when the call gives none', async () => {

@@ -11,7 +11,11 @@ import { type ApiKeyStore, apiKeyVerifier, createApiKey } from '../../src/auth/a
 import { MemoryApiKeyStore } from '../../src/auth/key-stores/memory.js';
 import { apiKeyTableSql, migrateApiKeys, PostgresApiKeyStore } from '../../src/auth/postgres.js';
 import { RedisApiKeyStore } from '../../src/auth/redis.js';
-import { unreachableRedis } from '../helpers/outage.js';
+import request from 'supertest';
+import { silentLogger } from '../../src/core/logger.js';
+import { authenticate } from '../../src/auth/authenticate.js';
+import { adapters } from '../helpers/apps.js';
+import { hangingRedis, silentServer, unreachableRedis } from '../helpers/outage.js';
 import { services } from '../helpers/services.js';
 
 const run = Math.random().toString(36).slice(2, 8);
@@ -181,6 +185,110 @@ describe.runIf(services.postgres)('PostgreSQL specifics', () => {
     await new PostgresApiKeyStore({ pool, table }).create(record);
     const { rows } = await pool.query(`SELECT * FROM ${table} WHERE id = $1`, [record.id]);
     expect(JSON.stringify(rows)).not.toContain(key.split('_')[2]);
+  });
+});
+
+describe('a real store that is down or hangs answers 503 on every adapter, never a 500 nor an allow', () => {
+  const { key } = createApiKey({ roles: ['admin'] });
+  const outages: Array<{
+    name: string;
+    open: () => Promise<{ store: ApiKeyStore; close(): Promise<void> }>;
+  }> = [
+    {
+      name: 'Redis on a closed port',
+      open: async () => {
+        const client = unreachableRedis();
+        return {
+          store: new RedisApiKeyStore({ client, timeoutMs: 300 }),
+          close: async () => client.disconnect(),
+        };
+      },
+    },
+    {
+      name: 'Redis that never answers',
+      open: async () => {
+        const server = await silentServer();
+        const client = hangingRedis(server.port);
+        return {
+          store: new RedisApiKeyStore({ client, timeoutMs: 300 }),
+          close: async () => {
+            client.disconnect();
+            await server.close();
+          },
+        };
+      },
+    },
+    {
+      name: 'PostgreSQL on a closed port',
+      open: async () => {
+        const down = new pg.Pool({
+          host: '127.0.0.1',
+          port: 1,
+          user: 'postgres',
+          database: 'test',
+        });
+        down.on('error', () => {});
+        return {
+          store: new PostgresApiKeyStore({ pool: down, timeoutMs: 300 }),
+          close: () => down.end(),
+        };
+      },
+    },
+    {
+      name: 'PostgreSQL that never answers',
+      open: async () => {
+        const server = await silentServer();
+        const hung = new pg.Pool({
+          host: '127.0.0.1',
+          port: server.port,
+          user: 'postgres',
+          database: 'test',
+          connectionTimeoutMillis: 2000,
+        });
+        hung.on('error', () => {});
+        return {
+          store: new PostgresApiKeyStore({ pool: hung, timeoutMs: 300 }),
+          close: async () => {
+            await server.close();
+            await hung.end().catch(() => {});
+          },
+        };
+      },
+    },
+  ];
+  it.each(outages)('$name', async ({ open }) => {
+    const { store, close } = await open();
+    try {
+      for (const adapter of adapters) {
+        let ran = 0;
+        const app = adapter.build({
+          use: [authenticate({ apiKeys: apiKeyVerifier({ store, logger: silentLogger }) })],
+          routes: [
+            {
+              method: 'get',
+              path: '/v1/me',
+              handler: () => {
+                ran++;
+                return { body: {} };
+              },
+            },
+          ],
+        });
+        for (const headers of [{ 'X-API-Key': key }, { Authorization: `Bearer ${key}` }]) {
+          const res = await request(app).get('/v1/me').set(headers);
+          expect(res.status, adapter.name).toBe(503);
+          expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+          expect(res.body.code).toBe('service-unavailable');
+          expect(res.headers['retry-after']).toBe('1');
+          expect(JSON.stringify(res.body)).not.toMatch(
+            /127\.0\.0\.1|ECONNREFUSED|Redis|PostgreSQL/,
+          );
+        }
+        expect(ran, adapter.name).toBe(0);
+      }
+    } finally {
+      await close();
+    }
   });
 });
 
