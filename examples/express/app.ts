@@ -23,13 +23,20 @@ import { createAuth, type ExampleCredentials } from '../shared/auth.js';
 import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
 import { createPaginators, oneFilter, pageOf } from '../shared/pagination.js';
-import { paymentsVersions, statusRouteDeprecation, toPayment } from '../shared/versions.js';
+import {
+  paymentsVersions,
+  statusRouteDeprecation,
+  toPayment,
+  usersBase,
+  usersVersions,
+} from '../shared/versions.js';
 import { createWebhooks } from '../shared/webhooks.js';
 import { Repository } from '../shared/domain.js';
 import {
   patchedUser,
   paymentRepresentation,
   replacedUser,
+  userFields,
   userPatchTypes,
   userRepresentation,
 } from '../shared/representation.js';
@@ -124,43 +131,59 @@ export function createApp({
     res.json({ status: 'ok' });
   });
 
-  app
-    .route('/v1/users')
+  // Users: one router, written for v2 (`fullName`), under /v1/users and /v2/users. v1 clients
+  // send and get `name`: one declared change migrates their requests and responses.
+  const users = express.Router();
+  users
+    .route('/')
     // Cursor pages: ?limit=, ?sort=-createdAt,name (allowlisted), ?cursor= from the Link header.
     .get(rw(pages.users), (req, res) => {
-      res.json(pageOf(pages.users, contextOf(req), repo.listUsers(), userRepresentation));
+      const ctx = contextOf(req);
+      const base = usersBase(ctx);
+      res.json(pageOf(pages.users, ctx, repo.listUsers(), (u) => userRepresentation(u, base)));
     })
     .post(rw(validate({ body: CreateUser })), (req, res) => {
-      const user = repo.createUser(req.body);
-      res.status(201).location(`/v1/users/${user.id}`).json(userRepresentation(user));
+      const base = usersBase(contextOf(req));
+      const user = repo.createUser(userFields(req.body));
+      res.status(201).location(`${base}/${user.id}`).json(userRepresentation(user, base));
     })
     .all(rw.methodNotAllowed());
 
-  app
-    .route('/v1/users/:id')
+  users
+    .route('/:id')
     // Every method: Accept-Patch on each response (OPTIONS included), 415 for another PATCH format.
     .all(rw(userPatchTypes()))
     // Versioned: 304 on a matching If-None-Match, 412 on a stale If-Match, before the handler runs.
     .get(versioned, (req, res) => {
-      res.json(userRepresentation(userOr404(req.params.id)));
+      res.json(userRepresentation(userOr404(req.params.id), usersBase(contextOf(req))));
     })
     // A full replace: a field the body leaves out is reset; id, version and the times are the server's.
     .put(versioned, rw(validate({ body: ReplaceUser })), (req, res) => {
       const current = userOr404(req.params.id);
       const user = repo.updateUser(req.params.id, replacedUser(current, req.body))!;
-      res.set('ETag', userETag(user)).json(userRepresentation(user));
+      res.set('ETag', userETag(user)).json(userRepresentation(user, usersBase(contextOf(req))));
     })
     // A merge patch (null removes, untouched members stay) or a JSON Patch, by Content-Type.
     .patch(versioned, (req, res) => {
-      const current = userOr404(req.params.id);
-      const user = repo.updateUser(req.params.id, patchedUser(contextOf(req), current))!;
-      res.set('ETag', userETag(user)).json(userRepresentation(user));
+      const ctx = contextOf(req);
+      const base = usersBase(ctx);
+      const user = repo.updateUser(
+        req.params.id,
+        patchedUser(ctx, userOr404(req.params.id), base),
+      )!;
+      res.set('ETag', userETag(user)).json(userRepresentation(user, base));
     })
     .delete(versioned, (req, res) => {
       if (!repo.deleteUser(req.params.id)) throw new NotFoundError(`No user ${req.params.id}.`);
       res.status(204).end();
     })
     .all(rw.methodNotAllowed());
+  const usersVersioning = usersVersions();
+  app.use(
+    usersVersioning.prefixes.map((prefix) => `${prefix}/users`),
+    rw(usersVersioning),
+    users,
+  );
 
   // Payments are versioned by a dated Api-Version header; the handlers write the newest shape.
   app.use('/v1/payments', rw(paymentsVersions()));

@@ -22,13 +22,20 @@ import { createAuth, type ExampleCredentials } from '../shared/auth.js';
 import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
 import { createPaginators, oneFilter, pageOf } from '../shared/pagination.js';
-import { paymentsVersions, statusRouteDeprecation, toPayment } from '../shared/versions.js';
+import {
+  paymentsVersions,
+  statusRouteDeprecation,
+  toPayment,
+  usersBase,
+  usersVersions,
+} from '../shared/versions.js';
 import { createWebhooks } from '../shared/webhooks.js';
 import { Repository, type User } from '../shared/domain.js';
 import {
   patchedUser,
   paymentRepresentation,
   replacedUser,
+  userFields,
   userPatchTypes,
   userRepresentation,
 } from '../shared/representation.js';
@@ -82,15 +89,21 @@ export function createApp({
 
   const pages = createPaginators(cursorSecret);
   const userExists = (id: string) => repo.users.has(id);
+  // Users: one set of routes, written for v2 (`fullName`), under /v1/users and /v2/users. v1
+  // clients send and get `name`: one declared change migrates their requests and responses.
+  const users = new Router();
   // Cursor pages: ?limit=, ?sort=-createdAt,name (allowlisted), ?cursor= from the Link header.
-  router.get('/v1/users', rw(pages.users), (ctx) => {
-    ctx.body = pageOf(pages.users, contextOf(ctx), repo.listUsers(), userRepresentation);
+  users.get('/', rw(pages.users), (ctx) => {
+    const context = contextOf(ctx);
+    const base = usersBase(context);
+    ctx.body = pageOf(pages.users, context, repo.listUsers(), (u) => userRepresentation(u, base));
   });
-  router.post('/v1/users', rw(validate({ body: CreateUser })), (ctx) => {
-    const user = repo.createUser(ctx.request.body as Pick<User, 'email' | 'name'>);
+  users.post('/', rw(validate({ body: CreateUser })), (ctx) => {
+    const base = usersBase(contextOf(ctx));
+    const user = repo.createUser(userFields(ctx.request.body as Parameters<typeof userFields>[0]));
     ctx.status = 201;
-    ctx.set('Location', `/v1/users/${user.id}`);
-    ctx.body = userRepresentation(user);
+    ctx.set('Location', `${base}/${user.id}`);
+    ctx.body = userRepresentation(user, base);
   });
 
   const userOr404 = (id: string): User => {
@@ -103,29 +116,35 @@ export function createApp({
   // Every routed method, and OPTIONS through a route of its own (allowedMethods() still answers it):
   // Accept-Patch on each response, 415 for another PATCH format.
   const patchTypes = rw(userPatchTypes());
-  router.use('/v1/users/:id', patchTypes);
-  router.options('/v1/users/:id', patchTypes);
-  router.get('/v1/users/:id', versioned, (ctx) => {
-    ctx.body = userRepresentation(userOr404(ctx.params.id!));
+  users.use('/:id', patchTypes);
+  users.options('/:id', patchTypes);
+  users.get('/:id', versioned, (ctx) => {
+    ctx.body = userRepresentation(userOr404(ctx.params.id!), usersBase(contextOf(ctx)));
   });
   // A full replace: a field the body leaves out is reset; id, version and the times are the server's.
-  router.put('/v1/users/:id', versioned, rw(validate({ body: ReplaceUser })), (ctx) => {
+  users.put('/:id', versioned, rw(validate({ body: ReplaceUser })), (ctx) => {
     const id = ctx.params.id!;
     const user = repo.updateUser(id, replacedUser(userOr404(id), ctx.request.body))!;
     ctx.set('ETag', userETag(user));
-    ctx.body = userRepresentation(user);
+    ctx.body = userRepresentation(user, usersBase(contextOf(ctx)));
   });
   // A merge patch (null removes, untouched members stay) or a JSON Patch, by Content-Type.
-  router.patch('/v1/users/:id', versioned, (ctx) => {
+  users.patch('/:id', versioned, (ctx) => {
     const id = ctx.params.id!;
-    const user = repo.updateUser(id, patchedUser(contextOf(ctx), userOr404(id)))!;
+    const context = contextOf(ctx);
+    const base = usersBase(context);
+    const user = repo.updateUser(id, patchedUser(context, userOr404(id), base))!;
     ctx.set('ETag', userETag(user));
-    ctx.body = userRepresentation(user);
+    ctx.body = userRepresentation(user, base);
   });
-  router.delete('/v1/users/:id', versioned, (ctx) => {
+  users.delete('/:id', versioned, (ctx) => {
     if (!repo.deleteUser(ctx.params.id!)) throw new NotFoundError(`No user ${ctx.params.id}.`);
     ctx.status = 204;
   });
+  const usersVersioning = usersVersions();
+  const usersMounts = usersVersioning.prefixes.map((prefix) => `${prefix}/users`);
+  router.use(usersMounts, rw(usersVersioning));
+  router.use(usersMounts, users.routes(), users.allowedMethods());
 
   // Payments are versioned by a dated Api-Version header; the handlers write the newest shape.
   router.use('/v1/payments', rw(paymentsVersions()));

@@ -25,9 +25,15 @@ import { CreateUser } from './schemas.js';
 export const userPatchTypes = () =>
   acceptPatch({ types: [MERGE_PATCH_MEDIA_TYPE, JSON_PATCH_MEDIA_TYPE] });
 
-/** What a PUT replaces (email, name) and what the server owns (id, version, the times). */
+/** A user as the handlers write it: the newest version's shape (`fullName`, from v2 on). */
+export type UserRepresentation = Omit<User, 'name'> & { fullName: string };
+
+/** The repository's fields for a user of the newest shape. */
+export type UserFields = Pick<User, 'email' | 'name'>;
+
+/** What a PUT replaces (email, fullName) and what the server owns (id, version, the times). */
 export const userShape = replacementShape({
-  fields: { email: null, name: null },
+  fields: { email: null, fullName: null },
   readOnly: ['id', 'version', 'createdAt', 'updatedAt'],
 });
 
@@ -39,14 +45,14 @@ function withoutLinks(body: unknown): unknown {
 }
 
 /** The user a PUT body describes: read-only members unchanged, unknown members refused (400). */
-export function replacedUser(user: User, body: unknown): Pick<User, 'email' | 'name'> {
-  const next = replaceRepresentation(user, withoutLinks(body), userShape);
-  return { email: next.email, name: next.name };
+export function replacedUser(user: User, body: unknown): UserFields {
+  const next = replaceRepresentation(newestShape(user), withoutLinks(body), userShape);
+  return { email: next.email, name: next.fullName };
 }
 
 /** What a PATCH may change; the server's members and the links stay as the client read them. */
 const userPatchShape = replacementShape({
-  fields: { email: null, name: null },
+  fields: { email: null, fullName: null },
   readOnly: ['id', 'version', 'createdAt', 'updatedAt', '_links'],
 });
 
@@ -56,10 +62,10 @@ const userPatchShape = replacementShape({
  * server-owned member, an unknown member, or a result that is not a valid user is a 422 (RFC 5789
  * §2.2) and nothing is written.
  */
-export function patchedUser(ctx: Context, user: User): Pick<User, 'email' | 'name'> {
-  const read = userRepresentation(user);
+export function patchedUser(ctx: Context, user: User, base: string): UserFields {
+  const read = userRepresentation(user, base);
   const next = patchedRepresentation(read, applyPatch(ctx, read), userPatchShape);
-  const checked = CreateUser.safeParse({ email: next.email, name: next.name });
+  const checked = CreateUser.safeParse({ email: next.email, fullName: next.fullName });
   if (!checked.success) {
     throw new RestwellError('unprocessable-entity', 422, 'The patched user is invalid.', {
       detail: 'The patch would leave the user invalid; nothing was changed.',
@@ -71,17 +77,36 @@ export function patchedUser(ctx: Context, user: User): Pick<User, 'email' | 'nam
       },
     });
   }
-  return checked.data;
+  return { email: checked.data.email, name: checked.data.fullName };
 }
 
-/** A user with its links: itself, the list, and the writes this API allows on it. */
-export function userRepresentation(user: User) {
-  const self = href`/v1/users/${user.id}`;
+/** The repository's fields for a user the client sent (POST), in the newest shape. */
+export const userFields = ({
+  email,
+  fullName,
+}: {
+  email: string;
+  fullName: string;
+}): UserFields => ({
+  email,
+  name: fullName,
+});
+
+function newestShape({ id, email, name, version, createdAt, updatedAt }: User): UserRepresentation {
+  return { id, email, fullName: name, version, createdAt, updatedAt };
+}
+
+/**
+ * A user with its links: itself, the list, and the writes this API allows on it. `base` is where
+ * the client's version keeps users (`usersBase(ctx)`: `/v2/users`, or `/v1/users` for a v1 client).
+ */
+export function userRepresentation(user: User, base: string) {
+  const self = `${base}${href`/${user.id}`}`;
   return {
-    ...user,
+    ...newestShape(user),
     _links: links({
       self,
-      collection: '/v1/users',
+      collection: base,
       update: { href: self, method: 'PATCH', type: MERGE_PATCH_MEDIA_TYPE },
       replace: { href: self, method: 'PUT' },
       delete: { href: self, method: 'DELETE' },

@@ -1,9 +1,10 @@
 /** Request schemas of the example API, as Standard Schema validators (zod). */
 import { z } from 'zod';
 
+/** A user as v2 writes it (`fullName`); v1 bodies (`name`) are migrated to it first. */
 export const CreateUser = z.object({
   email: z.email(),
-  name: z.string().min(1).max(200),
+  fullName: z.string().min(1).max(200),
 });
 
 // Loose: unknown and server-owned members reach replaceRepresentation(), which refuses them by name.
