@@ -345,7 +345,7 @@ export function lastResortProblemBody(traceId?: string): string {
  * Writes the last-resort 500 into `ctx.response`: the fixed document of
  * {@link lastResortProblemBody} with the request's trace id (a fresh one when
  * the context cannot give it), `Content-Type: application/problem+json`, and
- * the headers of the failed representation removed. Logs `err` (the error
+ * the headers of the failed representation and any `Set-Cookie` removed. Logs `err` (the error
  * being answered, if any) and `failure` (what broke the rendering, if any).
  * Never throws: each write is attempted on its own, so a response view that
  * refuses one (headers already sent) still gets the others.
@@ -385,6 +385,8 @@ function lastResort(
   attempt(() => {
     const headers = ctx.response.headers;
     for (const name of REPRESENTATION_HEADERS) attempt(() => headers.delete(name));
+    // A 500 never delivers the cookie the failed handler set, as renderProblem's 5xx does not.
+    attempt(() => headers.delete('set-cookie'));
     for (const name of applied) attempt(() => headers.delete(name));
     headers.set('content-type', PROBLEM_CONTENT_TYPE);
   });

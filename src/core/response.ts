@@ -23,6 +23,14 @@ import { PROBLEM_CONTENT_TYPE } from './problem.js';
  * `Connection` and `Keep-Alive` are hop-by-hop (RFC 9110 §7.6.1) and never
  * stored. The trace header names this exchange only and lets an operator find
  * the request in the logs.
+ *
+ * The CORS response headers stay too (§15.4.5 lets a server send other fields
+ * that would be useful): a script that revalidates with its own
+ * `If-None-Match` is handed the 304 itself, and Fetch's CORS check fails it
+ * without `Access-Control-Allow-Origin` (and `-Allow-Credentials` for a
+ * credentialed request); `-Expose-Headers` lets it read the new `ETag`. They
+ * are safe to merge into a stored response: they depend only on the request's
+ * `Origin`, which the `Vary` kept beside them names.
  */
 const KEPT_ON_304 = new Set([
   'cache-control',
@@ -35,6 +43,37 @@ const KEPT_ON_304 = new Set([
   'connection',
   'keep-alive',
   'trace-id',
+  'access-control-allow-origin',
+  'access-control-allow-credentials',
+  'access-control-expose-headers',
+]);
+
+/**
+ * Header fields the last-resort 500 keeps from the response it replaces: the
+ * policy fields that hold for every answer of this origin, errors included.
+ * Without them a problem document could be sniffed as another type or framed
+ * (`X-Content-Type-Options`, `X-Frame-Options`, `Content-Security-Policy`, the
+ * cross-origin policies), the browser would lose HSTS on one answer, and a
+ * script of an allowed origin could not read the error it got (the CORS
+ * fields, and the `Vary` that goes with them). Everything else was set for
+ * the answer that failed (`Set-Cookie`, `Link`, validators, rate-limit state,
+ * framing) and goes.
+ */
+const KEPT_ON_LAST_RESORT = new Set([
+  'strict-transport-security',
+  'x-content-type-options',
+  'x-frame-options',
+  'content-security-policy',
+  'content-security-policy-report-only',
+  'referrer-policy',
+  'cross-origin-resource-policy',
+  'cross-origin-opener-policy',
+  'cross-origin-embedder-policy',
+  'permissions-policy',
+  'access-control-allow-origin',
+  'access-control-allow-credentials',
+  'access-control-expose-headers',
+  'vary',
 ]);
 
 /** Statuses that never carry content (RFC 9110 §15.3.5, §15.3.6, §15.4.5). */
@@ -85,6 +124,18 @@ function keep304Fields(res: HeaderStore, traceHeader: string | false): void {
   for (const name of res.getHeaderNames()) {
     if (KEPT_ON_304.has(name) || name === trace) continue;
     res.removeHeader(name);
+  }
+}
+
+/**
+ * Clears a raw response for the last-resort 500, keeping only the
+ * {@link KEPT_ON_LAST_RESORT} policy fields. For the adapters, which write
+ * that answer through Node's own methods once the context can no longer be
+ * trusted to.
+ */
+export function clearForLastResort(res: HeaderStore): void {
+  for (const name of res.getHeaderNames()) {
+    if (!KEPT_ON_LAST_RESORT.has(name)) res.removeHeader(name);
   }
 }
 

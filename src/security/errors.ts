@@ -156,6 +156,27 @@ export class HeaderTooLargeError extends RestwellError {
 }
 
 /**
+ * 431 Request Header Fields Too Large (RFC 6585 §5), code
+ * `request-header-fields-too-large`: the request has more header field lines
+ * than the configured limit. Past a count of its own (about a thousand lines
+ * by default, `server.maxHeadersCount`), Node drops the remaining lines
+ * without a word, so a second `Authorization` or `Host` placed after a
+ * thousand filler lines would go unseen by every check here while a proxy in
+ * front acted on it. `maxCount` is also an extension member.
+ */
+export class TooManyHeadersError extends RestwellError {
+  override readonly name = 'TooManyHeadersError';
+  readonly maxCount: number;
+  constructor(maxCount: number) {
+    super('request-header-fields-too-large', 431, 'Request Header Fields Too Large', {
+      detail: `The request has more than ${maxCount} header fields.`,
+      extensions: { maxCount },
+    });
+    this.maxCount = maxCount;
+  }
+}
+
+/**
  * 400, code `duplicate-header`: a header that must be sent once came in more
  * than one field line (RFC 9110 §5.3; for `Host`, RFC 9112 §3.2 requires a
  * 400). Node keeps the first of several `Host`, `Authorization` or

@@ -22,6 +22,8 @@
  *   not decode to UTF-8);
  * - a path or query over its length limit (414), a header value over its
  *   limit (431);
+ * - more header field lines than a bound (431), well below the count past
+ *   which Node drops lines silently, where a repeated header would hide;
  * - a second field line of a header that must be sent once (`Host`,
  *   `Content-Type`, `Authorization`, ...: RFC 9110 §5.3), which Node drops
  *   silently, keeping the first, while a proxy in front may have used the
@@ -39,6 +41,7 @@ import {
   type MalformedTargetCode,
   MalformedTargetError,
   TargetTooLongError,
+  TooManyHeadersError,
 } from './errors.js';
 import { parseHost } from './host.js';
 
@@ -54,6 +57,15 @@ export interface RequestHygieneOptions {
    * bounds each value below that. @default 8192
    */
   maxHeaderLength?: number;
+  /**
+   * Most header field lines a request may have (431 past it), as Apache
+   * httpd's `LimitRequestFields`. Node keeps about a thousand lines
+   * (`server.maxHeadersCount`) and drops the rest without a word, repeated
+   * `Host` or `Authorization` lines included, so this must stay below that
+   * count for the repeated-header check to see every line: at most 1000, and
+   * below the server's `maxHeadersCount` if you lowered it. @default 100
+   */
+  maxHeaderCount?: number;
   /**
    * Let `%2F` and `%5C` (an encoded `/` or `\`) through in path segments,
    * for ids that contain one (`/v1/repos/group%2Fproject`). Dot-segments
@@ -87,6 +99,7 @@ const OPTIONS = [
   'maxPathLength',
   'maxQueryLength',
   'maxHeaderLength',
+  'maxHeaderCount',
   'allowEncodedSlashes',
   'checkQuery',
   'singleValueHeaders',
@@ -376,11 +389,13 @@ function rawHeaderLines(ctx: Context): readonly string[] | undefined {
 function headerFinding(
   ctx: Context,
   maxHeaderLength: number,
+  maxHeaderCount: number,
   single: ReadonlySet<string>,
 ): RestwellError | undefined {
   const request = ctx.request;
   const lines = rawHeaderLines(ctx);
   if (lines !== undefined) {
+    if (lines.length / 2 > maxHeaderCount) return new TooManyHeadersError(maxHeaderCount);
     for (let i = 1; i < lines.length; i += 2) {
       if (lines[i]!.length > maxHeaderLength) {
         return new HeaderTooLargeError(lines[i - 1]!.toLowerCase(), maxHeaderLength);
@@ -389,7 +404,9 @@ function headerFinding(
     const repeated = findRepeatedHeader(lines, single);
     if (repeated !== undefined) return new DuplicateHeaderError(repeated);
   } else {
-    for (const [name, value] of Object.entries(request.headers)) {
+    const entries = Object.entries(request.headers);
+    if (entries.length > maxHeaderCount) return new TooManyHeadersError(maxHeaderCount);
+    for (const [name, value] of entries) {
       const values = Array.isArray(value) ? value : value === undefined ? [] : [value];
       if (values.some((v) => v.length > maxHeaderLength)) {
         return new HeaderTooLargeError(name, maxHeaderLength);
@@ -409,7 +426,7 @@ function headerFinding(
  * them: 400 for a dot-segment in any spelling, an encoded separator, a NUL
  * byte, broken percent-encoding, a repeated single-value header or an
  * invalid `Host`; 414 for an overlong path or query; 431 for an overlong
- * header value. Mount it early, right after `httpsOnly()`, `securityHeaders()`
+ * header value or too many header lines. Mount it early, right after `httpsOnly()`, `securityHeaders()`
  * and `cors()` (so that a browser can read its problems). Options are checked
  * here, once.
  *
@@ -420,13 +437,25 @@ function headerFinding(
  */
 export function requestHygiene(options: RequestHygieneOptions = {}): Middleware {
   const rules = targetRules(options);
-  const { maxHeaderLength = 8192, singleValueHeaders = DEFAULT_SINGLE_VALUE_HEADERS } = options;
+  const {
+    maxHeaderLength = 8192,
+    maxHeaderCount = 100,
+    singleValueHeaders = DEFAULT_SINGLE_VALUE_HEADERS,
+  } = options;
   if (!Number.isSafeInteger(maxHeaderLength) || maxHeaderLength < 1) {
     invalidOption(
       'requestHygiene',
       'maxHeaderLength',
       'a positive whole number of bytes',
       maxHeaderLength,
+    );
+  }
+  if (!Number.isSafeInteger(maxHeaderCount) || maxHeaderCount < 1 || maxHeaderCount > 1000) {
+    invalidOption(
+      'requestHygiene',
+      'maxHeaderCount',
+      'a whole number of header lines from 1 to 1000 (Node drops lines past about a thousand, unseen)',
+      maxHeaderCount,
     );
   }
   if (
@@ -455,7 +484,7 @@ export function requestHygiene(options: RequestHygieneOptions = {}): Middleware 
   return responseBlind(function hygiene(ctx, next) {
     const finding =
       inspectTarget(ctx.request.target ?? ctx.request.url, rules) ??
-      headerFinding(ctx, maxHeaderLength, single);
+      headerFinding(ctx, maxHeaderLength, maxHeaderCount, single);
     if (finding !== undefined) throw finding;
     return next();
   });

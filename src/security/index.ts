@@ -54,6 +54,7 @@ export {
   type SecurityProblemCode,
   type TargetPart,
   TargetTooLongError,
+  TooManyHeadersError,
 } from './errors.js';
 export {
   API_CONTENT_SECURITY_POLICY,

@@ -125,6 +125,14 @@ function wildcard(module: string, option: string, text: string): Wildcard {
   };
 }
 
+/**
+ * Checks that a RegExp entry is written anchored, and returns the one that is
+ * tested: the same pattern wrapped as `^(?:...)$`. Anchors written at the two
+ * ends do not anchor a top-level alternation: in
+ * `/^https:\/\/a\.example\.com|https:\/\/b\.example\.com$/` the first branch
+ * has no `$` and matches `https://a.example.com.evil.net`. Wrapped, every
+ * branch must match the whole serialised origin.
+ */
 function anchored(module: string, option: string, re: RegExp): RegExp {
   // Unanchored, /example\.com/ allows https://example.com.evil.net; global
   // or sticky, test() would remember lastIndex between requests.
@@ -138,7 +146,7 @@ function anchored(module: string, option: string, re: RegExp): RegExp {
       re,
     );
   }
-  return re;
+  return new RegExp(`^(?:${source})$`, re.flags);
 }
 
 /**
@@ -147,7 +155,8 @@ function anchored(module: string, option: string, re: RegExp): RegExp {
  * is the same entry), a wildcard (`https://*.example.com` matches any
  * subdomain, at any depth, on that scheme and port, and not
  * `https://example.com` itself), or a RegExp anchored with `^` and `$`,
- * tested against the serialised origin. `*` and `null` are not entries: a
+ * which must match the whole serialised origin (every branch of an
+ * alternation, too). `*` and `null` are not entries: a
  * policy says those with options of its own. A bad entry throws a
  * `TypeError` naming it.
  *

@@ -101,15 +101,22 @@ describe.each(adapters)('the recommended chain on $name', (adapter) => {
   });
 
   // A script that revalidates by hand (fetch with If-None-Match) gets the 304
-  // itself, and Fetch fails it without Access-Control-Allow-Origin; the
-  // response invariants (src/core/response.ts, KEPT_ON_304) drop it today.
-  it.fails('keeps the CORS headers on a 304, which a script reads when it revalidates by hand', async () => {
+  // itself, and Fetch fails it without Access-Control-Allow-Origin (and
+  // -Allow-Credentials, for a credentialed request).
+  it('keeps the CORS headers on a 304, which a script reads when it revalidates by hand', async () => {
     const first = await https(request(listener).get('/v1/things')).set('Origin', ORIGIN);
     const res = await https(request(listener).get('/v1/things'))
       .set('Origin', ORIGIN)
       .set('If-None-Match', first.headers.etag as string);
     expect(res.status).toBe(304);
     expect(res.headers['access-control-allow-origin']).toBe(ORIGIN);
+    expect(res.headers['access-control-allow-credentials']).toBe('true');
+    expect(res.headers['access-control-expose-headers']).toContain('ETag');
+    expect(String(res.headers.vary).toLowerCase()).toContain('origin');
+    expect(res.headers.etag).toBe(first.headers.etag);
+    // What the 304 may not carry still goes (RFC 9110 §15.4.5).
+    expect(res.headers['content-type']).toBeUndefined();
+    expect(res.headers['content-length']).toBeUndefined();
   });
 
   it('answers a preflight before the body parser and the handler, with the security headers', async () => {

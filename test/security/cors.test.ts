@@ -298,6 +298,50 @@ describe.each(adapters)('cors on $name', (adapter) => {
       expect(res.headers['access-control-allow-credentials']).toBeUndefined();
     });
 
+    it.each([
+      ['a suffix added to an allowed host', 'https://app.example.com.evil.com', undefined],
+      ['a prefix glued to an allowed host', 'https://evilapp.example.com', undefined],
+      ['a trailing dot (another origin, RFC 6454 §4)', 'https://app.example.com.', undefined],
+      ['user info', 'https://user@app.example.com', undefined],
+      ['a path', 'https://app.example.com/x', undefined],
+      ['another scheme', 'http://app.example.com', undefined],
+      ['the wildcard domain itself', 'https://preview.example.com', undefined],
+      ['a wildcard lookalike', 'https://preview.example.com.evil.net', undefined],
+      [
+        'a suffix after the first branch of a RegExp alternation',
+        'https://a.example.org.evil.net',
+        undefined,
+      ],
+      [
+        'a prefix before the last branch of a RegExp alternation',
+        'xhttps://b.example.org',
+        undefined,
+      ],
+      ['upper case, which serialises to an allowed origin', 'HTTPS://APP.EXAMPLE.COM', ALLOWED],
+      ['the default port, which serialises to an allowed origin', `${ALLOWED}:443`, ALLOWED],
+      ['a RegExp branch', 'https://b.example.org', 'https://b.example.org'],
+    ])('spoofing with %s (%s): Access-Control-Allow-Origin %s', async (_label, origin, acao) => {
+      const listener = app(adapter, {
+        origins: [
+          ALLOWED,
+          'https://*.preview.example.com',
+          /^https:\/\/a\.example\.org|https:\/\/b\.example\.org$/,
+        ],
+        credentials: true,
+      });
+      const res = await request(listener).get('/v1/things').set('Origin', origin);
+      expect(res.headers['access-control-allow-origin']).toBe(acao);
+      expect(res.headers['access-control-allow-credentials']).toBe(
+        acao === undefined ? undefined : 'true',
+      );
+      const preflight = await request(listener)
+        .options('/v1/things')
+        .set('Origin', origin)
+        .set('Access-Control-Request-Method', 'PUT');
+      expect(preflight.status).toBe(acao === undefined ? 403 : 204);
+      expect(preflight.headers['access-control-allow-origin']).toBe(acao);
+    });
+
     it('refuses a request whose Origin comes in two lines (Node joins them)', async () => {
       const res = await rawExchange(
         app(adapter, { origins: [ALLOWED] }),

@@ -5,9 +5,13 @@
  * refused with its problem before any handler runs, and the look-alikes
  * served.
  */
-import type { RequestListener } from 'node:http';
+import { once } from 'node:events';
+import { createServer, type RequestListener } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonBody } from '../../src/core/body.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { hardenServer } from '../../src/core/server.js';
 import { type RequestHygieneOptions, requestHygiene } from '../../src/security/hygiene.js';
 import { type AdapterCase, adapters } from '../helpers/apps.js';
 import { type Listening, listen } from '../helpers/raw.js';
@@ -92,6 +96,59 @@ function expectProblem(res: SocketResponse, status: number, code: string): Recor
   return body;
 }
 
+/** Requests Node's parser refuses itself, with a bare 400, before any middleware. */
+const NODE_REFUSED: Array<[label: string, text: string]> = [
+  ['a raw NUL in the target', requestText('/files/a\x00b')],
+  ['a raw non-ASCII byte in the target', requestText('/files/caf\xc3\xa9')],
+  [
+    'Content-Length twice, even equal',
+    requestText('/files/x', ['Host: a', 'Content-Length: 2', 'Content-Length: 2'], 'POST', 'ab'),
+  ],
+  [
+    'Content-Length beside Transfer-Encoding',
+    requestText(
+      '/files/x',
+      ['Host: a', 'Content-Length: 5', 'Transfer-Encoding: chunked'],
+      'POST',
+      '0\r\n\r\n',
+    ),
+  ],
+  ...(
+    [
+      ['with a plus sign', '+2'],
+      ['with a minus sign', '-2'],
+      ['in hex', '0x2'],
+      ['as a list', '2, 2'],
+    ] as const
+  ).map(
+    ([label, value]) =>
+      [
+        `Content-Length ${label}`,
+        requestText('/files/x', ['Host: a', `Content-Length: ${value}`], 'POST', 'ab'),
+      ] as [string, string],
+  ),
+  [
+    'a Transfer-Encoding whose last coding is not chunked (RFC 9112 §6.3)',
+    requestText('/files/x', ['Host: a', 'Transfer-Encoding: gzip'], 'POST', 'ab'),
+  ],
+  [
+    'Transfer-Encoding: chunked in two lines',
+    requestText(
+      '/files/x',
+      ['Host: a', 'Transfer-Encoding: chunked', 'Transfer-Encoding: chunked'],
+      'POST',
+      '0\r\n\r\n',
+    ),
+  ],
+  ['a control byte in a header value', requestText('/files/x', ['Host: a', 'X-A: a\x01b'])],
+  ['no Host on HTTP/1.1', 'GET /files/x HTTP/1.1\r\nConnection: close\r\n\r\n'],
+];
+
+/** `count` distinct filler header lines. */
+function filler(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `X-F${i}: a`);
+}
+
 /** Every target requestHygiene() refuses, with its code and part. */
 const REFUSED: Array<[label: string, target: string, code: string, part: 'path' | 'query']> = [
   ['raw ..', '/files/../etc/passwd', 'path-traversal', 'path'],
@@ -143,36 +200,38 @@ const SERVED: Array<[label: string, target: string, name: string | undefined]> =
 
 describe.each(adapters)('requestHygiene on $name', (adapter) => {
   describe('what Node refuses itself, before any middleware', () => {
-    it.each([
-      ['a raw NUL in the target', requestText('/files/a\x00b')],
-      ['a raw non-ASCII byte in the target', requestText('/files/caf\xc3\xa9')],
-      [
-        'Content-Length twice, even equal',
-        requestText(
-          '/files/x',
-          ['Host: a', 'Content-Length: 2', 'Content-Length: 2'],
-          'POST',
-          'ab',
-        ),
-      ],
-      [
-        'Content-Length beside Transfer-Encoding',
-        requestText(
-          '/files/x',
-          ['Host: a', 'Content-Length: 5', 'Transfer-Encoding: chunked'],
-          'POST',
-          '0\r\n\r\n',
-        ),
-      ],
-      ['a control byte in a header value', requestText('/files/x', ['Host: a', 'X-A: a\x01b'])],
-      ['no Host on HTTP/1.1', 'GET /files/x HTTP/1.1\r\nConnection: close\r\n\r\n'],
-    ])('%s: a bare 400 from Node, the handler never runs', async (_label, text) => {
-      const seen: Seen[] = [];
-      const res = await rawExchange(app(adapter, {}, seen), text);
-      expect(res.status).toBe(400);
-      expect(res.headers['content-type']).toBeUndefined();
-      expect(seen).toEqual([]);
-    });
+    it.each(NODE_REFUSED)(
+      '%s: a bare 400 from Node, the handler never runs',
+      async (_label, text) => {
+        const seen: Seen[] = [];
+        const res = await rawExchange(app(adapter, {}, seen), text);
+        expect(res.status).toBe(400);
+        expect(res.headers['content-type']).toBeUndefined();
+        expect(seen).toEqual([]);
+      },
+    );
+
+    // Node answers a missing Host from its request handler, not as a client
+    // error, so hardenServer() never sees that one.
+    it.each(NODE_REFUSED.filter(([label]) => !label.startsWith('no Host')))(
+      '%s: a 400 problem on a hardened server',
+      async (_label, text) => {
+        const seen: Seen[] = [];
+        const server = hardenServer(createServer(app(adapter, {}, seen)), { logger: silentLogger });
+        server.listen(0, '127.0.0.1');
+        await once(server, 'listening');
+        try {
+          const res = await exchange((server.address() as AddressInfo).port, text);
+          expect(res.status).toBe(400);
+          expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+          expect(JSON.parse(res.body).status).toBe(400);
+          expect(seen).toEqual([]);
+        } finally {
+          server.closeAllConnections();
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+        }
+      },
+    );
   });
 
   describe('what reaches the handler without requestHygiene', () => {
@@ -199,6 +258,21 @@ describe.each(adapters)('requestHygiene on $name', (adapter) => {
         ]),
       );
       expect(seen[0]).toMatchObject({ host: 'api.example.com', authorization: 'Bearer first' });
+    });
+
+    it('a second Authorization after a thousand filler lines, which Node drops unseen', async () => {
+      const seen: Seen[] = [];
+      const res = await rawExchange(
+        app(adapter, false, seen),
+        requestText('/v1/me', [
+          'Host: a',
+          'Authorization: Bearer first',
+          ...filler(1100),
+          'Authorization: Bearer second',
+        ]),
+      );
+      expect(res.status).toBe(200);
+      expect(seen[0]?.authorization).toBe('Bearer first');
     });
 
     it('a fragment, which the router cuts off while the path restwell sees goes on', async () => {
@@ -329,6 +403,27 @@ describe.each(adapters)('requestHygiene on $name', (adapter) => {
       expect(at.status).toBe(200);
     });
 
+    it("refuses more than 100 header lines with a 431, so that a repeated header cannot hide past Node's cut", async () => {
+      const before = seen.length;
+      const hidden = await exchange(
+        server.port,
+        requestText('/v1/me', [
+          'Host: a',
+          'Authorization: Bearer first',
+          ...filler(1100),
+          'Authorization: Bearer second',
+        ]),
+      );
+      const body = expectProblem(hidden, 431, 'request-header-fields-too-large');
+      expect(body.maxCount).toBe(100);
+      expect(seen.length).toBe(before);
+      // requestText adds Connection: close, the 100th line.
+      const at = await exchange(server.port, requestText('/v1/me', ['Host: a', ...filler(98)]));
+      expect(at.status, at.body).toBe(200);
+      const over = await exchange(server.port, requestText('/v1/me', ['Host: a', ...filler(99)]));
+      expectProblem(over, 431, 'request-header-fields-too-large');
+    });
+
     it('refuses an overlong path or query with a 414', async () => {
       const path = await exchange(server.port, requestText(`/files/${'a'.repeat(2100)}`));
       expect(expectProblem(path, 414, 'uri-too-long')).toMatchObject({
@@ -390,6 +485,9 @@ describe.each(adapters)('requestHygiene on $name', (adapter) => {
 describe('requestHygiene options', () => {
   it('refuses bad values at construction', () => {
     expect(() => requestHygiene({ maxHeaderLength: 0 })).toThrow(/maxHeaderLength/);
+    expect(() => requestHygiene({ maxHeaderCount: 0 })).toThrow(/maxHeaderCount/);
+    expect(() => requestHygiene({ maxHeaderCount: 2000 })).toThrow(/Node drops lines/);
+    expect(() => requestHygiene({ maxHeaderCount: 1.5 })).toThrow(/maxHeaderCount/);
     expect(() => requestHygiene({ singleValueHeaders: 'host' as never })).toThrow(
       /singleValueHeaders/,
     );

@@ -104,6 +104,17 @@ describe('originMatcher', () => {
     expect(check('https://tenant-1.example.net')).toBe(false);
   });
 
+  it('matches a RegExp with a top-level alternation against the whole origin, in every branch', () => {
+    // Written with both anchors, yet as /^A|B$/ the first branch has no $ and the second no ^.
+    const either = originMatcher([/^https:\/\/a\.example\.com|https:\/\/b\.example\.com$/]);
+    const test = (o: string) => either(parseOrigin(o)!);
+    expect(test('https://a.example.com')).toBe(true);
+    expect(test('https://b.example.com')).toBe(true);
+    expect(test('https://a.example.com.evil.net')).toBe(false);
+    expect(test('xhttps://b.example.com')).toBe(false);
+    expect(test('https://xb.example.com')).toBe(false);
+  });
+
   it('refuses entries that would allow more than they say', () => {
     expect(() => originMatcher([/example\.com$/])).toThrow(/anchored at both ends/);
     expect(() => originMatcher([/^https:\/\/example\.com/])).toThrow(/anchored/);

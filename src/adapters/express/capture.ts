@@ -30,6 +30,7 @@ import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
 import type { ResponseBody, ResponseView } from '../../core/context.js';
 import { NodeResponseHeaders } from '../../core/node.js';
 import {
+  clearForLastResort,
   destroyBody,
   isEmptyStatus,
   LAST_RESORT_CONTENT_TYPE,
@@ -591,7 +592,8 @@ export function sendLastResort(
     return;
   }
   const body = lastResortProblem(traceId);
-  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  // The policy headers (nosniff, HSTS, CORS, ...) hold for this answer too.
+  clearForLastResort(res);
   res.statusCode = 500;
   res.setHeader('content-type', LAST_RESORT_CONTENT_TYPE);
   res.setHeader('content-length', Buffer.byteLength(body));

@@ -58,6 +58,7 @@ import { renderProblem, renderStatusProblem } from '../../core/problem.js';
 import {
   applyFraming,
   canonicalAllow,
+  clearForLastResort,
   destroyBody,
   LAST_RESORT_CONTENT_TYPE,
   lastResortProblem,
@@ -276,7 +277,8 @@ function restwellOnError(k: WithState, err: unknown, koaOnError: KoaOnError | un
     return;
   }
   try {
-    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    // What the failed answer set goes; the policy headers (nosniff, HSTS, CORS, ...) hold for this one too.
+    clearForLastResort(res);
     renderProblem(ctx, err, ctx.settings.problems);
     finalizeResponse(ctx);
     applyFraming(res, k.status, false, ctx.settings.traceHeader);
@@ -412,7 +414,7 @@ function lastResort(
     return;
   }
   destroyBody(k.body as ResponseBody);
-  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  clearForLastResort(res);
   const body = lastResortProblem(ctx.traceId);
   k.status = 500;
   k.body = body;
