@@ -325,6 +325,38 @@ describe.each(adapters)('webhookReceiver through $name', (adapter) => {
       await post(proxied, { ...hmac.sign(BODY), 'x-forwarded-for': '203.0.113.7' }).expect(200);
       await post(proxied, { ...hmac.sign(BODY), 'x-forwarded-for': '198.51.100.7' }).expect(403);
     });
+
+    it('believes only the X-Forwarded-Proto value the trusted proxy added, not one a client forged', async () => {
+      const behindProxy = receiverApp(
+        adapter,
+        { requireHttps: true },
+        { options: { trustProxy: 'loopback' } },
+      );
+      // The client sent "https"; the proxy, which terminated plain HTTP, appended "http".
+      const res = await post(behindProxy, {
+        ...hmac.sign(BODY),
+        'x-forwarded-proto': 'https, http',
+      }).expect(403);
+      expect(problem(res).code).toBe('https-required');
+    });
+
+    it('is not fooled by a spoofed X-Forwarded-For, without a trusted proxy or before one', async () => {
+      const direct = receiverApp(adapter, { allowedSenderIps: ['203.0.113.0/24'] });
+      // No trusted proxy: the header is the client's word, and the socket's address is used.
+      const res = await post(direct, { ...hmac.sign(BODY), 'x-forwarded-for': '203.0.113.7' });
+      expect(res.status).toBe(403);
+      expect(problem(res).code).toBe('webhook-sender-forbidden');
+      // Behind a trusted proxy, an entry the client prepended is not the client.
+      const proxied = receiverApp(
+        adapter,
+        { allowedSenderIps: ['203.0.113.0/24'] },
+        { options: { trustProxy: 'loopback' } },
+      );
+      await post(proxied, {
+        ...hmac.sign(BODY),
+        'x-forwarded-for': '203.0.113.7, 198.51.100.7',
+      }).expect(403);
+    });
   });
 });
 
