@@ -72,15 +72,14 @@ export class WebhookVerificationError extends RestwellError {
   }
 }
 
-/** 403: the receiver accepts deliveries over HTTPS only (`requireHttps`), and this one came over plain HTTP. */
-export class HttpsRequiredError extends RestwellError {
-  override readonly name = 'HttpsRequiredError';
-  constructor() {
-    super('https-required', 403, 'HTTPS required', {
-      detail: 'This endpoint accepts webhook deliveries over HTTPS only.',
-    });
-  }
-}
+/**
+ * 403 `https-required`: a delivery over plain HTTP to a receiver with
+ * `requireHttps`. The same error as `restwell/security`'s HTTPS-only
+ * middleware answers (one class, one code, so that `instanceof` and a
+ * `switch` on `code` hold whichever module refused the request); re-exported
+ * here so that `restwell/webhooks` keeps exporting it.
+ */
+export { HttpsRequiredError } from '../security/errors.js';
 
 /** 403: the sender's address is not in the receiver's `allowedSenderIps`. */
 export class WebhookSenderForbiddenError extends RestwellError {

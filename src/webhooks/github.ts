@@ -1,9 +1,11 @@
 /**
  * GitHub's webhook signature: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of
  * the raw body>`, keyed on the secret's text, with the delivery's id in
- * `X-GitHub-Delivery`. GitHub signs no timestamp, so a captured delivery can be
- * replayed for as long as its id is not deduplicated: pair this verifier with
- * the receiver's `dedupe`, whose TTL (72 h by default) then bounds replays.
+ * `X-GitHub-Delivery` (the same on GitHub's redeliveries of an event). GitHub
+ * signs the body only: no timestamp, and not the delivery id, so a captured
+ * delivery can be replayed with a delivery id of the replayer's choosing, and
+ * deduplication by that id does not stop it. HTTPS, an allowlist of GitHub's
+ * published hook ranges, and handlers idempotent on the payload's own ids do.
  * The SHA-1 `X-Hub-Signature` is never read.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';

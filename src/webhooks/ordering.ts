@@ -30,7 +30,30 @@ interface Ordinal {
 }
 
 const RFC3339 =
-  /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-](\d{2}):(\d{2}))$/;
+
+/**
+ * Whether the fields of an RFC 3339 date-time are in range (§5.7): a day that
+ * exists in its month, hours 00-23, minutes and seconds 00-59, an offset of at
+ * most 23:59. `Date.parse` rolls `02-30` over to March and reads `24:00` as the
+ * next day, which would give one instant two spellings. A leap second (`:60`)
+ * is refused too: no webhook sender writes one, and it has no instant of its own.
+ */
+function validDateTime(m: RegExpExecArray): boolean {
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]!;
+  if (day > days) return false;
+  return m[9] === undefined || (Number(m[9]) <= 23 && Number(m[10]) <= 59);
+}
 
 /** The comparable form of a position, or a TypeError naming what is wrong with it. */
 export function ordinalOf(position: EventPosition): Ordinal {
@@ -45,10 +68,12 @@ export function ordinalOf(position: EventPosition): Ordinal {
   } else if (typeof position === 'string') {
     if (/^(?:0|[1-9][0-9]{0,38})$/.test(position)) return { kind: 'seq', at: BigInt(position) };
     const m = RFC3339.exec(position);
-    if (m !== null) {
-      const ms = Date.parse(`${m[1]}T${m[2]}${m[4]!.toUpperCase()}`);
+    if (m !== null && validDateTime(m)) {
+      const ms = Date.parse(
+        `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${m[8]!.toUpperCase()}`,
+      );
       if (Number.isFinite(ms)) {
-        const fraction = BigInt((m[3] ?? '').padEnd(9, '0'));
+        const fraction = BigInt((m[7] ?? '').padEnd(9, '0'));
         return { kind: 'time', at: BigInt(ms) * 1_000_000n + fraction };
       }
     }
@@ -74,7 +99,10 @@ export interface EventOrderOptions {
 
 /** A resource's state and the position of the event that wrote it. */
 export interface OrderedState<T> {
-  /** The position, as a decimal string (a sequence, or nanoseconds since the epoch for a time). */
+  /**
+   * The position, as a decimal string: a sequence, or nanoseconds since the epoch
+   * for a time (negative before 1970).
+   */
   readonly position: string;
   /** Whether `position` is a sequence or a time. */
   readonly kind: 'seq' | 'time';
@@ -198,7 +226,14 @@ export class EventOrder<T = unknown> {
 
   private read(text: string): OrderedState<T> {
     const record = JSON.parse(text) as StoredState;
-    if (record?.v !== 1 || (record.k !== 'seq' && record.k !== 'time') || !/^\d+$/.test(record.p))
+    // A time before 1970 is a negative count of nanoseconds; a sequence is never negative.
+    const digits = record?.k === 'time' ? /^-?\d+$/ : /^\d+$/;
+    if (
+      record?.v !== 1 ||
+      (record.k !== 'seq' && record.k !== 'time') ||
+      typeof record.p !== 'string' ||
+      !digits.test(record.p)
+    )
       throw new TypeError(
         'restwell/webhooks: the store holds an ordering record this version cannot read.',
       );

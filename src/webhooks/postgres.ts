@@ -192,8 +192,12 @@ function column(option: string, name: unknown): string {
 /**
  * Inserts the row, or updates it only when this event's position is newer
  * than the stored one, in one statement (`INSERT ... ON CONFLICT DO UPDATE ...
- * WHERE stored < incoming`): atomic, so concurrent deliveries of one resource
- * leave the newest state whatever order they commit in. `true` when the row
+ * WHERE stored IS NULL OR stored < incoming`): atomic, so concurrent deliveries
+ * of one resource leave the newest state whatever order they commit in. A row
+ * the application created without a position (NULL) takes the first event
+ * (`NULL < x` is not true in SQL, and would refuse every event for ever). A
+ * time goes in a `timestamptz` column, so that offsets compare as instants; a
+ * text column would compare `+05:30` and `Z` as strings. `true` when the row
  * was written. Run it on a pool or inside `withWebhookEvent`'s transaction.
  *
  * @example
@@ -216,13 +220,24 @@ export async function upsertIfNewer(
   const names = Object.keys(options.set ?? {}).map((name) => column('set', name));
   if (names.includes(keyColumn) || names.includes(positionColumn))
     invalidOption('webhooks', 'set', 'columns other than the key and the position', names);
+  // SQL compares nothing with NULL: a NULL key would insert a row per event, and
+  // a NULL incoming position would never be newer than anything.
+  if (options.key.value === undefined || options.key.value === null)
+    invalidOption('webhooks', 'key.value', 'a value (not null or undefined)', options.key.value);
+  if (options.position.value === undefined || options.position.value === null)
+    invalidOption(
+      'webhooks',
+      'position.value',
+      "the event's sequence or time (not null or undefined)",
+      options.position.value,
+    );
   const columns = [keyColumn, positionColumn, ...names];
   const values = [options.key.value, options.position.value, ...names.map((n) => options.set[n])];
   const updates = [positionColumn, ...names].map((c) => `${c} = EXCLUDED.${c}`).join(', ');
   const r = await db.query(
     `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})
      ON CONFLICT (${keyColumn}) DO UPDATE SET ${updates}
-     WHERE ${table}.${positionColumn} < EXCLUDED.${positionColumn}`,
+     WHERE ${table}.${positionColumn} IS NULL OR ${table}.${positionColumn} < EXCLUDED.${positionColumn}`,
     values,
   );
   return (r.rowCount ?? 0) > 0;

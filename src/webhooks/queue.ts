@@ -36,7 +36,8 @@ export interface InProcessQueueOptions<T> {
   /** Attempts per event, the first included. @default 5 */
   attempts?: number;
   /**
-   * The delay before retry `n` (1 for the first retry), in milliseconds.
+   * The delay before retry `n` (1 for the first retry), in milliseconds, at
+   * most 2^31 - 1 (longer ones are shortened to it, as far as a timer reaches).
    * @default exponential from 1 s, doubling, capped at 5 min, each delay
    * stretched by a random 0 to 20 % (jitter, so that retries after an outage
    * do not all land at once)
@@ -67,6 +68,9 @@ const OPTION_NAMES = [
   'onFailure',
   'logger',
 ] as const;
+
+/** The longest delay a Node timer keeps (about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** The default retry delay: 1 s, 2 s, 4 s, ... up to 5 min, each times 1 to 1.2. */
 export function backoffDelayMs(retry: number): number {
@@ -190,6 +194,9 @@ export class InProcessQueue<T = unknown> implements WebhookQueue<T> {
     } else if (job.attempt < this.attempts) {
       let delay = Number(this.retryDelayMs(job.attempt));
       if (!Number.isFinite(delay) || delay < 0) delay = backoffDelayMs(job.attempt);
+      // Node runs a timer of more than 2^31 - 1 ms after 1 ms instead (TimeoutOverflowWarning):
+      // a delay of a month would retry at once.
+      delay = Math.min(delay, MAX_TIMER_MS);
       this.logger.warn('restwell/webhooks: processing a webhook event failed; it will be retried', {
         attempt: job.attempt,
         attempts: this.attempts,

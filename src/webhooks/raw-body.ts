@@ -28,6 +28,19 @@ function incomplete(cause?: unknown): RestwellError {
   });
 }
 
+/**
+ * 415 for a content coding. RFC 9110 §12.5.3: a server that fails a request for
+ * its content coding ought to say which it accepts in `Accept-Encoding`, which
+ * tells the sender the coding, not the media type, was refused (and a 415 for a
+ * media type must not carry it).
+ */
+function codingRefused(encoding: string): RestwellError {
+  return new RestwellError('unsupported-media-type', 415, 'Unsupported Media Type', {
+    detail: `Content-Encoding ${encoding.slice(0, 64)} is not supported; send the body uncoded, as it was signed.`,
+    headers: { 'Accept-Encoding': 'identity' },
+  });
+}
+
 /** Whether the request has content (RFC 9112 §6.3: Transfer-Encoding, or a non-zero Content-Length). */
 function hasContent(ctx: Context): boolean {
   const { headers } = ctx.request;
@@ -53,7 +66,7 @@ export async function readRawBody(ctx: Context, limit: number): Promise<Uint8Arr
   // The signature covers the bytes as sent; a coded body would have to be decoded
   // first, and no webhook sender codes one.
   if (encoding !== undefined && encoding !== '' && encoding !== 'identity')
-    throw new UnsupportedMediaTypeError(`Content-Encoding ${encoding} is not supported.`);
+    throw codingRefused(encoding);
   const transferEncoding = req.header('transfer-encoding');
   // Node undoes chunked framing only (RFC 9112 §7): other codings would leave coded bytes.
   if (transferEncoding !== undefined && transferEncoding.trim().toLowerCase() !== 'chunked')

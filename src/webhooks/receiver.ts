@@ -30,8 +30,8 @@ import { checkOptions, invalidOption, isStoreError, StoreFullError } from '../co
 import { compileTrust } from '../core/ip.js';
 import { LogThrottle } from '../core/logger.js';
 import { buildProblem, PROBLEM_CONTENT_TYPE, type ProblemOptions } from '../core/problem.js';
+import { HttpsRequiredError } from '../security/errors.js';
 import {
-  HttpsRequiredError,
   WebhookEventIdMissingError,
   WebhookInFlightError,
   WebhookSenderForbiddenError,

@@ -112,6 +112,14 @@ export function checkTolerance(
   nowMs: number,
   toleranceSeconds: number,
 ): void {
+  // A clock that returns no number (\`now: () => Date.now\`, a Date's string) would make
+  // the comparison below false for every timestamp, accepting them all: refuse instead.
+  if (typeof nowMs !== 'number' || !Number.isFinite(nowMs))
+    throw new TypeError(
+      `restwell/webhooks: the verifier's clock (option "now") returned ${
+        typeof nowMs === 'number' ? String(nowMs) : `a ${typeof nowMs}`
+      }, not milliseconds since the epoch; no delivery can be checked against it.`,
+    );
   const now = Math.floor(nowMs / 1000);
   // Both directions: a timestamp from the future is as suspect as one from the past
   // (a one-sided check lets a captured delivery dated ahead be replayed for as long).
@@ -167,7 +175,15 @@ export function signingTimestamp(
   given: number | Date | undefined,
   now: () => number,
 ): number {
-  if (given === undefined) return Math.floor(now() / 1000);
+  if (given === undefined) {
+    const ms = now();
+    // Else the header would carry `t=NaN`, which no receiver accepts.
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0)
+      throw new TypeError(
+        `restwell/${module}: the signer's clock (option "now") returned no number of milliseconds since the epoch.`,
+      );
+    return Math.floor(ms / 1000);
+  }
   if (given instanceof Date) {
     const ms = given.getTime();
     if (!Number.isFinite(ms) || ms < 0)

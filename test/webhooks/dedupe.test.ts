@@ -7,10 +7,14 @@
  * the in-process queue.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
+import { PostgresStore } from '../../src/stores/postgres/index.js';
+import { RedisStore } from '../../src/stores/redis/index.js';
 import type { Store } from '../../src/stores/types.js';
 import { hmacSigner, hmacVerifier } from '../../src/webhooks/hmac.js';
 import { WebhookEventLedger } from '../../src/webhooks/ledger.js';
@@ -164,6 +168,49 @@ describe.each(ledgers.cases)('dedupe on $name', ({ enabled, setup }) => {
       expect(quick.processed.filter((p) => p === id)).toHaveLength(1);
     });
 
+    it('keeps ids holding key separators, globs, quotes or 256 characters apart, each processed once', async () => {
+      receiver ??= await start();
+      const base = newId();
+      const ids = [
+        base,
+        `${base}:`,
+        `${base}*`,
+        `${base}{tag}`,
+        `${base}');DELETE/**/FROM/**/x;--`,
+        `${base}\\0`,
+        `${base}%00`,
+        `${base}${'x'.repeat(256 - base.length - 1)}`,
+      ];
+      for (const id of ids) receiver.behaviour.set(id, { delayMs: 0 });
+      const first = await Promise.all(ids.map((id) => deliver(receiver.server.port, id)));
+      expect(first.map((a) => a.body.includes('"duplicate":true'))).toEqual(ids.map(() => false));
+      const again = await Promise.all(ids.map((id) => deliver(receiver.server.port, id)));
+      expect(again.map((a) => a.body.includes('"duplicate":true'))).toEqual(ids.map(() => true));
+      for (const id of ids) expect(receiver.processed.filter((p) => p === id)).toHaveLength(1);
+    });
+
+    it('dedupes a custom event id of any length and characters (it is hashed into the key)', async () => {
+      store ??= await setup();
+      const ledger = new WebhookEventLedger({ store, logger: silentLogger });
+      const custom = await startReceiver(adapterIndex, {
+        dedupe: ledger,
+        eventId: (payload) => (payload as { key: string }).key,
+      });
+      servers.push(custom.server);
+      const key = `${newId()}\r\n${'\u0000é*'.repeat(10_000)}`;
+      const body = JSON.stringify({ key });
+      const send = () =>
+        fetch(`http://127.0.0.1:${custom.server.port}/webhooks/restwell`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...hmac.sign(body) },
+          body,
+        });
+      const answers = await Promise.all([send(), send(), send()]);
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+      expect(custom.processed).toEqual([key]);
+      expect(await ledger.state(key)).toBe('processed');
+    });
+
     it('dedupes the seed scheme by the payload id, and refuses an event without one with 400', async () => {
       receiver ??= await start();
       const body = `{"id":"evt_${run}_${++n}","type":"payment.succeeded"}`;
@@ -259,6 +306,57 @@ describe('the ledger store', () => {
       expect(receiver.processed).toHaveLength(0);
     } finally {
       await receiver.server.close();
+    }
+  });
+
+  it.each([
+    [
+      'Redis',
+      () => {
+        const client = new Redis({
+          port: 1,
+          lazyConnect: true,
+          maxRetriesPerRequest: 0,
+          enableOfflineQueue: false,
+          retryStrategy: () => null,
+        });
+        client.on('error', () => {});
+        return {
+          store: new RedisStore({ client }) as Store,
+          close: async () => client.disconnect(),
+        };
+      },
+    ],
+    [
+      'PostgreSQL',
+      () => {
+        const pool = new pg.Pool({ port: 1, host: '127.0.0.1', connectionTimeoutMillis: 1000 });
+        pool.on('error', () => {});
+        return { store: new PostgresStore({ pool }) as Store, close: () => pool.end() };
+      },
+    ],
+  ])('answers 503 with Retry-After when %s is down, and processes nothing', async (_name, make) => {
+    const { store, close } = make();
+    const receiver = await startReceiver(2, {
+      dedupe: new WebhookEventLedger({ store, logger: silentLogger }),
+    });
+    try {
+      const answers = await Promise.all([
+        deliver(receiver.server.port, newId()),
+        deliver(receiver.server.port, newId()),
+      ]);
+      for (const res of answers) {
+        // Never 200: the sender would drop an event that was never processed.
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toBe('1');
+        expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+        expect(JSON.parse(res.body).code).toBe('service-unavailable');
+        expect(res.body).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|\bat /);
+      }
+      expect(receiver.processed).toHaveLength(0);
+    } finally {
+      await receiver.server.close();
+      await close();
     }
   });
 

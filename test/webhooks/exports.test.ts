@@ -1,5 +1,6 @@
 /** restwell/webhooks' public face: what it exports at runtime, and nothing internal. */
 import { describe, expect, it } from 'vitest';
+import * as security from '../../src/security/index.js';
 import * as webhooks from '../../src/webhooks/index.js';
 
 describe('restwell/webhooks', () => {
@@ -39,6 +40,13 @@ describe('restwell/webhooks', () => {
         'withWebhookEvent',
       ].sort(),
     );
+  });
+
+  it('exports the HttpsRequiredError of restwell/security, not a second class of the same name', () => {
+    expect(webhooks.HttpsRequiredError).toBe(security.HttpsRequiredError);
+    const err = new webhooks.HttpsRequiredError();
+    expect(err).toBeInstanceOf(security.HttpsRequiredError);
+    expect([err.code, err.status]).toEqual(['https-required', 403]);
   });
 
   it('does not load pg: the PostgreSQL helpers use only the pool they are given', async () => {

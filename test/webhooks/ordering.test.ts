@@ -96,6 +96,63 @@ describe.each(ledgers.cases)('EventOrder on $name', ({ enabled, setup }) => {
       (await payments.apply(id, new Date('2026-01-01T10:00:01Z'), { status: 'newest' })).applied,
     ).toBe(true);
   });
+
+  it.runIf(enabled)('compares created_at written in different offsets as instants', async () => {
+    const payments = await order();
+    const id = `pay_${run}_offsets`;
+    // 10:00Z, then the same instant in India and California, then one nanosecond later.
+    await payments.apply(id, '2026-01-01T10:00:00Z', { status: 'utc' });
+    for (const same of [
+      '2026-01-01T15:30:00+05:30',
+      '2026-01-01T02:00:00-08:00',
+      '2026-01-01t10:00:00z',
+    ])
+      expect((await payments.apply(id, same, { status: same })).applied, same).toBe(false);
+    // Earlier by the clock on the wall, later as an instant.
+    expect(
+      (await payments.apply(id, '2026-01-01T09:00:00.000000001-01:00', { status: 'later' }))
+        .applied,
+    ).toBe(true);
+    expect((await payments.get(id))?.value.status).toBe('later');
+  });
+
+  it.runIf(enabled)(
+    'keeps a time before 1970 readable, and applies later events over it',
+    async () => {
+      const payments = await order();
+      const id = `pay_${run}_1969`;
+      expect((await payments.apply(id, '1969-12-31T23:59:59.5Z', { status: 'old' })).applied).toBe(
+        true,
+      );
+      expect((await payments.get(id))?.position).toBe('-500000000');
+      expect((await payments.apply(id, '1969-12-31T23:59:59Z', { status: 'older' })).applied).toBe(
+        false,
+      );
+      expect((await payments.apply(id, new Date(0), { status: 'epoch' })).applied).toBe(true);
+      expect((await payments.get(id))?.value.status).toBe('epoch');
+    },
+  );
+
+  it.runIf(enabled)(
+    'keeps resources whose keys hold separators and odd characters apart',
+    async () => {
+      const payments = await order();
+      const base = `pay_${run}_keys`;
+      const keys = [
+        base,
+        `${base}:x`,
+        `${base}*`,
+        `${base}\r\nDEL x`,
+        `${base}{tag}`,
+        `${base}'; --`,
+        `${base}é`,
+        `${base}${'k'.repeat(400)}`,
+      ];
+      await Promise.all(keys.map((k, i) => payments.apply(k, i + 1, { status: String(i) })));
+      for (const [i, k] of keys.entries())
+        expect((await payments.get(k))?.value.status).toBe(String(i));
+    },
+  );
 });
 
 describe('positions', () => {
@@ -118,8 +175,31 @@ describe('positions', () => {
     '2026-13-01T00:00:00Z',
     '2026-01-01',
     new Date('x'),
+    // Days and times that do not exist, which Date.parse would roll over to another instant.
+    '2026-02-30T00:00:00Z',
+    '2025-02-29T00:00:00Z',
+    '2026-04-31T00:00:00Z',
+    '2026-01-01T24:00:00Z',
+    '2026-01-01T10:60:00Z',
+    '2026-01-01T23:59:60Z',
+    '2026-01-01T10:00:00+24:00',
+    '2026-01-01T10:00:00+05:60',
+    // Other spellings of a number.
+    '+1',
+    ' 1',
+    '1.0',
+    '1e3',
+    '0x10',
   ])('refuses %j', (position) => {
     expect(() => ordinalOf(position as never)).toThrow(TypeError);
+  });
+
+  it('accepts the days that exist: 29 February in leap years, the last day of each month', () => {
+    expect(ordinalOf('2024-02-29T00:00:00Z').kind).toBe('time');
+    expect(ordinalOf('2000-02-29T00:00:00Z').kind).toBe('time');
+    expect(() => ordinalOf('1900-02-29T00:00:00Z')).toThrow(TypeError);
+    for (const day of ['01-31', '04-30', '06-30', '12-31'])
+      expect(ordinalOf(`2026-${day}T23:59:59.999999999+23:59`).kind).toBe('time');
   });
 
   it('refuses a negative bigint', () => {

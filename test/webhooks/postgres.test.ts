@@ -194,6 +194,92 @@ describe.runIf(services.postgres)('withWebhookEvent', () => {
     expect(rows[0].status).toBe('succeeded');
   });
 
+  it('upsertIfNewer applies the first event to a row created without a position', async () => {
+    const table = `${payments}_nullable`;
+    await pool.query(
+      `CREATE TABLE ${table} (id text PRIMARY KEY, status text NOT NULL, event_sequence bigint)`,
+    );
+    try {
+      // The application created the row itself, before any event arrived.
+      await pool.query(`INSERT INTO ${table} (id, status) VALUES ('pay_app', 'new')`);
+      const apply = (seq: number, status: string) =>
+        upsertIfNewer(pool, {
+          table,
+          key: { column: 'id', value: 'pay_app' },
+          position: { column: 'event_sequence', value: seq },
+          set: { status },
+        });
+      expect(await apply(1, 'pending')).toBe(true);
+      expect(await apply(1, 'again')).toBe(false);
+      expect(await apply(2, 'succeeded')).toBe(true);
+      const { rows } = await pool.query(`SELECT status FROM ${table} WHERE id = 'pay_app'`);
+      expect(rows[0].status).toBe('succeeded');
+    } finally {
+      await pool.query(`DROP TABLE IF EXISTS ${table}`);
+    }
+  });
+
+  it('upsertIfNewer compares created_at in different offsets as instants in a timestamptz column', async () => {
+    const table = `${payments}_times`;
+    await pool.query(
+      `CREATE TABLE ${table} (id text PRIMARY KEY, status text NOT NULL, created_at timestamptz NOT NULL)`,
+    );
+    try {
+      const apply = (at: string, status: string) =>
+        upsertIfNewer(pool, {
+          table,
+          key: { column: 'id', value: 'pay_t' },
+          position: { column: 'created_at', value: at },
+          set: { status },
+        });
+      expect(await apply('2026-01-01T10:00:00Z', 'utc')).toBe(true);
+      expect(await apply('2026-01-01T15:30:00+05:30', 'same instant')).toBe(false);
+      expect(await apply('2026-01-01T02:00:00-08:00', 'same instant')).toBe(false);
+      expect(await apply('2026-01-01T09:00:00.000001-01:00', 'later')).toBe(true);
+      const { rows } = await pool.query(`SELECT status FROM ${table} WHERE id = 'pay_t'`);
+      expect(rows[0].status).toBe('later');
+    } finally {
+      await pool.query(`DROP TABLE IF EXISTS ${table}`);
+    }
+  });
+
+  it('upsertIfNewer refuses a null or missing key or position before touching the database', async () => {
+    const base = {
+      table: payments,
+      key: { column: 'id', value: 'pay_null' as unknown },
+      position: { column: 'event_sequence', value: 1 as unknown },
+      set: { status: 'x' },
+    };
+    for (const value of [null, undefined]) {
+      await expect(
+        upsertIfNewer(pool, { ...base, position: { column: 'event_sequence', value } }),
+      ).rejects.toThrow(/position\.value/);
+      await expect(upsertIfNewer(pool, { ...base, key: { column: 'id', value } })).rejects.toThrow(
+        /key\.value/,
+      );
+    }
+  });
+
+  it('withWebhookEvent records ids holding quotes, backslashes and SQL as plain values', async () => {
+    const id = `evt_${run}_');DROP/**/TABLE/**/${payments};--\\`;
+    let runs = 0;
+    const deliver = () =>
+      withWebhookEvent(
+        pool,
+        { id },
+        async () => {
+          runs++;
+        },
+        { table: events },
+      );
+    expect((await deliver()).processed).toBe(true);
+    expect((await deliver()).processed).toBe(false);
+    expect(runs).toBe(1);
+    const { rows } = await pool.query(`SELECT event_id FROM ${events} WHERE event_id = $1`, [id]);
+    expect(rows).toEqual([{ event_id: id }]);
+    await expect(pool.query(`SELECT 1 FROM ${payments} LIMIT 1`)).resolves.toBeDefined();
+  });
+
   it('upsertIfNewer refuses identifiers it cannot quote safely', async () => {
     const base = {
       table: payments,

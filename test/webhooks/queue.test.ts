@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../src/core/logger.js';
 import { WebhookQueueFullError } from '../../src/webhooks/errors.js';
 import { backoffDelayMs, InProcessQueue } from '../../src/webhooks/queue.js';
@@ -115,6 +115,34 @@ describe('InProcessQueue', () => {
     }
     await queue.close();
     expect(() => queue.enqueue(4)).toThrow(WebhookQueueFullError);
+  });
+
+  it('waits a retry delay longer than a timer holds for as long as one holds, not 1 ms', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      let calls = 0;
+      const queue = new InProcessQueue<string>({
+        process: () => {
+          calls++;
+          if (calls === 1) throw new Error('first attempt fails');
+        },
+        attempts: 2,
+        // Thirty days: past what a Node timer can hold, which it would run after 1 ms.
+        retryDelayMs: () => 30 * 86_400_000,
+        logger: silentLogger,
+      });
+      queue.enqueue('evt');
+      await vi.advanceTimersByTimeAsync(0);
+      await sleep(0);
+      expect(calls).toBe(1);
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(calls).toBe(1);
+      await vi.advanceTimersByTimeAsync(2_147_483_647);
+      expect(calls).toBe(2);
+      await queue.drain();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('checks its options', () => {

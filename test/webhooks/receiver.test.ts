@@ -6,6 +6,7 @@
  * allowlist; and no hostile input gets a 5xx.
  */
 import { type IncomingMessage, type RequestListener, request as httpRequest } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import express5 from 'express';
 import type Koa3 from 'koa';
 import request from 'supertest';
@@ -226,9 +227,72 @@ describe.each(adapters)('webhookReceiver through $name', (adapter) => {
       expect(JSON.parse(chunked.text).code).toBe('payload-too-large');
     });
 
-    it('answers a coded body 415', async () => {
+    it('answers a coded body 415 with Accept-Encoding: identity (RFC 9110 §12.5.3)', async () => {
       const res = await post(app, { ...hmac.sign(BODY), 'content-encoding': 'gzip' }).expect(415);
       expect(problem(res).code).toBe('unsupported-media-type');
+      expect(res.headers['accept-encoding']).toBe('identity');
+      // Really gzipped, signed over the bytes sent or over the plain payload: refused alike.
+      const zipped = gzipSync(BODY);
+      for (const signed of [zipped.toString('latin1'), BODY]) {
+        const gz = await request(app)
+          .post('/webhooks/restwell')
+          .set('content-type', 'application/json')
+          .set('content-encoding', 'gzip')
+          .set(hmac.sign(signed === BODY ? BODY : zipped))
+          .send(zipped)
+          .expect(415);
+        expect(problem(gz).code).toBe('unsupported-media-type');
+      }
+      // Only a refusal for the coding says it.
+      const plain = await post(app, hmac.sign(BODY));
+      expect(plain.headers['accept-encoding']).toBeUndefined();
+    });
+
+    it('verifies a body sent slowly, in small pieces with pauses between them', async () => {
+      const server = await listen(app);
+      try {
+        const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+          const r = httpRequest(
+            {
+              host: '127.0.0.1',
+              port: server.port,
+              method: 'POST',
+              path: '/webhooks/restwell',
+              headers: {
+                'content-type': 'application/json',
+                connection: 'close',
+                ...hmac.sign(BODY),
+              },
+              agent: false,
+            },
+            (response) => {
+              const chunks: Buffer[] = [];
+              response.on('data', (c: Buffer) => chunks.push(c));
+              response.on('end', () =>
+                resolve({
+                  status: response.statusCode ?? 0,
+                  text: Buffer.concat(chunks).toString(),
+                }),
+              );
+            },
+          );
+          r.on('error', reject);
+          const pieces = BODY.match(/.{1,7}/gs) ?? [];
+          const send = (i: number): void => {
+            if (i === pieces.length) {
+              r.end();
+              return;
+            }
+            r.write(pieces[i]);
+            setTimeout(() => send(i + 1), 15);
+          };
+          send(0);
+        });
+        expect(res.status).toBe(200);
+        expect((JSON.parse(res.text) as Seen).raw).toBe(BODY);
+      } finally {
+        await server.close();
+      }
     });
   });
 
@@ -325,6 +389,38 @@ describe.each(adapters)('webhookReceiver through $name', (adapter) => {
       await post(proxied, { ...hmac.sign(BODY), 'x-forwarded-for': '203.0.113.7' }).expect(200);
       await post(proxied, { ...hmac.sign(BODY), 'x-forwarded-for': '198.51.100.7' }).expect(403);
     });
+
+    it('believes only the X-Forwarded-Proto value the trusted proxy added, not one a client forged', async () => {
+      const behindProxy = receiverApp(
+        adapter,
+        { requireHttps: true },
+        { options: { trustProxy: 'loopback' } },
+      );
+      // The client sent "https"; the proxy, which terminated plain HTTP, appended "http".
+      const res = await post(behindProxy, {
+        ...hmac.sign(BODY),
+        'x-forwarded-proto': 'https, http',
+      }).expect(403);
+      expect(problem(res).code).toBe('https-required');
+    });
+
+    it('is not fooled by a spoofed X-Forwarded-For, without a trusted proxy or before one', async () => {
+      const direct = receiverApp(adapter, { allowedSenderIps: ['203.0.113.0/24'] });
+      // No trusted proxy: the header is the client's word, and the socket's address is used.
+      const res = await post(direct, { ...hmac.sign(BODY), 'x-forwarded-for': '203.0.113.7' });
+      expect(res.status).toBe(403);
+      expect(problem(res).code).toBe('webhook-sender-forbidden');
+      // Behind a trusted proxy, an entry the client prepended is not the client.
+      const proxied = receiverApp(
+        adapter,
+        { allowedSenderIps: ['203.0.113.0/24'] },
+        { options: { trustProxy: 'loopback' } },
+      );
+      await post(proxied, {
+        ...hmac.sign(BODY),
+        'x-forwarded-for': '203.0.113.7, 198.51.100.7',
+      }).expect(403);
+    });
   });
 });
 
@@ -342,8 +438,8 @@ describe('a framework parser that ran first', () => {
       );
       const res = await post(app, hmac.sign(BODY)).expect(500);
       expect(problem(res).code).toBe('webhook-body-consumed');
-      // The client is told nothing about the wiring.
-      expect(res.text).not.toContain('express.json');
+      // The client is told nothing about the wiring: no fix, no stack, no file path.
+      expect(res.text).not.toMatch(/express\.json|rawBody|\bat |\.ts:|node_modules/);
       const logged = logger.lines.join('\n');
       expect(logged).toContain(
         'express.json({ verify: (req, _res, buf) => { req.rawBody = buf } })',
@@ -406,6 +502,11 @@ describe('a framework parser that ran first', () => {
       );
       const res = await post(app, hmac.sign(BODY)).expect(500);
       expect(problem(res).code).toBe('webhook-body-consumed');
+      // The client gets the code and the generic text: no fix, no stack, no file path.
+      expect(res.text).not.toMatch(/koa-bodyparser|rawBody|\bat |\.ts:|node_modules/);
+      expect(problem(res).detail).toBe(
+        'The server could not complete the request. Quote the traceId when reporting it.',
+      );
       expect(logger.lines.join('\n')).toContain('koa-bodyparser (which keeps ctx.request.rawBody)');
     });
   });

@@ -295,6 +295,16 @@ describe('GitHub X-Hub-Signature-256', () => {
     ).toBe('signature-mismatch');
   });
 
+  it('signs the body only: a replay with another X-GitHub-Delivery still verifies, under the new id', () => {
+    // Why deduplicating by the delivery id cannot stop a replay of captured bytes.
+    const replay = github.verify('Hello, World!', {
+      'x-hub-signature-256': example,
+      'x-github-delivery': 'a-fresh-id-chosen-by-whoever-replays-it',
+    });
+    expect(replay.id).toBe('a-fresh-id-chosen-by-whoever-replays-it');
+    expect(replay.timestamp).toBeUndefined();
+  });
+
   it('accepts either secret during a rotation', () => {
     const rotating = githubVerifier({ secrets: ['x'.repeat(32), secret] });
     expect(rotating.verify('Hello, World!', { 'X-Hub-Signature-256': example }).secretIndex).toBe(
