@@ -62,7 +62,7 @@ import {
   renderProblem,
 } from '../core/problem.js';
 import type { Store } from '../stores/types.js';
-import type { ConditionalHeaders } from '../conditional/preconditions.js';
+import { conditionsRead } from '../conditional/conditions-read.js';
 import { vary } from '../conditional/vary.js';
 import { type ApiVersion, ApiVersions } from './api.js';
 import type { MessageHeaders } from './changes.js';
@@ -262,9 +262,6 @@ const DAY_MS = 86_400_000;
 
 type Keyed = Record<symbol, unknown>;
 const OWNER = Symbol.for('restwell.versioning.owner');
-// Set by restwell/conditional: the request's conditional fields were read, and a `load` supplied validators.
-const CONDITIONS_READ = Symbol.for('restwell.conditional.conditions');
-const VALIDATORS_LOADED = Symbol.for('restwell.conditional.supplied');
 
 function isStore(value: unknown): value is Store {
   return (
@@ -551,13 +548,9 @@ export function versioning(
       else raw['if-none-match'] = noneMatch;
       if (match !== undefined) raw['if-match'] = match;
       // A conditional() outside has read the fields already and keeps them for
-      // every conditional() of the request: those inside must see these. The
+      // every conditional() of the request: those inside must read these. The
       // outer one compares what it read with the labelled tags it gets back.
-      const state = ctx.state as Keyed;
-      const cached = state[CONDITIONS_READ] as ConditionalHeaders | undefined;
-      if (cached !== undefined && typeof cached === 'object') {
-        state[CONDITIONS_READ] = { ...cached, ifNoneMatch: noneMatch, ifMatch: match };
-      }
+      conditionsRead(ctx, { forget: true });
     }
     if (newest || !api.hasRequestMigrations(version, req.method, routedPath)) return;
     if (hasUnparsedBody(ctx)) {
@@ -752,9 +745,8 @@ export function versioning(
     if (
       labels &&
       version !== api.newest &&
-      state[VALIDATORS_LOADED] === true &&
-      state[CONDITIONS_READ] !== undefined &&
-      !warned.load
+      !warned.load &&
+      conditionsRead(ctx)?.validatorsLoaded === true
     ) {
       warned.load = true;
       ctx.log.warn(
