@@ -60,6 +60,7 @@ import {
   type RepresentationFacts,
   setReplacedRepresentation,
 } from './encoding.js';
+import { CONDITIONS, SUPPLIED } from './conditions-read.js';
 import { PreconditionFailedError, PreconditionRequiredError } from './errors.js';
 import { parseEntityTag, toEntityTag } from './etag-list.js';
 import { formatHttpDate, parseHttpDate } from './http-date.js';
@@ -70,6 +71,7 @@ import {
   type Validators,
 } from './preconditions.js';
 
+export { type ConditionsRead, conditionsRead } from './conditions-read.js';
 export * from './errors.js';
 export {
   type EntityTag,
@@ -182,9 +184,6 @@ const DEFAULT_CREATES = ['PUT'];
 /** Methods that select no representation: conditional fields are ignored (RFC 9110 §13.2.1). */
 const UNCONDITIONAL = new Set(['CONNECT', 'OPTIONS', 'TRACE']);
 
-const CONDITIONS = Symbol.for('restwell.conditional.conditions');
-/** Set when a `load` supplied the validators: no conditional() of the request hashes the body. */
-const SUPPLIED = Symbol.for('restwell.conditional.supplied');
 type Keyed = Record<symbol, unknown>;
 
 /**

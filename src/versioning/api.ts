@@ -121,7 +121,7 @@ export class ApiVersions {
   readonly versions: readonly ApiVersion[];
   readonly kind: VersionKind;
   readonly newest: ApiVersion;
-  /** The version of a request that names none and has no pin. */
+  /** The configured default version; the one a request gets at a moment is {@link defaultAt}'s. */
   readonly defaultVersion: ApiVersion;
   /** The names, newest first: what an unsupported-version problem lists. */
   readonly supported: readonly string[];
@@ -177,6 +177,9 @@ export class ApiVersions {
         );
       }
     }
+    // A change happens once, between one version and the one before it: declared
+    // again, its migrations would run twice on every older request and response.
+    const declared = new Map<VersionChange, string>();
     const versions = read.map(({ id, def, where }, index): ApiVersion => {
       const changes = def.changes ?? [];
       if (!Array.isArray(changes)) {
@@ -186,6 +189,13 @@ export class ApiVersions {
         if (!isVersionChange(change)) {
           invalidOption('versioning', `${where}.changes[${j}]`, 'a versionChange()', change);
         }
+        const first = declared.get(change);
+        if (first !== undefined) {
+          throw new TypeError(
+            `restwell/versioning: the change "${change.description.slice(0, 60)}" is declared twice (options "${first}" and "${where}.changes[${j}]"). A change belongs to the one version that made it; a later change to the same field is a new versionChange().`,
+          );
+        }
+        declared.set(change, `${where}.changes[${j}]`);
       }
       if (index === 0 && changes.some((c: VersionChange) => !c.additive)) {
         throw new TypeError(
@@ -264,11 +274,19 @@ export class ApiVersions {
   migrateRequest(version: ApiVersion, request: RequestToMigrate): void {
     if (version.index === this.newest.index) return;
     let validated = false;
+    let bounded = request.bodyBounded === true;
     for (let i = version.index + 1; i < this.versions.length; i++) {
       for (const change of this.versions[i]!.changes) {
         for (const migration of change.request) {
           const params = matches(migration.paths, request.method, request.path);
           if (params === undefined) continue;
+          if (!bounded) {
+            // Before a schema or a migration walks it: a framework's parser bounds size, not depth.
+            bounded = true;
+            if (valueNestsDeeperThan(request.body, this.maxDepth)) {
+              throw new JsonTooDeepError(this.maxDepth);
+            }
+          }
           if (!validated && migration.schema !== undefined) {
             validated = true;
             request.body = this.validateBody(migration, request);
@@ -335,6 +353,18 @@ export class ApiVersions {
     return false;
   }
 
+  /**
+   * The version of a request that names none and has no pin, at `now`: the
+   * configured default, or, once it is past its sunset and gone, the first
+   * version after it that is still served (the newest never goes). A client
+   * is never given, nor pinned to, a version that only answers 410.
+   */
+  defaultAt(now: number = this.now()): ApiVersion {
+    const configured = this.defaultVersion;
+    if (!isGone(configured.policy, now)) return configured;
+    return this.servedSuccessorOf(configured, now) ?? this.newest;
+  }
+
   /** The first version after `version` that is served at `now`, or `undefined`. */
   servedSuccessorOf(version: ApiVersion, now: number = this.now()): ApiVersion | undefined {
     for (let i = version.index + 1; i < this.versions.length; i++) {
@@ -395,9 +425,6 @@ export class ApiVersions {
 
   private validateBody(migration: RequestMigration, request: RequestToMigrate): unknown {
     const schema = migration.schema as StandardSchemaV1;
-    if (request.bodyBounded !== true && valueNestsDeeperThan(request.body, this.maxDepth)) {
-      throw new JsonTooDeepError(this.maxDepth);
-    }
     const result = schema['~standard'].validate(request.body);
     if (result instanceof Promise) {
       throw new TypeError(

@@ -8,6 +8,7 @@ import { type Middleware, responseBlind } from '../core/context.js';
 import { checkOptions, invalidOption } from '../core/errors.js';
 import { vary } from '../conditional/vary.js';
 import type { ApiVersions } from './api.js';
+import { acceptQuality } from './negotiate.js';
 
 /** One change as the changelog lists it. */
 export interface ChangelogChange {
@@ -88,25 +89,6 @@ export function changelogMarkdown(api: ApiVersions, options: ChangelogOptions = 
   return lines.join('\n');
 }
 
-/** The q-value `accept` gives `type` (exact, then `text/*`-style, then `*\/*`), 0 when absent. */
-function quality(accept: string, type: string): number {
-  const [major] = type.split('/');
-  let best: [specificity: number, q: number] = [-1, 0];
-  for (const range of accept.split(',')) {
-    const [name, ...params] = range.split(';');
-    const media = name!.trim().toLowerCase();
-    const specificity = media === type ? 2 : media === `${major}/*` ? 1 : media === '*/*' ? 0 : -1;
-    if (specificity <= best[0]) continue;
-    let q = 1;
-    for (const p of params) {
-      const [k, v] = p.split('=');
-      if (k?.trim().toLowerCase() === 'q') q = Number(v?.trim() ?? '1');
-    }
-    best = [specificity, Number.isFinite(q) ? q : 1];
-  }
-  return best[1];
-}
-
 /**
  * A middleware that answers GET and HEAD with the changelog: Markdown
  * (`text/markdown; charset=utf-8`) when `Accept` prefers it, JSON otherwise.
@@ -123,8 +105,9 @@ export function changelog(api: ApiVersions, options: ChangelogOptions = {}): Mid
   return responseBlind(async function versionChangelog(ctx, next) {
     const method = ctx.request.method;
     if (method !== 'GET' && method !== 'HEAD') return next();
-    const accept = ctx.request.header('accept') ?? '*/*';
-    const asMarkdown = quality(accept, 'text/markdown') > quality(accept, 'application/json');
+    const accept = ctx.request.header('accept');
+    const asMarkdown =
+      acceptQuality(accept, 'text/markdown') > acceptQuality(accept, 'application/json');
     const { response } = ctx;
     vary(response.headers, 'Accept');
     response.status = 200;

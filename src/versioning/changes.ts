@@ -389,7 +389,8 @@ export function objectsAt(value: unknown, pointer: string): Record<string, unkno
       for (const node of current) {
         if (typeof node !== 'object' || node === null) continue;
         if (raw === '*') {
-          next.push(...(Array.isArray(node) ? node : Object.values(node)));
+          // One push per element: spreading a long list into push() overflows the stack.
+          for (const child of Array.isArray(node) ? node : Object.values(node)) next.push(child);
         } else if (Array.isArray(node)) {
           if (/^(0|[1-9][0-9]*)$/.test(segment) && Number(segment) < node.length) {
             next.push(node[Number(segment)]);

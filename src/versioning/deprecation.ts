@@ -100,7 +100,9 @@ export function parseConfigDate(value: unknown, option: string): Date {
       value,
     );
   }
-  return new Date(ms);
+  // In whole seconds, the headers' resolution (RFC 9651 §3.3.7, RFC 9110 §5.6.7): a
+  // version is retired at the very moment its Sunset header names, not up to a second later.
+  return new Date(Math.floor(ms / 1000) * 1000);
 }
 
 // What a URI reference configured here may hold: no spaces, controls, quotes or angle brackets.
@@ -170,12 +172,8 @@ export function compileDeprecation(
       : parseConfigDate(policy.deprecation, `${where}deprecation`);
   const sunset =
     policy.sunset === undefined ? undefined : parseConfigDate(policy.sunset, `${where}sunset`);
-  // Compared at the headers' resolution, whole seconds: what a client can check.
-  if (
-    deprecation !== undefined &&
-    sunset !== undefined &&
-    Math.floor(sunset.getTime() / 1000) < Math.floor(deprecation.getTime() / 1000)
-  ) {
+  // Both in whole seconds (parseConfigDate): compared as a client reading the headers can.
+  if (deprecation !== undefined && sunset !== undefined && sunset < deprecation) {
     throw new TypeError(
       `restwell/versioning: option "${where}sunset" (${sunset.toISOString()}) is earlier than "${where}deprecation" (${deprecation.toISOString()}). A resource is deprecated first and retired later (RFC 9745 §4).`,
     );
@@ -322,6 +320,11 @@ export function deprecated(options: DeprecatedOptions): Middleware {
           : formatLink({ href: successor, rel: 'successor-version' });
     const links = successorLink === undefined ? policy.links : [...policy.links, successorLink];
     if (isGone(policy, now())) {
+      const headers = ctx.response.headers;
+      if (policy.deprecationHeader !== undefined) {
+        headers.set('Deprecation', policy.deprecationHeader);
+      }
+      if (policy.sunsetHeader !== undefined) headers.set('Sunset', policy.sunsetHeader);
       throw new ResourceSunsetError(
         policy.sunset as Date,
         successor,

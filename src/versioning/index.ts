@@ -14,8 +14,9 @@
  * read the parsed body), after authentication when pins are used (the
  * principal picks the pin), and, under the header and media-type strategies,
  * outside a `conditional({ load })` (so that the validators it loads are
- * compared with the tags the client holds for its version). A `conditional()`
- * that only hashes bodies works on either side.
+ * compared with the tags the client holds for its version), and outside a
+ * `conditional()` that hashes bodies too (inside, every version's tag is
+ * labelled; outside, versions with byte-identical bodies share one tag).
  * See docs/versioning.md.
  *
  * @example
@@ -62,7 +63,7 @@ import {
   renderProblem,
 } from '../core/problem.js';
 import type { Store } from '../stores/types.js';
-import type { ConditionalHeaders } from '../conditional/preconditions.js';
+import { conditionsRead } from '../conditional/conditions-read.js';
 import { vary } from '../conditional/vary.js';
 import { type ApiVersion, ApiVersions } from './api.js';
 import type { MessageHeaders } from './changes.js';
@@ -262,9 +263,6 @@ const DAY_MS = 86_400_000;
 
 type Keyed = Record<symbol, unknown>;
 const OWNER = Symbol.for('restwell.versioning.owner');
-// Set by restwell/conditional: the request's conditional fields were read, and a `load` supplied validators.
-const CONDITIONS_READ = Symbol.for('restwell.conditional.conditions');
-const VALIDATORS_LOADED = Symbol.for('restwell.conditional.supplied');
 
 function isStore(value: unknown): value is Store {
   return (
@@ -451,6 +449,11 @@ export function versioning(
   /** The version `Accept` asks for; `null` when it names none. */
   function fromAccept(ctx: Context): ApiVersion | null {
     const accepted = acceptedVersions(ctx.request.header('accept'), vendor as string);
+    if (accepted.kind === 'parameter') {
+      throw unsupported(
+        `Accept names a version in a media-type parameter, which this API does not read; name it in the type, application/vnd.${vendor}.<version>+json, with one of: ${supportedText}.`,
+      );
+    }
     if (accepted.kind === 'none') return null;
     let best: ApiVersion | undefined;
     let bestQ = 0;
@@ -464,6 +467,8 @@ export function versioning(
       }
     }
     if (best === undefined) {
+      // RFC 9110 §15.5.7: 406 only when nothing acceptable is left; `*/*` accepts the default.
+      if (accepted.fallback) return null;
       throw unsupported(
         `No version Accept asks for is supported; ask for application/vnd.${vendor}.<version>+json with one of: ${supportedText}.`,
       );
@@ -476,12 +481,13 @@ export function versioning(
     ctx: Context,
   ): Promise<{ version: ApiVersion; source: VersionSource } | undefined> {
     const principal = pins === undefined ? undefined : principalId(ctx.state);
+    const fallback = api.defaultAt(api.now());
     if (pins === undefined || principal === undefined) {
-      return { version: api.defaultVersion, source: 'default' };
+      return { version: fallback, source: 'default' };
     }
     let name: string;
     try {
-      name = await pins.getOrPin(principal, api.defaultVersion.name);
+      name = await pins.getOrPin(principal, fallback.name);
     } catch (err) {
       refuseUnpinned(ctx, err);
       return undefined;
@@ -551,13 +557,9 @@ export function versioning(
       else raw['if-none-match'] = noneMatch;
       if (match !== undefined) raw['if-match'] = match;
       // A conditional() outside has read the fields already and keeps them for
-      // every conditional() of the request: those inside must see these. The
+      // every conditional() of the request: those inside must read these. The
       // outer one compares what it read with the labelled tags it gets back.
-      const state = ctx.state as Keyed;
-      const cached = state[CONDITIONS_READ] as ConditionalHeaders | undefined;
-      if (cached !== undefined && typeof cached === 'object') {
-        state[CONDITIONS_READ] = { ...cached, ifNoneMatch: noneMatch, ifMatch: match };
-      }
+      conditionsRead(ctx, { forget: true });
     }
     if (newest || !api.hasRequestMigrations(version, req.method, routedPath)) return;
     if (hasUnparsedBody(ctx)) {
@@ -731,6 +733,11 @@ export function versioning(
       const links = [...(policy?.links ?? [])];
       const successorValue = successorLink(version, routedPath, now);
       if (successorValue !== undefined) links.push(successorValue);
+      // The 410 says when the version was deprecated and retired, as its answers did before.
+      if (policy?.deprecationHeader !== undefined) {
+        headers.set('Deprecation', policy.deprecationHeader);
+      }
+      if (policy?.sunsetHeader !== undefined) headers.set('Sunset', policy.sunsetHeader);
       throw new VersionSunsetError(
         version.name,
         policy?.sunset as Date,
@@ -752,9 +759,8 @@ export function versioning(
     if (
       labels &&
       version !== api.newest &&
-      state[VALIDATORS_LOADED] === true &&
-      state[CONDITIONS_READ] !== undefined &&
-      !warned.load
+      !warned.load &&
+      conditionsRead(ctx)?.validatorsLoaded === true
     ) {
       warned.load = true;
       ctx.log.warn(
@@ -792,7 +798,12 @@ export function versioning(
       const versioned =
         contentType === undefined
           ? undefined
-          : versionedContentType(contentType, vendor as string, version.name);
+          : versionedContentType(
+              contentType,
+              vendor as string,
+              version.name,
+              ctx.request.header('accept'),
+            );
       if (versioned !== undefined) headers.set('Content-Type', versioned);
     }
   } as VersioningMiddleware;
@@ -823,8 +834,19 @@ export function versioning(
       value: async (principal: string | number, name: string): Promise<void> => {
         const store = requirePins('pin');
         const id = principalText(principal);
-        if (typeof name !== 'string' || api.get(name) === undefined) {
+        const version = typeof name === 'string' ? api.get(name) : undefined;
+        if (version === undefined) {
           invalidOption('versioning', 'version', `one of ${supportedText}`, name);
+        }
+        if (api.isGone(version)) {
+          // The principal would get 410 on every call that names no version.
+          const served = api.versions.filter((v) => !api.isGone(v)).map((v) => v.name);
+          invalidOption(
+            'versioning',
+            'version',
+            `a version still served (${served.reverse().join(', ')}); ${version.name} is past its sunset`,
+            name,
+          );
         }
         await store.set(id, name);
       },

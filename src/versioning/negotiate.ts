@@ -63,17 +63,86 @@ export function headerVersion(value: string | undefined): HeaderVersion {
   return id === undefined ? { kind: 'invalid' } : { kind: 'version', id };
 }
 
-/** What `Accept` asks for: no vendor type, a vendor type without a version, or versions. */
+/**
+ * What `Accept` asks for: no versioned vendor type (`none`), versions
+ * (`versions`), or a version spelt as a media-type parameter (`parameter`:
+ * `application/json; version=2`), which this API does not read and must not
+ * answer in another version without a word.
+ */
 export type AcceptedVersions =
   | { readonly kind: 'none' }
+  | { readonly kind: 'parameter' }
   | {
       readonly kind: 'versions';
       /** Versioned vendor types with q > 0, as `[text, q]`, in the order sent. */
       readonly candidates: ReadonlyArray<readonly [string, number]>;
+      /**
+       * Whether another range (`*\/*`, `application/*`, `application/json`, the
+       * vendor's unversioned type) accepts an answer in the pinned or default
+       * version, should no version named be served (RFC 9110 §12.5.1).
+       */
+      readonly fallback: boolean;
     };
 
 /** At most this many media ranges of an `Accept` are read; the rest are ignored. */
 const MAX_RANGES = 64;
+// RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+const QVALUE = /^(?:0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)$/;
+/** Parameters other APIs name a version with (ASP.NET's `v`, `api-version`), never read here. */
+const VERSION_PARAMETERS = new Set(['version', 'v', 'api-version']);
+
+interface MediaRange {
+  /** `type/subtype`, lower-cased. */
+  readonly type: string;
+  readonly q: number;
+  /** Parameter names other than `q`, lower-cased. */
+  readonly params: readonly string[];
+}
+
+/** The first {@link MAX_RANGES} media ranges of `accept`; a malformed q-value counts as 1. */
+function mediaRanges(accept: string): MediaRange[] {
+  const out: MediaRange[] = [];
+  for (const range of splitList(accept)) {
+    if (out.length === MAX_RANGES) break;
+    const parts = range.split(';');
+    let q = 1;
+    const params: string[] = [];
+    for (const param of parts.slice(1)) {
+      const eq = param.indexOf('=');
+      const name = (eq < 0 ? param : param.slice(0, eq)).trim().toLowerCase();
+      if (name === 'q') {
+        const value = param.slice(eq + 1).trim();
+        q = QVALUE.test(value) ? Number(value) : 1;
+      } else if (name !== '') params.push(name);
+    }
+    out.push({ type: parts[0]!.trim().toLowerCase(), q, params });
+  }
+  return out;
+}
+
+/**
+ * The q-value `accept` gives the media type `type` (lower case): that of the
+ * most specific range that matches it, `type/subtype` before `type/*` before
+ * `*\/*` (RFC 9110 §12.5.1), 0 when none does. 1 without `Accept`, or with
+ * an empty one: every type is acceptable.
+ */
+export function acceptQuality(accept: string | undefined, type: string): number {
+  if (accept === undefined) return 1;
+  const ranges = mediaRanges(accept);
+  if (ranges.length === 0) return 1;
+  const major = type.slice(0, type.indexOf('/') + 1);
+  let specificity = -1;
+  let q = 0;
+  for (const range of ranges) {
+    const s =
+      range.type === type ? 2 : range.type === `${major}*` ? 1 : range.type === '*/*' ? 0 : -1;
+    if (s > specificity) {
+      specificity = s;
+      q = range.q;
+    }
+  }
+  return q;
+}
 
 /**
  * The versions `Accept` asks for with `application/vnd.<vendor>.<version>+json`
@@ -84,27 +153,20 @@ const MAX_RANGES = 64;
 export function acceptedVersions(accept: string | undefined, vendor: string): AcceptedVersions {
   if (accept === undefined) return { kind: 'none' };
   const prefix = `application/vnd.${vendor}.`;
+  const unversioned = `application/vnd.${vendor}+json`;
   const candidates: Array<readonly [string, number]> = [];
-  let seen = 0;
-  for (const range of splitList(accept)) {
-    if (++seen > MAX_RANGES) break;
-    const parts = range.split(';');
-    const type = parts[0]!.trim().toLowerCase();
-    if (!type.startsWith(prefix) || !type.endsWith('+json')) continue;
-    const token = type.slice(prefix.length, -'+json'.length);
-    if (token === '') continue;
-    let q = 1;
-    for (const param of parts.slice(1)) {
-      const eq = param.indexOf('=');
-      if (eq < 0 || param.slice(0, eq).trim().toLowerCase() !== 'q') continue;
-      const value = param.slice(eq + 1).trim();
-      // RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
-      q = /^(?:0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)$/.test(value) ? Number(value) : 1;
-    }
-    if (q > 0) candidates.push([token, q]);
+  let fallback = false;
+  for (const { type, q, params } of mediaRanges(accept)) {
+    if (q === 0) continue;
+    const versioned = type.startsWith(prefix) && type.endsWith('+json');
+    const json = versioned || type === unversioned || type === 'application/json';
+    if (json && params.some((name) => VERSION_PARAMETERS.has(name))) return { kind: 'parameter' };
+    const token = versioned ? type.slice(prefix.length, -'+json'.length) : '';
+    if (token !== '') candidates.push([token, q]);
+    else if (json || type === '*/*' || type === 'application/*') fallback = true;
   }
   // Versioned types all refused (q=0) ask for no version: the pin or default applies.
-  return candidates.length === 0 ? { kind: 'none' } : { kind: 'versions', candidates };
+  return candidates.length === 0 ? { kind: 'none' } : { kind: 'versions', candidates, fallback };
 }
 
 /** Splits a field value on the commas that separate its members, not those inside quoted strings. */
@@ -128,18 +190,30 @@ function splitList(value: string): string[] {
 }
 
 /**
- * The response `Content-Type` for `version` under the media-type strategy: a
- * plain `application/json` (or the vendor's unversioned type) becomes
- * `application/vnd.<vendor>.<version>+json`, parameters kept. Other types
- * (a problem document, a file) are left as they are (`undefined`).
+ * The response `Content-Type` for `version` under the media-type strategy,
+ * `undefined` to leave it. Only a plain `application/json` or the vendor's
+ * unversioned type is changed (a problem document, a file keep theirs), to
+ * the first of these that `accept` accepts (RFC 9110 §12.5.1), parameters
+ * kept: `application/vnd.<vendor>.<version>+json`, the vendor's unversioned
+ * type, `application/json`. When `accept` accepts none of them, the
+ * versioned type.
  */
 export function versionedContentType(
   contentType: string,
   vendor: string,
   version: string,
+  accept?: string,
 ): string | undefined {
   const semi = contentType.indexOf(';');
   const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
-  if (type !== 'application/json' && type !== `application/vnd.${vendor}+json`) return undefined;
-  return `application/vnd.${vendor}.${version}+json${semi < 0 ? '' : contentType.slice(semi)}`;
+  const unversioned = `application/vnd.${vendor}+json`;
+  if (type !== 'application/json' && type !== unversioned) return undefined;
+  const params = semi < 0 ? '' : contentType.slice(semi);
+  const versioned = `application/vnd.${vendor}.${version}+json`;
+  let chosen = versioned;
+  if (acceptQuality(accept, versioned) === 0) {
+    if (acceptQuality(accept, unversioned) > 0) chosen = unversioned;
+    else if (acceptQuality(accept, 'application/json') > 0) chosen = 'application/json';
+  }
+  return chosen === type ? undefined : `${chosen}${params}`;
 }

@@ -15,10 +15,12 @@ import {
 } from '../../src/versioning/index.js';
 import { fullName } from './fixtures.js';
 
-const rename = versionChange({
-  description: 'x',
-  response: { migrate: () => {} },
-});
+/** A breaking change of its own each time: a change belongs to one version. */
+const rename = () =>
+  versionChange({
+    description: 'x',
+    response: { migrate: () => {} },
+  });
 
 function define(versions: VersionDefinition[], extra: Record<string, unknown> = {}) {
   return () => defineVersions({ versions, maxActive: 5, ...extra });
@@ -27,16 +29,16 @@ function define(versions: VersionDefinition[], extra: Record<string, unknown> = 
 describe('defineVersions', () => {
   it('accepts majors or dates, in any order, and sorts them', () => {
     const majors = defineVersions({
-      versions: [{ version: 'v2', changes: [rename] }, { version: 'v1' }],
+      versions: [{ version: 'v2', changes: [rename()] }, { version: 'v1' }],
     });
     expect(majors.supported).toEqual(['v2', 'v1']);
     expect(majors.newest.name).toBe('v2');
     expect(majors.kind).toBe('major');
     const dated = defineVersions({
       versions: [
-        { version: '2025-06-01', changes: [rename] },
+        { version: '2025-06-01', changes: [rename()] },
         { version: '2024-11-20' },
-        { version: '2025-01-15', changes: [rename] },
+        { version: '2025-01-15', changes: [rename()] },
       ],
       maxActive: 3,
     });
@@ -53,7 +55,7 @@ describe('defineVersions', () => {
   );
 
   it('refuses majors mixed with dates, a version declared twice, or none', () => {
-    expect(define([{ version: 'v1' }, { version: '2025-01-01', changes: [rename] }])).toThrow(
+    expect(define([{ version: 'v1' }, { version: '2025-01-01', changes: [rename()] }])).toThrow(
       /one API uses one kind/,
     );
     expect(define([{ version: 'v1' }, { version: 'v1' }])).toThrow(/declared twice/);
@@ -61,7 +63,7 @@ describe('defineVersions', () => {
   });
 
   it('refuses breaking changes on the oldest version, and changes not made by versionChange()', () => {
-    expect(define([{ version: 'v1', changes: [rename] }, { version: 'v2' }])).toThrow(
+    expect(define([{ version: 'v1', changes: [rename()] }, { version: 'v2' }])).toThrow(
       /oldest version.*no earlier version/,
     );
     const additive = versionChange({ description: 'New optional field.', additive: true });
@@ -69,7 +71,7 @@ describe('defineVersions', () => {
     expect(
       define([
         { version: 'v1' },
-        { version: 'v2', changes: [{ description: 'x' } as unknown as typeof rename] },
+        { version: 'v2', changes: [{ description: 'x' } as unknown as ReturnType<typeof rename>] },
       ]),
     ).toThrow(/versions\[1\]\.changes\[0\]" must be a versionChange\(\)/);
   });
@@ -144,8 +146,8 @@ describe('defineVersions', () => {
   it('counts active versions against maxActive (2 by default), at construction, by the clock', () => {
     const three: VersionDefinition[] = [
       { version: 'v1', deprecation: '2025-01-01', sunset: '2025-07-01', afterSunset: 'gone' },
-      { version: 'v2', changes: [rename] },
-      { version: 'v3', changes: [rename] },
+      { version: 'v2', changes: [rename()] },
+      { version: 'v3', changes: [rename()] },
     ];
     expect(() => defineVersions({ versions: three, now: () => Date.UTC(2025, 2, 1) })).toThrow(
       /3 versions are active \(v1, v2, v3\), more than maxActive \(2\)/,
@@ -165,13 +167,13 @@ describe('defineVersions', () => {
 
   it('refuses a default it does not have or that is gone, and a newest version that would go', () => {
     expect(
-      define([{ version: 'v1' }, { version: 'v2', changes: [rename] }], { default: 'v3' }),
+      define([{ version: 'v1' }, { version: 'v2', changes: [rename()] }], { default: 'v3' }),
     ).toThrow(/"default" must be one of the versions \(v1, v2\)/);
     expect(
       define(
         [
           { version: 'v1', sunset: '2020-01-01', afterSunset: 'gone' },
-          { version: 'v2', changes: [rename] },
+          { version: 'v2', changes: [rename()] },
         ],
         { default: 'v1' },
       ),
@@ -182,7 +184,7 @@ describe('defineVersions', () => {
     expect(
       define([
         { version: 'v1', afterSunset: 'gone' },
-        { version: 'v2', changes: [rename] },
+        { version: 'v2', changes: [rename()] },
       ]),
     ).toThrow(/sunset" must be a date when afterSunset is 'gone'/);
   });

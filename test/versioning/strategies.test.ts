@@ -189,11 +189,51 @@ describe.each(adapters)('versioning on $name', (adapter) => {
       }
     });
 
-    it('serves the default to a client that names no version, in the vendor type', async () => {
-      for (const accept of ['application/json', '*/*', 'application/vnd.acme+json']) {
+    it('serves the default to a client that names no version, in a type it accepts', async () => {
+      for (const [accept, type] of [
+        [undefined, /^application\/vnd\.acme\.v3\+json;/],
+        ['*/*', /^application\/vnd\.acme\.v3\+json;/],
+        ['application/*', /^application\/vnd\.acme\.v3\+json;/],
+        // RFC 9110 §12.5.1: the versioned type is not one these ranges accept.
+        ['application/json', /^application\/json;/],
+        ['application/vnd.acme+json', /^application\/vnd\.acme\+json;/],
+      ] as const) {
+        const req = request(app()).get('/users/u1');
+        const res = await (accept === undefined ? req : req.set('Accept', accept)).expect(200);
+        expect(res.headers['api-version'], accept).toBe('v3');
+        expect(res.headers['content-type'], accept).toMatch(type);
+        expect(varyOf(res)).toContain('accept');
+      }
+    });
+
+    it('serves the default when Accept names no served version but accepts another type', async () => {
+      for (const accept of [
+        'application/vnd.acme.v9+json, */*;q=0.1',
+        'application/vnd.acme.v9+json, application/json;q=0.5',
+      ]) {
         const res = await request(app()).get('/users/u1').set('Accept', accept).expect(200);
-        expect(res.headers['api-version']).toBe('v3');
-        expect(res.headers['content-type']).toMatch(/^application\/vnd\.acme\.v3\+json/);
+        expect(res.headers['api-version'], accept).toBe('v3');
+        expect(JSON.parse(res.text).emails).toEqual(['ada@example.com']);
+      }
+      // What the client refused stays refused: 406.
+      await request(app())
+        .get('/users/u1')
+        .set('Accept', 'application/vnd.acme.v9+json, */*;q=0')
+        .expect(406);
+    });
+
+    it('answers 406 to a version spelt as a media-type parameter, never another version', async () => {
+      for (const accept of [
+        'application/vnd.acme+json; version=1',
+        'application/json; version=1',
+        'application/json;v=1, */*',
+      ]) {
+        const res = await request(app()).get('/users/u1').set('Accept', accept).expect(406);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(res.body.code).toBe('version-unsupported');
+        expect(res.body.detail).toMatch(/application\/vnd\.acme\.<version>\+json/);
+        expect(res.body.supported).toEqual(SUPPORTED);
+        expect(varyOf(res)).toContain('accept');
       }
     });
 

@@ -12,7 +12,12 @@ import {
   renameField,
   transformField,
 } from '../../src/versioning/index.js';
-import { acceptedVersions, locate, versionedContentType } from '../../src/versioning/negotiate.js';
+import {
+  acceptedVersions,
+  acceptQuality,
+  locate,
+  versionedContentType,
+} from '../../src/versioning/negotiate.js';
 import { compilePathPattern, matchPathPattern } from '../../src/versioning/paths.js';
 import { parseHeaderVersion } from '../../src/versioning/version-id.js';
 
@@ -208,11 +213,70 @@ describe('where the version is', () => {
         ['v1', 0.5],
         ['v2', 1],
       ],
+      fallback: false,
     });
+    // Another range that accepts an answer in the default version (RFC 9110 §12.5.1).
+    for (const other of ['*/*', 'application/*', 'application/json', 'application/vnd.acme+json']) {
+      expect(acceptedVersions(`application/vnd.acme.v9+json, ${other}`, 'acme')).toEqual({
+        kind: 'versions',
+        candidates: [['v9', 1]],
+        fallback: true,
+      });
+    }
+    for (const other of ['*/*;q=0', 'text/html', 'application/xml']) {
+      expect(acceptedVersions(`application/vnd.acme.v9+json, ${other}`, 'acme')).toMatchObject({
+        fallback: false,
+      });
+    }
     expect(acceptedVersions('application/vnd.other.v1+json', 'acme')).toEqual({ kind: 'none' });
     expect(acceptedVersions('text/plain; x="a, application/vnd.acme.v1+json"', 'acme')).toEqual({
       kind: 'none',
     });
+  });
+
+  it('reads a version spelt as a media-type parameter as one it will not serve', () => {
+    for (const accept of [
+      'application/vnd.acme+json; version=2',
+      'application/json;v=2',
+      'application/json; API-Version="2"',
+      '*/*, application/vnd.acme.v2+json; version=2',
+    ]) {
+      expect(acceptedVersions(accept, 'acme'), accept).toEqual({ kind: 'parameter' });
+    }
+    // Refused ranges and other types' parameters name nothing.
+    expect(acceptedVersions('application/json;version=2;q=0', 'acme')).toEqual({ kind: 'none' });
+    expect(acceptedVersions('text/html;version=5', 'acme')).toEqual({ kind: 'none' });
+  });
+
+  it('weighs a type by its most specific range, and reads at most 64 ranges', () => {
+    const json = 'application/json';
+    expect(acceptQuality(undefined, json)).toBe(1);
+    expect(acceptQuality('', json)).toBe(1);
+    expect(acceptQuality('*/*;q=0.1, application/*;q=0.5, application/json;q=0.8', json)).toBe(0.8);
+    expect(acceptQuality('*/*;q=0.1, application/*;q=0.5', json)).toBe(0.5);
+    expect(acceptQuality('application/json;q=0, */*', json)).toBe(0);
+    expect(acceptQuality('text/*', json)).toBe(0);
+    expect(acceptQuality('APPLICATION/JSON;Q=0.3', json)).toBe(0.3);
+    // A q-value outside the grammar (RFC 9110 §12.4.2) weighs as 1, never above it.
+    expect(acceptQuality('application/json;q=7', json)).toBe(1);
+    const many = `${'text/plain, '.repeat(64)}application/json`;
+    expect(acceptQuality(many, json)).toBe(0);
+  });
+
+  it('echoes the version in a Content-Type the client accepts (RFC 9110 §12.5.1)', () => {
+    const ct = (accept: string | undefined) =>
+      versionedContentType('application/json; charset=utf-8', 'acme', 'v2', accept);
+    expect(ct(undefined)).toBe('application/vnd.acme.v2+json; charset=utf-8');
+    expect(ct('*/*')).toBe('application/vnd.acme.v2+json; charset=utf-8');
+    expect(ct('application/vnd.acme.v2+json')).toBe('application/vnd.acme.v2+json; charset=utf-8');
+    expect(ct('application/vnd.acme+json')).toBe('application/vnd.acme+json; charset=utf-8');
+    expect(ct('application/json')).toBeUndefined();
+    expect(ct('application/json, application/vnd.acme.v9+json')).toBeUndefined();
+    // Nothing JSON accepted: the answer is the versioned type all the same.
+    expect(ct('text/html')).toBe('application/vnd.acme.v2+json; charset=utf-8');
+    expect(
+      versionedContentType('application/vnd.acme+json', 'acme', 'v2', 'application/json'),
+    ).toBe('application/json');
   });
 
   it('echoes the version in a JSON Content-Type, keeping parameters', () => {
