@@ -30,6 +30,16 @@ export interface Principal {
   id: string | number;
   /** What kind of principal this is, for example `user` or `api-key`. */
   type?: string;
+  /**
+   * Roles, for role checks. Set by `restwell/auth` from verified claims or a key's record; a
+   * principal from the framework's own authentication may carry them too (read them with
+   * `principalOf()`, which counts them only when they are strings).
+   */
+  roles?: readonly string[];
+  /** Scopes (OAuth 2.0 `scope`), for scope checks; as for `roles`. */
+  scopes?: readonly string[];
+  /** The tenant the principal belongs to, for multi-tenant keys and audit records. */
+  tenant?: string;
   [key: string]: unknown;
 }
 

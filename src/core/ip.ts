@@ -78,8 +78,9 @@ export function compileTrust(trust: TrustProxy = false): (address: string, hop: 
     invalidOption('core', 'trustProxy', 'a boolean, number, list or function', trust);
   const list = new BlockList();
   for (const item of items.flatMap((i) => PRESETS[i] ?? [i])) {
-    const [addr = '', bits] = item.split('/');
-    const ip = normalizeIp(addr);
+    // One `/` at most: `10.0.0.0/8/32` is no range, and must not be read as the wider `/8`.
+    const [addr = '', bits, ...extra] = item.split('/');
+    const ip = extra.length === 0 ? normalizeIp(addr) : undefined;
     if (ip === undefined)
       invalidOption('core', 'trustProxy', 'IP addresses, CIDR ranges or presets', item);
     const type = isIP(ip) === 6 ? 'ipv6' : 'ipv4';

@@ -245,7 +245,10 @@ describe.each(adapters)('$name: route guards', (adapter) => {
       before: (state, headers) => {
         state.principal = {
           id: 'usr_p',
-          roles: headers['x-test-roles'] === 'array' ? ['admin'] : 'admin,root',
+          // Untyped code (a JavaScript framework's own auth) can put anything here.
+          roles: (headers['x-test-roles'] === 'array'
+            ? ['admin']
+            : 'admin,root') as unknown as readonly string[],
         };
       },
       routes: [{ method: 'get', path: '/x', handler: () => ({ body: {} }) }],
