@@ -261,6 +261,7 @@ const OPTIONS = [
 ] as const;
 
 const HOUR = 60 * 60 * 1000;
+const HALF_OPEN_RECHECK_MS = 1000;
 /** Statuses that say the request itself is wrong: retrying cannot help (the seed's fast failure). */
 const FAST_FAILURE = new Set([400, 401, 403]);
 /** Statuses whose `Retry-After` is honoured (RFC 9110 §10.2.3, RFC 6585 §4). */
@@ -639,7 +640,13 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
       const breaker = breakerOf(record.id);
       // An open circuit: wait for it without spending an attempt.
       if (breaker !== undefined && !breaker.tryAcquire()) {
-        return { type: 'delay', at: Math.max(breaker.nextAttemptAt(), now() + 1), job: current };
+        // Half-open with the probe out: look again soon, as the probe's success closes the
+        // circuit long before the breaker would give the probe up.
+        const at =
+          breaker.state === 'half-open'
+            ? Math.min(breaker.nextAttemptAt(), now() + HALF_OPEN_RECHECK_MS)
+            : breaker.nextAttemptAt();
+        return { type: 'delay', at: Math.max(at, now() + 1), job: current };
       }
       try {
         const { body, headers } = build(event, record, current.version);
