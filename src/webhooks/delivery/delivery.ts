@@ -22,7 +22,6 @@ import {
   type EndpointRecord,
   type EndpointStore,
   MemoryEndpointStore,
-  type UrlGuard,
   type WebhookEndpoint,
   WebhookEndpoints,
 } from './endpoints.js';
@@ -54,6 +53,7 @@ import { MemoryDeliveryQueue } from './memory-queue.js';
 import { WebhookDeliveryClosedError, WebhookEventNotFoundError } from './problems.js';
 import type { DeliveryJob, DeliveryQueue, JobOutcome } from './queue.js';
 import { type RetrySchedule, retrySchedule } from './schedule.js';
+import type { SsrfGuard } from './ssrf.js';
 
 /** What one attempt is given: see `sendAttempt()`. */
 export interface SendAttemptRequest {
@@ -62,6 +62,7 @@ export interface SendAttemptRequest {
   headers: Record<string, string>;
   timeoutMs?: number;
   maxResponseBytes?: number;
+  guard?: SsrfGuard;
   now?: () => number;
 }
 
@@ -118,7 +119,7 @@ export interface WebhookDeliveryOptions {
    * connect time): the SSRF guard. `false` turns the registration check off.
    * Required, so that an engine without one is a decision.
    */
-  guard: UrlGuard | false;
+  guard: SsrfGuard | false;
   /** Accept `http://` endpoint URLs (local development). @default false */
   allowHttp?: boolean;
   /** How deliveries are signed. @default 'hmac' (`X-Signature: t=,v1=`) */
@@ -655,6 +656,7 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
           body,
           headers,
           timeoutMs,
+          ...(guard === undefined ? {} : { guard }),
           ...(options.maxResponseBytes === undefined
             ? {}
             : { maxResponseBytes: options.maxResponseBytes }),

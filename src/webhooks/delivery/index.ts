@@ -11,7 +11,7 @@
  *   {@link DeliveryLog} and {@link EndpointStore} (PostgreSQL); embedded
  *   defaults {@link MemoryDeliveryQueue}, {@link MemoryDeliveryLog},
  *   {@link MemoryEndpointStore}.
- * - The transport: {@link retrySchedule}, {@link CircuitBreaker}.
+ * - The transport: {@link retrySchedule}, {@link CircuitBreaker}, {@link ssrfGuard}.
  * - Time: {@link DeliveryClock}, {@link systemClock}, {@link manualClock} for tests.
  *
  * @example
@@ -66,6 +66,10 @@ export {
   WebhookEndpoints,
   type WebhookEndpointsOptions,
 } from './endpoints.js';
+export {
+  WebhookUrlRefusedError,
+  type WebhookUrlRefusalReason,
+} from './errors.js';
 export {
   createEvent,
   type EventInput,
@@ -129,3 +133,10 @@ export {
   type RetryScheduleOptions,
   retrySchedule,
 } from './schedule.js';
+export {
+  type AddressClass,
+  classifyAddress,
+  type SsrfGuard,
+  type SsrfPolicy,
+  ssrfGuard,
+} from './ssrf.js';

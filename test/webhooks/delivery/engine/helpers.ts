@@ -8,6 +8,7 @@ import {
   webhookDelivery,
 } from '../../../../src/webhooks/delivery/delivery.js';
 import { retrySchedule } from '../../../../src/webhooks/delivery/schedule.js';
+import { ssrfGuard } from '../../../../src/webhooks/delivery/ssrf.js';
 import { request } from 'node:http';
 
 /** One request a receiver got. */
@@ -120,7 +121,7 @@ export function engine(options: Partial<WebhookDeliveryOptions> = {}) {
   const clock = manualClock(START);
   const delivery = webhookDelivery({
     clock,
-    guard: false,
+    guard: ssrfGuard({ allowLoopback: true }),
     allowHttp: true,
     send,
     schedule: retrySchedule({ random: () => 0 }),
