@@ -376,8 +376,12 @@ function send(
     );
   }
 
+  const raw = request.body;
+  // the signed bytes, sent as they are (a view, not a copy)
   const body =
-    typeof request.body === 'string' ? Buffer.from(request.body) : Buffer.from(request.body);
+    typeof raw === 'string'
+      ? Buffer.from(raw, 'utf8')
+      : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   const headers: Record<string, string> = {};
   const given = new Set<string>();
   for (const [name, value] of Object.entries(request.headers ?? {})) {
