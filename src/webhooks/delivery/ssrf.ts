@@ -13,9 +13,10 @@
  * the address connected to is the one that was checked.
  *
  * Addresses are classified by their bytes, never by their spelling: IPv4 in
- * IPv6 (mapped `::ffff:a.b.c.d`, compatible `::a.b.c.d`, NAT64 `64:ff9b::/96`,
- * 6to4 `2002::/16`) is classified by the IPv4 address inside, and IPv6 outside
- * the global unicast block 2000::/3 is refused as reserved. The odd IPv4
+ * IPv6 (mapped `::ffff:a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) is
+ * classified by the IPv4 address inside; the deprecated IPv4-compatible
+ * `::a.b.c.d` and SIIT `::ffff:0:a.b.c.d` likewise, except that a public one
+ * is reserved; IPv6 outside the global unicast block 2000::/3 is reserved. The odd IPv4
  * spellings (`127.1`, `0x7f000001`, `2130706433`, `0177.0.0.1`) are
  * normalised to dotted decimal by the WHATWG URL parser before the guard sees
  * them.
@@ -197,14 +198,22 @@ const COMPATIBLE = V6('::');
 
 /** The IPv4 address an IPv6 address carries and stands for, if any. */
 function embeddedV4(b: Bytes): Bytes | undefined {
-  // mapped, SIIT-translated and the deprecated IPv4-compatible form (::/96,
-  // :: and ::1 excepted by the caller) all connect to the IPv4 address
-  if (inPrefix(b, MAPPED, 96) || inPrefix(b, SIIT, 96) || inPrefix(b, COMPATIBLE, 96)) {
-    return b.slice(12);
-  }
+  // mapped: the socket connects to the IPv4 address itself
+  if (inPrefix(b, MAPPED, 96)) return b.slice(12);
+  // translated by NAT64, or tunnelled by 6to4, to the IPv4 address
   if (inPrefix(b, NAT64, 96)) return b.slice(12);
   if (inPrefix(b, SIX_TO_FOUR, 16)) return b.slice(2, 6);
   return undefined;
+}
+
+/**
+ * The IPv4 address inside a deprecated form (IPv4-compatible ::/96, RFC 4291
+ * §2.5.5.1; SIIT ::ffff:0:0/96): classified as it, so that a stack that
+ * still translates them reaches nothing it must not, and refused as
+ * reserved when it is public, since no receiver is reached that way.
+ */
+function deprecatedV4(b: Bytes): Bytes | undefined {
+  return inPrefix(b, COMPATIBLE, 96) || inPrefix(b, SIIT, 96) ? b.slice(12) : undefined;
 }
 
 function classifyV6(b: Bytes): AddressClass {
@@ -212,6 +221,11 @@ function classifyV6(b: Bytes): AddressClass {
   if (b.slice(0, 15).every((x) => x === 0) && b[15] === 1) return 'loopback';
   const inner = embeddedV4(b);
   if (inner !== undefined) return classifyV4(inner);
+  const old = deprecatedV4(b);
+  if (old !== undefined) {
+    const kind = classifyV4(old);
+    return kind === 'public' ? 'reserved' : kind;
+  }
   if (inPrefix(b, NAT64_LOCAL, 48)) return 'private';
   if (b.every((x, i) => x === EC2_METADATA[i])) return 'metadata';
   if (inPrefix(b, UNIQUE_LOCAL, 7)) return 'private';

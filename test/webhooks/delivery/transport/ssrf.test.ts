@@ -114,6 +114,8 @@ describe('classifyAddress', () => {
     ['::ffff:8.8.8.8', 'public'],
     ['::ffff:0:10.0.0.1', 'private'], // SIIT
     ['::127.0.0.1', 'loopback'], // IPv4-compatible
+    ['::8.8.8.8', 'reserved'], // IPv4-compatible, deprecated
+    ['::ffff:0:8.8.8.8', 'reserved'], // SIIT, deprecated
     ['64:ff9b::7f00:1', 'loopback'], // NAT64
     ['64:ff9b::169.254.169.254', 'metadata'],
     ['64:ff9b::808:808', 'public'],
