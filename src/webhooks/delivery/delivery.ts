@@ -16,6 +16,7 @@ import { defaultLogger, type Logger } from '../../core/logger.js';
 import type { ApiVersions } from '../../versioning/api.js';
 import { hmacSigner } from '../hmac.js';
 import { standardWebhooksSigner } from '../standard.js';
+import { type AttemptRequest, type AttemptResult, sendAttempt } from './attempt.js';
 import { type BreakerState, CircuitBreaker, type CircuitBreakerOptions } from './breaker.js';
 import { type DeliveryClock, systemClock } from './clock.js';
 import {
@@ -55,31 +56,8 @@ import type { DeliveryJob, DeliveryQueue, JobOutcome } from './queue.js';
 import { type RetrySchedule, retrySchedule } from './schedule.js';
 import type { SsrfGuard } from './ssrf.js';
 
-/** What one attempt is given: see `sendAttempt()`. */
-export interface SendAttemptRequest {
-  url: string;
-  body: string;
-  headers: Record<string, string>;
-  timeoutMs?: number;
-  maxResponseBytes?: number;
-  guard?: SsrfGuard;
-  now?: () => number;
-}
-
-/** What one attempt returns; it never throws. */
-export interface SendAttemptResult {
-  ok: boolean;
-  startedAt: number;
-  durationMs: number;
-  status?: number;
-  failure?: string;
-  message?: string;
-  responseExcerpt?: string;
-  retryAfterMs?: number;
-}
-
 /** Makes one HTTP attempt: `sendAttempt()`, or a stand-in in tests. */
-export type SendAttempt = (request: SendAttemptRequest) => Promise<SendAttemptResult>;
+export type SendAttempt = (request: AttemptRequest) => Promise<AttemptResult>;
 
 /** The signature schemes of part 1. */
 export type SigningScheme = 'hmac' | 'standard-webhooks';
@@ -301,7 +279,7 @@ function toMs(value: number | Date | undefined, option: string): number | undefi
  *
  * @example
  * ```ts
- * const delivery = webhookDelivery({ guard: ssrfGuard(), send: sendAttempt, versions: api });
+ * const delivery = webhookDelivery({ guard: ssrfGuard(), versions: api });
  * const { endpoint, secret } = await delivery.endpoints.create({
  *   url: 'https://shop.example/hooks', eventTypes: ['payment.*'],
  * });
@@ -336,7 +314,7 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
   const timeoutMs = options.timeoutMs ?? 5000;
   const userAgent = options.userAgent ?? 'restwell-webhooks';
   const sweepIntervalMs = options.sweepIntervalMs ?? HOUR;
-  const send = options.send;
+  const send = options.send ?? sendAttempt;
   const guard = options.guard === false ? undefined : options.guard;
 
   /** Runs a hook; what it throws or rejects is logged, never thrown into the worker. */
@@ -636,7 +614,7 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
     }
     const slot = limiter.tryAcquire(record.id, record, now());
     if (!slot.ok) return delay(current, slot.retryInMs);
-    let result: SendAttemptResult;
+    let result: AttemptResult;
     try {
       const breaker = breakerOf(record.id);
       // An open circuit: wait for it without spending an attempt.
@@ -656,6 +634,7 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
           body,
           headers,
           timeoutMs,
+          maxRetryAfterMs,
           ...(guard === undefined ? {} : { guard }),
           ...(options.maxResponseBytes === undefined
             ? {}

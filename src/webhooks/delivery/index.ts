@@ -11,17 +11,26 @@
  *   {@link DeliveryLog} and {@link EndpointStore} (PostgreSQL); embedded
  *   defaults {@link MemoryDeliveryQueue}, {@link MemoryDeliveryLog},
  *   {@link MemoryEndpointStore}.
- * - The transport: {@link retrySchedule}, {@link CircuitBreaker}, {@link ssrfGuard}.
+ * - The transport: {@link sendAttempt}, {@link retrySchedule}, {@link CircuitBreaker},
+ *   {@link ssrfGuard}.
  * - Time: {@link DeliveryClock}, {@link systemClock}, {@link manualClock} for tests.
  *
  * @example
  * ```ts
- * const delivery = webhookDelivery({ guard: ssrfGuard(), send: sendAttempt });
+ * const delivery = webhookDelivery({ guard: ssrfGuard() });
  * const { endpoint, secret } = await delivery.endpoints.create({ url: 'https://shop.example/hooks' });
  * delivery.startWorker();
  * await delivery.dispatch({ type: 'payment.succeeded', data: payment });
  * ```
  */
+export {
+  type AttemptFailure,
+  type AttemptRequest,
+  type AttemptResult,
+  parseHttpDate,
+  parseRetryAfter,
+  sendAttempt,
+} from './attempt.js';
 export {
   type BreakerState,
   CircuitBreaker,
@@ -44,8 +53,6 @@ export {
   type FastFailureNotice,
   type ReplayFilter,
   type SendAttempt,
-  type SendAttemptRequest,
-  type SendAttemptResult,
   type SigningScheme,
   type WebhookDelivery,
   type WebhookDeliveryOptions,

@@ -72,4 +72,40 @@ describe('endpoints', () => {
     );
     expect(r.requests).toHaveLength(0);
   });
+
+  it('refuses at connect time a name that resolved to a public address at registration (DNS rebinding)', async () => {
+    const r = await receiver(() => 200);
+    cleanups.push(() => r.close());
+    let answers = 0;
+    const guard = ssrfGuard({
+      resolve: async () => (answers++ === 0 ? ['93.184.216.34'] : ['127.0.0.1']),
+    });
+    const { delivery } = await setup({ guard });
+    const port = new URL(r.url).port;
+    const { endpoint } = await delivery.endpoints.create({
+      url: `http://rebind.example:${port}/hooks`,
+    });
+    delivery.startWorker();
+    const { deliveries } = await delivery.dispatch({ type: 'a.b', data: {} });
+    await until(
+      async () => (await delivery.log.getDelivery(deliveries[0]!.id))?.status === 'retrying',
+    );
+    const [attempt] = (await delivery.log.queryAttempts({ endpointId: endpoint.id })).items;
+    expect(attempt).toMatchObject({ ok: false, failure: 'url-refused' });
+    expect(r.requests).toHaveLength(0);
+  });
+
+  it('records a timeout as a failed attempt and retries it', async () => {
+    const r = await receiver(() => 'hang');
+    cleanups.push(() => r.close());
+    const { delivery } = await setup({ timeoutMs: 200 });
+    const { endpoint } = await delivery.endpoints.create({ url: r.url });
+    delivery.startWorker();
+    const { deliveries } = await delivery.dispatch({ type: 'a.b', data: {} });
+    await until(
+      async () => (await delivery.log.getDelivery(deliveries[0]!.id))?.status === 'retrying',
+    );
+    const [attempt] = (await delivery.log.queryAttempts({ endpointId: endpoint.id })).items;
+    expect(attempt).toMatchObject({ ok: false, failure: 'timeout', attempt: 1 });
+  });
 });

@@ -9,7 +9,7 @@ import {
 } from '../../../../src/webhooks/delivery/delivery.js';
 import { retrySchedule } from '../../../../src/webhooks/delivery/schedule.js';
 import { ssrfGuard } from '../../../../src/webhooks/delivery/ssrf.js';
-import { request } from 'node:http';
+import { sendAttempt } from '../../../../src/webhooks/delivery/attempt.js';
 
 /** One request a receiver got. */
 export interface Received {
@@ -81,40 +81,8 @@ export async function until(condition: () => boolean | Promise<boolean>, ms = 10
 
 export const START = Date.parse('2025-06-01T12:00:00Z');
 
-/** A plain HTTP transport with the transport's result shape. */
-export const send: SendAttempt = ({ url, body, headers, timeoutMs = 5000, now = Date.now }) =>
-  new Promise((resolve) => {
-    const startedAt = now();
-    const began = Date.now();
-    const done = (r: Omit<Awaited<ReturnType<SendAttempt>>, 'startedAt' | 'durationMs'>) =>
-      resolve({ ...r, startedAt, durationMs: Date.now() - began });
-    const req = request(url, { method: 'POST', headers, timeout: timeoutMs }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => {
-        text += c.toString();
-      });
-      res.on('end', () => {
-        const status = res.statusCode ?? 0;
-        const ra = Number(res.headers['retry-after']);
-        done({
-          ok: status >= 200 && status < 300,
-          status,
-          ...(status >= 200 && status < 300 ? {} : { failure: 'http-status' }),
-          responseExcerpt: text.slice(0, 1024),
-          ...(Number.isFinite(ra) ? { retryAfterMs: ra * 1000 } : {}),
-        });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (err) =>
-      done({
-        ok: false,
-        failure: err.message === 'timeout' ? 'timeout' : 'network',
-        message: err.message,
-      }),
-    );
-    req.end(body);
-  });
+/** The real transport, as the engine uses it by default. */
+export const send: SendAttempt = sendAttempt;
 
 /** An engine on a manual clock, a deterministic schedule (no jitter) and loopback allowed. */
 export function engine(options: Partial<WebhookDeliveryOptions> = {}) {
