@@ -572,14 +572,32 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
     return ids;
   }
 
+  /**
+   * Settles the delivery as `change` says, unless a replay or resend started a
+   * new budget meanwhile (its generation moved on): then only the attempt is
+   * counted, and `undefined` says the job is stale.
+   */
+  async function settle(
+    current: DeliveryJob,
+    change: Partial<DeliveryRecord> & { status: DeliveryStatus },
+    attempted: boolean,
+  ): Promise<DeliveryRecord | undefined> {
+    let applied = false;
+    const record = await log.updateDelivery(current.deliveryId, (d) => {
+      const totalAttempts = d.totalAttempts + (attempted ? 1 : 0);
+      if (d.generation !== current.generation) return { ...d, totalAttempts };
+      applied = true;
+      const { nextAttemptAt: _n, ...rest } = d;
+      return { ...rest, ...change, totalAttempts, updatedAt: now() };
+    });
+    return applied ? record : undefined;
+  }
+
   async function finish(
-    deliveryId: string,
+    current: DeliveryJob,
     change: Partial<DeliveryRecord> & { status: DeliveryStatus },
   ): Promise<DeliveryRecord | undefined> {
-    return log.updateDelivery(deliveryId, (d) => {
-      const { nextAttemptAt: _n, ...rest } = d;
-      return { ...rest, ...change, updatedAt: now() };
-    });
+    return settle(current, change, false);
   }
 
   function delay(current: DeliveryJob, ms: number): JobOutcome {
@@ -599,17 +617,17 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
     }
     const record = await store.get(current.endpointId);
     if (record === undefined) {
-      await finish(delivery.id, { status: 'canceled' });
+      await finish(current, { status: 'canceled' });
       return { type: 'done' };
     }
     // Kept, not dropped: enabling the endpoint queues it again.
     if (record.disabled !== undefined) {
-      await finish(delivery.id, { status: 'held' });
+      await finish(current, { status: 'held' });
       return { type: 'done' };
     }
     const event = await log.getEvent(current.eventId);
     if (event === undefined) {
-      await finish(delivery.id, { status: 'canceled', lastFailure: 'event-expired' });
+      await finish(current, { status: 'canceled', lastFailure: 'event-expired' });
       return { type: 'done' };
     }
     const slot = limiter.tryAcquire(record.id, record, now());
@@ -671,26 +689,29 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
     await log.recordAttempt(attempt);
     const counts = {
       attempts: attempt.attempt,
-      totalAttempts: delivery.totalAttempts + 1,
       ...(result.status === undefined ? {} : { lastStatus: result.status }),
       ...(result.failure === undefined ? {} : { lastFailure: result.failure }),
     };
     if (result.ok) {
-      await finish(delivery.id, { status: 'delivered', ...counts });
+      await settle(current, { status: 'delivered', ...counts }, true);
       return { type: 'done' };
     }
     if (result.status === 410) {
       // 410 Gone: the receiver says the endpoint is no more. Its events are held from now on.
-      await finish(delivery.id, { status: 'held', ...counts });
+      await settle(current, { status: 'held', ...counts }, true);
       await disableBy(record.id, 'gone', 'The endpoint answered 410 Gone.');
       return { type: 'done' };
     }
     if (result.status !== undefined && FAST_FAILURE.has(result.status)) {
-      const dead = await finish(delivery.id, {
-        status: 'dead',
-        deadReason: 'fast-failure',
-        ...counts,
-      });
+      const dead = await settle(
+        current,
+        {
+          status: 'dead',
+          deadReason: 'fast-failure',
+          ...counts,
+        },
+        true,
+      );
       if (dead !== undefined) {
         logger.warn('restwell/webhooks: delivery refused by the receiver; not retried', {
           deliveryId: dead.id,
@@ -714,11 +735,15 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
         : undefined;
     const wait = schedule.delayBefore(attempt.attempt + 1, floor);
     if (wait === undefined) {
-      const dead = await finish(delivery.id, {
-        status: 'dead',
-        deadReason: 'exhausted',
-        ...counts,
-      });
+      const dead = await settle(
+        current,
+        {
+          status: 'dead',
+          deadReason: 'exhausted',
+          ...counts,
+        },
+        true,
+      );
       if (dead !== undefined) {
         logger.warn('restwell/webhooks: delivery dead-lettered after its last attempt', {
           deliveryId: dead.id,
@@ -734,13 +759,12 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
       return { type: 'done' };
     }
     const at = now() + wait;
-    await log.updateDelivery(delivery.id, (d) => ({
-      ...d,
-      status: 'retrying',
-      ...counts,
-      nextAttemptAt: at,
-      updatedAt: now(),
-    }));
+    const retrying = await settle(
+      current,
+      { status: 'retrying', ...counts, nextAttemptAt: at },
+      true,
+    );
+    if (retrying === undefined) return { type: 'done' };
     return { type: 'delay', at, job: { ...current, attempts: attempt.attempt } };
   }
 

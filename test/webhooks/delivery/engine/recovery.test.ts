@@ -123,6 +123,25 @@ describe('the dead-letter queue and replay', () => {
     await expect(delivery.resend('evt_nope', endpoint.id)).rejects.toMatchObject({ status: 404 });
     await expect(delivery.resend(event.id, 'ep_nope')).rejects.toMatchObject({ status: 404 });
   });
+  it('an attempt of an earlier budget, finishing after a resend, does not settle the new one', async () => {
+    const { delivery } = await setup();
+    const r = await hooks((_, n) => (n === 1 ? 'hang' : 500));
+    const { endpoint } = await delivery.endpoints.create({ url: r.url });
+    delivery.startWorker();
+    const { event, deliveries } = await delivery.dispatch({ type: 'a.b', data: {} });
+    const id = deliveries[0]!.id;
+    await until(() => r.requests.length === 1);
+    await delivery.resend(event.id, endpoint.id);
+    await until(async () => (await delivery.log.getDelivery(id))?.status === 'retrying');
+    r.release(200);
+    await until(async () => (await delivery.log.getDelivery(id))?.totalAttempts === 2);
+    expect(await delivery.log.getDelivery(id)).toMatchObject({
+      status: 'retrying',
+      generation: 1,
+      attempts: 1,
+      lastStatus: 500,
+    });
+  });
 });
 
 describe('a disabled endpoint', () => {
