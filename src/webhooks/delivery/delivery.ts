@@ -125,8 +125,8 @@ export interface WebhookDeliveryOptions {
   health?: EndpointHealthOptions | false;
   /** Per-endpoint concurrency and rate. @default the in-process limiter */
   limiter?: EndpointLimiter;
-  /** Makes one attempt. Required until the transport's default is wired in. */
-  send: SendAttempt;
+  /** Makes one HTTP attempt. @default sendAttempt */
+  send?: SendAttempt;
   /** @default 'restwell-webhooks' */
   userAgent?: string;
   /** The data of synthetic test events. @default `{ test: true, message }` */
@@ -290,7 +290,7 @@ function toMs(value: number | Date | undefined, option: string): number | undefi
 export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDelivery {
   checkOptions('webhooks', options, OPTIONS);
   if (options === undefined) invalidOption('webhooks', 'options', 'an object', options);
-  if (typeof options.send !== 'function')
+  if (options.send !== undefined && typeof options.send !== 'function')
     invalidOption('webhooks', 'send', 'a function', options.send);
   if (options.guard === undefined)
     throw new TypeError(

@@ -3,13 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { silentLogger } from '../../../../src/core/logger.js';
 import { manualClock } from '../../../../src/webhooks/delivery/clock.js';
 import {
-  type SendAttempt,
   type WebhookDeliveryOptions,
   webhookDelivery,
 } from '../../../../src/webhooks/delivery/delivery.js';
 import { retrySchedule } from '../../../../src/webhooks/delivery/schedule.js';
 import { ssrfGuard } from '../../../../src/webhooks/delivery/ssrf.js';
-import { sendAttempt } from '../../../../src/webhooks/delivery/attempt.js';
 
 /** One request a receiver got. */
 export interface Received {
@@ -81,17 +79,16 @@ export async function until(condition: () => boolean | Promise<boolean>, ms = 10
 
 export const START = Date.parse('2025-06-01T12:00:00Z');
 
-/** The real transport, as the engine uses it by default. */
-export const send: SendAttempt = sendAttempt;
-
-/** An engine on a manual clock, a deterministic schedule (no jitter) and loopback allowed. */
+/**
+ * An engine on a manual clock, a deterministic schedule (no jitter) and loopback allowed,
+ * delivering with its default transport, sendAttempt.
+ */
 export function engine(options: Partial<WebhookDeliveryOptions> = {}) {
   const clock = manualClock(START);
   const delivery = webhookDelivery({
     clock,
     guard: ssrfGuard({ allowLoopback: true }),
     allowHttp: true,
-    send,
     schedule: retrySchedule({ random: () => 0 }),
     logger: silentLogger,
     ...options,
