@@ -1,0 +1,295 @@
+/**
+ * A circuit breaker per endpoint: when an endpoint fails at least half of its
+ * attempts over a minute (the seed's rule), stop sending to it for a while,
+ * then let one probe through; its success closes the circuit, its failure
+ * opens it again. Events wait while it is open: the breaker only says when an
+ * attempt may go, it never drops anything.
+ *
+ * Outcomes are counted in time buckets (a tenth of the window each), so the
+ * memory is a fixed ring of ten counters however many attempts are made, and
+ * the window rolls forward one bucket at a time: an outcome counts for
+ * between 90% and 100% of `windowMs`, depending on where in its bucket it
+ * fell. State changes are computed
+ * when the breaker is asked (an open circuit becomes half-open at the first
+ * call after `openMs`), so no timer is left running.
+ */
+import { checkOptions, describeValue, invalidOption } from '../../core/errors.js';
+
+const MODULE = 'webhooks';
+const BUCKETS = 10;
+
+/** The three states of a circuit. */
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+/** Options of {@link CircuitBreaker}. */
+export interface CircuitBreakerOptions {
+  /** The rolling window the failure ratio is computed over, in milliseconds. @default 60_000 */
+  windowMs?: number;
+  /** The circuit opens when at least this share of the window's attempts failed (0 to 1, above 0). @default 0.5 */
+  failureRatio?: number;
+  /** The fewest attempts in the window before the ratio is trusted. @default 10 */
+  minimumRequests?: number;
+  /** How long the circuit stays open before a probe may go, in milliseconds. @default 30_000 */
+  openMs?: number;
+  /**
+   * Probes let through at once while half-open; that many must succeed in a
+   * row to close the circuit, and any failure opens it again. @default 1
+   */
+  halfOpenProbes?: number;
+  /** The clock, in milliseconds since the epoch. @default Date.now */
+  now?: () => number;
+  /**
+   * Called after each change of state, which is already in effect. It runs
+   * inside the call that caused the change (`state`, `tryAcquire`, `record`,
+   * ...), and what it throws propagates to that call's caller.
+   */
+  onStateChange?: (state: BreakerState, previous: BreakerState) => void;
+}
+
+/** What {@link CircuitBreaker.snapshot} returns: plain data. */
+export interface CircuitBreakerSnapshot {
+  state: BreakerState;
+  /** Failures recorded in the current window. */
+  failures: number;
+  /** Successes recorded in the current window. */
+  successes: number;
+  /** When the circuit last opened (epoch ms), while it is open or half-open. */
+  openedAt?: number;
+}
+
+interface Bucket {
+  /** The bucket's number, `floor(time / bucketMs)`; -Infinity for an unused slot. */
+  index: number;
+  failures: number;
+  successes: number;
+}
+
+function checkPositive(option: string, value: unknown, integer: boolean, fallback: number): number {
+  if (value === undefined) return fallback;
+  const expected = integer ? 'a positive integer' : 'a finite number > 0';
+  if (typeof value !== 'number') invalidOption(MODULE, option, expected, value);
+  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw new RangeError(
+      `restwell/${MODULE}: option "${option}" must be ${expected}, got ${describeValue(value)}.`,
+    );
+  }
+  return value;
+}
+
+/**
+ * One endpoint's circuit. Before an attempt, `tryAcquire()`; after it,
+ * `record(success)`. While open, `nextAttemptAt()` says when to reschedule
+ * the events that wait.
+ *
+ * @example
+ * ```ts
+ * const breaker = new CircuitBreaker({ onStateChange: (s) => log.info({ endpoint, s }) });
+ * if (breaker.tryAcquire()) {
+ *   const result = await sendAttempt(request);
+ *   breaker.record(result.ok);
+ * } else {
+ *   requeue(event, breaker.nextAttemptAt());
+ * }
+ * ```
+ */
+export class CircuitBreaker {
+  readonly #windowMs: number;
+  readonly #bucketMs: number;
+  readonly #failureRatio: number;
+  readonly #minimumRequests: number;
+  readonly #openMs: number;
+  readonly #halfOpenProbes: number;
+  readonly #now: () => number;
+  readonly #onStateChange: ((state: BreakerState, previous: BreakerState) => void) | undefined;
+  readonly #buckets: Bucket[] = Array.from({ length: BUCKETS }, () => ({
+    index: Number.NEGATIVE_INFINITY,
+    failures: 0,
+    successes: 0,
+  }));
+  #state: BreakerState = 'closed';
+  #openedAt = 0;
+  /** Probes let through in the current half-open period and not yet recorded. */
+  #probesInFlight = 0;
+  /** Probe successes in a row in the current half-open period. */
+  #probeSuccesses = 0;
+  /** When the last probe was let through: a probe never recorded is given up after `openMs`. */
+  #lastProbeAt = 0;
+
+  constructor(options: CircuitBreakerOptions = {}) {
+    checkOptions(MODULE, options, [
+      'windowMs',
+      'failureRatio',
+      'minimumRequests',
+      'openMs',
+      'halfOpenProbes',
+      'now',
+      'onStateChange',
+    ]);
+    this.#windowMs = checkPositive('windowMs', options.windowMs, false, 60_000);
+    this.#bucketMs = this.#windowMs / BUCKETS;
+    const ratio = options.failureRatio ?? 0.5;
+    if (typeof ratio !== 'number')
+      invalidOption(MODULE, 'failureRatio', 'a number above 0, at most 1', ratio);
+    if (!(ratio > 0 && ratio <= 1)) {
+      throw new RangeError(
+        `restwell/${MODULE}: option "failureRatio" must be a number above 0, at most 1, got ${describeValue(ratio)}.`,
+      );
+    }
+    this.#failureRatio = ratio;
+    this.#minimumRequests = checkPositive('minimumRequests', options.minimumRequests, true, 10);
+    this.#openMs = checkPositive('openMs', options.openMs, false, 30_000);
+    this.#halfOpenProbes = checkPositive('halfOpenProbes', options.halfOpenProbes, true, 1);
+    const now = options.now ?? Date.now;
+    if (typeof now !== 'function')
+      invalidOption(MODULE, 'now', 'a function returning milliseconds since the epoch', now);
+    this.#now = now;
+    const onStateChange = options.onStateChange;
+    if (onStateChange !== undefined && typeof onStateChange !== 'function')
+      invalidOption(MODULE, 'onStateChange', 'a function', onStateChange);
+    this.#onStateChange = onStateChange;
+  }
+
+  /** The state now: an open circuit reads half-open once `openMs` has passed. */
+  get state(): BreakerState {
+    this.#refresh(this.#now());
+    return this.#state;
+  }
+
+  /**
+   * Whether an attempt may go now. Closed: always. Open: never. Half-open:
+   * while fewer than `halfOpenProbes` probes are out; a probe whose outcome is
+   * never recorded is given up after `openMs`, so a lost one does not keep the
+   * circuit half-open for ever. A `true` must be followed by `record()`.
+   */
+  tryAcquire(): boolean {
+    const now = this.#now();
+    this.#refresh(now);
+    if (this.#state === 'closed') return true;
+    if (this.#state === 'open') return false;
+    if (this.#probesInFlight > 0 && now - this.#lastProbeAt >= this.#openMs) {
+      this.#probesInFlight = 0;
+    }
+    if (this.#probesInFlight >= this.#halfOpenProbes) return false;
+    this.#probesInFlight++;
+    this.#lastProbeAt = now;
+    return true;
+  }
+
+  /**
+   * Records an attempt's outcome. Closed: counted in the window, and the
+   * circuit opens once the window holds at least `minimumRequests` attempts
+   * of which at least `failureRatio` failed. Half-open: a failure opens it
+   * again for `openMs`, and `halfOpenProbes` successes in a row close it with
+   * an empty window (the failures that opened it are history). Open: counted
+   * only (an attempt let through before the circuit opened).
+   */
+  record(success: boolean): void {
+    const now = this.#now();
+    this.#refresh(now);
+    this.#count(now, success);
+    if (this.#state === 'half-open') {
+      if (this.#probesInFlight > 0) this.#probesInFlight--;
+      if (!success) {
+        this.#open(now);
+      } else if (++this.#probeSuccesses >= this.#halfOpenProbes) {
+        this.#clearWindow();
+        this.#transition('closed');
+      }
+      return;
+    }
+    if (this.#state === 'closed' && !success) {
+      const { failures, successes } = this.#totals(now);
+      const total = failures + successes;
+      if (total >= this.#minimumRequests && failures >= this.#failureRatio * total) {
+        this.#open(now);
+      }
+    }
+  }
+
+  /**
+   * When the next attempt may be tried, in epoch ms, to reschedule the
+   * events that wait: 0 when closed; when open, the end of the open period;
+   * when half-open, now if a probe may go, else when the probe out is given up.
+   */
+  nextAttemptAt(): number {
+    const now = this.#now();
+    this.#refresh(now);
+    switch (this.#state) {
+      case 'closed':
+        return 0;
+      case 'open':
+        return this.#openedAt + this.#openMs;
+      case 'half-open':
+        return this.#probesInFlight < this.#halfOpenProbes ? now : this.#lastProbeAt + this.#openMs;
+    }
+  }
+
+  /** The state and the window's counts, as plain data (for stats, or a shared store). */
+  snapshot(): CircuitBreakerSnapshot {
+    const now = this.#now();
+    this.#refresh(now);
+    const { failures, successes } = this.#totals(now);
+    return {
+      state: this.#state,
+      failures,
+      successes,
+      ...(this.#state === 'closed' ? {} : { openedAt: this.#openedAt }),
+    };
+  }
+
+  #refresh(now: number): void {
+    if (this.#state === 'open' && now >= this.#openedAt + this.#openMs) {
+      this.#probesInFlight = 0;
+      this.#probeSuccesses = 0;
+      this.#transition('half-open');
+    }
+  }
+
+  #open(now: number): void {
+    this.#openedAt = now;
+    this.#probesInFlight = 0;
+    this.#probeSuccesses = 0;
+    this.#transition('open');
+  }
+
+  #transition(state: BreakerState): void {
+    const previous = this.#state;
+    if (previous === state) return;
+    this.#state = state;
+    this.#onStateChange?.(state, previous);
+  }
+
+  #count(now: number, success: boolean): void {
+    const index = Math.floor(now / this.#bucketMs);
+    const bucket = this.#buckets[((index % BUCKETS) + BUCKETS) % BUCKETS]!;
+    if (bucket.index !== index) {
+      bucket.index = index;
+      bucket.failures = 0;
+      bucket.successes = 0;
+    }
+    if (success) bucket.successes++;
+    else bucket.failures++;
+  }
+
+  /** The window's counts: the buckets of the last `windowMs`, the current one included. */
+  #totals(now: number): { failures: number; successes: number } {
+    const current = Math.floor(now / this.#bucketMs);
+    let failures = 0;
+    let successes = 0;
+    for (const bucket of this.#buckets) {
+      if (bucket.index > current - BUCKETS && bucket.index <= current) {
+        failures += bucket.failures;
+        successes += bucket.successes;
+      }
+    }
+    return { failures, successes };
+  }
+
+  #clearWindow(): void {
+    for (const bucket of this.#buckets) {
+      bucket.index = Number.NEGATIVE_INFINITY;
+      bucket.failures = 0;
+      bucket.successes = 0;
+    }
+  }
+}

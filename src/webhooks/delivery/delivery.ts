@@ -1,0 +1,921 @@
+/**
+ * The delivery engine: `webhookDelivery()` fans events out to the endpoints
+ * that subscribe to them, queues one job per delivery, and runs the worker
+ * that makes the attempts: signed afresh each time, shaped for the
+ * endpoint's pinned version, bounded per endpoint (concurrency, rate, a
+ * circuit breaker), retried on the schedule with a receiver's `Retry-After`
+ * as a floor, recorded attempt by attempt in the delivery log, and ending
+ * delivered, dead-lettered, or held while the endpoint is disabled.
+ *
+ * `dispatch()` never sends: it stores the event and queues its deliveries,
+ * and returns. Sending happens in the worker (`startWorker()`), in this
+ * process or in another one on the same queue.
+ */
+import { checkOptions, invalidOption, ValidationError } from '../../core/errors.js';
+import { defaultLogger, type Logger } from '../../core/logger.js';
+import type { ApiVersions } from '../../versioning/api.js';
+import { hmacSigner } from '../hmac.js';
+import { standardWebhooksSigner } from '../standard.js';
+import { type AttemptRequest, type AttemptResult, sendAttempt } from './attempt.js';
+import { type BreakerState, CircuitBreaker, type CircuitBreakerOptions } from './breaker.js';
+import { type DeliveryClock, systemClock } from './clock.js';
+import {
+  type EndpointRecord,
+  type EndpointStore,
+  MemoryEndpointStore,
+  type WebhookEndpoint,
+  WebhookEndpoints,
+} from './endpoints.js';
+import {
+  createEvent,
+  type EventInput,
+  eventEnvelope,
+  generateId,
+  isEventType,
+  matchesFilters,
+  type WebhookEvent,
+} from './events.js';
+import {
+  EndpointHealth,
+  type EndpointHealthAlert,
+  type EndpointHealthOptions,
+  type EndpointHealthState,
+} from './health.js';
+import { type EndpointLimiter, memoryEndpointLimiter } from './limits.js';
+import {
+  type AttemptRecord,
+  type DeadReason,
+  type DeliveryLog,
+  type DeliveryRecord,
+  type DeliveryStatus,
+  MemoryDeliveryLog,
+} from './log.js';
+import { MemoryDeliveryQueue } from './memory-queue.js';
+import { WebhookDeliveryClosedError, WebhookEventNotFoundError } from './problems.js';
+import type { DeliveryJob, DeliveryQueue, JobOutcome } from './queue.js';
+import { type RetrySchedule, retrySchedule } from './schedule.js';
+import type { SsrfGuard } from './ssrf.js';
+
+/** Makes one HTTP attempt: `sendAttempt()`, or a stand-in in tests. */
+export type SendAttempt = (request: AttemptRequest) => Promise<AttemptResult>;
+
+/** The signature schemes of part 1. */
+export type SigningScheme = 'hmac' | 'standard-webhooks';
+
+/** An event dead-lettered, as the `onDeadLetter` hook sees it. */
+export interface DeadLetterNotice {
+  readonly delivery: DeliveryRecord;
+  readonly reason: DeadReason;
+  readonly lastAttempt: AttemptRecord;
+}
+
+/** A fast failure (400, 401, 403), as the `onFastFailure` hook sees it. */
+export interface FastFailureNotice extends DeadLetterNotice {
+  readonly endpoint: WebhookEndpoint;
+}
+
+/** An endpoint disabled by the engine, as the `onDisable` hook sees it. */
+export interface DisableNotice {
+  readonly endpoint: WebhookEndpoint;
+  readonly by: 'gone' | 'health';
+  readonly reason: string;
+  readonly alert?: EndpointHealthAlert;
+}
+
+/** Options of {@link webhookDelivery}. */
+export interface WebhookDeliveryOptions {
+  /** Where endpoints are kept. @default a MemoryEndpointStore */
+  endpointStore?: EndpointStore;
+  /** Where events, deliveries and attempts are kept. @default a MemoryDeliveryLog */
+  log?: DeliveryLog;
+  /** Where delivery jobs wait. @default a MemoryDeliveryQueue on `clock` */
+  queue?: DeliveryQueue;
+  /** Time, for every delay. @default the system clock */
+  clock?: DeliveryClock;
+  /**
+   * Refuses endpoint URLs at registration (and, passed to the transport, at
+   * connect time): the SSRF guard. `false` turns the registration check off.
+   * Required, so that an engine without one is a decision.
+   */
+  guard: SsrfGuard | false;
+  /** Accept `http://` endpoint URLs (local development). @default false */
+  allowHttp?: boolean;
+  /** How deliveries are signed. @default 'hmac' (`X-Signature: t=,v1=`) */
+  signing?: SigningScheme;
+  /** The header of the `hmac` scheme. @default 'X-Signature' */
+  signatureHeader?: string;
+  /**
+   * The API's versions: each endpoint pins one (the newest unless it names
+   * one) and payloads are shaped for it with `shapePayload`.
+   */
+  versions?: ApiVersions;
+  /** The header that names the version a delivery is shaped for. @default 'Api-Version' */
+  versionHeader?: string;
+  /** When attempts go. @default retrySchedule() (25 attempts over about 72 h) */
+  schedule?: RetrySchedule;
+  /** The longest `Retry-After` honoured; longer ones are cut to it. @default 24 hours */
+  maxRetryAfterMs?: number;
+  /** Hard limit of one attempt, connect and response. @default 5000 */
+  timeoutMs?: number;
+  /** Most bytes of a response body kept as the excerpt. @default the transport's */
+  maxResponseBytes?: number;
+  /** Per-endpoint circuit breakers; `false` for none. @default 50% failures over 60 s, 10 attempts at least, open 30 s */
+  breaker?: Omit<CircuitBreakerOptions, 'now' | 'onStateChange'> | false;
+  /** Alerts and auto-disable of failing endpoints; `false` for none. @default 90% over an hour, 20 attempts at least, disabled 24 h after */
+  health?: EndpointHealthOptions | false;
+  /** Per-endpoint concurrency and rate. @default the in-process limiter */
+  limiter?: EndpointLimiter;
+  /** Makes one HTTP attempt. @default sendAttempt */
+  send?: SendAttempt;
+  /** @default 'restwell-webhooks' */
+  userAgent?: string;
+  /** The data of synthetic test events. @default `{ test: true, message }` */
+  testEventData?: (type: string, endpoint: WebhookEndpoint) => unknown;
+  /** How often the log is swept of what is past retention, and health re-checked. @default 1 hour */
+  sweepIntervalMs?: number;
+  /** Server-side log lines: alerts, disables, dead letters, faults. @default the JSON stderr logger */
+  logger?: Logger;
+  onAlert?: (alert: EndpointHealthAlert) => void | Promise<void>;
+  onRecover?: (endpointId: string) => void | Promise<void>;
+  onFastFailure?: (notice: FastFailureNotice) => void | Promise<void>;
+  onDeadLetter?: (notice: DeadLetterNotice) => void | Promise<void>;
+  onDisable?: (notice: DisableNotice) => void | Promise<void>;
+  onBreakerStateChange?: (endpointId: string, state: BreakerState, previous: BreakerState) => void;
+}
+
+/** What `dispatch()` queued. */
+export interface DispatchResult {
+  readonly event: WebhookEvent;
+  /** One per endpoint (two for an endpoint in dual delivery), with its state: `pending` or `held`. */
+  readonly deliveries: readonly {
+    readonly id: string;
+    readonly endpointId: string;
+    readonly version?: string;
+    readonly status: DeliveryStatus;
+  }[];
+}
+
+/** What `replay()` selects in the dead-letter queue. */
+export interface ReplayFilter {
+  endpointId?: string;
+  types?: readonly string[];
+  /** The events' `createdAt`, epoch ms or a Date: from (inclusive) … to (exclusive). */
+  from?: number | Date;
+  to?: number | Date;
+  eventIds?: readonly string[];
+}
+
+/** An endpoint's delivery statistics. */
+export interface EndpointStats {
+  readonly endpointId: string;
+  /** The window attempts are counted over. */
+  readonly windowMs: number;
+  readonly attempts: number;
+  readonly succeeded: number;
+  /** Succeeded over attempts; `undefined` without attempts. */
+  readonly successRate?: number;
+  readonly p50Ms?: number;
+  readonly p99Ms?: number;
+  readonly breaker: BreakerState;
+  /** Deliveries in the dead-letter queue. */
+  readonly dlq: number;
+  readonly held: number;
+  readonly pending: number;
+  readonly health: EndpointHealthState;
+}
+
+/** The engine; see {@link webhookDelivery}. */
+export interface WebhookDelivery {
+  /** Registers and manages endpoints; enabling one re-queues its held events. */
+  readonly endpoints: WebhookEndpoints;
+  readonly log: DeliveryLog;
+  readonly queue: DeliveryQueue;
+  /** Stores the event and queues a delivery per subscribed endpoint; sends nothing. */
+  dispatch<T>(event: EventInput<T>): Promise<DispatchResult>;
+  /** Starts the worker in this process: at most `concurrency` attempts in flight in all. */
+  startWorker(options?: { concurrency?: number }): void;
+  /** Stops taking jobs, waits for the attempts in flight, closes the queue; `dispatch` then refuses. */
+  stop(): Promise<void>;
+  /** Delivers the event to the endpoint again, with a fresh retry budget, whatever happened before. */
+  resend(eventId: string, endpointId: string): Promise<DeliveryRecord[]>;
+  /** Re-queues the dead letters the filter selects, each with a fresh retry budget. */
+  replay(
+    filter?: ReplayFilter,
+  ): Promise<{ readonly replayed: number; readonly deliveryIds: readonly string[] }>;
+  /** Queues a synthetic event (marked `test: true`) for one endpoint; no real data is read. */
+  sendTestEvent(endpointId: string, type?: string): Promise<DispatchResult>;
+  /** Success rate, p50/p99 latency, breaker state and counts, over `windowMs` (default 24 h). */
+  stats(endpointId: string, options?: { windowMs?: number }): Promise<EndpointStats>;
+}
+
+const OPTIONS = [
+  'endpointStore',
+  'log',
+  'queue',
+  'clock',
+  'guard',
+  'allowHttp',
+  'signing',
+  'signatureHeader',
+  'versions',
+  'versionHeader',
+  'schedule',
+  'maxRetryAfterMs',
+  'timeoutMs',
+  'maxResponseBytes',
+  'breaker',
+  'health',
+  'limiter',
+  'send',
+  'userAgent',
+  'testEventData',
+  'sweepIntervalMs',
+  'logger',
+  'onAlert',
+  'onRecover',
+  'onFastFailure',
+  'onDeadLetter',
+  'onDisable',
+  'onBreakerStateChange',
+] as const;
+
+const HOUR = 60 * 60 * 1000;
+const HALF_OPEN_RECHECK_MS = 1000;
+/** Statuses that say the request itself is wrong: retrying cannot help (the seed's fast failure). */
+const FAST_FAILURE = new Set([400, 401, 403]);
+/** Statuses whose `Retry-After` is honoured (RFC 9110 §10.2.3, RFC 6585 §4). */
+const RETRY_AFTER = new Set([429, 503]);
+
+/** The id of the delivery of `eventId` to `endpoint` in `version`'s shape. */
+export function deliveryIdOf(
+  eventId: string,
+  endpoint: EndpointRecord,
+  version: string | undefined,
+): string {
+  return endpoint.versions.length > 1 && version !== undefined
+    ? `${eventId}/${endpoint.id}/${version}`
+    : `${eventId}/${endpoint.id}`;
+}
+
+/** The job id of a delivery's retry budget: BullMQ refuses `:` in custom ids, so `/` and `#`. */
+function jobIdOf(deliveryId: string, generation: number): string {
+  return generation === 0 ? deliveryId : `${deliveryId}#${generation}`;
+}
+
+function versionsOf(endpoint: EndpointRecord): readonly (string | undefined)[] {
+  return endpoint.versions.length === 0 ? [undefined] : endpoint.versions;
+}
+
+function toMs(value: number | Date | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = value instanceof Date ? value.getTime() : value;
+  if (typeof ms !== 'number' || !Number.isFinite(ms))
+    throw new ValidationError([{ pointer: `/${option}`, detail: 'must be a time', in: 'body' }]);
+  return ms;
+}
+
+/**
+ * Creates the delivery engine.
+ *
+ * @example
+ * ```ts
+ * const delivery = webhookDelivery({ guard: ssrfGuard(), versions: api });
+ * const { endpoint, secret } = await delivery.endpoints.create({
+ *   url: 'https://shop.example/hooks', eventTypes: ['payment.*'],
+ * });
+ * delivery.startWorker();
+ * await delivery.dispatch({ type: 'payment.succeeded', data: payment }); // queued, not sent
+ * ```
+ */
+export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDelivery {
+  checkOptions('webhooks', options, OPTIONS);
+  if (options === undefined) invalidOption('webhooks', 'options', 'an object', options);
+  if (options.send !== undefined && typeof options.send !== 'function')
+    invalidOption('webhooks', 'send', 'a function', options.send);
+  if (options.guard === undefined)
+    throw new TypeError(
+      'restwell/webhooks: option "guard" is required: an SSRF guard (ssrfGuard()), or false to register URLs unchecked.',
+    );
+  const clock = options.clock ?? systemClock;
+  const now = () => clock.now();
+  const logger = options.logger ?? defaultLogger;
+  const store = options.endpointStore ?? new MemoryEndpointStore();
+  const log = options.log ?? new MemoryDeliveryLog();
+  const queue = options.queue ?? new MemoryDeliveryQueue({ clock, logger });
+  const schedule = options.schedule ?? retrySchedule();
+  const limiter = options.limiter ?? memoryEndpointLimiter();
+  const versions = options.versions;
+  const versionHeader = options.versionHeader ?? 'Api-Version';
+  const signing = options.signing ?? 'hmac';
+  if (signing !== 'hmac' && signing !== 'standard-webhooks')
+    invalidOption('webhooks', 'signing', "'hmac' or 'standard-webhooks'", signing);
+  const signatureHeader = options.signatureHeader ?? 'X-Signature';
+  const maxRetryAfterMs = options.maxRetryAfterMs ?? 24 * HOUR;
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const userAgent = options.userAgent ?? 'restwell-webhooks';
+  const sweepIntervalMs = options.sweepIntervalMs ?? HOUR;
+  const send = options.send ?? sendAttempt;
+  const guard = options.guard === false ? undefined : options.guard;
+
+  /** Runs a hook; what it throws or rejects is logged, never thrown into the worker. */
+  function hook<A extends unknown[]>(
+    name: string,
+    fn: ((...args: A) => void | Promise<void>) | undefined,
+    ...args: A
+  ): void {
+    if (fn === undefined) return;
+    try {
+      const result = fn(...args);
+      if (result instanceof Promise)
+        result.catch((err: unknown) =>
+          logger.error(`restwell/webhooks: the ${name} hook failed`, { err }),
+        );
+    } catch (err) {
+      logger.error(`restwell/webhooks: the ${name} hook failed`, { err });
+    }
+  }
+
+  const endpoints: WebhookEndpoints = new WebhookEndpoints({
+    store,
+    ...(guard === undefined ? {} : { guard }),
+    allowHttp: options.allowHttp === true,
+    versions: versions?.supported ?? [],
+    ...(versions === undefined ? {} : { defaultVersion: versions.newest.name }),
+    now,
+    onEnable: async (endpoint) => {
+      health?.forget(endpoint.id);
+      await requeue({ endpointId: endpoint.id, status: 'held' });
+    },
+  });
+
+  const breakers = new Map<string, CircuitBreaker>();
+  const breakerOptions = options.breaker;
+  function breakerOf(endpointId: string): CircuitBreaker | undefined {
+    if (breakerOptions === false) return undefined;
+    let breaker = breakers.get(endpointId);
+    if (breaker === undefined) {
+      breaker = new CircuitBreaker({
+        ...breakerOptions,
+        now,
+        onStateChange: (state, previous) => {
+          logger.info('restwell/webhooks: circuit breaker state changed', {
+            endpointId,
+            state,
+            previous,
+          });
+          options.onBreakerStateChange?.(endpointId, state, previous);
+        },
+      });
+      breakers.set(endpointId, breaker);
+    }
+    return breaker;
+  }
+
+  const health =
+    options.health === false
+      ? undefined
+      : new EndpointHealth(options.health ?? {}, {
+          now,
+          onAlert(alert) {
+            logger.warn('restwell/webhooks: endpoint failing most deliveries', { ...alert });
+            hook('onAlert', options.onAlert, alert);
+          },
+          onRecover(endpointId) {
+            logger.info('restwell/webhooks: endpoint recovered', { endpointId });
+            hook('onRecover', options.onRecover, endpointId);
+          },
+          onDisable(alert) {
+            const reason = `Disabled after failing ${Math.round(alert.failureRatio * 100)}% of deliveries since ${new Date(alert.since).toISOString()}.`;
+            void disableBy(alert.endpointId, 'health', reason, alert);
+          },
+        });
+
+  async function disableBy(
+    endpointId: string,
+    by: 'gone' | 'health',
+    reason: string,
+    alert?: EndpointHealthAlert,
+  ): Promise<void> {
+    try {
+      const endpoint = await endpoints.disable(endpointId, reason, by);
+      logger.warn('restwell/webhooks: endpoint disabled', { endpointId, by, reason });
+      hook('onDisable', options.onDisable, {
+        endpoint,
+        by,
+        reason,
+        ...(alert === undefined ? {} : { alert }),
+      });
+    } catch (err) {
+      logger.error('restwell/webhooks: an endpoint could not be disabled', { endpointId, err });
+    }
+  }
+
+  const signers = new Map<
+    string,
+    { key: string; sign: (body: string, id: string) => Record<string, string> }
+  >();
+  function signerOf(record: EndpointRecord, at: number) {
+    const secrets = endpoints.activeSecrets(record, at);
+    const key = secrets.join(' ');
+    const cached = signers.get(record.id);
+    if (cached !== undefined && cached.key === key) return cached.sign;
+    let sign: (body: string, id: string) => Record<string, string>;
+    if (signing === 'hmac') {
+      const signer = hmacSigner({ secrets, header: signatureHeader, now });
+      sign = (body) => signer.sign(body);
+    } else {
+      const signer = standardWebhooksSigner({ secrets, now });
+      sign = (body, id) => signer.sign(body, { id });
+    }
+    signers.set(record.id, { key, sign });
+    return sign;
+  }
+
+  function build(event: WebhookEvent, record: EndpointRecord, version: string | undefined) {
+    let payload: unknown = eventEnvelope(event, record.payload);
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'user-agent': userAgent,
+    };
+    if (version !== undefined && versions !== undefined) {
+      payload = versions.shapePayload(payload, { version, type: event.type });
+      headers[versionHeader] = version;
+      const policy = versions.get(version)?.policy;
+      // RFC 9745 §2 and RFC 8594 §3, as the versioning module sends them on responses.
+      if (policy?.deprecationHeader !== undefined) headers.deprecation = policy.deprecationHeader;
+      if (policy?.sunsetHeader !== undefined) headers.sunset = policy.sunsetHeader;
+      if (policy !== undefined && policy.links.length > 0) headers.link = policy.links.join(', ');
+    }
+    const body = JSON.stringify(payload);
+    // Dual delivery: each shape is its own message (Standard Webhooks: a webhook-id per message).
+    const messageId =
+      record.versions.length > 1 && version !== undefined ? `${event.id}/${version}` : event.id;
+    Object.assign(headers, signerOf(record, now())(body, messageId));
+    return { body, headers };
+  }
+
+  let closed = false;
+  let working = false;
+
+  async function queueDelivery(
+    event: WebhookEvent,
+    record: EndpointRecord,
+    version: string | undefined,
+  ): Promise<DispatchResult['deliveries'][number]> {
+    const id = deliveryIdOf(event.id, record, version);
+    const at = now();
+    const status: DeliveryStatus = record.disabled === undefined ? 'pending' : 'held';
+    const inserted = await log.insertDelivery({
+      id,
+      eventId: event.id,
+      eventType: event.type,
+      eventCreatedAt: Date.parse(event.createdAt),
+      endpointId: record.id,
+      ...(version === undefined ? {} : { version }),
+      status,
+      generation: 0,
+      attempts: 0,
+      totalAttempts: 0,
+      ...(event.test === true ? { test: true } : {}),
+      createdAt: at,
+      updatedAt: at,
+    });
+    const current = inserted ? undefined : await log.getDelivery(id);
+    // Dispatching an event again (an outbox relay's retry) queues nothing twice; a delivery
+    // stored but not yet queued (a crash in between) is queued now, the queue ignoring a duplicate.
+    if (
+      inserted ? status === 'pending' : current?.status === 'pending' && current.generation === 0
+    ) {
+      await queue.add(job(id, event.id, record.id, version, 0));
+    }
+    return {
+      id,
+      endpointId: record.id,
+      ...(version === undefined ? {} : { version }),
+      status: current?.status ?? status,
+    };
+  }
+
+  function job(
+    deliveryId: string,
+    eventId: string,
+    endpointId: string,
+    version: string | undefined,
+    generation: number,
+  ): DeliveryJob {
+    return {
+      id: jobIdOf(deliveryId, generation),
+      deliveryId,
+      eventId,
+      endpointId,
+      ...(version === undefined ? {} : { version }),
+      attempts: 0,
+      generation,
+    };
+  }
+
+  /** A fresh retry budget for one delivery: a new generation, queued (or held if its endpoint is disabled). */
+  async function restart(
+    delivery: DeliveryRecord,
+    record: EndpointRecord,
+  ): Promise<DeliveryRecord> {
+    const held = record.disabled !== undefined;
+    const updated = await log.updateDelivery(delivery.id, (d) => {
+      const { deadReason: _d, nextAttemptAt: _n, ...rest } = d;
+      return {
+        ...rest,
+        status: held ? 'held' : 'pending',
+        generation: d.generation + 1,
+        attempts: 0,
+        updatedAt: now(),
+      };
+    });
+    if (updated === undefined) return delivery;
+    if (!held) {
+      await queue.add(
+        job(updated.id, updated.eventId, updated.endpointId, updated.version, updated.generation),
+      );
+    }
+    return updated;
+  }
+
+  async function requeue(query: {
+    endpointId?: string;
+    status: DeliveryStatus;
+    types?: readonly string[];
+    from?: number;
+    to?: number;
+    eventIds?: readonly string[];
+  }): Promise<string[]> {
+    // Collected first: restarting changes the state the query selects on.
+    const selected: DeliveryRecord[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await log.queryDeliveries({
+        ...query,
+        limit: 500,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      selected.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    const ids: string[] = [];
+    const records = new Map<string, EndpointRecord | undefined>();
+    for (const delivery of selected) {
+      if (!records.has(delivery.endpointId))
+        records.set(delivery.endpointId, await store.get(delivery.endpointId));
+      const record = records.get(delivery.endpointId);
+      if (record === undefined) continue;
+      await restart(delivery, record);
+      ids.push(delivery.id);
+    }
+    return ids;
+  }
+
+  /**
+   * Settles the delivery as `change` says, unless a replay or resend started a
+   * new budget meanwhile (its generation moved on): then only the attempt is
+   * counted, and `undefined` says the job is stale.
+   */
+  async function settle(
+    current: DeliveryJob,
+    change: Partial<DeliveryRecord> & { status: DeliveryStatus },
+    attempted: boolean,
+  ): Promise<DeliveryRecord | undefined> {
+    let applied = false;
+    const record = await log.updateDelivery(current.deliveryId, (d) => {
+      const totalAttempts = d.totalAttempts + (attempted ? 1 : 0);
+      if (d.generation !== current.generation) return { ...d, totalAttempts };
+      applied = true;
+      const { nextAttemptAt: _n, ...rest } = d;
+      return { ...rest, ...change, totalAttempts, updatedAt: now() };
+    });
+    return applied ? record : undefined;
+  }
+
+  async function finish(
+    current: DeliveryJob,
+    change: Partial<DeliveryRecord> & { status: DeliveryStatus },
+  ): Promise<DeliveryRecord | undefined> {
+    return settle(current, change, false);
+  }
+
+  function delay(current: DeliveryJob, ms: number): JobOutcome {
+    // Spread re-delays a little, so that jobs turned away together do not return together.
+    return { type: 'delay', at: now() + Math.ceil(ms * (1 + Math.random() * 0.2)), job: current };
+  }
+
+  async function process(current: DeliveryJob): Promise<JobOutcome> {
+    const delivery = await log.getDelivery(current.deliveryId);
+    // A job of an earlier budget (a replay or resend superseded it), or one already settled.
+    if (
+      delivery === undefined ||
+      delivery.generation !== current.generation ||
+      (delivery.status !== 'pending' && delivery.status !== 'retrying')
+    ) {
+      return { type: 'done' };
+    }
+    const record = await store.get(current.endpointId);
+    if (record === undefined) {
+      await finish(current, { status: 'canceled' });
+      return { type: 'done' };
+    }
+    // Kept, not dropped: enabling the endpoint queues it again.
+    if (record.disabled !== undefined) {
+      await finish(current, { status: 'held' });
+      return { type: 'done' };
+    }
+    const event = await log.getEvent(current.eventId);
+    if (event === undefined) {
+      await finish(current, { status: 'canceled', lastFailure: 'event-expired' });
+      return { type: 'done' };
+    }
+    const slot = limiter.tryAcquire(record.id, record, now());
+    if (!slot.ok) return delay(current, slot.retryInMs);
+    let result: AttemptResult;
+    try {
+      const breaker = breakerOf(record.id);
+      // An open circuit: wait for it without spending an attempt.
+      if (breaker !== undefined && !breaker.tryAcquire()) {
+        // Half-open with the probe out: look again soon, as the probe's success closes the
+        // circuit long before the breaker would give the probe up.
+        const at =
+          breaker.state === 'half-open'
+            ? Math.min(breaker.nextAttemptAt(), now() + HALF_OPEN_RECHECK_MS)
+            : breaker.nextAttemptAt();
+        return { type: 'delay', at: Math.max(at, now() + 1), job: current };
+      }
+      try {
+        const { body, headers } = build(event, record, current.version);
+        result = await send({
+          url: record.url,
+          body,
+          headers,
+          timeoutMs,
+          maxRetryAfterMs,
+          ...(guard === undefined ? {} : { guard }),
+          ...(options.maxResponseBytes === undefined
+            ? {}
+            : { maxResponseBytes: options.maxResponseBytes }),
+          now,
+        });
+      } catch (err) {
+        // Only the engine's own faults land here (the transport never throws): a probe is given back.
+        breaker?.record(false);
+        throw err;
+      }
+      breaker?.record(result.ok);
+    } finally {
+      limiter.release(record.id);
+    }
+    health?.record(record.id, result.ok);
+    const attempt: AttemptRecord = {
+      deliveryId: delivery.id,
+      eventId: event.id,
+      eventType: event.type,
+      endpointId: record.id,
+      ...(current.version === undefined ? {} : { version: current.version }),
+      generation: current.generation,
+      attempt: current.attempts + 1,
+      at: result.startedAt,
+      durationMs: result.durationMs,
+      ok: result.ok,
+      ...(result.status === undefined ? {} : { status: result.status }),
+      ...(result.failure === undefined ? {} : { failure: result.failure }),
+      ...(result.message === undefined ? {} : { message: result.message }),
+      ...(result.responseExcerpt === undefined ? {} : { responseExcerpt: result.responseExcerpt }),
+      ...(event.test === true ? { test: true } : {}),
+    };
+    await log.recordAttempt(attempt);
+    const counts = {
+      attempts: attempt.attempt,
+      ...(result.status === undefined ? {} : { lastStatus: result.status }),
+      ...(result.failure === undefined ? {} : { lastFailure: result.failure }),
+    };
+    if (result.ok) {
+      await settle(current, { status: 'delivered', ...counts }, true);
+      return { type: 'done' };
+    }
+    if (result.status === 410) {
+      // 410 Gone: the receiver says the endpoint is no more. Its events are held from now on.
+      await settle(current, { status: 'held', ...counts }, true);
+      await disableBy(record.id, 'gone', 'The endpoint answered 410 Gone.');
+      return { type: 'done' };
+    }
+    if (result.status !== undefined && FAST_FAILURE.has(result.status)) {
+      const dead = await settle(
+        current,
+        {
+          status: 'dead',
+          deadReason: 'fast-failure',
+          ...counts,
+        },
+        true,
+      );
+      if (dead !== undefined) {
+        logger.warn('restwell/webhooks: delivery refused by the receiver; not retried', {
+          deliveryId: dead.id,
+          endpointId: record.id,
+          status: result.status,
+        });
+        const notice = { delivery: dead, reason: 'fast-failure' as const, lastAttempt: attempt };
+        hook('onFastFailure', options.onFastFailure, {
+          ...notice,
+          endpoint: endpoints.view(record),
+        });
+        hook('onDeadLetter', options.onDeadLetter, notice);
+      }
+      return { type: 'done' };
+    }
+    const floor =
+      result.status !== undefined &&
+      RETRY_AFTER.has(result.status) &&
+      result.retryAfterMs !== undefined
+        ? Math.min(result.retryAfterMs, maxRetryAfterMs)
+        : undefined;
+    const wait = schedule.delayBefore(attempt.attempt + 1, floor);
+    if (wait === undefined) {
+      const dead = await settle(
+        current,
+        {
+          status: 'dead',
+          deadReason: 'exhausted',
+          ...counts,
+        },
+        true,
+      );
+      if (dead !== undefined) {
+        logger.warn('restwell/webhooks: delivery dead-lettered after its last attempt', {
+          deliveryId: dead.id,
+          endpointId: record.id,
+          attempts: attempt.attempt,
+        });
+        hook('onDeadLetter', options.onDeadLetter, {
+          delivery: dead,
+          reason: 'exhausted',
+          lastAttempt: attempt,
+        });
+      }
+      return { type: 'done' };
+    }
+    const at = now() + wait;
+    const retrying = await settle(
+      current,
+      { status: 'retrying', ...counts, nextAttemptAt: at },
+      true,
+    );
+    if (retrying === undefined) return { type: 'done' };
+    return { type: 'delay', at, job: { ...current, attempts: attempt.attempt } };
+  }
+
+  let sweepTimer: unknown;
+  function armSweep(): void {
+    sweepTimer = clock.setTimeout(async () => {
+      try {
+        health?.check();
+        await log.sweep(now());
+      } catch (err) {
+        logger.error('restwell/webhooks: the delivery log sweep failed', { err });
+      }
+      if (working) armSweep();
+    }, sweepIntervalMs);
+  }
+
+  return {
+    endpoints,
+    log,
+    queue,
+
+    async dispatch(input) {
+      if (closed) throw new WebhookDeliveryClosedError();
+      const event = createEvent(input, now);
+      await log.putEvent(event);
+      const stored = (await log.getEvent(event.id)) ?? event;
+      const deliveries: DispatchResult['deliveries'][number][] = [];
+      for (const record of await store.list()) {
+        if (!matchesFilters(stored.type, record.eventTypes)) continue;
+        for (const version of versionsOf(record))
+          deliveries.push(await queueDelivery(stored, record, version));
+      }
+      return { event: stored, deliveries };
+    },
+
+    startWorker(workerOptions = {}) {
+      if (closed) throw new WebhookDeliveryClosedError();
+      if (working) return;
+      const concurrency = workerOptions.concurrency ?? 32;
+      if (!Number.isSafeInteger(concurrency) || concurrency < 1)
+        invalidOption('webhooks', 'concurrency', 'a positive integer', concurrency);
+      working = true;
+      queue.process(process, { concurrency });
+      armSweep();
+    },
+
+    async stop() {
+      closed = true;
+      working = false;
+      if (sweepTimer !== undefined) clock.clearTimeout(sweepTimer);
+      await queue.close();
+    },
+
+    async resend(eventId, endpointId) {
+      if (closed) throw new WebhookDeliveryClosedError();
+      const event = await log.getEvent(eventId);
+      if (event === undefined) throw new WebhookEventNotFoundError(eventId);
+      const record = await endpoints.record(endpointId);
+      const out: DeliveryRecord[] = [];
+      for (const version of versionsOf(record)) {
+        const id = deliveryIdOf(eventId, record, version);
+        const existing = await log.getDelivery(id);
+        if (existing === undefined) {
+          await queueDelivery(event, record, version);
+          const created = await log.getDelivery(id);
+          if (created !== undefined) out.push(created);
+        } else {
+          out.push(await restart(existing, record));
+        }
+      }
+      return out;
+    },
+
+    async replay(filter = {}) {
+      if (closed) throw new WebhookDeliveryClosedError();
+      checkOptions('webhooks replay', filter, ['endpointId', 'types', 'from', 'to', 'eventIds']);
+      if (
+        filter.types !== undefined &&
+        (!Array.isArray(filter.types) || !filter.types.every(isEventType))
+      )
+        throw new ValidationError([
+          { pointer: '/types', detail: 'must be a list of event types', in: 'body' },
+        ]);
+      if (
+        filter.eventIds !== undefined &&
+        (!Array.isArray(filter.eventIds) || !filter.eventIds.every((i) => typeof i === 'string'))
+      )
+        throw new ValidationError([
+          { pointer: '/eventIds', detail: 'must be a list of event ids', in: 'body' },
+        ]);
+      if (filter.endpointId !== undefined) await endpoints.record(filter.endpointId);
+      const from = toMs(filter.from, 'from');
+      const to = toMs(filter.to, 'to');
+      const deliveryIds = await requeue({
+        status: 'dead',
+        ...(filter.endpointId === undefined ? {} : { endpointId: filter.endpointId }),
+        ...(filter.types === undefined ? {} : { types: filter.types }),
+        ...(filter.eventIds === undefined ? {} : { eventIds: filter.eventIds }),
+        ...(from === undefined ? {} : { from }),
+        ...(to === undefined ? {} : { to }),
+      });
+      return { replayed: deliveryIds.length, deliveryIds };
+    },
+
+    async sendTestEvent(endpointId, type = 'webhook.test') {
+      if (closed) throw new WebhookDeliveryClosedError();
+      if (!isEventType(type))
+        throw new ValidationError([
+          { pointer: '/type', detail: 'must be an event type', in: 'body' },
+        ]);
+      const record = await endpoints.record(endpointId);
+      const view = endpoints.view(record);
+      const data =
+        options.testEventData?.(type, view) ??
+        ({
+          test: true,
+          message: `A test event of type ${type}; it describes no real data.`,
+        } as const);
+      const event: WebhookEvent = {
+        ...createEvent({ id: generateId('evt_test'), type, data }, now),
+        test: true,
+      };
+      await log.putEvent(event);
+      const deliveries = [];
+      for (const version of versionsOf(record))
+        deliveries.push(await queueDelivery(event, record, version));
+      return { event, deliveries };
+    },
+
+    async stats(endpointId, statsOptions = {}) {
+      const windowMs = statsOptions.windowMs ?? 24 * HOUR;
+      if (!Number.isSafeInteger(windowMs) || windowMs <= 0)
+        throw new ValidationError([
+          { pointer: '/windowMs', detail: 'must be a positive integer of ms', in: 'query' },
+        ]);
+      await endpoints.record(endpointId);
+      const s = await log.endpointStats(endpointId, now() - windowMs);
+      return {
+        endpointId,
+        windowMs,
+        attempts: s.attempts,
+        succeeded: s.succeeded,
+        ...(s.attempts === 0 ? {} : { successRate: s.succeeded / s.attempts }),
+        ...(s.p50Ms === undefined ? {} : { p50Ms: s.p50Ms }),
+        ...(s.p99Ms === undefined ? {} : { p99Ms: s.p99Ms }),
+        breaker: breakers.get(endpointId)?.state ?? 'closed',
+        dlq: s.dead,
+        held: s.held,
+        pending: s.pending,
+        health: health?.state(endpointId) ?? { attempts: 0, failures: 0, failureRatio: undefined },
+      };
+    },
+  };
+}
