@@ -150,6 +150,15 @@ export interface ProblemCodes {
   'webhook-in-flight': true;
   'webhook-body-consumed': true;
   'webhook-queue-full': true;
+  // webhooks: delivery
+  /** An endpoint URL the SSRF guard refuses: not http(s), userinfo, or a host that is not public (422). */
+  'webhook-url-refused': true;
+  /** No webhook endpoint has this id (404). */
+  'webhook-endpoint-not-found': true;
+  /** No dispatched event has this id (404). */
+  'webhook-event-not-found': true;
+  /** The delivery engine is stopped and takes no more work (503). */
+  'webhook-delivery-closed': true;
 }
 
 /**

@@ -129,3 +129,5 @@ export type {
   WebhookPayload,
   WebhookVerifier,
 } from './verify.js';
+// Part 2: reliable delivery (docs/webhook-delivery.md).
+export * from './delivery/exports.js';

@@ -4,7 +4,7 @@ import * as security from '../../src/security/index.js';
 import * as webhooks from '../../src/webhooks/index.js';
 
 describe('restwell/webhooks', () => {
-  it('exports the signers, verifiers, receiver, ledger, queue, ordering helpers and errors', () => {
+  it('exports the signers, verifiers, receiver, ledger, queue, ordering helpers, errors and the delivery engine', () => {
     expect(Object.keys(webhooks).sort()).toEqual(
       [
         'EventOrder',
@@ -38,6 +38,42 @@ describe('restwell/webhooks', () => {
         'webhookOf',
         'webhookReceiver',
         'withWebhookEvent',
+        // Part 2: delivery.
+        'CircuitBreaker',
+        'DEFAULT_BACKOFF_FACTOR',
+        'DEFAULT_JITTER',
+        'DEFAULT_MAX_ATTEMPTS',
+        'DEFAULT_MAX_DELAY_MS',
+        'DEFAULT_RETENTION_MS',
+        'DEFAULT_RETRY_DELAYS_MS',
+        'DEFAULT_ROTATION_OVERLAP_MS',
+        'EndpointHealth',
+        'MemoryDeliveryLog',
+        'MemoryDeliveryQueue',
+        'MemoryEndpointStore',
+        'WebhookDeliveryClosedError',
+        'WebhookEndpointNotFoundError',
+        'WebhookEndpoints',
+        'WebhookEventNotFoundError',
+        'WebhookUrlRefusedError',
+        'classifyAddress',
+        'createEvent',
+        'deliveryIdOf',
+        'eventEnvelope',
+        'generateId',
+        'isEventFilter',
+        'isEventType',
+        'manualClock',
+        'matchesFilters',
+        'memoryEndpointLimiter',
+        'memorySequencer',
+        'parseHttpDate',
+        'parseRetryAfter',
+        'retrySchedule',
+        'sendAttempt',
+        'ssrfGuard',
+        'systemClock',
+        'webhookDelivery',
       ].sort(),
     );
   });

@@ -6,15 +6,6 @@
  */
 import { RestwellError } from '../../core/errors.js';
 
-// Registered here until the core's ProblemCodes lists the delivery codes
-// itself; declaration merging makes the code a RestwellErrorCode everywhere.
-declare module '../../core/errors.js' {
-  interface ProblemCodes {
-    /** An endpoint URL the SSRF guard refuses: not http(s), userinfo, or a host that is not public (422). */
-    'webhook-url-refused': true;
-  }
-}
-
 /**
  * Why an endpoint URL was refused:
  * - `invalid-url`: not an absolute URL, or longer than 2,048 characters;

@@ -7,14 +7,6 @@
  */
 import { RestwellError } from '../../core/errors.js';
 
-declare module '../../core/errors.js' {
-  interface ProblemCodes {
-    'webhook-endpoint-not-found': true;
-    'webhook-event-not-found': true;
-    'webhook-delivery-closed': true;
-  }
-}
-
 /** 404: no endpoint has this id. */
 export class WebhookEndpointNotFoundError extends RestwellError {
   override readonly name = 'WebhookEndpointNotFoundError';

@@ -28,7 +28,7 @@ it('docs/webhook-delivery.md has TypeScript snippets that compile with their own
     const paths: Record<string, string[]> = Object.fromEntries(
       packageEntries().map((e) => [e.specifier, [join(root, e.source)]]),
     );
-    paths['restwell/webhooks'] = [join(root, 'src', 'webhooks', 'delivery', 'index.ts')];
+    paths['restwell/webhooks'] = [join(root, 'src', 'webhooks', 'index.ts')];
     writeFileSync(
       join(dir, 'tsconfig.json'),
       JSON.stringify({
