@@ -2,28 +2,64 @@
  * The example's audit log: every write (POST, PUT, PATCH, DELETE) recorded
  * after its response, hash-chained, to stdout as JSON lines, or to a Redis
  * stream when the example runs on Redis (one chain shared by every process).
- * The chain key comes from AUDIT_KEY; without it a key is drawn at start and
- * printed, which is fine for a demo (a real deployment keeps the key in its
- * secret store, apart from the log, since whoever holds it can rewrite the chain).
+ *
+ * - The chain key comes from AUDIT_KEY; without it a key is drawn at start and
+ *   printed, which is fine for a demo (a real deployment keeps the key in its
+ *   secret store, apart from the log, since whoever holds it can rewrite the chain).
+ * - Checkpoints, signed with ed25519 (AUDIT_SIGNING_KEY, a PKCS#8 PEM; drawn at
+ *   start when unset, its public key printed), go to stderr: somewhere other than
+ *   the log, so that removing the log's newest records shows. A real deployment
+ *   sends them to another store (a bucket, another team's system).
+ * - On stdout each run is a chain of its own, named after its start
+ *   (`example-api-<time>`), so that two runs' lines in one file never read as a
+ *   rewritten chain. On Redis every run and process appends to one chain,
+ *   `example-api`.
  */
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { type AuditMiddleware, audit, redisStreamSink, streamSink } from 'restwell/audit';
 import type { ExampleStores } from './stores.js';
 
 export function createAuditLog(
   stores: Pick<ExampleStores, 'redis'>,
   env: NodeJS.ProcessEnv = process.env,
+  out: { records: NodeJS.WritableStream; checkpoints: NodeJS.WritableStream } = {
+    records: process.stdout,
+    checkpoints: process.stderr,
+  },
 ): AuditMiddleware {
   let key = env.AUDIT_KEY;
   if (key === undefined || key === '') {
     key = randomBytes(32).toString('base64url');
     console.error(`restwell example: AUDIT_KEY is not set; this run's audit chain key is ${key}`);
   }
+  const privateKey = env.AUDIT_SIGNING_KEY
+    ? createPrivateKey(env.AUDIT_SIGNING_KEY)
+    : generateKeyPairSync('ed25519').privateKey;
+  if (!env.AUDIT_SIGNING_KEY) {
+    const publicKey = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' });
+    console.error(
+      `restwell example: AUDIT_SIGNING_KEY is not set; this run signs audit checkpoints with a key drawn at start, whose public key is\n${publicKey}`,
+    );
+  }
   const sink =
     stores.redis === undefined
-      ? streamSink(process.stdout)
+      ? streamSink(out.records)
       : redisStreamSink(stores.redis, {
           prefix: `${env.REDIS_PREFIX ?? 'restwell-example:'}audit:`,
         });
-  return audit({ sink, key, log: 'example-api' });
+  const log =
+    stores.redis === undefined
+      ? `example-api-${new Date().toISOString().replace(/[:.]/g, '-')}`
+      : 'example-api';
+  return audit({
+    sink,
+    key,
+    log,
+    checkpoints: {
+      privateKey,
+      write: (checkpoint) => void out.checkpoints.write(`${JSON.stringify(checkpoint)}\n`),
+      everyRecords: 100,
+      everyMs: 60_000,
+    },
+  });
 }
