@@ -475,6 +475,13 @@ function send(
         err instanceof WebhookUrlRefusedError ? (err.detail ?? err.message) : err.message;
       fail(failure, message);
     });
+    // A 101 (the receiver switching protocols) is no answer to a POST of a webhook: without
+    // this listener Node keeps the socket and the attempt would wait for its deadline.
+    req.on('upgrade', (res, socket) => {
+      status = res.statusCode;
+      socket.destroy();
+      fail('http-status', `HTTP ${status ?? 101}: a switch of protocols is not a webhook answer`);
+    });
     req.on('response', (res) => {
       status = res.statusCode;
       if (status === 429 || status === 503) {

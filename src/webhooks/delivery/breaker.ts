@@ -207,6 +207,17 @@ export class CircuitBreaker {
   }
 
   /**
+   * Gives back a `tryAcquire()` whose attempt says nothing about the receiver:
+   * it never went (the sender's own fault) or was aborted (a shutdown).
+   * Nothing is counted, and a probe it took may go again; counting it as a
+   * failure would open the circuit on the receiver's account.
+   */
+  release(): void {
+    this.#refresh(this.#now());
+    if (this.#state === 'half-open' && this.#probesInFlight > 0) this.#probesInFlight--;
+  }
+
+  /**
    * When the next attempt may be tried, in epoch ms, to reschedule the
    * events that wait: 0 when closed; when open, the end of the open period;
    * when half-open, now if a probe may go, else when the probe out is given up.

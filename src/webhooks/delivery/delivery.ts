@@ -28,6 +28,7 @@ import {
 } from './endpoints.js';
 import {
   createEvent,
+  DEFAULT_MAX_EVENT_BYTES,
   type EventInput,
   eventEnvelope,
   generateId,
@@ -117,8 +118,13 @@ export interface WebhookDeliveryOptions {
   maxRetryAfterMs?: number;
   /** Hard limit of one attempt, connect and response. @default 5000 */
   timeoutMs?: number;
-  /** Most bytes of a response body kept as the excerpt. @default the transport's */
+  /** Most bytes of a response body kept as the excerpt (0 to 1 MiB). @default 2048 */
   maxResponseBytes?: number;
+  /**
+   * Most bytes of an event's `data` as JSON; `dispatch()` refuses a larger
+   * one with a 400. It is stored once and sent on every attempt. @default 1 MiB
+   */
+  maxEventBytes?: number;
   /** Per-endpoint circuit breakers; `false` for none. @default 50% failures over 60 s, 10 attempts at least, open 30 s */
   breaker?: Omit<CircuitBreakerOptions, 'now' | 'onStateChange'> | false;
   /** Alerts and auto-disable of failing endpoints; `false` for none. @default 90% over an hour, 20 attempts at least, disabled 24 h after */
@@ -194,8 +200,15 @@ export interface WebhookDelivery {
   dispatch<T>(event: EventInput<T>): Promise<DispatchResult>;
   /** Starts the worker in this process: at most `concurrency` attempts in flight in all. */
   startWorker(options?: { concurrency?: number }): void;
-  /** Stops taking jobs, waits for the attempts in flight, closes the queue; `dispatch` then refuses. */
-  stop(): Promise<void>;
+  /**
+   * Stops taking jobs, waits for the attempts in flight (each ends within
+   * `timeoutMs`), closes the queue; `dispatch` then refuses. With `abort: true`
+   * the attempts in flight are aborted instead of awaited: each is logged as
+   * `aborted`, spends nothing of its retry budget, counts against neither the
+   * breaker nor the health of its endpoint, and its job stays queued (on a
+   * durable queue; the memory queue ends with the process).
+   */
+  stop(options?: { abort?: boolean }): Promise<void>;
   /** Delivers the event to the endpoint again, with a fresh retry budget, whatever happened before. */
   resend(eventId: string, endpointId: string): Promise<DeliveryRecord[]>;
   /** Re-queues the dead letters the filter selects, each with a fresh retry budget. */
@@ -223,6 +236,7 @@ const OPTIONS = [
   'maxRetryAfterMs',
   'timeoutMs',
   'maxResponseBytes',
+  'maxEventBytes',
   'breaker',
   'health',
   'limiter',
@@ -266,6 +280,28 @@ function versionsOf(endpoint: EndpointRecord): readonly (string | undefined)[] {
   return endpoint.versions.length === 0 ? [undefined] : endpoint.versions;
 }
 
+/** An integer option from `min` to `max`, or its default; a TypeError naming it otherwise. */
+function numberOption(
+  option: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+  max: number = Number.MAX_SAFE_INTEGER,
+): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || (value as number) < min || (value as number) > max)
+    invalidOption('webhooks', option, `an integer from ${min} to ${max}`, value);
+  return value as number;
+}
+
+/** A header name option (RFC 9110 §5.1: a token), or its default. */
+function headerName(option: string, value: unknown, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/.test(value))
+    invalidOption('webhooks', option, 'a header name', value);
+  return value;
+}
+
 function toMs(value: number | Date | undefined, option: string): number | undefined {
   if (value === undefined) return undefined;
   const ms = value instanceof Date ? value.getTime() : value;
@@ -305,15 +341,32 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
   const schedule = options.schedule ?? retrySchedule();
   const limiter = options.limiter ?? memoryEndpointLimiter();
   const versions = options.versions;
-  const versionHeader = options.versionHeader ?? 'Api-Version';
+  const versionHeader = headerName('versionHeader', options.versionHeader, 'Api-Version');
   const signing = options.signing ?? 'hmac';
   if (signing !== 'hmac' && signing !== 'standard-webhooks')
     invalidOption('webhooks', 'signing', "'hmac' or 'standard-webhooks'", signing);
-  const signatureHeader = options.signatureHeader ?? 'X-Signature';
-  const maxRetryAfterMs = options.maxRetryAfterMs ?? 24 * HOUR;
-  const timeoutMs = options.timeoutMs ?? 5000;
+  // Checked here, loudly: a bad value left to the transport would fail every attempt as the
+  // receiver's fault, and the breaker and health would disable sound endpoints for it.
+  const signatureHeader = headerName('signatureHeader', options.signatureHeader, 'X-Signature');
+  const maxRetryAfterMs = numberOption('maxRetryAfterMs', options.maxRetryAfterMs, 24 * HOUR, 0);
+  const timeoutMs = numberOption('timeoutMs', options.timeoutMs, 5000, 1, 10 * 60_000);
+  const maxResponseBytes = numberOption(
+    'maxResponseBytes',
+    options.maxResponseBytes,
+    2048,
+    0,
+    1024 * 1024,
+  );
+  const maxEventBytes = numberOption(
+    'maxEventBytes',
+    options.maxEventBytes,
+    DEFAULT_MAX_EVENT_BYTES,
+    1,
+  );
   const userAgent = options.userAgent ?? 'restwell-webhooks';
-  const sweepIntervalMs = options.sweepIntervalMs ?? HOUR;
+  if (typeof userAgent !== 'string' || !/^[\x21-\x7e][\x20-\x7e]{0,199}$/.test(userAgent))
+    invalidOption('webhooks', 'userAgent', 'printable ASCII of at most 200 characters', userAgent);
+  const sweepIntervalMs = numberOption('sweepIntervalMs', options.sweepIntervalMs, HOUR, 1000);
   const send = options.send ?? sendAttempt;
   const guard = options.guard === false ? undefined : options.guard;
 
@@ -371,6 +424,8 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
     return breaker;
   }
 
+  const healthTimers = new Set<unknown>();
+  const shutdown = new AbortController();
   const health =
     options.health === false
       ? undefined
@@ -378,6 +433,18 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
           now,
           onAlert(alert) {
             logger.warn('restwell/webhooks: endpoint failing most deliveries', { ...alert });
+            // Disabled when its time comes, not at the next sweep (up to sweepIntervalMs late)
+            // nor at its next attempt, which an open breaker or a quiet endpoint may not make.
+            if (alert.disableAt !== undefined) {
+              const timer = clock.setTimeout(
+                () => {
+                  healthTimers.delete(timer);
+                  health?.check();
+                },
+                Math.max(0, alert.disableAt - now()),
+              );
+              healthTimers.add(timer);
+            }
             hook('onAlert', options.onAlert, alert);
           },
           onRecover(endpointId) {
@@ -397,6 +464,9 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
     alert?: EndpointHealthAlert,
   ): Promise<void> {
     try {
+      // Already disabled (by its owner, or by another attempt's 410 in flight): keep that
+      // reason, and tell the hooks once.
+      if ((await store.get(endpointId))?.disabled !== undefined) return;
       const endpoint = await endpoints.disable(endpointId, reason, by);
       logger.warn('restwell/webhooks: endpoint disabled', { endpointId, by, reason });
       hook('onDisable', options.onDisable, {
@@ -487,6 +557,9 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
       inserted ? status === 'pending' : current?.status === 'pending' && current.generation === 0
     ) {
       await queue.add(job(id, event.id, record.id, version, 0));
+    } else if (inserted) {
+      const held = await log.getDelivery(id);
+      if (held !== undefined) await unlessEnabledMeanwhile(held);
     }
     return {
       id,
@@ -600,6 +673,65 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
     return settle(current, change, false);
   }
 
+  /** A payload that could not be built: dead-lettered at once, with the error in the log. */
+  async function payloadFailure(
+    current: DeliveryJob,
+    delivery: DeliveryRecord,
+    event: WebhookEvent,
+    record: EndpointRecord,
+    err: unknown,
+  ): Promise<JobOutcome> {
+    const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    const attempt: AttemptRecord = {
+      deliveryId: delivery.id,
+      eventId: event.id,
+      eventType: event.type,
+      endpointId: record.id,
+      ...(current.version === undefined ? {} : { version: current.version }),
+      generation: current.generation,
+      attempt: current.attempts + 1,
+      at: now(),
+      durationMs: 0,
+      ok: false,
+      failure: 'payload',
+      message:
+        text.length > 300
+          ? `the payload could not be built: ${text.slice(0, 300)}…`
+          : `the payload could not be built: ${text}`,
+      ...(event.test === true ? { test: true } : {}),
+    };
+    await log.recordAttempt(attempt);
+    const dead = await settle(
+      current,
+      { status: 'dead', deadReason: 'payload', attempts: attempt.attempt, lastFailure: 'payload' },
+      true,
+    );
+    if (dead !== undefined) {
+      logger.error('restwell/webhooks: a delivery payload could not be built; dead-lettered', {
+        deliveryId: dead.id,
+        endpointId: record.id,
+        ...(current.version === undefined ? {} : { version: current.version }),
+        err,
+      });
+      hook('onDeadLetter', options.onDeadLetter, {
+        delivery: dead,
+        reason: 'payload',
+        lastAttempt: attempt,
+      });
+    }
+    return { type: 'done' };
+  }
+
+  /**
+   * A delivery just held for a disabled endpoint: `enable()` may have run
+   * between reading the endpoint and holding it, re-queuing the held
+   * deliveries it found, which this one was not yet. Look again.
+   */
+  async function unlessEnabledMeanwhile(held: DeliveryRecord): Promise<void> {
+    const again = await store.get(held.endpointId);
+    if (again !== undefined && again.disabled === undefined) await restart(held, again);
+  }
+
   function delay(current: DeliveryJob, ms: number): JobOutcome {
     // Spread re-delays a little, so that jobs turned away together do not return together.
     return { type: 'delay', at: now() + Math.ceil(ms * (1 + Math.random() * 0.2)), job: current };
@@ -622,7 +754,8 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
     }
     // Kept, not dropped: enabling the endpoint queues it again.
     if (record.disabled !== undefined) {
-      await finish(current, { status: 'held' });
+      const held = await finish(current, { status: 'held' });
+      if (held !== undefined) await unlessEnabledMeanwhile(held);
       return { type: 'done' };
     }
     const event = await log.getEvent(current.eventId);
@@ -633,6 +766,7 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
     const slot = limiter.tryAcquire(record.id, record, now());
     if (!slot.ok) return delay(current, slot.retryInMs);
     let result: AttemptResult;
+    let unbuilt: { readonly err: unknown } | undefined;
     try {
       const breaker = breakerOf(record.id);
       // An open circuit: wait for it without spending an attempt.
@@ -645,30 +779,45 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
             : breaker.nextAttemptAt();
         return { type: 'delay', at: Math.max(at, now() + 1), job: current };
       }
+      let built: { body: string; headers: Record<string, string> } | undefined;
       try {
-        const { body, headers } = build(event, record, current.version);
-        result = await send({
-          url: record.url,
-          body,
-          headers,
-          timeoutMs,
-          maxRetryAfterMs,
-          ...(guard === undefined ? {} : { guard }),
-          ...(options.maxResponseBytes === undefined
-            ? {}
-            : { maxResponseBytes: options.maxResponseBytes }),
-          now,
-        });
+        built = build(event, record, current.version);
       } catch (err) {
-        // Only the engine's own faults land here (the transport never throws): a probe is given back.
-        breaker?.record(false);
-        throw err;
+        // The sender's own fault (a migration that throws, a version no longer served):
+        // nothing was sent, so the breaker counts nothing, and no retry would mend it.
+        breaker?.release();
+        unbuilt = { err };
       }
-      breaker?.record(result.ok);
+      if (built === undefined) {
+        result = { ok: false, startedAt: now(), durationMs: 0 };
+      } else {
+        try {
+          result = await send({
+            url: record.url,
+            body: built.body,
+            headers: built.headers,
+            timeoutMs,
+            maxRetryAfterMs,
+            maxResponseBytes,
+            ...(guard === undefined ? {} : { guard }),
+            signal: shutdown.signal,
+            now,
+          });
+        } catch (err) {
+          // Only the engine's own faults land here (the transport never throws): a probe is
+          // given back, and nothing is counted against the receiver.
+          breaker?.release();
+          throw err;
+        }
+        // An attempt aborted by stop() says nothing about the receiver.
+        if (result.failure === 'aborted') breaker?.release();
+        else breaker?.record(result.ok);
+      }
     } finally {
       limiter.release(record.id);
     }
-    health?.record(record.id, result.ok);
+    if (unbuilt !== undefined) return payloadFailure(current, delivery, event, record, unbuilt.err);
+    if (result.failure !== 'aborted') health?.record(record.id, result.ok);
     const attempt: AttemptRecord = {
       deliveryId: delivery.id,
       eventId: event.id,
@@ -687,6 +836,11 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
       ...(event.test === true ? { test: true } : {}),
     };
     await log.recordAttempt(attempt);
+    if (result.failure === 'aborted') {
+      // Logged, as the request may have reached the receiver, but not spent: the job runs
+      // again with the same budget when a worker takes it.
+      return { type: 'delay', at: now(), job: current };
+    }
     const counts = {
       attempts: attempt.attempt,
       ...(result.status === undefined ? {} : { lastStatus: result.status }),
@@ -788,7 +942,7 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
 
     async dispatch(input) {
       if (closed) throw new WebhookDeliveryClosedError();
-      const event = createEvent(input, now);
+      const event = createEvent(input, now, maxEventBytes);
       await log.putEvent(event);
       const stored = (await log.getEvent(event.id)) ?? event;
       const deliveries: DispatchResult['deliveries'][number][] = [];
@@ -811,11 +965,17 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
       armSweep();
     },
 
-    async stop() {
+    async stop(stopOptions = {}) {
+      checkOptions('webhooks stop', stopOptions, ['abort']);
       closed = true;
       working = false;
       if (sweepTimer !== undefined) clock.clearTimeout(sweepTimer);
-      await queue.close();
+      for (const timer of healthTimers) clock.clearTimeout(timer);
+      healthTimers.clear();
+      // The queue stops taking jobs first, so that only the attempts in flight are aborted.
+      const closing = queue.close();
+      if (stopOptions.abort === true) shutdown.abort();
+      await closing;
     },
 
     async resend(eventId, endpointId) {
@@ -884,7 +1044,7 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
           message: `A test event of type ${type}; it describes no real data.`,
         } as const);
       const event: WebhookEvent = {
-        ...createEvent({ id: generateId('evt_test'), type, data }, now),
+        ...createEvent({ id: generateId('evt_test'), type, data }, now, maxEventBytes),
         test: true,
       };
       await log.putEvent(event);

@@ -384,7 +384,11 @@ export class WebhookEndpoints {
       if (typeof url === 'string') out.url = url;
       else issue('/url', url.problem);
     }
-    if (creating && input.id !== undefined && !ID_PATTERN.test(String(input.id))) {
+    if (
+      creating &&
+      input.id !== undefined &&
+      (typeof input.id !== 'string' || !ID_PATTERN.test(input.id))
+    ) {
       issue('/id', 'must be 1 to 100 characters of A-Z, a-z, 0-9, "_" and "-"');
     }
     if (input.description !== undefined) {
@@ -484,5 +488,7 @@ function checkUrl(value: unknown, allowHttp: boolean): string | { problem: strin
   if (url.username !== '' || url.password !== '')
     return { problem: 'must not carry a user name or password' };
   if (url.hash !== '') return { problem: 'must not have a fragment' };
+  // Port 0 is no port: nothing can listen on it (the URL parser accepts it).
+  if (url.port === '0') return { problem: 'must have a port from 1 to 65535' };
   return url.href;
 }

@@ -59,6 +59,9 @@ export const ID_PATTERN = /^[A-Za-z0-9_-]{1,100}$/;
 /** Event types and filter segments. */
 const TYPE_SEGMENT = /^[a-z0-9_-]+$/;
 const MAX_TYPE_LENGTH = 200;
+const MAX_TIME_MS = 8.64e15;
+/** The default bound of an event's `data`, as JSON in UTF-8. */
+export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 
@@ -100,7 +103,8 @@ export function matchesFilters(type: string, filters: readonly string[]): boolea
 function toIso(value: Date | number | string, issues: ValidationIssue[]): string {
   const ms =
     value instanceof Date ? value.getTime() : typeof value === 'number' ? value : Date.parse(value);
-  if (!Number.isFinite(ms)) {
+  // ±8.64e15 ms is the range of a Date (ECMA-262 §21.4.1.1): past it toISOString throws.
+  if (!Number.isFinite(ms) || Math.abs(ms) > MAX_TIME_MS) {
     issues.push({ pointer: '/createdAt', detail: 'must be a date', in: 'body' });
     return '';
   }
@@ -110,9 +114,14 @@ function toIso(value: Date | number | string, issues: ValidationIssue[]): string
 /**
  * Checks an event and completes it: an id when absent, `createdAt` from the
  * clock. Every problem at once, as a 400 `ValidationError`; `data` must be
- * JSON (it is stored and queued as JSON), which is checked by serializing it.
+ * JSON (it is stored and queued as JSON), which is checked by serializing it,
+ * of at most `maxDataBytes` bytes.
  */
-export function createEvent<T>(input: EventInput<T>, now: () => number): WebhookEvent<T> {
+export function createEvent<T>(
+  input: EventInput<T>,
+  now: () => number,
+  maxDataBytes: number = DEFAULT_MAX_EVENT_BYTES,
+): WebhookEvent<T> {
   const issues: ValidationIssue[] = [];
   if (input === null || typeof input !== 'object') {
     throw new ValidationError([{ pointer: '', detail: 'must be an event object', in: 'body' }]);
@@ -162,9 +171,22 @@ export function createEvent<T>(input: EventInput<T>, now: () => number): Webhook
   try {
     const text = JSON.stringify(input.data);
     if (text === undefined) throw new TypeError('not JSON');
-    data = JSON.parse(text) as T;
+    // Bounded: the event is stored, and sent on every attempt of every endpoint.
+    if (text.length > maxDataBytes || Buffer.byteLength(text, 'utf8') > maxDataBytes) {
+      issues.push({
+        pointer: '/data',
+        detail: `must be at most ${maxDataBytes} bytes as JSON`,
+        in: 'body',
+      });
+    } else {
+      data = JSON.parse(text) as T;
+    }
   } catch {
-    issues.push({ pointer: '/data', detail: 'must be JSON data', in: 'body' });
+    issues.push({
+      pointer: '/data',
+      detail: 'must be JSON data (no BigInt, no cycles, no functions)',
+      in: 'body',
+    });
   }
   if (issues.length > 0) throw new ValidationError(issues);
   return {

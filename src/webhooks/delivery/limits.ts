@@ -52,7 +52,10 @@ export function memoryEndpointLimiter(options: { busyRetryMs?: number } = {}): E
       if (state.inFlight >= limits.concurrency) return { ok: false, retryInMs: busyRetryMs };
       const rate = limits.rateLimitPerSecond;
       if (rate !== undefined) {
-        state.tokens = Math.min(rate, state.tokens + ((now - state.refilledAt) * rate) / 1000);
+        // A clock set back (NTP, a VM resumed) refills nothing rather than draining the
+        // bucket: a negative elapsed time would stall the endpoint for as long as the jump.
+        const elapsed = Math.max(0, now - state.refilledAt);
+        state.tokens = Math.min(rate, state.tokens + (elapsed * rate) / 1000);
         state.refilledAt = now;
         if (state.tokens < 1) {
           return { ok: false, retryInMs: Math.ceil(((1 - state.tokens) * 1000) / rate) };

@@ -30,8 +30,14 @@ export type DeliveryStatus =
   /** its endpoint was deleted */
   | 'canceled';
 
-/** Why a delivery is dead. */
-export type DeadReason = 'exhausted' | 'fast-failure';
+/**
+ * Why a delivery is dead: its retries ran out (`exhausted`), the receiver
+ * refused it with 400, 401 or 403 (`fast-failure`), or its payload could not
+ * be built for the endpoint (`payload`: a version migration threw, the pinned
+ * version is no longer served, the shaped payload is not JSON), which no
+ * retry mends; replay it once the cause is fixed.
+ */
+export type DeadReason = 'exhausted' | 'fast-failure' | 'payload';
 
 /** One delivery's state. JSON-serializable. */
 export interface DeliveryRecord {

@@ -405,7 +405,8 @@ export function ssrfGuard(policy: SsrfPolicy = {}): SsrfGuard {
     if (parsed.username !== '' || parsed.password !== '')
       throw new WebhookUrlRefusedError('credentials');
     const host = hostOf(parsed);
-    if (host === '') throw new WebhookUrlRefusedError('invalid-url');
+    // Port 0 is accepted by the URL parser but reaches nothing.
+    if (host === '' || parsed.port === '0') throw new WebhookUrlRefusedError('invalid-url');
     if (isIP(host) !== 0) checkAddress(host);
     return parsed;
   }
