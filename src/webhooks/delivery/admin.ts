@@ -263,36 +263,34 @@ export function webhookAdmin(
   }
 
   /** A page of the log as a list: `Link` header, body links, `nextCursor`. */
-  function listReply<T, V>(
+  async function listReply<T, V>(
     ctx: Context,
     page: LogPage<T>,
     limit: number,
     view: (item: T) => V | Promise<V>,
   ): Promise<void> {
-    return (async () => {
-      const query = ctx.request.query;
-      const first = pageHref(ctx, baseUrl, withParams(query, { cursor: undefined }));
-      const next =
-        page.nextCursor === undefined
-          ? undefined
-          : pageHref(ctx, baseUrl, withParams(query, { cursor: page.nextCursor }));
-      writeLinkHeader(ctx, { first, ...(next === undefined ? {} : { next }) });
-      const data: V[] = [];
-      for (const item of page.items) data.push(await view(item));
-      reply(ctx, 200, {
-        data,
-        pagination: {
-          limit,
-          hasNext: page.nextCursor !== undefined,
-          nextCursor: page.nextCursor ?? null,
-        },
-        links: {
-          self: pageHref(ctx, baseUrl, query),
-          first,
-          ...(next === undefined ? {} : { next }),
-        },
-      });
-    })();
+    const query = ctx.request.query;
+    const first = pageHref(ctx, baseUrl, withParams(query, { cursor: undefined }));
+    const next =
+      page.nextCursor === undefined
+        ? undefined
+        : pageHref(ctx, baseUrl, withParams(query, { cursor: page.nextCursor }));
+    writeLinkHeader(ctx, { first, ...(next === undefined ? {} : { next }) });
+    const data: V[] = [];
+    for (const item of page.items) data.push(await view(item));
+    reply(ctx, 200, {
+      data,
+      pagination: {
+        limit,
+        hasNext: page.nextCursor !== undefined,
+        nextCursor: page.nextCursor ?? null,
+      },
+      links: {
+        self: pageHref(ctx, baseUrl, query),
+        first,
+        ...(next === undefined ? {} : { next }),
+      },
+    });
   }
 
   // ---- endpoints --------------------------------------------------------------------------
