@@ -159,6 +159,8 @@ export interface ProblemCodes {
   'webhook-event-not-found': true;
   /** The delivery engine is stopped and takes no more work (503). */
   'webhook-delivery-closed': true;
+  /** No delivery of this id to this endpoint is kept (404). */
+  'webhook-delivery-not-found': true;
 }
 
 /**

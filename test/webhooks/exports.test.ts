@@ -52,6 +52,7 @@ describe('restwell/webhooks', () => {
         'MemoryDeliveryQueue',
         'MemoryEndpointStore',
         'WebhookDeliveryClosedError',
+        'WebhookDeliveryNotFoundError',
         'WebhookEndpointNotFoundError',
         'WebhookEndpoints',
         'WebhookEventNotFoundError',
@@ -73,6 +74,7 @@ describe('restwell/webhooks', () => {
         'sendAttempt',
         'ssrfGuard',
         'systemClock',
+        'webhookAdmin',
         'webhookDelivery',
       ].sort(),
     );

@@ -75,13 +75,6 @@ import { ID_PATTERN, isEventType } from './events.js';
 import type { LogPage } from './log.js';
 import { WebhookEndpointNotFoundError, WebhookEventNotFoundError } from './problems.js';
 
-declare module '../../core/errors.js' {
-  interface ProblemCodes {
-    /** No delivery of this id to this endpoint is kept (404). */
-    'webhook-delivery-not-found': true;
-  }
-}
-
 /** Options of {@link webhookAdmin}. */
 export interface WebhookAdminOptions {
   /** Where the API answers; requests elsewhere pass on. @default '/v1/webhook-endpoints' */

@@ -147,3 +147,4 @@ export {
   type SsrfPolicy,
   ssrfGuard,
 } from './ssrf.js';
+export { type WebhookAdminOptions, WebhookDeliveryNotFoundError, webhookAdmin } from './admin.js';
