@@ -39,6 +39,13 @@ describe('restwell/webhooks', () => {
         'webhookReceiver',
         'withWebhookEvent',
         // Part 2: delivery.
+        'writeOutboxEvent',
+        'webhookDeliveryTableSql',
+        'startOutboxRelay',
+        'migrateWebhookDelivery',
+        'PostgresEndpointStore',
+        'PostgresDeliveryLog',
+        'OutboxRelay',
         'CircuitBreaker',
         'DEFAULT_BACKOFF_FACTOR',
         'DEFAULT_JITTER',

@@ -148,3 +148,17 @@ export {
   ssrfGuard,
 } from './ssrf.js';
 export { type WebhookAdminOptions, WebhookDeliveryNotFoundError, webhookAdmin } from './admin.js';
+export {
+  migrateWebhookDelivery,
+  type WebhookDeliveryTablesOptions,
+  webhookDeliveryTableSql,
+} from './postgres-schema.js';
+export { PostgresDeliveryLog, type PostgresDeliveryLogOptions } from './postgres-log.js';
+export { PostgresEndpointStore, type PostgresEndpointStoreOptions } from './postgres-endpoints.js';
+export {
+  OutboxRelay,
+  type OutboxRelayOptions,
+  startOutboxRelay,
+  type WriteOutboxEventOptions,
+  writeOutboxEvent,
+} from './outbox.js';

@@ -1,0 +1,368 @@
+/**
+ * The transactional outbox: an event is dispatched if and only if the
+ * application's business write commits.
+ *
+ * 1. {@link writeOutboxEvent} inserts the event into the `_outbox` table on
+ *    the application's own client, inside its own transaction: the row
+ *    commits with the business write, or rolls back with it. The event's id
+ *    and `createdAt` are fixed here, so every later dispatch of it is the
+ *    same event. A `NOTIFY` in the same transaction wakes the relays when
+ *    (and only when) it commits.
+ * 2. An {@link OutboxRelay} claims committed rows with `SELECT … FOR UPDATE
+ *    SKIP LOCKED` in a transaction of its own, calls `delivery.dispatch(event)`
+ *    for each, deletes them and commits. Several relays share the table: each
+ *    row is claimed by one of them at a time, and a row a relay has claimed
+ *    is skipped by the others instead of waited for.
+ *
+ * At least once: a relay that dies between a dispatch and its commit leaves
+ * the row in place (its transaction rolls back), and the row is dispatched
+ * again by the next pass. `dispatch` is idempotent by event id (each delivery
+ * has a deterministic id, and the queue ignores a job id it holds), so the
+ * second dispatch queues nothing twice. A dispatch that fails (the log or
+ * the queue unavailable) leaves its row for a later pass, after a backoff.
+ *
+ * Rows are claimed in the order they were written, but two relays dispatch
+ * side by side: receivers order by the event's `sequence`, not by arrival.
+ *
+ * pg is an optional peer dependency: this file only uses the pool and
+ * clients it is given.
+ */
+import type { Notification, Pool, PoolClient } from 'pg';
+import { checkOptions, invalidOption } from '../../core/errors.js';
+import { defaultLogger, type Logger } from '../../core/logger.js';
+import type { WebhookDelivery } from './delivery.js';
+import { createEvent, type EventInput, type WebhookEvent } from './events.js';
+import {
+  checkPool,
+  checkTimeout,
+  storable,
+  storeError,
+  type WebhookDeliveryTables,
+  type WebhookDeliveryTablesOptions,
+  webhookDeliveryTables,
+} from './postgres-schema.js';
+
+/** Options of {@link writeOutboxEvent}. */
+export interface WriteOutboxEventOptions extends WebhookDeliveryTablesOptions {
+  /** The clock for an event without `createdAt`, epoch ms. @default Date.now */
+  now?: () => number;
+  /** Wake listening relays when the transaction commits. @default true */
+  notify?: boolean;
+}
+
+/**
+ * Writes an event to the outbox on `client`, which should be in the
+ * application's open transaction (the same `PoolClient` as the business
+ * write): it is dispatched once that transaction commits, and never if it
+ * rolls back. The event is checked as `dispatch()` checks it (a 400
+ * `validation-failed` listing every field) and completed with its id and
+ * `createdAt`; the complete event is returned.
+ *
+ * @example
+ * ```ts
+ * const client = await pool.connect();
+ * try {
+ *   await client.query('BEGIN');
+ *   await client.query('INSERT INTO payments (id, amount) VALUES ($1, $2)', [id, amount]);
+ *   await writeOutboxEvent(client, { type: 'payment.created', data: { id, amount } });
+ *   await client.query('COMMIT');
+ * } catch (err) {
+ *   await client.query('ROLLBACK');
+ *   throw err;
+ * } finally {
+ *   client.release();
+ * }
+ * ```
+ */
+export async function writeOutboxEvent<T>(
+  client: Pick<PoolClient, 'query'>,
+  input: EventInput<T>,
+  options: WriteOutboxEventOptions = {},
+): Promise<WebhookEvent<T>> {
+  checkOptions('webhooks', options, ['schema', 'prefix', 'now', 'notify']);
+  if (client === null || typeof client !== 'object' || typeof client.query !== 'function')
+    invalidOption('webhooks', 'client', 'a pg client (PoolClient) in your transaction', client);
+  const t = webhookDeliveryTables('webhooks', options);
+  const event = createEvent(input, options.now ?? Date.now);
+  const text = JSON.stringify(event);
+  try {
+    // One round trip. NOTIFY is transactional: sent at commit, dropped at rollback.
+    await client.query(
+      options.notify === false
+        ? `INSERT INTO ${t.outbox} (event_id, event) VALUES ($1, $2)`
+        : `WITH written AS (INSERT INTO ${t.outbox} (event_id, event) VALUES ($1, $2) RETURNING seq)
+           SELECT pg_notify($3, '') FROM written`,
+      options.notify === false ? [event.id, text] : [event.id, text, t.channel],
+    );
+  } catch (err) {
+    throw storeError('writeOutboxEvent', err);
+  }
+  return event;
+}
+
+/** Options of {@link OutboxRelay}. */
+export interface OutboxRelayOptions extends WebhookDeliveryTablesOptions {
+  /** Your `pg` Pool. The relay never ends it. Required. */
+  pool: Pool;
+  /** What the events are dispatched to: the engine, `webhookDelivery(...)`. Required. */
+  delivery: Pick<WebhookDelivery, 'dispatch'>;
+  /** How often the table is polled (a notification wakes the relay sooner). @default 1000 */
+  intervalMs?: number;
+  /** Most rows one pass claims; a full pass is followed by another at once. @default 100 */
+  batchSize?: number;
+  /**
+   * LISTEN for the outbox's notifications on a client of its own (one
+   * connection of the pool, held while the relay runs), so that a committed
+   * event is relayed at once rather than at the next poll. @default true
+   */
+  listen?: boolean;
+  /** Longest time one statement, or one lock wait, may take. @default 5000 */
+  timeoutMs?: number;
+  /**
+   * Longest time a pass may hold its claimed rows. Past it the server ends
+   * the pass's session, its rows go back to the table, and the next pass
+   * dispatches them again (deduplicated by `dispatch`). @default 60000
+   */
+  claimTimeoutMs?: number;
+  /** The first wait after a failed dispatch of a row; it doubles, to 5 minutes. @default 1000 */
+  retryDelayMs?: number;
+  /** Faults: failed dispatches, failed passes. @default the JSON stderr logger */
+  logger?: Logger;
+}
+
+const MAX_RETRY_DELAY_MS = 5 * 60 * 1000;
+
+/** Relays committed outbox rows to `delivery.dispatch`; see the module comment. */
+export class OutboxRelay {
+  readonly tables: WebhookDeliveryTables;
+  readonly #pool: Pool;
+  readonly #delivery: Pick<WebhookDelivery, 'dispatch'>;
+  readonly #intervalMs: number;
+  readonly #batchSize: number;
+  readonly #listen: boolean;
+  readonly #timeoutMs: number;
+  readonly #claimTimeoutMs: number;
+  readonly #retryDelayMs: number;
+  readonly #logger: Logger;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #started = false;
+  #listener: { client: PoolClient; detach: () => void } | undefined;
+
+  constructor(options: OutboxRelayOptions) {
+    const module = 'webhooks OutboxRelay';
+    checkOptions(module, options, [
+      'pool',
+      'delivery',
+      'schema',
+      'prefix',
+      'intervalMs',
+      'batchSize',
+      'listen',
+      'timeoutMs',
+      'claimTimeoutMs',
+      'retryDelayMs',
+      'logger',
+    ]);
+    const o = options ?? ({} as OutboxRelayOptions);
+    this.#pool = checkPool(module, o.pool);
+    if (o.delivery === null || typeof o.delivery?.dispatch !== 'function')
+      invalidOption(module, 'delivery', 'the delivery engine (webhookDelivery())', o.delivery);
+    this.#delivery = o.delivery;
+    this.tables = webhookDeliveryTables(module, o);
+    const positive = (name: string, value: unknown, fallback: number) => {
+      const v = value ?? fallback;
+      if (!Number.isSafeInteger(v) || (v as number) < 1)
+        invalidOption(module, name, 'a positive integer', v);
+      return v as number;
+    };
+    this.#intervalMs = positive('intervalMs', o.intervalMs, 1000);
+    this.#batchSize = positive('batchSize', o.batchSize, 100);
+    this.#claimTimeoutMs = positive('claimTimeoutMs', o.claimTimeoutMs, 60_000);
+    this.#retryDelayMs = positive('retryDelayMs', o.retryDelayMs, 1000);
+    this.#timeoutMs = checkTimeout(module, o.timeoutMs ?? 5000);
+    this.#listen = o.listen ?? true;
+    this.#logger = o.logger ?? defaultLogger;
+  }
+
+  /**
+   * One pass: claims up to `batchSize` committed rows that are due, dispatches
+   * each, deletes the dispatched ones and commits. Resolves the number
+   * dispatched. A row whose dispatch fails is kept, with a backoff, and ends
+   * the pass (the rest wait for the next one: a store that is down fails them
+   * all alike).
+   */
+  async runOnce(): Promise<number> {
+    const t = this.tables.outbox;
+    const client = await this.#pool.connect().catch((err: unknown) => {
+      throw storeError('outboxRelay', err);
+    });
+    let broken: Error | undefined;
+    const onError = (err: Error): void => {
+      broken ??= err;
+    };
+    client.on('error', onError);
+    try {
+      await client.query(
+        `BEGIN; SET LOCAL statement_timeout = ${this.#timeoutMs}; SET LOCAL lock_timeout = ${this.#timeoutMs}; SET LOCAL idle_in_transaction_session_timeout = ${this.#claimTimeoutMs}`,
+      );
+      try {
+        const { rows } = await client.query<{ seq: string; event: WebhookEvent; attempts: number }>(
+          `SELECT seq::text AS seq, event, attempts FROM ${t}
+            WHERE available_at <= now() ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          [this.#batchSize],
+        );
+        const done: string[] = [];
+        for (const row of rows) {
+          try {
+            await this.#delivery.dispatch(row.event);
+            done.push(row.seq);
+          } catch (err) {
+            const delay = Math.min(
+              this.#retryDelayMs * 2 ** Math.min(row.attempts, 30),
+              MAX_RETRY_DELAY_MS,
+            );
+            this.#logger.error('restwell/webhooks: an outbox event could not be dispatched', {
+              eventId: row.event?.id,
+              attempts: row.attempts + 1,
+              retryInMs: delay,
+              err,
+            });
+            const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+            await client.query(
+              `UPDATE ${t} SET attempts = attempts + 1, last_error = $2,
+                      available_at = now() + ($3::double precision * interval '1 millisecond')
+                WHERE seq = $1`,
+              [row.seq, storable(message.slice(0, 1000)), delay],
+            );
+            break;
+          }
+        }
+        if (done.length > 0)
+          await client.query(`DELETE FROM ${t} WHERE seq = ANY($1::bigint[])`, [done]);
+        await client.query('COMMIT');
+        // A full batch: there may be more waiting.
+        if (rows.length === this.#batchSize && done.length === rows.length) this.#again = true;
+        return done.length;
+      } catch (err) {
+        await client.query('ROLLBACK').catch((e: Error) => {
+          broken ??= e;
+        });
+        throw err;
+      }
+    } catch (err) {
+      throw storeError('outboxRelay', err);
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
+  }
+
+  /** Starts polling (and listening, unless `listen: false`). Idempotent. */
+  start(): this {
+    if (this.#started) return this;
+    this.#started = true;
+    if (this.#listen) void this.#startListening();
+    this.#wake();
+    return this;
+  }
+
+  /** Stops: no new pass starts; resolves once the pass in progress has committed or rolled back. */
+  async stop(): Promise<void> {
+    this.#started = false;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const listener = this.#listener;
+    this.#listener = undefined;
+    if (listener !== undefined) {
+      await listener.client.query(`UNLISTEN "${this.tables.channel}"`).catch(() => {});
+      listener.detach();
+      listener.client.release();
+    }
+    await this.#running;
+  }
+
+  /** Runs a pass now (or right after the one in progress), then polls again after `intervalMs`. */
+  #wake(): void {
+    if (!this.#started) return;
+    if (this.#running !== undefined) {
+      this.#again = true;
+      return;
+    }
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#running = (async () => {
+      do {
+        this.#again = false;
+        try {
+          await this.runOnce();
+        } catch (err) {
+          this.#logger.error('restwell/webhooks: an outbox relay pass failed', { err });
+        }
+      } while (this.#again && this.#started);
+    })().finally(() => {
+      this.#running = undefined;
+      if (this.#started) this.#timer = setTimeout(() => this.#wake(), this.#intervalMs);
+    });
+  }
+
+  async #startListening(): Promise<void> {
+    let client: PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      this.#logger.warn('restwell/webhooks: the outbox relay cannot listen; it polls only', {
+        err,
+      });
+      return;
+    }
+    const onNotification = (message: Notification) => {
+      if (message.channel === this.tables.channel) this.#wake();
+    };
+    const onError = (err: Error) => {
+      // The connection is gone: polling goes on, and listening starts again on a new one.
+      detach();
+      if (this.#listener?.client === client) this.#listener = undefined;
+      client.release(err);
+      this.#logger.warn('restwell/webhooks: the outbox relay lost its listening connection', {
+        err,
+      });
+      if (this.#started) setTimeout(() => void this.#startListening(), this.#intervalMs);
+    };
+    // Removed before the client goes back to the pool, which hands it to others.
+    const detach = () => {
+      client.off('notification', onNotification);
+      client.off('error', onError);
+    };
+    client.on('notification', onNotification);
+    client.on('error', onError);
+    try {
+      // The channel is made of checked identifier characters; quoted, as pg_notify keeps its case.
+      await client.query(`LISTEN "${this.tables.channel}"`);
+    } catch (err) {
+      detach();
+      client.release(err as Error);
+      this.#logger.warn('restwell/webhooks: the outbox relay cannot listen; it polls only', {
+        err,
+      });
+      return;
+    }
+    if (!this.#started) {
+      await client.query(`UNLISTEN "${this.tables.channel}"`).catch(() => {});
+      detach();
+      client.release();
+      return;
+    }
+    this.#listener = { client, detach };
+  }
+}
+
+/**
+ * Starts an {@link OutboxRelay}: `const relay = startOutboxRelay({ pool, delivery })`,
+ * and `await relay.stop()` at shutdown. Run one in every process that should
+ * relay; they share the table safely.
+ */
+export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
+  return new OutboxRelay(options).start();
+}
