@@ -12,5 +12,5 @@ export default defineConfig({
   treeshake: true,
   target: 'node20',
   platform: 'node',
-  external: ['ioredis', 'pg', 'rate-limiter-flexible', 'jose'],
+  external: ['ioredis', 'pg', 'rate-limiter-flexible', 'jose', 'bullmq'],
 });

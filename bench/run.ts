@@ -19,6 +19,7 @@ const all = [
   'pagination',
   'audit',
   'webhooks',
+  'webhooks-delivery',
   'versioning',
   'auth',
 ];

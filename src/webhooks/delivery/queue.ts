@@ -28,7 +28,10 @@ export interface DeliveryJob {
 /** What the processor asks for once a job has run. */
 export type JobOutcome =
   | { readonly type: 'done' }
-  /** Run the job again at `at` (epoch ms), with `job` (its attempt count updated or not). */
+  /**
+   * Run the job again at `at` (epoch ms), with `job` (its attempt count
+   * updated or not; its `id` unchanged, as the queue holds it under that id).
+   */
   | { readonly type: 'delay'; readonly at: number; readonly job: DeliveryJob };
 
 /** Processes one job; a throw is a fault of the engine or a store (logged, retried later). */

@@ -1,0 +1,13 @@
+/**
+ * Durable webhook delivery on BullMQ: exported from `restwell/webhooks/bullmq`, a subpath of its
+ * own so that an application that delivers from memory never loads bullmq (an optional peer
+ * dependency, like ioredis, which it uses).
+ *
+ * - {@link BullMqDeliveryQueue}: the `DeliveryQueue` of `webhookDelivery()` on Redis, shared by
+ *   every process on the same Redis; a job whose worker died runs again (at least once).
+ * - {@link runDeliveryWorker}: a worker in a process of its own, draining on SIGTERM.
+ *
+ * See docs/webhook-delivery.md, "Durable delivery on BullMQ".
+ */
+export * from './delivery/bullmq.js';
+export * from './delivery/worker-process.js';
