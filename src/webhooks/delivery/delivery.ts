@@ -814,7 +814,7 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
         else breaker?.record(result.ok);
       }
     } finally {
-      limiter.release(record.id);
+      limiter.release(record.id, now());
     }
     if (unbuilt !== undefined) return payloadFailure(current, delivery, event, record, unbuilt.err);
     if (result.failure !== 'aborted') health?.record(record.id, result.ok);

@@ -22,8 +22,8 @@ export type Acquired = { readonly ok: true } | { readonly ok: false; readonly re
 export interface EndpointLimiter {
   /** Takes a slot (and a token) for an attempt to `endpointId` at `now`, or says when to retry. */
   tryAcquire(endpointId: string, limits: EndpointLimits, now: number): Acquired;
-  /** Gives the slot back when the attempt has finished. */
-  release(endpointId: string): void;
+  /** Gives the slot back when the attempt has finished (at `now`, to learn how long attempts take). */
+  release(endpointId: string, now?: number): void;
   /** Attempts in flight to `endpointId`. */
   inFlight(endpointId: string): number;
 }
@@ -32,12 +32,27 @@ interface State {
   inFlight: number;
   tokens: number;
   refilledAt: number;
+  /** When each attempt in flight started, oldest first. */
+  started: number[];
+  /** A moving average of how long an attempt to the endpoint takes, in ms (0 until one ended). */
+  meanMs: number;
+  /** The time the last job turned away was told to come back. */
+  nextAt: number;
 }
 
 /**
- * The in-process {@link EndpointLimiter}. `busyRetryMs` is the delay given
- * to a job that finds all of its endpoint's slots taken: short, as a slot
- * frees when an attempt ends (5 s at most).
+ * The in-process {@link EndpointLimiter}.
+ *
+ * A job that finds all of its endpoint's slots taken comes back when a slot
+ * is likely to be free, not after a fixed delay: the turned-away jobs of one
+ * endpoint are spaced by its attempt duration divided by its concurrency, so a
+ * backlog for an endpoint that hangs (each attempt lasting up to the 5 s
+ * timeout) is looked at about `concurrency` times per attempt duration in all,
+ * instead of every job every `busyRetryMs`. On a shared queue (BullMQ), each
+ * re-delay is a round trip through Redis that healthy endpoints' jobs queue
+ * behind; the flat delay made one hanging endpoint slow the others (a p99 eight
+ * to seventeen times higher, bench/README.md). `busyRetryMs` is the shortest
+ * delay given.
  */
 export function memoryEndpointLimiter(options: { busyRetryMs?: number } = {}): EndpointLimiter {
   const busyRetryMs = options.busyRetryMs ?? 100;
@@ -46,10 +61,24 @@ export function memoryEndpointLimiter(options: { busyRetryMs?: number } = {}): E
     tryAcquire(endpointId, limits, now) {
       let state = states.get(endpointId);
       if (state === undefined) {
-        state = { inFlight: 0, tokens: limits.rateLimitPerSecond ?? 0, refilledAt: now };
+        state = {
+          inFlight: 0,
+          tokens: limits.rateLimitPerSecond ?? 0,
+          refilledAt: now,
+          started: [],
+          meanMs: 0,
+          nextAt: 0,
+        };
         states.set(endpointId, state);
       }
-      if (state.inFlight >= limits.concurrency) return { ok: false, retryInMs: busyRetryMs };
+      if (state.inFlight >= limits.concurrency) {
+        // How long an attempt takes: the average so far, or the age of the oldest one in flight
+        // when that is longer (an endpoint that started hanging has no finished attempt to go by).
+        const oldest = state.started.length > 0 ? Math.max(0, now - state.started[0]!) : 0;
+        const durationMs = Math.max(state.meanMs, oldest, 1);
+        state.nextAt = Math.max(state.nextAt, now) + durationMs / limits.concurrency;
+        return { ok: false, retryInMs: Math.max(busyRetryMs, Math.ceil(state.nextAt - now)) };
+      }
       const rate = limits.rateLimitPerSecond;
       if (rate !== undefined) {
         // A clock set back (NTP, a VM resumed) refills nothing rather than draining the
@@ -63,11 +92,20 @@ export function memoryEndpointLimiter(options: { busyRetryMs?: number } = {}): E
         state.tokens -= 1;
       }
       state.inFlight++;
+      state.started.push(now);
       return { ok: true };
     },
-    release(endpointId) {
+    release(endpointId, now) {
       const state = states.get(endpointId);
-      if (state !== undefined && state.inFlight > 0) state.inFlight--;
+      if (state === undefined || state.inFlight === 0) return;
+      state.inFlight--;
+      const started = state.started.shift();
+      if (started !== undefined && now !== undefined) {
+        const took = Math.max(0, now - started);
+        state.meanMs = state.meanMs === 0 ? took : 0.8 * state.meanMs + 0.2 * took;
+      }
+      // Once a slot frees, jobs already told to wait keep their times; new ones start afresh.
+      if (state.inFlight === 0) state.nextAt = 0;
     },
     inFlight: (endpointId) => states.get(endpointId)?.inFlight ?? 0,
   };
