@@ -10,7 +10,12 @@
  * and keeps the old secret through a rotation's overlap window.
  */
 import { ValidationError, type ValidationIssue } from '../../core/errors.js';
-import { generateWebhookSecret } from '../secrets.js';
+import {
+  generateWebhookSecret,
+  MAX_SECRET_BYTES,
+  MIN_SECRET_BYTES,
+  parseWebhookKey,
+} from '../secrets.js';
 import { generateId, ID_PATTERN, isEventFilter } from './events.js';
 import { WebhookEndpointNotFoundError } from './problems.js';
 
@@ -140,10 +145,17 @@ export interface CreateEndpointInput {
   metadata?: Record<string, string>;
   /** An id of your own (A-Z, a-z, 0-9, `_`, `-`). @default `ep_` + random */
   id?: string;
+  /**
+   * The signing secret, when the receiver already holds one (`whsec_` + base64 of 24 to 64
+   * random bytes, as `generateWebhookSecret()` makes): an endpoint moved from another sender, or
+   * a receiver configured ahead. Only at creation; later changes go through `rotateSecret`.
+   * @default a new secret from the CSPRNG
+   */
+  secret?: string;
 }
 
 /** What may change after registration (the secret changes through `rotateSecret`). */
-export type UpdateEndpointInput = Partial<Omit<CreateEndpointInput, 'id'>>;
+export type UpdateEndpointInput = Partial<Omit<CreateEndpointInput, 'id' | 'secret'>>;
 
 /** Something that refuses URLs: the SSRF guard's `check`. */
 export interface UrlGuard {
@@ -191,7 +203,7 @@ export class WebhookEndpoints {
     const now = this.#options.now();
     const fields = await this.#check(input, true);
     const id = input.id ?? generateId('ep');
-    const secret = generateWebhookSecret();
+    const secret = input.secret ?? generateWebhookSecret();
     const record: EndpointRecord = {
       id,
       url: fields.url!,
@@ -373,7 +385,7 @@ export class WebhookEndpoints {
       'concurrency',
       'rateLimitPerSecond',
       'metadata',
-      ...(creating ? ['id'] : []),
+      ...(creating ? ['id', 'secret'] : []),
     ];
     for (const key of Object.keys(input)) {
       if (!known.includes(key)) issue(`/${key}`, 'is not a field of an endpoint');
@@ -390,6 +402,18 @@ export class WebhookEndpoints {
       (typeof input.id !== 'string' || !ID_PATTERN.test(input.id))
     ) {
       issue('/id', 'must be 1 to 100 characters of A-Z, a-z, 0-9, "_" and "-"');
+    }
+    if (creating && (input as CreateEndpointInput).secret !== undefined) {
+      // Checked as the signers check it, without echoing it: a short or undecodable secret
+      // would sign with a weaker key than the receiver expects, or not at all.
+      try {
+        parseWebhookKey('webhooks', 'secret', (input as CreateEndpointInput).secret, 'symmetric');
+      } catch {
+        issue(
+          '/secret',
+          `must be "whsec_" + base64 of ${MIN_SECRET_BYTES} to ${MAX_SECRET_BYTES} random bytes (generateWebhookSecret() makes one)`,
+        );
+      }
     }
     if (input.description !== undefined) {
       if (typeof input.description !== 'string' || input.description.length > 500)
