@@ -93,27 +93,29 @@ function checkPositive(option: string, value: unknown, integer: boolean, fallbac
  * ```
  */
 export class CircuitBreaker {
-  readonly #windowMs: number;
-  readonly #bucketMs: number;
-  readonly #failureRatio: number;
-  readonly #minimumRequests: number;
-  readonly #openMs: number;
-  readonly #halfOpenProbes: number;
-  readonly #now: () => number;
-  readonly #onStateChange: ((state: BreakerState, previous: BreakerState) => void) | undefined;
-  readonly #buckets: Bucket[] = Array.from({ length: BUCKETS }, () => ({
+  private readonly windowMs: number;
+  private readonly bucketMs: number;
+  private readonly failureRatio: number;
+  private readonly minimumRequests: number;
+  private readonly openMs: number;
+  private readonly halfOpenProbes: number;
+  private readonly now: () => number;
+  private readonly onStateChange:
+    | ((state: BreakerState, previous: BreakerState) => void)
+    | undefined;
+  private readonly buckets: Bucket[] = Array.from({ length: BUCKETS }, () => ({
     index: Number.NEGATIVE_INFINITY,
     failures: 0,
     successes: 0,
   }));
-  #state: BreakerState = 'closed';
-  #openedAt = 0;
+  private current: BreakerState = 'closed';
+  private openedAt = 0;
   /** Probes let through in the current half-open period and not yet recorded. */
-  #probesInFlight = 0;
+  private probesInFlight = 0;
   /** Probe successes in a row in the current half-open period. */
-  #probeSuccesses = 0;
+  private probeSuccesses = 0;
   /** When the last probe was let through: a probe never recorded is given up after `openMs`. */
-  #lastProbeAt = 0;
+  private lastProbeAt = 0;
 
   constructor(options: CircuitBreakerOptions = {}) {
     checkOptions(MODULE, options, [
@@ -125,8 +127,8 @@ export class CircuitBreaker {
       'now',
       'onStateChange',
     ]);
-    this.#windowMs = checkPositive('windowMs', options.windowMs, false, 60_000);
-    this.#bucketMs = this.#windowMs / BUCKETS;
+    this.windowMs = checkPositive('windowMs', options.windowMs, false, 60_000);
+    this.bucketMs = this.windowMs / BUCKETS;
     const ratio = options.failureRatio ?? 0.5;
     if (typeof ratio !== 'number')
       invalidOption(MODULE, 'failureRatio', 'a number above 0, at most 1', ratio);
@@ -135,24 +137,24 @@ export class CircuitBreaker {
         `restwell/${MODULE}: option "failureRatio" must be a number above 0, at most 1, got ${describeValue(ratio)}.`,
       );
     }
-    this.#failureRatio = ratio;
-    this.#minimumRequests = checkPositive('minimumRequests', options.minimumRequests, true, 10);
-    this.#openMs = checkPositive('openMs', options.openMs, false, 30_000);
-    this.#halfOpenProbes = checkPositive('halfOpenProbes', options.halfOpenProbes, true, 1);
+    this.failureRatio = ratio;
+    this.minimumRequests = checkPositive('minimumRequests', options.minimumRequests, true, 10);
+    this.openMs = checkPositive('openMs', options.openMs, false, 30_000);
+    this.halfOpenProbes = checkPositive('halfOpenProbes', options.halfOpenProbes, true, 1);
     const now = options.now ?? Date.now;
     if (typeof now !== 'function')
       invalidOption(MODULE, 'now', 'a function returning milliseconds since the epoch', now);
-    this.#now = now;
+    this.now = now;
     const onStateChange = options.onStateChange;
     if (onStateChange !== undefined && typeof onStateChange !== 'function')
       invalidOption(MODULE, 'onStateChange', 'a function', onStateChange);
-    this.#onStateChange = onStateChange;
+    this.onStateChange = onStateChange;
   }
 
   /** The state now: an open circuit reads half-open once `openMs` has passed. */
   get state(): BreakerState {
-    this.#refresh(this.#now());
-    return this.#state;
+    this.refresh(this.now());
+    return this.current;
   }
 
   /**
@@ -162,16 +164,16 @@ export class CircuitBreaker {
    * circuit half-open for ever. A `true` must be followed by `record()`.
    */
   tryAcquire(): boolean {
-    const now = this.#now();
-    this.#refresh(now);
-    if (this.#state === 'closed') return true;
-    if (this.#state === 'open') return false;
-    if (this.#probesInFlight > 0 && now - this.#lastProbeAt >= this.#openMs) {
-      this.#probesInFlight = 0;
+    const now = this.now();
+    this.refresh(now);
+    if (this.current === 'closed') return true;
+    if (this.current === 'open') return false;
+    if (this.probesInFlight > 0 && now - this.lastProbeAt >= this.openMs) {
+      this.probesInFlight = 0;
     }
-    if (this.#probesInFlight >= this.#halfOpenProbes) return false;
-    this.#probesInFlight++;
-    this.#lastProbeAt = now;
+    if (this.probesInFlight >= this.halfOpenProbes) return false;
+    this.probesInFlight++;
+    this.lastProbeAt = now;
     return true;
   }
 
@@ -184,24 +186,24 @@ export class CircuitBreaker {
    * only (an attempt let through before the circuit opened).
    */
   record(success: boolean): void {
-    const now = this.#now();
-    this.#refresh(now);
-    this.#count(now, success);
-    if (this.#state === 'half-open') {
-      if (this.#probesInFlight > 0) this.#probesInFlight--;
+    const now = this.now();
+    this.refresh(now);
+    this.count(now, success);
+    if (this.current === 'half-open') {
+      if (this.probesInFlight > 0) this.probesInFlight--;
       if (!success) {
-        this.#open(now);
-      } else if (++this.#probeSuccesses >= this.#halfOpenProbes) {
-        this.#clearWindow();
-        this.#transition('closed');
+        this.open(now);
+      } else if (++this.probeSuccesses >= this.halfOpenProbes) {
+        this.clearWindow();
+        this.transition('closed');
       }
       return;
     }
-    if (this.#state === 'closed' && !success) {
-      const { failures, successes } = this.#totals(now);
+    if (this.current === 'closed' && !success) {
+      const { failures, successes } = this.totals(now);
       const total = failures + successes;
-      if (total >= this.#minimumRequests && failures >= this.#failureRatio * total) {
-        this.#open(now);
+      if (total >= this.minimumRequests && failures >= this.failureRatio * total) {
+        this.open(now);
       }
     }
   }
@@ -213,8 +215,8 @@ export class CircuitBreaker {
    * failure would open the circuit on the receiver's account.
    */
   release(): void {
-    this.#refresh(this.#now());
-    if (this.#state === 'half-open' && this.#probesInFlight > 0) this.#probesInFlight--;
+    this.refresh(this.now());
+    if (this.current === 'half-open' && this.probesInFlight > 0) this.probesInFlight--;
   }
 
   /**
@@ -223,56 +225,56 @@ export class CircuitBreaker {
    * when half-open, now if a probe may go, else when the probe out is given up.
    */
   nextAttemptAt(): number {
-    const now = this.#now();
-    this.#refresh(now);
-    switch (this.#state) {
+    const now = this.now();
+    this.refresh(now);
+    switch (this.current) {
       case 'closed':
         return 0;
       case 'open':
-        return this.#openedAt + this.#openMs;
+        return this.openedAt + this.openMs;
       case 'half-open':
-        return this.#probesInFlight < this.#halfOpenProbes ? now : this.#lastProbeAt + this.#openMs;
+        return this.probesInFlight < this.halfOpenProbes ? now : this.lastProbeAt + this.openMs;
     }
   }
 
   /** The state and the window's counts, as plain data (for stats, or a shared store). */
   snapshot(): CircuitBreakerSnapshot {
-    const now = this.#now();
-    this.#refresh(now);
-    const { failures, successes } = this.#totals(now);
+    const now = this.now();
+    this.refresh(now);
+    const { failures, successes } = this.totals(now);
     return {
-      state: this.#state,
+      state: this.current,
       failures,
       successes,
-      ...(this.#state === 'closed' ? {} : { openedAt: this.#openedAt }),
+      ...(this.current === 'closed' ? {} : { openedAt: this.openedAt }),
     };
   }
 
-  #refresh(now: number): void {
-    if (this.#state === 'open' && now >= this.#openedAt + this.#openMs) {
-      this.#probesInFlight = 0;
-      this.#probeSuccesses = 0;
-      this.#transition('half-open');
+  private refresh(now: number): void {
+    if (this.current === 'open' && now >= this.openedAt + this.openMs) {
+      this.probesInFlight = 0;
+      this.probeSuccesses = 0;
+      this.transition('half-open');
     }
   }
 
-  #open(now: number): void {
-    this.#openedAt = now;
-    this.#probesInFlight = 0;
-    this.#probeSuccesses = 0;
-    this.#transition('open');
+  private open(now: number): void {
+    this.openedAt = now;
+    this.probesInFlight = 0;
+    this.probeSuccesses = 0;
+    this.transition('open');
   }
 
-  #transition(state: BreakerState): void {
-    const previous = this.#state;
+  private transition(state: BreakerState): void {
+    const previous = this.current;
     if (previous === state) return;
-    this.#state = state;
-    this.#onStateChange?.(state, previous);
+    this.current = state;
+    this.onStateChange?.(state, previous);
   }
 
-  #count(now: number, success: boolean): void {
-    const index = Math.floor(now / this.#bucketMs);
-    const bucket = this.#buckets[((index % BUCKETS) + BUCKETS) % BUCKETS]!;
+  private count(now: number, success: boolean): void {
+    const index = Math.floor(now / this.bucketMs);
+    const bucket = this.buckets[((index % BUCKETS) + BUCKETS) % BUCKETS]!;
     if (bucket.index !== index) {
       bucket.index = index;
       bucket.failures = 0;
@@ -283,11 +285,11 @@ export class CircuitBreaker {
   }
 
   /** The window's counts: the buckets of the last `windowMs`, the current one included. */
-  #totals(now: number): { failures: number; successes: number } {
-    const current = Math.floor(now / this.#bucketMs);
+  private totals(now: number): { failures: number; successes: number } {
+    const current = Math.floor(now / this.bucketMs);
     let failures = 0;
     let successes = 0;
-    for (const bucket of this.#buckets) {
+    for (const bucket of this.buckets) {
       if (bucket.index > current - BUCKETS && bucket.index <= current) {
         failures += bucket.failures;
         successes += bucket.successes;
@@ -296,8 +298,8 @@ export class CircuitBreaker {
     return { failures, successes };
   }
 
-  #clearWindow(): void {
-    for (const bucket of this.#buckets) {
+  private clearWindow(): void {
+    for (const bucket of this.buckets) {
       bucket.index = Number.NEGATIVE_INFINITY;
       bucket.failures = 0;
       bucket.successes = 0;

@@ -150,22 +150,22 @@ function sameJob(a: DeliveryJob, b: DeliveryJob): boolean {
 
 /** See the module comment. */
 export class BullMqDeliveryQueue implements DeliveryQueue {
-  readonly #connection: Redis | Cluster | string;
-  readonly #prefix: string;
-  readonly #name: string;
-  readonly #lockDurationMs: number;
-  readonly #stalledIntervalMs: number;
-  readonly #maxStalledCount: number;
-  readonly #faultDelayMs: number;
-  readonly #workerName: string | undefined;
-  readonly #logger: Logger;
+  private readonly connection: Redis | Cluster | string;
+  private readonly prefix: string;
+  private readonly name: string;
+  private readonly lockDurationMs: number;
+  private readonly stalledIntervalMs: number;
+  private readonly maxStalledCount: number;
+  private readonly faultDelayMs: number;
+  private readonly workerName: string | undefined;
+  private readonly logger: Logger;
   /** The client the queue opened from a URL, closed with it. */
-  #owned: Redis | undefined;
-  #queue: Promise<{ bull: BullMq; queue: Queue; client: Redis | Cluster }> | undefined;
-  #worker: Promise<Worker> | undefined;
-  #processor: JobProcessor | undefined;
-  #closed = false;
-  #closing: Promise<void> | undefined;
+  private owned: Redis | undefined;
+  private queue: Promise<{ bull: BullMq; queue: Queue; client: Redis | Cluster }> | undefined;
+  private worker: Promise<Worker> | undefined;
+  private processor: JobProcessor | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
 
   constructor(options: BullMqDeliveryQueueOptions) {
     checkOptions('webhooks', options, OPTIONS);
@@ -189,44 +189,44 @@ export class BullMqDeliveryQueue implements DeliveryQueue {
           'restwell/webhooks: option "connection" is a client with a keyPrefix, which BullMQ cannot use: pass the queue a "prefix" instead.',
         );
     }
-    this.#connection = connection;
+    this.connection = connection;
     const prefix = options.prefix ?? 'restwell';
     if (typeof prefix !== 'string' || prefix === '')
       invalidOption('webhooks', 'prefix', 'a non-empty string', prefix);
-    this.#prefix = prefix;
+    this.prefix = prefix;
     const name = options.queueName ?? 'webhook-deliveries';
     if (typeof name !== 'string' || name === '' || name.includes(':'))
       invalidOption('webhooks', 'queueName', 'a non-empty string without ":"', name);
-    this.#name = name;
-    this.#lockDurationMs = positiveInt('lockDurationMs', options.lockDurationMs, 30_000);
-    this.#stalledIntervalMs = positiveInt('stalledIntervalMs', options.stalledIntervalMs, 30_000);
-    this.#maxStalledCount = positiveInt('maxStalledCount', options.maxStalledCount, 5);
-    this.#faultDelayMs = positiveInt('faultDelayMs', options.faultDelayMs, 1000);
+    this.name = name;
+    this.lockDurationMs = positiveInt('lockDurationMs', options.lockDurationMs, 30_000);
+    this.stalledIntervalMs = positiveInt('stalledIntervalMs', options.stalledIntervalMs, 30_000);
+    this.maxStalledCount = positiveInt('maxStalledCount', options.maxStalledCount, 5);
+    this.faultDelayMs = positiveInt('faultDelayMs', options.faultDelayMs, 1000);
     if (options.workerName !== undefined && typeof options.workerName !== 'string')
       invalidOption('webhooks', 'workerName', 'a string', options.workerName);
-    this.#workerName = options.workerName;
-    this.#logger = options.logger ?? defaultLogger;
+    this.workerName = options.workerName;
+    this.logger = options.logger ?? defaultLogger;
   }
 
   /** The BullMQ queue's name and key prefix: its keys are `<prefix>:<name>:…`. */
   get keys(): { readonly prefix: string; readonly name: string } {
-    return { prefix: this.#prefix, name: this.#name };
+    return { prefix: this.prefix, name: this.name };
   }
 
   async add(job: DeliveryJob, options: { delayMs?: number } = {}): Promise<void> {
-    if (this.#closed) throw new Error('restwell/webhooks: the delivery queue is closed.');
+    if (this.closed) throw new Error('restwell/webhooks: the delivery queue is closed.');
     if (typeof job.id !== 'string' || job.id === '' || job.id.includes(':'))
       // BullMQ reads `:` in a custom id as a key separator and refuses it.
       throw new TypeError(
         'restwell/webhooks: a delivery job id must be a non-empty string without ":".',
       );
-    const { queue } = await this.#open();
+    const { queue } = await this.open();
     const delay = Math.max(0, Math.ceil(options.delayMs ?? 0));
     await queue.add(JOB_NAME, job, {
       jobId: job.id,
       ...(delay > 0 ? { delay } : {}),
       attempts: BULL_ATTEMPTS,
-      backoff: { type: 'exponential', delay: this.#faultDelayMs },
+      backoff: { type: 'exponential', delay: this.faultDelayMs },
       // Removed when done, so that its id can be queued again; kept when BullMQ gives up.
       removeOnComplete: true,
       removeOnFail: false,
@@ -234,15 +234,15 @@ export class BullMqDeliveryQueue implements DeliveryQueue {
   }
 
   process(processor: JobProcessor, options: { concurrency: number }): void {
-    if (this.#processor !== undefined)
+    if (this.processor !== undefined)
       throw new Error('restwell/webhooks: the delivery queue already has a processor.');
-    if (this.#closed) throw new Error('restwell/webhooks: the delivery queue is closed.');
-    this.#processor = processor;
+    if (this.closed) throw new Error('restwell/webhooks: the delivery queue is closed.');
+    this.processor = processor;
     const concurrency = Math.max(1, Math.floor(options.concurrency));
-    this.#worker = this.#startWorker(processor, concurrency);
+    this.worker = this.startWorker(processor, concurrency);
     // Reported here and again by ready() and close(); never an unhandled rejection.
-    this.#worker.catch((err: unknown) =>
-      this.#logger.error('restwell/webhooks: the delivery worker could not start', { err }),
+    this.worker.catch((err: unknown) =>
+      this.logger.error('restwell/webhooks: the delivery worker could not start', { err }),
     );
   }
 
@@ -251,18 +251,18 @@ export class BullMqDeliveryQueue implements DeliveryQueue {
    * connected; rejects with what went wrong (bullmq missing, Redis refusing).
    */
   async ready(): Promise<void> {
-    await this.#open();
-    const worker = await this.#worker;
+    await this.open();
+    const worker = await this.worker;
     await worker?.waitUntilReady();
   }
 
   async close(): Promise<void> {
-    this.#closing ??= this.#close();
-    return this.#closing;
+    this.closing ??= this.shutdown();
+    return this.closing;
   }
 
   async counts(): Promise<BullMqQueueCounts> {
-    const { queue } = await this.#open();
+    const { queue } = await this.open();
     const c = await queue.getJobCounts('wait', 'prioritized', 'delayed', 'active', 'failed');
     return {
       waiting: (c.wait ?? 0) + (c.prioritized ?? 0),
@@ -274,46 +274,46 @@ export class BullMqDeliveryQueue implements DeliveryQueue {
 
   /** Queues again every job BullMQ gave up on (see `maxStalledCount`); resolves their count. */
   async retryFailed(): Promise<number> {
-    const { queue } = await this.#open();
+    const { queue } = await this.open();
     const { failed } = await queue.getJobCounts('failed');
     if ((failed ?? 0) > 0) await queue.retryJobs({ state: 'failed' });
     return failed ?? 0;
   }
 
-  #open(): Promise<{ bull: BullMq; queue: Queue; client: Redis | Cluster }> {
-    this.#queue ??= (async () => {
+  private open(): Promise<{ bull: BullMq; queue: Queue; client: Redis | Cluster }> {
+    this.queue ??= (async () => {
       const bull = await loadBullMq();
       let client: Redis | Cluster;
-      if (typeof this.#connection === 'string') {
+      if (typeof this.connection === 'string') {
         const Redis = await loadIORedis();
         // Commands wait for a reconnect rather than fail (BullMQ's requirement for its workers).
-        this.#owned = new Redis(this.#connection, { maxRetriesPerRequest: null });
-        client = this.#owned;
+        this.owned = new Redis(this.connection, { maxRetriesPerRequest: null });
+        client = this.owned;
       } else {
-        client = this.#connection;
+        client = this.connection;
       }
-      const queue = new bull.Queue(this.#name, { connection: client, prefix: this.#prefix });
+      const queue = new bull.Queue(this.name, { connection: client, prefix: this.prefix });
       queue.on('error', (err: unknown) =>
-        this.#logger.error('restwell/webhooks: the delivery queue lost Redis', { err }),
+        this.logger.error('restwell/webhooks: the delivery queue lost Redis', { err }),
       );
       await queue.waitUntilReady();
       return { bull, queue, client };
     })();
-    return this.#queue;
+    return this.queue;
   }
 
   /** A standalone client with `maxRetriesPerRequest` set is given to workers as options, with it null. */
-  #workerConnection(client: Redis | Cluster): Redis | Cluster | Record<string, unknown> {
+  private workerConnection(client: Redis | Cluster): Redis | Cluster | Record<string, unknown> {
     if ((client as Cluster).isCluster === true) return client;
     const options = (client as Redis).options as Record<string, unknown>;
     if (options.maxRetriesPerRequest === null) return client;
     return { ...options, maxRetriesPerRequest: null };
   }
 
-  async #startWorker(processor: JobProcessor, concurrency: number): Promise<Worker> {
-    const { bull, client } = await this.#open();
-    const faultDelayMs = this.#faultDelayMs;
-    const logger = this.#logger;
+  private async startWorker(processor: JobProcessor, concurrency: number): Promise<Worker> {
+    const { bull, client } = await this.open();
+    const faultDelayMs = this.faultDelayMs;
+    const logger = this.logger;
     const run = async (job: Job<DeliveryJob>, token?: string): Promise<void> => {
       const current = job.data;
       let outcome: JobOutcome;
@@ -337,14 +337,14 @@ export class BullMqDeliveryQueue implements DeliveryQueue {
       await job.moveToDelayed(Math.max(outcome.at, Date.now()), token);
       throw new bull.DelayedError();
     };
-    const worker = new bull.Worker<DeliveryJob, void>(this.#name, run, {
-      connection: this.#workerConnection(client) as Redis,
-      prefix: this.#prefix,
+    const worker = new bull.Worker<DeliveryJob, void>(this.name, run, {
+      connection: this.workerConnection(client) as Redis,
+      prefix: this.prefix,
       concurrency,
-      lockDuration: this.#lockDurationMs,
-      stalledInterval: this.#stalledIntervalMs,
-      maxStalledCount: this.#maxStalledCount,
-      ...(this.#workerName === undefined ? {} : { name: this.#workerName }),
+      lockDuration: this.lockDurationMs,
+      stalledInterval: this.stalledIntervalMs,
+      maxStalledCount: this.maxStalledCount,
+      ...(this.workerName === undefined ? {} : { name: this.workerName }),
     });
     worker.on('error', (err: unknown) =>
       logger.error('restwell/webhooks: the delivery worker lost Redis', { err }),
@@ -361,13 +361,13 @@ export class BullMqDeliveryQueue implements DeliveryQueue {
     return worker;
   }
 
-  async #close(): Promise<void> {
-    this.#closed = true;
+  private async shutdown(): Promise<void> {
+    this.closed = true;
     // Waits for the running jobs: each finishes (and is completed or delayed) first.
-    const worker = await this.#worker?.catch(() => undefined);
+    const worker = await this.worker?.catch(() => undefined);
     await worker?.close();
-    const opened = await this.#queue?.catch(() => undefined);
+    const opened = await this.queue?.catch(() => undefined);
     await opened?.queue.close();
-    if (this.#owned !== undefined) await this.#owned.quit().catch(() => undefined);
+    if (this.owned !== undefined) await this.owned.quit().catch(() => undefined);
   }
 }

@@ -83,35 +83,35 @@ export interface EndpointStore {
 
 /** The embedded {@link EndpointStore}: a Map of frozen copies. */
 export class MemoryEndpointStore implements EndpointStore {
-  readonly #records = new Map<string, EndpointRecord>();
+  private readonly records = new Map<string, EndpointRecord>();
 
   async insert(record: EndpointRecord): Promise<boolean> {
-    if (this.#records.has(record.id)) return false;
-    this.#records.set(record.id, freeze(record));
+    if (this.records.has(record.id)) return false;
+    this.records.set(record.id, freeze(record));
     return true;
   }
 
   async get(id: string): Promise<EndpointRecord | undefined> {
-    return this.#records.get(id);
+    return this.records.get(id);
   }
 
   async list(): Promise<readonly EndpointRecord[]> {
-    return [...this.#records.values()];
+    return [...this.records.values()];
   }
 
   async update(
     id: string,
     change: (current: EndpointRecord) => EndpointRecord,
   ): Promise<EndpointRecord | undefined> {
-    const current = this.#records.get(id);
+    const current = this.records.get(id);
     if (current === undefined) return undefined;
     const next = freeze(change(current));
-    this.#records.set(id, next);
+    this.records.set(id, next);
     return next;
   }
 
   async delete(id: string): Promise<boolean> {
-    return this.#records.delete(id);
+    return this.records.delete(id);
   }
 }
 
@@ -192,16 +192,16 @@ const MAX_VERSIONS = 2;
 
 /** Registers, reads and changes endpoints; see the module comment. */
 export class WebhookEndpoints {
-  readonly #options: WebhookEndpointsOptions;
+  private readonly options: WebhookEndpointsOptions;
 
   constructor(options: WebhookEndpointsOptions) {
-    this.#options = options;
+    this.options = options;
   }
 
   /** Registers an endpoint; its secret is in the result, and never shown again. */
   async create(input: CreateEndpointInput): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
-    const now = this.#options.now();
-    const fields = await this.#check(input, true);
+    const now = this.options.now();
+    const fields = await this.check(input, true);
     const id = input.id ?? generateId('ep');
     const secret = input.secret ?? generateWebhookSecret();
     const record: EndpointRecord = {
@@ -211,7 +211,7 @@ export class WebhookEndpoints {
       eventTypes: fields.eventTypes ?? ['*'],
       versions:
         fields.versions ??
-        (this.#options.defaultVersion === undefined ? [] : [this.#options.defaultVersion]),
+        (this.options.defaultVersion === undefined ? [] : [this.options.defaultVersion]),
       payload: fields.payload ?? 'fat',
       concurrency: fields.concurrency ?? 3,
       ...(fields.rateLimitPerSecond === undefined
@@ -222,7 +222,7 @@ export class WebhookEndpoints {
       createdAt: now,
       updatedAt: now,
     };
-    if (!(await this.#options.store.insert(record))) {
+    if (!(await this.options.store.insert(record))) {
       throw new ValidationError([
         { pointer: '/id', detail: 'is the id of another endpoint', in: 'body' },
       ]);
@@ -237,23 +237,23 @@ export class WebhookEndpoints {
 
   /** The stored record, secrets included: for the engine's own use. */
   async record(id: string): Promise<EndpointRecord> {
-    const record = await this.#options.store.get(id);
+    const record = await this.options.store.get(id);
     if (record === undefined) throw new WebhookEndpointNotFoundError(id);
     return record;
   }
 
   async list(): Promise<WebhookEndpoint[]> {
-    return (await this.#options.store.list()).map((r) => this.view(r));
+    return (await this.options.store.list()).map((r) => this.view(r));
   }
 
   async update(id: string, input: UpdateEndpointInput): Promise<WebhookEndpoint> {
     if (input !== null && typeof input === 'object' && 'id' in input) {
       throw new ValidationError([{ pointer: '/id', detail: 'cannot change', in: 'body' }]);
     }
-    const fields = await this.#check(input, false);
-    const now = this.#options.now();
+    const fields = await this.check(input, false);
+    const now = this.options.now();
     return this.view(
-      await this.#change(id, (r) => {
+      await this.change(id, (r) => {
         const next: { -readonly [K in keyof EndpointRecord]: EndpointRecord[K] } = {
           ...r,
           updatedAt: now,
@@ -279,23 +279,23 @@ export class WebhookEndpoints {
   async disable(id: string, reason: string, by: DisabledBy = 'user'): Promise<WebhookEndpoint> {
     const issues = checkReason(reason);
     if (issues.length > 0) throw new ValidationError(issues);
-    const now = this.#options.now();
+    const now = this.options.now();
     return this.view(
-      await this.#change(id, (r) => ({ ...r, disabled: { by, reason, at: now }, updatedAt: now })),
+      await this.change(id, (r) => ({ ...r, disabled: { by, reason, at: now }, updatedAt: now })),
     );
   }
 
   /** Resumes deliveries; its held events are queued again (with a fresh retry budget). */
   async enable(id: string): Promise<WebhookEndpoint> {
-    const now = this.#options.now();
+    const now = this.options.now();
     let wasDisabled = false;
-    const record = await this.#change(id, (r) => {
+    const record = await this.change(id, (r) => {
       wasDisabled = r.disabled !== undefined;
       const { disabled: _, ...rest } = r;
       return { ...rest, updatedAt: now };
     });
     const endpoint = this.view(record);
-    if (wasDisabled) await this.#options.onEnable?.(endpoint);
+    if (wasDisabled) await this.options.onEnable?.(endpoint);
     return endpoint;
   }
 
@@ -315,10 +315,10 @@ export class WebhookEndpoints {
         { pointer: '/overlapMs', detail: 'must be a non-negative integer', in: 'body' },
       ]);
     }
-    const now = this.#options.now();
+    const now = this.options.now();
     const secret = generateWebhookSecret();
     const previousExpiresAt = now + overlapMs;
-    const record = await this.#change(id, (r) => ({
+    const record = await this.change(id, (r) => ({
       ...r,
       secrets: [
         { secret, createdAt: now },
@@ -335,7 +335,7 @@ export class WebhookEndpoints {
   }
 
   async delete(id: string): Promise<void> {
-    if (!(await this.#options.store.delete(id))) throw new WebhookEndpointNotFoundError(id);
+    if (!(await this.options.store.delete(id))) throw new WebhookEndpointNotFoundError(id);
   }
 
   /** The endpoint's secrets that sign at `now`, newest first. */
@@ -348,7 +348,7 @@ export class WebhookEndpoints {
   /** The public view of a record. */
   view(record: EndpointRecord): WebhookEndpoint {
     const { secrets, ...rest } = record;
-    const now = this.#options.now();
+    const now = this.options.now();
     let rotationEndsAt: number | undefined;
     for (const s of secrets) {
       if (s.expiresAt !== undefined && s.expiresAt > now)
@@ -357,17 +357,17 @@ export class WebhookEndpoints {
     return rotationEndsAt === undefined ? rest : { ...rest, rotationEndsAt };
   }
 
-  async #change(
+  private async change(
     id: string,
     change: (current: EndpointRecord) => EndpointRecord,
   ): Promise<EndpointRecord> {
-    const record = await this.#options.store.update(id, change);
+    const record = await this.options.store.update(id, change);
     if (record === undefined) throw new WebhookEndpointNotFoundError(id);
     return record;
   }
 
   /** Checks every given field at once; a 400 lists every problem. */
-  async #check(
+  private async check(
     input: UpdateEndpointInput & { id?: string },
     creating: boolean,
   ): Promise<UpdateEndpointInput & { versions?: readonly string[] }> {
@@ -392,7 +392,7 @@ export class WebhookEndpoints {
     }
     const out: UpdateEndpointInput & { versions?: readonly string[] } = {};
     if (creating || input.url !== undefined) {
-      const url = checkUrl(input.url, this.#options.allowHttp === true);
+      const url = checkUrl(input.url, this.options.allowHttp === true);
       if (typeof url === 'string') out.url = url;
       else issue('/url', url.problem);
     }
@@ -434,7 +434,7 @@ export class WebhookEndpoints {
     }
     if (input.version !== undefined) {
       const list = typeof input.version === 'string' ? [input.version] : input.version;
-      const served = this.#options.versions ?? [];
+      const served = this.options.versions ?? [];
       if (!Array.isArray(list) || list.length === 0 || list.length > MAX_VERSIONS) {
         issue('/version', 'must be a version, or a list of two during a migration');
       } else if (served.length === 0) {
@@ -485,7 +485,7 @@ export class WebhookEndpoints {
     }
     if (issues.length > 0) throw new ValidationError(issues);
     // The SSRF guard last: it may resolve DNS, which bad input need not cost.
-    if (out.url !== undefined) await this.#options.guard?.check(out.url);
+    if (out.url !== undefined) await this.options.guard?.check(out.url);
     return out;
   }
 }

@@ -93,26 +93,26 @@ export function resolveHealthOptions(
 
 /** Watches every endpoint's failure share; see the module comment. */
 export class EndpointHealth {
-  readonly #options: Required<EndpointHealthOptions>;
-  readonly #hooks: EndpointHealthHooks;
-  readonly #bucketMs: number;
-  readonly #endpoints = new Map<string, Tracked>();
+  private readonly options: Required<EndpointHealthOptions>;
+  private readonly hooks: EndpointHealthHooks;
+  private readonly bucketMs: number;
+  private readonly endpoints = new Map<string, Tracked>();
 
   constructor(options: EndpointHealthOptions, hooks: EndpointHealthHooks) {
-    this.#options = resolveHealthOptions(options);
-    this.#hooks = hooks;
-    this.#bucketMs = Math.floor(this.#options.windowMs / BUCKETS);
+    this.options = resolveHealthOptions(options);
+    this.hooks = hooks;
+    this.bucketMs = Math.floor(this.options.windowMs / BUCKETS);
   }
 
   /** Counts one attempt's outcome and acts on the new share. */
   record(endpointId: string, ok: boolean): void {
-    const now = this.#hooks.now();
-    let tracked = this.#endpoints.get(endpointId);
+    const now = this.hooks.now();
+    let tracked = this.endpoints.get(endpointId);
     if (tracked === undefined) {
       tracked = { buckets: [], alert: undefined };
-      this.#endpoints.set(endpointId, tracked);
+      this.endpoints.set(endpointId, tracked);
     }
-    const start = now - (now % this.#bucketMs);
+    const start = now - (now % this.bucketMs);
     let bucket = tracked.buckets[tracked.buckets.length - 1];
     if (bucket === undefined || bucket.start !== start) {
       bucket = { start, attempts: 0, failures: 0 };
@@ -120,24 +120,24 @@ export class EndpointHealth {
     }
     bucket.attempts++;
     if (!ok) bucket.failures++;
-    this.#evaluate(endpointId, tracked, now);
+    this.evaluate(endpointId, tracked, now);
   }
 
   /** Disables endpoints whose alert has run out: for a periodic timer, as failing endpoints may go quiet. */
   check(): void {
-    const now = this.#hooks.now();
-    for (const [id, tracked] of this.#endpoints) this.#evaluate(id, tracked, now);
+    const now = this.hooks.now();
+    for (const [id, tracked] of this.endpoints) this.evaluate(id, tracked, now);
   }
 
   /** Forgets an endpoint (deleted, or disabled and to start afresh when enabled). */
   forget(endpointId: string): void {
-    this.#endpoints.delete(endpointId);
+    this.endpoints.delete(endpointId);
   }
 
   state(endpointId: string): EndpointHealthState {
-    const tracked = this.#endpoints.get(endpointId);
+    const tracked = this.endpoints.get(endpointId);
     if (tracked === undefined) return { attempts: 0, failures: 0, failureRatio: undefined };
-    const { attempts, failures } = this.#totals(tracked, this.#hooks.now());
+    const { attempts, failures } = this.totals(tracked, this.hooks.now());
     return {
       attempts,
       failures,
@@ -146,9 +146,9 @@ export class EndpointHealth {
     };
   }
 
-  #totals(tracked: Tracked, now: number): { attempts: number; failures: number } {
-    const oldest = now - this.#options.windowMs;
-    while (tracked.buckets.length > 0 && tracked.buckets[0]!.start + this.#bucketMs <= oldest)
+  private totals(tracked: Tracked, now: number): { attempts: number; failures: number } {
+    const oldest = now - this.options.windowMs;
+    while (tracked.buckets.length > 0 && tracked.buckets[0]!.start + this.bucketMs <= oldest)
       tracked.buckets.shift();
     let attempts = 0;
     let failures = 0;
@@ -159,20 +159,20 @@ export class EndpointHealth {
     return { attempts, failures };
   }
 
-  #evaluate(endpointId: string, tracked: Tracked, now: number): void {
-    const { attempts, failures } = this.#totals(tracked, now);
+  private evaluate(endpointId: string, tracked: Tracked, now: number): void {
+    const { attempts, failures } = this.totals(tracked, now);
     const ratio = attempts === 0 ? undefined : failures / attempts;
     const failing =
       ratio !== undefined &&
-      attempts >= this.#options.minimumAttempts &&
-      ratio > this.#options.failureRatio;
+      attempts >= this.options.minimumAttempts &&
+      ratio > this.options.failureRatio;
     const alert = tracked.alert;
     if (alert === undefined) {
       if (!failing) {
-        if (attempts === 0) this.#endpoints.delete(endpointId);
+        if (attempts === 0) this.endpoints.delete(endpointId);
         return;
       }
-      const { disableAfterMs } = this.#options;
+      const { disableAfterMs } = this.options;
       tracked.alert = Object.freeze({
         endpointId,
         failureRatio: ratio,
@@ -181,18 +181,18 @@ export class EndpointHealth {
         since: now,
         ...(disableAfterMs === false ? {} : { disableAt: now + disableAfterMs }),
       });
-      this.#hooks.onAlert(tracked.alert);
+      this.hooks.onAlert(tracked.alert);
       return;
     }
     // Recovered: the window shows the share at or below the threshold again.
-    if (ratio !== undefined && ratio <= this.#options.failureRatio) {
+    if (ratio !== undefined && ratio <= this.options.failureRatio) {
       tracked.alert = undefined;
-      this.#hooks.onRecover(endpointId, alert);
+      this.hooks.onRecover(endpointId, alert);
       return;
     }
     if (alert.disableAt !== undefined && now >= alert.disableAt) {
-      this.#endpoints.delete(endpointId);
-      this.#hooks.onDisable({
+      this.endpoints.delete(endpointId);
+      this.hooks.onDisable({
         ...alert,
         failureRatio: ratio ?? alert.failureRatio,
         attempts,

@@ -217,12 +217,12 @@ function percentile(sorted: readonly number[], p: number): number | undefined {
 export class MemoryDeliveryLog implements DeliveryLog {
   readonly retentionMs: number;
   readonly deadRetentionMs: number;
-  readonly #events = new Map<string, { event: WebhookEvent; storedAt: number }>();
-  readonly #deliveries = new Map<string, Row<DeliveryRecord>>();
-  #attempts: Row<AttemptRecord>[] = [];
-  #seq = 0;
+  private readonly events = new Map<string, { event: WebhookEvent; storedAt: number }>();
+  private readonly deliveries = new Map<string, Row<DeliveryRecord>>();
+  private attempts: Row<AttemptRecord>[] = [];
+  private seq = 0;
   /** Cursors of this log only: a random key, as nothing outlives the process. */
-  readonly #cursors: CursorCodec = createCursorCodec({ secrets: randomBytes(32) });
+  private readonly cursors: CursorCodec = createCursorCodec({ secrets: randomBytes(32) });
 
   constructor(options: MemoryDeliveryLogOptions = {}) {
     this.retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
@@ -239,39 +239,39 @@ export class MemoryDeliveryLog implements DeliveryLog {
   }
 
   async putEvent(event: WebhookEvent): Promise<void> {
-    if (this.#events.has(event.id)) return;
-    this.#events.set(event.id, {
+    if (this.events.has(event.id)) return;
+    this.events.set(event.id, {
       event: Object.freeze(JSON.parse(JSON.stringify(event)) as WebhookEvent),
       storedAt: Date.parse(event.createdAt),
     });
   }
 
   async getEvent(id: string): Promise<WebhookEvent | undefined> {
-    return this.#events.get(id)?.event;
+    return this.events.get(id)?.event;
   }
 
   async insertDelivery(record: DeliveryRecord): Promise<boolean> {
-    if (this.#deliveries.has(record.id)) return false;
-    this.#deliveries.set(record.id, { seq: this.#seq++, value: Object.freeze({ ...record }) });
+    if (this.deliveries.has(record.id)) return false;
+    this.deliveries.set(record.id, { seq: this.seq++, value: Object.freeze({ ...record }) });
     return true;
   }
 
   async getDelivery(id: string): Promise<DeliveryRecord | undefined> {
-    return this.#deliveries.get(id)?.value;
+    return this.deliveries.get(id)?.value;
   }
 
   async updateDelivery(
     id: string,
     change: (current: DeliveryRecord) => DeliveryRecord,
   ): Promise<DeliveryRecord | undefined> {
-    const row = this.#deliveries.get(id);
+    const row = this.deliveries.get(id);
     if (row === undefined) return undefined;
     row.value = Object.freeze({ ...change(row.value) });
     return row.value;
   }
 
   async recordAttempt(attempt: AttemptRecord): Promise<void> {
-    this.#attempts.push({ seq: this.#seq++, value: Object.freeze({ ...attempt }) });
+    this.attempts.push({ seq: this.seq++, value: Object.freeze({ ...attempt }) });
   }
 
   async queryAttempts(query: AttemptQuery = {}): Promise<LogPage<AttemptRecord>> {
@@ -285,10 +285,10 @@ export class MemoryDeliveryLog implements DeliveryLog {
       (query.status === undefined || a.status === query.status) &&
       (query.from === undefined || a.at >= query.from) &&
       (query.to === undefined || a.at < query.to);
-    const rows = this.#attempts
+    const rows = this.attempts
       .filter((r) => match(r.value))
       .sort((x, y) => y.value.at - x.value.at || y.seq - x.seq);
-    return this.#page(rows, (r) => r.value.at, limit, cursor, { attempts: binding });
+    return this.page(rows, (r) => r.value.at, limit, cursor, { attempts: binding });
   }
 
   async queryDeliveries(query: DeliveryQuery = {}): Promise<LogPage<DeliveryRecord>> {
@@ -309,16 +309,16 @@ export class MemoryDeliveryLog implements DeliveryLog {
       (query.from === undefined || d.eventCreatedAt >= query.from) &&
       (query.to === undefined || d.eventCreatedAt < query.to) &&
       (query.includeTests !== false || d.test !== true);
-    const rows = [...this.#deliveries.values()]
+    const rows = [...this.deliveries.values()]
       .filter((r) => match(r.value))
       .sort((x, y) => y.value.createdAt - x.value.createdAt || y.seq - x.seq);
-    return this.#page(rows, (r) => r.value.createdAt, limit, cursor, { deliveries: binding });
+    return this.page(rows, (r) => r.value.createdAt, limit, cursor, { deliveries: binding });
   }
 
   async endpointStats(endpointId: string, since: number): Promise<EndpointLogStats> {
     const durations: number[] = [];
     let succeeded = 0;
-    for (const { value: a } of this.#attempts) {
+    for (const { value: a } of this.attempts) {
       if (a.endpointId !== endpointId || a.at < since) continue;
       durations.push(a.durationMs);
       if (a.ok) succeeded++;
@@ -327,7 +327,7 @@ export class MemoryDeliveryLog implements DeliveryLog {
     let dead = 0;
     let held = 0;
     let pending = 0;
-    for (const { value: d } of this.#deliveries.values()) {
+    for (const { value: d } of this.deliveries.values()) {
       if (d.endpointId !== endpointId) continue;
       if (d.status === 'dead') dead++;
       else if (d.status === 'held') held++;
@@ -347,11 +347,11 @@ export class MemoryDeliveryLog implements DeliveryLog {
   }
 
   async sweep(now: number): Promise<SweepResult> {
-    const before = this.#attempts.length;
-    this.#attempts = this.#attempts.filter((r) => r.value.at >= now - this.retentionMs);
+    const before = this.attempts.length;
+    this.attempts = this.attempts.filter((r) => r.value.at >= now - this.retentionMs);
     let deliveries = 0;
     const referenced = new Set<string>();
-    for (const [id, { value: d }] of this.#deliveries) {
+    for (const [id, { value: d }] of this.deliveries) {
       const kept =
         d.status === 'dead' || d.status === 'held'
           ? this.deadRetentionMs
@@ -359,22 +359,22 @@ export class MemoryDeliveryLog implements DeliveryLog {
             ? this.retentionMs
             : Number.POSITIVE_INFINITY;
       if (d.updatedAt < now - kept) {
-        this.#deliveries.delete(id);
+        this.deliveries.delete(id);
         deliveries++;
       } else referenced.add(d.eventId);
     }
     let events = 0;
-    for (const [id, { storedAt }] of this.#events) {
+    for (const [id, { storedAt }] of this.events) {
       if (!referenced.has(id) && storedAt < now - this.retentionMs) {
-        this.#events.delete(id);
+        this.events.delete(id);
         events++;
       }
     }
-    return { attempts: before - this.#attempts.length, deliveries, events };
+    return { attempts: before - this.attempts.length, deliveries, events };
   }
 
   /** Keyset paging over rows sorted by (key desc, seq desc). */
-  #page<T>(
+  private page<T>(
     rows: readonly Row<T>[],
     key: (row: Row<T>) => number,
     limit: number,
@@ -385,7 +385,7 @@ export class MemoryDeliveryLog implements DeliveryLog {
     binding = JSON.parse(JSON.stringify({ binding, limit }));
     let start = 0;
     if (cursor !== undefined) {
-      const [k, s] = this.#cursors.decode(cursor, binding) as [number, number];
+      const [k, s] = this.cursors.decode(cursor, binding) as [number, number];
       start = rows.findIndex((r) => key(r) < k || (key(r) === k && r.seq < s));
       if (start === -1) start = rows.length;
     }
@@ -395,7 +395,7 @@ export class MemoryDeliveryLog implements DeliveryLog {
     return {
       items: slice.map((r) => r.value),
       ...(more && last !== undefined
-        ? { nextCursor: this.#cursors.encode([key(last), last.seq], binding) }
+        ? { nextCursor: this.cursors.encode([key(last), last.seq], binding) }
         : {}),
     };
   }

@@ -135,20 +135,20 @@ const MAX_RETRY_DELAY_MS = 5 * 60 * 1000;
 /** Relays committed outbox rows to `delivery.dispatch`; see the module comment. */
 export class OutboxRelay {
   readonly tables: WebhookDeliveryTables;
-  readonly #pool: Pool;
-  readonly #delivery: Pick<WebhookDelivery, 'dispatch'>;
-  readonly #intervalMs: number;
-  readonly #batchSize: number;
-  readonly #listen: boolean;
-  readonly #timeoutMs: number;
-  readonly #claimTimeoutMs: number;
-  readonly #retryDelayMs: number;
-  readonly #logger: Logger;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #again = false;
-  #started = false;
-  #listener: { client: PoolClient; detach: () => void } | undefined;
+  private readonly pool: Pool;
+  private readonly delivery: Pick<WebhookDelivery, 'dispatch'>;
+  private readonly intervalMs: number;
+  private readonly batchSize: number;
+  private readonly listen: boolean;
+  private readonly timeoutMs: number;
+  private readonly claimTimeoutMs: number;
+  private readonly retryDelayMs: number;
+  private readonly logger: Logger;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private started = false;
+  private listener: { client: PoolClient; detach: () => void } | undefined;
 
   constructor(options: OutboxRelayOptions) {
     const module = 'webhooks OutboxRelay';
@@ -166,10 +166,10 @@ export class OutboxRelay {
       'logger',
     ]);
     const o = options ?? ({} as OutboxRelayOptions);
-    this.#pool = checkPool(module, o.pool);
+    this.pool = checkPool(module, o.pool);
     if (o.delivery === null || typeof o.delivery?.dispatch !== 'function')
       invalidOption(module, 'delivery', 'the delivery engine (webhookDelivery())', o.delivery);
-    this.#delivery = o.delivery;
+    this.delivery = o.delivery;
     this.tables = webhookDeliveryTables(module, o);
     const positive = (name: string, value: unknown, fallback: number) => {
       const v = value ?? fallback;
@@ -177,13 +177,13 @@ export class OutboxRelay {
         invalidOption(module, name, 'a positive integer', v);
       return v as number;
     };
-    this.#intervalMs = positive('intervalMs', o.intervalMs, 1000);
-    this.#batchSize = positive('batchSize', o.batchSize, 100);
-    this.#claimTimeoutMs = positive('claimTimeoutMs', o.claimTimeoutMs, 60_000);
-    this.#retryDelayMs = positive('retryDelayMs', o.retryDelayMs, 1000);
-    this.#timeoutMs = checkTimeout(module, o.timeoutMs ?? 5000);
-    this.#listen = o.listen ?? true;
-    this.#logger = o.logger ?? defaultLogger;
+    this.intervalMs = positive('intervalMs', o.intervalMs, 1000);
+    this.batchSize = positive('batchSize', o.batchSize, 100);
+    this.claimTimeoutMs = positive('claimTimeoutMs', o.claimTimeoutMs, 60_000);
+    this.retryDelayMs = positive('retryDelayMs', o.retryDelayMs, 1000);
+    this.timeoutMs = checkTimeout(module, o.timeoutMs ?? 5000);
+    this.listen = o.listen ?? true;
+    this.logger = o.logger ?? defaultLogger;
   }
 
   /**
@@ -195,7 +195,7 @@ export class OutboxRelay {
    */
   async runOnce(): Promise<number> {
     const t = this.tables.outbox;
-    const client = await this.#pool.connect().catch((err: unknown) => {
+    const client = await this.pool.connect().catch((err: unknown) => {
       throw storeError('outboxRelay', err);
     });
     let broken: Error | undefined;
@@ -205,25 +205,25 @@ export class OutboxRelay {
     client.on('error', onError);
     try {
       await client.query(
-        `BEGIN; SET LOCAL statement_timeout = ${this.#timeoutMs}; SET LOCAL lock_timeout = ${this.#timeoutMs}; SET LOCAL idle_in_transaction_session_timeout = ${this.#claimTimeoutMs}`,
+        `BEGIN; SET LOCAL statement_timeout = ${this.timeoutMs}; SET LOCAL lock_timeout = ${this.timeoutMs}; SET LOCAL idle_in_transaction_session_timeout = ${this.claimTimeoutMs}`,
       );
       try {
         const { rows } = await client.query<{ seq: string; event: WebhookEvent; attempts: number }>(
           `SELECT seq::text AS seq, event, attempts FROM ${t}
             WHERE available_at <= now() ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
-          [this.#batchSize],
+          [this.batchSize],
         );
         const done: string[] = [];
         for (const row of rows) {
           try {
-            await this.#delivery.dispatch(row.event);
+            await this.delivery.dispatch(row.event);
             done.push(row.seq);
           } catch (err) {
             const delay = Math.min(
-              this.#retryDelayMs * 2 ** Math.min(row.attempts, 30),
+              this.retryDelayMs * 2 ** Math.min(row.attempts, 30),
               MAX_RETRY_DELAY_MS,
             );
-            this.#logger.error('restwell/webhooks: an outbox event could not be dispatched', {
+            this.logger.error('restwell/webhooks: an outbox event could not be dispatched', {
               eventId: row.event?.id,
               attempts: row.attempts + 1,
               retryInMs: delay,
@@ -243,7 +243,7 @@ export class OutboxRelay {
           await client.query(`DELETE FROM ${t} WHERE seq = ANY($1::bigint[])`, [done]);
         await client.query('COMMIT');
         // A full batch: there may be more waiting.
-        if (rows.length === this.#batchSize && done.length === rows.length) this.#again = true;
+        if (rows.length === this.batchSize && done.length === rows.length) this.again = true;
         return done.length;
       } catch (err) {
         await client.query('ROLLBACK').catch((e: Error) => {
@@ -261,74 +261,74 @@ export class OutboxRelay {
 
   /** Starts polling (and listening, unless `listen: false`). Idempotent. */
   start(): this {
-    if (this.#started) return this;
-    this.#started = true;
-    if (this.#listen) void this.#startListening();
-    this.#wake();
+    if (this.started) return this;
+    this.started = true;
+    if (this.listen) void this.startListening();
+    this.wake();
     return this;
   }
 
   /** Stops: no new pass starts; resolves once the pass in progress has committed or rolled back. */
   async stop(): Promise<void> {
-    this.#started = false;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const listener = this.#listener;
-    this.#listener = undefined;
+    this.started = false;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    const listener = this.listener;
+    this.listener = undefined;
     if (listener !== undefined) {
       await listener.client.query(`UNLISTEN "${this.tables.channel}"`).catch(() => {});
       listener.detach();
       listener.client.release();
     }
-    await this.#running;
+    await this.running;
   }
 
   /** Runs a pass now (or right after the one in progress), then polls again after `intervalMs`. */
-  #wake(): void {
-    if (!this.#started) return;
-    if (this.#running !== undefined) {
-      this.#again = true;
+  private wake(): void {
+    if (!this.started) return;
+    if (this.running !== undefined) {
+      this.again = true;
       return;
     }
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#running = (async () => {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.running = (async () => {
       do {
-        this.#again = false;
+        this.again = false;
         try {
           await this.runOnce();
         } catch (err) {
-          this.#logger.error('restwell/webhooks: an outbox relay pass failed', { err });
+          this.logger.error('restwell/webhooks: an outbox relay pass failed', { err });
         }
-      } while (this.#again && this.#started);
+      } while (this.again && this.started);
     })().finally(() => {
-      this.#running = undefined;
-      if (this.#started) this.#timer = setTimeout(() => this.#wake(), this.#intervalMs);
+      this.running = undefined;
+      if (this.started) this.timer = setTimeout(() => this.wake(), this.intervalMs);
     });
   }
 
-  async #startListening(): Promise<void> {
+  private async startListening(): Promise<void> {
     let client: PoolClient;
     try {
-      client = await this.#pool.connect();
+      client = await this.pool.connect();
     } catch (err) {
-      this.#logger.warn('restwell/webhooks: the outbox relay cannot listen; it polls only', {
+      this.logger.warn('restwell/webhooks: the outbox relay cannot listen; it polls only', {
         err,
       });
       return;
     }
     const onNotification = (message: Notification) => {
-      if (message.channel === this.tables.channel) this.#wake();
+      if (message.channel === this.tables.channel) this.wake();
     };
     const onError = (err: Error) => {
       // The connection is gone: polling goes on, and listening starts again on a new one.
       detach();
-      if (this.#listener?.client === client) this.#listener = undefined;
+      if (this.listener?.client === client) this.listener = undefined;
       client.release(err);
-      this.#logger.warn('restwell/webhooks: the outbox relay lost its listening connection', {
+      this.logger.warn('restwell/webhooks: the outbox relay lost its listening connection', {
         err,
       });
-      if (this.#started) setTimeout(() => void this.#startListening(), this.#intervalMs);
+      if (this.started) setTimeout(() => void this.startListening(), this.intervalMs);
     };
     // Removed before the client goes back to the pool, which hands it to others.
     const detach = () => {
@@ -343,18 +343,18 @@ export class OutboxRelay {
     } catch (err) {
       detach();
       client.release(err as Error);
-      this.#logger.warn('restwell/webhooks: the outbox relay cannot listen; it polls only', {
+      this.logger.warn('restwell/webhooks: the outbox relay cannot listen; it polls only', {
         err,
       });
       return;
     }
-    if (!this.#started) {
+    if (!this.started) {
       await client.query(`UNLISTEN "${this.tables.channel}"`).catch(() => {});
       detach();
       client.release();
       return;
     }
-    this.#listener = { client, detach };
+    this.listener = { client, detach };
   }
 }
 

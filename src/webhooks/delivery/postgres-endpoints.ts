@@ -61,13 +61,13 @@ function split(record: EndpointRecord): [string, string] {
 export class PostgresEndpointStore implements EndpointStore {
   readonly timeoutMs: number;
   readonly tables: WebhookDeliveryTables;
-  readonly #pool: Pool;
+  private readonly pool: Pool;
 
   constructor(options: PostgresEndpointStoreOptions) {
     const module = 'webhooks PostgresEndpointStore';
     checkOptions(module, options, ['pool', 'schema', 'prefix', 'timeoutMs']);
     const o = options ?? ({} as PostgresEndpointStoreOptions);
-    this.#pool = checkPool(module, o.pool);
+    this.pool = checkPool(module, o.pool);
     this.tables = webhookDeliveryTables(module, o);
     this.timeoutMs = checkTimeout(module, o.timeoutMs ?? 5000);
   }
@@ -75,7 +75,7 @@ export class PostgresEndpointStore implements EndpointStore {
   async insert(record: EndpointRecord): Promise<boolean> {
     const [rest, secrets] = split(record);
     const result = await runQuery(
-      this.#pool,
+      this.pool,
       this.timeoutMs,
       'endpointInsert',
       `INSERT INTO ${this.tables.endpoints} (id, record, secrets, created_at, updated_at)
@@ -88,7 +88,7 @@ export class PostgresEndpointStore implements EndpointStore {
   async get(id: string): Promise<EndpointRecord | undefined> {
     if (typeof id !== 'string' || id.includes('\u0000')) return undefined;
     const { rows } = await runQuery<Row>(
-      this.#pool,
+      this.pool,
       this.timeoutMs,
       'endpointGet',
       `SELECT record, secrets FROM ${this.tables.endpoints} WHERE id = $1`,
@@ -100,7 +100,7 @@ export class PostgresEndpointStore implements EndpointStore {
   /** Every endpoint, oldest first (as registered). */
   async list(): Promise<readonly EndpointRecord[]> {
     const { rows } = await runQuery<Row>(
-      this.#pool,
+      this.pool,
       this.timeoutMs,
       'endpointList',
       `SELECT record, secrets FROM ${this.tables.endpoints} ORDER BY created_at, id`,
@@ -114,7 +114,7 @@ export class PostgresEndpointStore implements EndpointStore {
   ): Promise<EndpointRecord | undefined> {
     if (typeof id !== 'string' || id.includes('\u0000')) return undefined;
     const t = this.tables.endpoints;
-    return inTransaction(this.#pool, this.timeoutMs, 'endpointUpdate', async (tx) => {
+    return inTransaction(this.pool, this.timeoutMs, 'endpointUpdate', async (tx) => {
       const { rows } = await tx.query<Row>(
         `SELECT record, secrets FROM ${t} WHERE id = $1 FOR UPDATE`,
         [id],
@@ -136,7 +136,7 @@ export class PostgresEndpointStore implements EndpointStore {
   async delete(id: string): Promise<boolean> {
     if (typeof id !== 'string' || id.includes('\u0000')) return false;
     const result = await runQuery(
-      this.#pool,
+      this.pool,
       this.timeoutMs,
       'endpointDelete',
       `DELETE FROM ${this.tables.endpoints} WHERE id = $1`,

@@ -247,9 +247,9 @@ export class PostgresDeliveryLog implements DeliveryLog {
   readonly deadRetentionMs: number;
   readonly timeoutMs: number;
   readonly tables: WebhookDeliveryTables;
-  readonly #pool: Pool;
-  readonly #batch: number;
-  #cursors: Promise<CursorCodec> | undefined;
+  private readonly pool: Pool;
+  private readonly batch: number;
+  private cursors: Promise<CursorCodec> | undefined;
 
   constructor(options: PostgresDeliveryLogOptions) {
     const module = 'webhooks PostgresDeliveryLog';
@@ -264,7 +264,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
       'sweepBatchSize',
     ]);
     const o = options ?? ({} as PostgresDeliveryLogOptions);
-    this.#pool = checkPool(module, o.pool);
+    this.pool = checkPool(module, o.pool);
     this.tables = webhookDeliveryTables(module, o);
     this.timeoutMs = checkTimeout(module, o.timeoutMs ?? 5000);
     this.retentionMs = o.retentionMs ?? DEFAULT_RETENTION_MS;
@@ -277,22 +277,22 @@ export class PostgresDeliveryLog implements DeliveryLog {
       throw new TypeError(
         'restwell/webhooks: option "deadRetentionMs" must be an integer of ms, at least retentionMs.',
       );
-    this.#batch = o.sweepBatchSize ?? 1000;
-    if (!Number.isSafeInteger(this.#batch) || this.#batch < 1)
+    this.batch = o.sweepBatchSize ?? 1000;
+    if (!Number.isSafeInteger(this.batch) || this.batch < 1)
       throw new TypeError('restwell/webhooks: option "sweepBatchSize" must be a positive integer.');
     // Made now, so that a short secret is a construction error and not a 503 at the first query.
     if (o.cursorSecrets !== undefined)
-      this.#cursors = Promise.resolve(createCursorCodec({ secrets: o.cursorSecrets }));
+      this.cursors = Promise.resolve(createCursorCodec({ secrets: o.cursorSecrets }));
   }
 
-  #run<R extends object>(operation: string, text: string, values: unknown[] = []) {
-    return runQuery<R>(this.#pool, this.timeoutMs, operation, text, values);
+  private run<R extends object>(operation: string, text: string, values: unknown[] = []) {
+    return runQuery<R>(this.pool, this.timeoutMs, operation, text, values);
   }
 
   /** The codec: the configured keys, or the key in `_meta` (made once, by whoever is first). */
-  #codec(): Promise<CursorCodec> {
-    this.#cursors ??= (async () => {
-      const { rows } = await this.#run<{ value: string }>(
+  private codec(): Promise<CursorCodec> {
+    this.cursors ??= (async () => {
+      const { rows } = await this.run<{ value: string }>(
         'deliveryLogCursorKey',
         `WITH made AS (
            INSERT INTO ${this.tables.meta} (name, value) VALUES ('cursor-key', $1)
@@ -306,14 +306,14 @@ export class PostgresDeliveryLog implements DeliveryLog {
       return createCursorCodec({ secrets: Buffer.from(value, 'base64url') });
     })().catch((err: unknown) => {
       // Not cached: the next query tries again (the table may have been migrated meanwhile).
-      this.#cursors = undefined;
+      this.cursors = undefined;
       throw err;
     });
-    return this.#cursors;
+    return this.cursors;
   }
 
   async putEvent(event: WebhookEvent): Promise<void> {
-    await this.#run(
+    await this.run(
       'deliveryLogPutEvent',
       `INSERT INTO ${this.tables.events} (id, type, created_at, event) VALUES ($1, $2, $3, $4)
        ON CONFLICT (id) DO NOTHING`,
@@ -325,7 +325,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
 
   async getEvent(id: string): Promise<WebhookEvent | undefined> {
     if (id.includes('\u0000')) return undefined;
-    const { rows } = await this.#run<{ event: WebhookEvent }>(
+    const { rows } = await this.run<{ event: WebhookEvent }>(
       'deliveryLogGetEvent',
       `SELECT event FROM ${this.tables.events} WHERE id = $1`,
       [id],
@@ -335,7 +335,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
 
   async insertDelivery(record: DeliveryRecord): Promise<boolean> {
     const values = deliveryValues(record);
-    const result = await this.#run(
+    const result = await this.run(
       'deliveryLogInsertDelivery',
       `INSERT INTO ${this.tables.deliveries} (${DELIVERY_COLUMNS})
        VALUES (${values.map((_, i) => `$${i + 1}`).join(', ')})
@@ -347,7 +347,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
 
   async getDelivery(id: string): Promise<DeliveryRecord | undefined> {
     if (id.includes('\u0000')) return undefined;
-    const { rows } = await this.#run<DeliveryRow>(
+    const { rows } = await this.run<DeliveryRow>(
       'deliveryLogGetDelivery',
       `SELECT ${DELIVERY_COLUMNS} FROM ${this.tables.deliveries} WHERE id = $1`,
       [id],
@@ -361,7 +361,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
   ): Promise<DeliveryRecord | undefined> {
     if (id.includes('\u0000')) return undefined;
     const t = this.tables.deliveries;
-    return inTransaction(this.#pool, this.timeoutMs, 'deliveryLogUpdateDelivery', async (tx) => {
+    return inTransaction(this.pool, this.timeoutMs, 'deliveryLogUpdateDelivery', async (tx) => {
       const { rows } = await tx.query<DeliveryRow>(
         `SELECT ${DELIVERY_COLUMNS} FROM ${t} WHERE id = $1 FOR UPDATE`,
         [id],
@@ -400,7 +400,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
       storable(a.responseExcerpt),
       a.test === true,
     ];
-    await this.#run(
+    await this.run(
       'deliveryLogRecordAttempt',
       `INSERT INTO ${this.tables.attempts} (${ATTEMPT_COLUMNS})
        VALUES (${values.map((_, i) => `$${i + 1}`).join(', ')})`,
@@ -434,7 +434,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
     if (query.status !== undefined) add('status = ?', query.status);
     if (query.from !== undefined) add('at >= ?', new Date(query.from));
     if (query.to !== undefined) add('at < ?', new Date(query.to));
-    const page = await this.#page<AttemptRow>(
+    const page = await this.page<AttemptRow>(
       this.tables.attempts,
       ATTEMPT_COLUMNS,
       'at',
@@ -483,7 +483,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
     if (query.from !== undefined) add('event_created_at >= ?', new Date(query.from));
     if (query.to !== undefined) add('event_created_at < ?', new Date(query.to));
     if (query.includeTests === false) where.push('NOT test');
-    const page = await this.#page<DeliveryRow>(
+    const page = await this.page<DeliveryRow>(
       this.tables.deliveries,
       DELIVERY_COLUMNS,
       'created_at',
@@ -501,7 +501,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
    * cursor carries the last row's key (ms) and seq, and is bound to the query,
    * the page size and these tables.
    */
-  async #page<R extends { seq: string }>(
+  private async page<R extends { seq: string }>(
     table: string,
     columns: string,
     key: 'at' | 'created_at',
@@ -515,7 +515,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
     const binding = JSON.parse(
       JSON.stringify({ binding: query, limit, log: this.tables.deliveries }),
     ) as unknown;
-    const codec = await this.#codec();
+    const codec = await this.codec();
     const conditions = [...where];
     const params = [...values];
     if (cursor !== undefined) {
@@ -524,7 +524,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
       conditions.push(`(${key}, seq) < ($${params.length - 1}, $${params.length}::bigint)`);
     }
     params.push(limit + 1);
-    const { rows } = await this.#run<R & Record<string, unknown>>(
+    const { rows } = await this.run<R & Record<string, unknown>>(
       'deliveryLogQuery',
       `SELECT ${columns}, seq::text AS seq FROM ${table}
        ${conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`}
@@ -546,7 +546,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
   async endpointStats(endpointId: string, since: number): Promise<EndpointLogStats> {
     if (endpointId.includes('\u0000'))
       return { attempts: 0, succeeded: 0, dead: 0, held: 0, pending: 0 };
-    const { rows } = await this.#run<{
+    const { rows } = await this.run<{
       attempts: number;
       succeeded: number;
       p50: number | null;
@@ -583,14 +583,14 @@ export class PostgresDeliveryLog implements DeliveryLog {
     const t = this.tables;
     const kept = new Date(now - this.retentionMs);
     const deadKept = new Date(now - this.deadRetentionMs);
-    const attempts = await this.#drain(
+    const attempts = await this.drain(
       'deliveryLogSweepAttempts',
       `DELETE FROM ${t.attempts} WHERE seq IN (
          SELECT seq FROM ${t.attempts} WHERE at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
       [kept],
     );
     // Pending and retrying deliveries are never swept: they are work still to do.
-    const deliveries = await this.#drain(
+    const deliveries = await this.drain(
       'deliveryLogSweepDeliveries',
       `DELETE FROM ${t.deliveries} WHERE id IN (
          SELECT id FROM ${t.deliveries}
@@ -599,7 +599,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
           LIMIT $2 FOR UPDATE SKIP LOCKED)`,
       [kept, deadKept],
     );
-    const events = await this.#drain(
+    const events = await this.drain(
       'deliveryLogSweepEvents',
       `DELETE FROM ${t.events} WHERE id IN (
          SELECT e.id FROM ${t.events} e
@@ -612,14 +612,14 @@ export class PostgresDeliveryLog implements DeliveryLog {
   }
 
   /** Repeats a batched DELETE (its `$2` is the batch size) until a batch comes back short. */
-  async #drain(operation: string, text: string, values: unknown[]): Promise<number> {
+  private async drain(operation: string, text: string, values: unknown[]): Promise<number> {
     let total = 0;
     for (;;) {
-      const params = [values[0], this.#batch, ...values.slice(1)];
-      const result = await this.#run(operation, text, params);
+      const params = [values[0], this.batch, ...values.slice(1)];
+      const result = await this.run(operation, text, params);
       const n = result.rowCount ?? 0;
       total += n;
-      if (n < this.#batch) return total;
+      if (n < this.batch) return total;
     }
   }
 }
