@@ -20,6 +20,7 @@ import { idempotency } from 'restwell/idempotency';
 import { cors, hsts, httpsOnly, requestHygiene, securityHeaders } from 'restwell/security';
 import { generateWebhookSecret, webhookOf } from 'restwell/webhooks';
 import { createAuth, type ExampleCredentials } from '../shared/auth.js';
+import { deliveryOf, type ExampleDelivery, localDelivery } from '../shared/delivery.js';
 import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
 import { createPaginators, oneFilter, pageOf } from '../shared/pagination.js';
@@ -61,6 +62,11 @@ export interface ExampleOptions {
   corsOrigins?: readonly string[];
   /** When set, plain HTTP is refused and GET/HEAD are redirected to https://<httpsHost>. */
   httpsHost?: string;
+  /**
+   * Outgoing webhooks: the engine payments emit events to, and its admin API (see
+   * shared/delivery.ts). A memory engine whose worker is not started when unset.
+   */
+  outgoing?: ExampleDelivery;
   /** The secret webhooks to POST /webhooks/restwell are signed with; one is drawn when unset. */
   webhookSecret?: string;
 }
@@ -77,6 +83,7 @@ export function createApp({
   corsOrigins = ['http://localhost:5173'],
   httpsHost,
   webhookSecret = generateWebhookSecret(),
+  outgoing = deliveryOf(localDelivery()),
 }: ExampleOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -126,6 +133,9 @@ export function createApp({
     if (user === undefined) throw new NotFoundError(`No user ${id}.`);
     return user;
   };
+
+  // Webhook endpoints, their deliveries, dead letters and replays, for admins.
+  app.use(rw(outgoing.admin));
 
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
@@ -209,8 +219,11 @@ export function createApp({
         }),
         validate({ body: CreatePayment }),
       ),
-      (req, res) => {
+      async (req, res) => {
         const payment = repo.createPayment(req.body);
+        // Queued, never sent from here; with a database, write the events in the payment's own
+        // transaction instead (writeOutboxEvent), so that they exist if and only if it commits.
+        await outgoing.paymentMade(payment);
         res
           .status(201)
           .location(`/v1/payments/${payment.id}`)

@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import { hardenServer } from 'restwell';
 import { createAuditLog } from '../shared/audit.js';
 import { credentialsFromEnv } from '../shared/auth.js';
+import { createDelivery, registerSelf } from '../shared/delivery.js';
 import { webhookSecretFromEnv } from '../shared/webhooks.js';
 import { createStores } from '../shared/stores.js';
 import { createApp } from './app.js';
@@ -10,6 +11,10 @@ import { createApp } from './app.js';
 const port = Number(process.env.PORT ?? 3000);
 const stores = await createStores();
 const auditLog = createAuditLog(stores);
+const webhookSecret = webhookSecretFromEnv();
+// Outgoing webhooks: payments emit events; the worker runs in this process.
+const outgoing = await createDelivery({ ...(stores.redis ? { redis: stores.redis } : {}) });
+outgoing.delivery.startWorker();
 // What Node's HTTP parser refuses itself (a control character in a header, bad framing, headers
 // too large, a client too slow) is answered as a problem with a trace id, and the server gets
 // timeouts a public API wants.
@@ -20,12 +25,19 @@ const server = hardenServer(
       cursorSecret: process.env.CURSOR_SECRET,
       credentials: credentialsFromEnv(),
       auditLog,
-      webhookSecret: webhookSecretFromEnv(),
+      webhookSecret,
+      outgoing,
       ...(process.env.HTTPS_HOST ? { httpsHost: process.env.HTTPS_HOST } : {}),
     }),
   ),
 );
-server.listen(port, () => {
+server.listen(port, async () => {
+  // The example's own receiver gets the events it emits (WEBHOOK_SELF_DELIVERY=0 leaves it out).
+  if (process.env.WEBHOOK_SELF_DELIVERY !== '0') {
+    await registerSelf(outgoing.delivery, port, webhookSecret).catch((err: unknown) =>
+      console.error('restwell example: could not register its own webhook receiver', err),
+    );
+  }
   console.log(
     `restwell example (Express, ${stores.records.kind} store) on http://localhost:${port}`,
   );
@@ -35,8 +47,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     server.close(
       () =>
-        void auditLog
-          .close()
+        void outgoing.delivery
+          .stop()
+          .then(() => auditLog.close())
           .then(() => stores.close())
           .then(() => process.exit(0)),
     );

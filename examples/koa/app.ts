@@ -19,6 +19,7 @@ import { cors, hsts, httpsOnly, requestHygiene, securityHeaders } from 'restwell
 import { generateWebhookSecret, webhookOf } from 'restwell/webhooks';
 import { contextOf, koaAdapter } from 'restwell/koa';
 import { createAuth, type ExampleCredentials } from '../shared/auth.js';
+import { deliveryOf, type ExampleDelivery, localDelivery } from '../shared/delivery.js';
 import { userETag, userValidators } from '../shared/caching.js';
 import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
 import { createPaginators, oneFilter, pageOf } from '../shared/pagination.js';
@@ -60,6 +61,11 @@ export interface ExampleOptions {
   corsOrigins?: readonly string[];
   /** When set, plain HTTP is refused and GET/HEAD are redirected to https://<httpsHost>. */
   httpsHost?: string;
+  /**
+   * Outgoing webhooks: the engine payments emit events to, and its admin API (see
+   * shared/delivery.ts). A memory engine whose worker is not started when unset.
+   */
+  outgoing?: ExampleDelivery;
   /** The secret webhooks to POST /webhooks/restwell are signed with; one is drawn when unset. */
   webhookSecret?: string;
 }
@@ -76,6 +82,7 @@ export function createApp({
   corsOrigins = ['http://localhost:5173'],
   httpsHost,
   webhookSecret = generateWebhookSecret(),
+  outgoing = deliveryOf(localDelivery()),
 }: ExampleOptions): Koa {
   const app = new Koa();
   app.proxy = false;
@@ -167,10 +174,13 @@ export function createApp({
       }),
       validate({ body: CreatePayment }),
     ),
-    (ctx) => {
+    async (ctx) => {
       const payment = repo.createPayment(
         ctx.request.body as Parameters<Repository['createPayment']>[0],
       );
+      // Queued, never sent from here; with a database, write the events in the payment's own
+      // transaction instead (writeOutboxEvent), so that they exist if and only if it commits.
+      await outgoing.paymentMade(payment);
       ctx.status = 201;
       ctx.set('Location', `/v1/payments/${payment.id}`);
       ctx.body = toPayment(paymentRepresentation(payment, userExists));
@@ -230,6 +240,8 @@ export function createApp({
       conditional(),
     ),
   );
+  // Webhook endpoints, their deliveries, dead letters and replays, for admins.
+  app.use(rw(outgoing.admin));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

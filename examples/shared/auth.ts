@@ -118,6 +118,8 @@ export function createAuth({ apiKeys, jwtSecret }: ExampleCredentials): ExampleA
         // Every rule that matches must pass: a principal (above) and the admin role.
         { route: '/v1/users/:id', methods: ['DELETE'], require: requireRole('admin') },
         { route: '/v2/users/:id', methods: ['DELETE'], require: requireRole('admin') },
+        // Webhook endpoints, deliveries and replays are for operators (the admin API checks too).
+        { route: '/v1/webhook-endpoints/*', require: requireRole('admin') },
       ],
       default: 'deny',
     }),
