@@ -13,10 +13,7 @@
  *   for `BENCH_SECONDS` (default 5) to 4 healthy endpoints, and in the second
  *   case also to an endpoint that accepts the connection and never answers
  *   (each attempt ends at the 5 s timeout). Latency is from `dispatch()` to
- *   the end of the 2xx attempt, for the healthy endpoints only. A third row
- *   runs BullMQ with a limiter that spaces the jobs a saturated endpoint turns
- *   away by its attempt duration, instead of re-delaying each by 100 ms: the
- *   hanging endpoint's re-delays are what slows the others on BullMQ.
+ *   the end of the 2xx attempt, for the healthy endpoints only.
  *
  * Every engine runs in this process, on the system clock, with the memory log
  * and endpoint store, so that the queue is what differs. The sources are
@@ -34,7 +31,6 @@ import { silentLogger } from '../src/core/logger.js';
 import { sendAttempt } from '../src/webhooks/delivery/attempt.js';
 import { BullMqDeliveryQueue } from '../src/webhooks/delivery/bullmq.js';
 import { webhookDelivery } from '../src/webhooks/delivery/delivery.js';
-import { type EndpointLimiter, memoryEndpointLimiter } from '../src/webhooks/delivery/limits.js';
 import type { DeliveryQueue } from '../src/webhooks/delivery/queue.js';
 import { ssrfGuard } from '../src/webhooks/delivery/ssrf.js';
 import { table } from './harness.js';
@@ -81,54 +77,11 @@ async function main(): Promise<void> {
     return new BullMqDeliveryQueue({ connection: redis, prefix, logger: silentLogger });
   };
 
-  /**
-   * A limiter that spaces the jobs it turns away by the endpoint's attempt
-   * duration (the slowest in flight, or a moving mean), instead of the default
-   * flat 100 ms: an experiment on how much the re-delays of a saturated
-   * endpoint cost, as every re-delay is a round trip through Redis.
-   */
-  function spacingLimiter(): EndpointLimiter {
-    const base = memoryEndpointLimiter();
-    const state = new Map<string, { started: number[]; mean: number; nextAt: number }>();
-    return {
-      tryAcquire(id, limits, now) {
-        let s = state.get(id);
-        if (s === undefined) {
-          s = { started: [], mean: 0, nextAt: 0 };
-          state.set(id, s);
-        }
-        const r = base.tryAcquire(id, limits, now);
-        if (r.ok) {
-          s.started.push(now);
-          return r;
-        }
-        const oldest = s.started.length > 0 ? now - Math.min(...s.started) : 0;
-        const duration = Math.max(s.mean, oldest, 1);
-        s.nextAt = Math.max(s.nextAt, now) + duration / limits.concurrency;
-        return { ok: false, retryInMs: Math.max(r.retryInMs, Math.ceil(s.nextAt - now)) };
-      },
-      release(id) {
-        base.release(id);
-        const s = state.get(id);
-        const started = s?.started.shift();
-        if (s !== undefined && started !== undefined)
-          s.mean =
-            s.mean === 0 ? Date.now() - started : 0.8 * s.mean + 0.2 * (Date.now() - started);
-      },
-      inFlight: (id) => base.inFlight(id),
-    };
-  }
-
   /** An engine whose attempts report their end, per delivery. */
-  function engine(
-    kind: 'memory' | 'bullmq',
-    onOk: (body: string, url: string) => void,
-    limiter?: EndpointLimiter,
-  ) {
+  function engine(kind: 'memory' | 'bullmq', onOk: (body: string, url: string) => void) {
     const queue = queueFor(kind);
     return webhookDelivery({
       ...(queue === undefined ? {} : { queue }),
-      ...(limiter === undefined ? {} : { limiter }),
       guard: ssrfGuard({ allowLoopback: true }),
       allowHttp: true,
       breaker: false,
@@ -171,19 +124,15 @@ async function main(): Promise<void> {
     };
   }
 
-  async function isolation(kind: 'memory' | 'bullmq', bad: boolean, spacing = false) {
+  async function isolation(kind: 'memory' | 'bullmq', bad: boolean) {
     const sentAt = new Map<string, number>();
     const latencies: number[] = [];
-    const delivery = engine(
-      kind,
-      (body, url) => {
-        if (url === hangUrl) return;
-        const id = (JSON.parse(body) as { id: string }).id;
-        const at = sentAt.get(id);
-        if (at !== undefined) latencies.push(performance.now() - at);
-      },
-      spacing ? spacingLimiter() : undefined,
-    );
+    const delivery = engine(kind, (body, url) => {
+      if (url === hangUrl) return;
+      const id = (JSON.parse(body) as { id: string }).id;
+      const at = sentAt.get(id);
+      if (at !== undefined) latencies.push(performance.now() - at);
+    });
     for (let i = 0; i < 4; i++) await delivery.endpoints.create({ url: okUrl(i) });
     if (bad) await delivery.endpoints.create({ url: hangUrl });
     delivery.startWorker({ concurrency: 64 });
@@ -232,15 +181,11 @@ async function main(): Promise<void> {
       `\n${events} events × 10 endpoints, worker concurrency 64, endpoint concurrency 20; receiver in its own process. Node ${process.version}.\n`,
     );
     const iso: (string | number)[][] = [];
-    for (const [kind, spacing] of [
-      ['memory', false],
-      ['bullmq', false],
-      ['bullmq', true],
-    ] as const) {
-      const good = await isolation(kind, false, spacing);
-      const bad = await isolation(kind, true, spacing);
+    for (const kind of ['memory', 'bullmq'] as const) {
+      const good = await isolation(kind, false);
+      const bad = await isolation(kind, true);
       iso.push([
-        spacing ? `${kind}, spacing limiter` : kind,
+        kind,
         `${good.p50} / ${good.p99}`,
         `${bad.p50} / ${bad.p99}`,
         `${(bad.p99 / good.p99).toFixed(2)}x`,

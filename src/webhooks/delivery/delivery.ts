@@ -11,6 +11,7 @@
  * and returns. Sending happens in the worker (`startWorker()`), in this
  * process or in another one on the same queue.
  */
+import { setMaxListeners } from 'node:events';
 import { checkOptions, invalidOption, ValidationError } from '../../core/errors.js';
 import { defaultLogger, type Logger } from '../../core/logger.js';
 import type { ApiVersions } from '../../versioning/api.js';
@@ -426,6 +427,9 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
 
   const healthTimers = new Set<unknown>();
   const shutdown = new AbortController();
+  // Each attempt in flight listens for the shutdown, and takes its listener off when it ends:
+  // as many as the worker's concurrency at once, which is no leak (Node warns past 10).
+  setMaxListeners(0, shutdown.signal);
   const health =
     options.health === false
       ? undefined
