@@ -38,7 +38,7 @@
  */
 import { type Context, type Middleware, type Next, responseBlind } from '../core/context.js';
 import { checkOptions, invalidOption, RestwellError } from '../core/errors.js';
-import { normalisedPath } from '../rate-limit/routes.js';
+import { normalisedPath } from '../core/route-path.js';
 import { authenticatedByBearer, challengeSettingsOf } from './authenticate.js';
 import { challengesFor, isScopeToken } from './challenge.js';
 import {

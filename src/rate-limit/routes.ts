@@ -31,33 +31,13 @@
  */
 import type { Context } from '../core/context.js';
 import { invalidOption } from '../core/errors.js';
+import { normalisedPath } from '../core/route-path.js';
+
+export { normalisedPath };
 
 /** `:name` matches one non-empty segment; anything else is literal. */
 const SEGMENT = /^(?::[A-Za-z_][A-Za-z0-9_]*|[A-Za-z0-9\-._~!$&',;=@%]*)$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const UNRESERVED_ESCAPE =
-  /%(4[1-9A-Fa-f]|5[0-9Aa]|6[1-9A-Fa-f]|7[0-9Aa]|3[0-9]|2[Dd]|2[Ee]|5[Ff]|7[Ee])/g;
-
-/** The path the routers match: see the module comment. Lower-case; no trailing `/` except for the root. */
-export function normalisedPath(target: string): string {
-  let path = target;
-  // Absolute form: `scheme://authority/path`. The routers' parseurl keeps only the path.
-  if (path.charCodeAt(0) !== 47 /* / */) {
-    const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(path);
-    if (scheme !== null) path = path.slice(scheme[0].length) || '/';
-  }
-  const end = path.search(/[?#]/);
-  if (end >= 0) path = path.slice(0, end);
-  if (path.includes('%')) {
-    path = path.replace(UNRESERVED_ESCAPE, (_, hex: string) =>
-      String.fromCharCode(Number.parseInt(hex, 16)),
-    );
-  }
-  if (path.includes('//')) path = path.replace(/\/{2,}/g, '/');
-  if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
-  return path.toLowerCase();
-}
-
 interface CompiledRoute {
   /** As written, for comparison with the framework's matched route. */
   pattern: string;
