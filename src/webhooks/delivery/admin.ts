@@ -11,6 +11,10 @@
  * - Operators only: every request under the base path passes the `authorize`
  *   guards first (by default `requireRole('admin')` of restwell/auth), before
  *   anything about the route is told: 401 anonymous, 403 another role.
+ * - Bounded: a replay re-queues at most `maxReplay` events' dead letters per
+ *   request (`hasMore` says more remain), a resend by event id goes only to an
+ *   endpoint that had a delivery of the event, and a create of a taken id is a
+ *   409 that leaves the existing endpoint and its secret alone.
  * - Secrets are shown twice in an endpoint's life, in the answer to its
  *   creation and to a rotation, both `Cache-Control: no-store`; every other
  *   answer shows the URL and never a secret, and nothing is logged of a body.
@@ -95,9 +99,15 @@ export interface WebhookAdminOptions {
   baseUrl?: string;
   /** Largest request body read, in bytes. @default 65536 */
   bodyLimit?: number;
+  /**
+   * Most events whose dead letters one replay request re-queues; when the
+   * filter selects more, the answer says `hasMore: true` and the request is
+   * repeated for the next batch. @default 1000
+   */
+  maxReplay?: number;
 }
 
-const OPTIONS = ['basePath', 'authorize', 'cursors', 'baseUrl', 'bodyLimit'] as const;
+const OPTIONS = ['basePath', 'authorize', 'cursors', 'baseUrl', 'bodyLimit', 'maxReplay'] as const;
 /** Bodies are flat (metadata is the deepest member, at depth 2): a few levels more is plenty. */
 const MAX_BODY_DEPTH = 8;
 /** The longest rotation overlap accepted: a leaked old secret must not stay valid for long. */
@@ -206,6 +216,9 @@ export function webhookAdmin(
   const bodyLimit = options.bodyLimit ?? 65_536;
   if (!Number.isSafeInteger(bodyLimit) || bodyLimit < 1)
     invalidOption('webhookAdmin', 'bodyLimit', 'a positive integer of bytes', bodyLimit);
+  const maxReplay = options.maxReplay ?? MAX_EVENT_IDS;
+  if (!Number.isSafeInteger(maxReplay) || maxReplay < 1 || maxReplay > 10_000)
+    invalidOption('webhookAdmin', 'maxReplay', 'an integer of events from 1 to 10000', maxReplay);
   const parseBody = jsonBody({ limit: bodyLimit, maxDepth: MAX_BODY_DEPTH });
   const endpointPages = keysetPagination({
     cursors: options.cursors ?? createCursorCodec({ secrets: randomBytes(32) }),
@@ -290,11 +303,42 @@ export function webhookAdmin(
 
   async function createEndpoint(ctx: Context): Promise<void> {
     const input = await body(ctx);
-    const { endpoint, secret } = await endpoints.create(
-      input as Parameters<typeof endpoints.create>[0],
-    );
+    let created: Awaited<ReturnType<typeof endpoints.create>>;
+    try {
+      created = await endpoints.create(input as Parameters<typeof endpoints.create>[0]);
+    } catch (err) {
+      throw await takenIdConflict(err, input);
+    }
+    const { endpoint, secret } = created;
     audit(ctx, 'created an endpoint', { endpointId: endpoint.id });
     reply(ctx, 201, { ...endpointView(endpoint), secret }, { Location: locationOf(endpoint.id) });
+  }
+
+  /**
+   * The store refuses an id that is taken only once every field is valid, so a
+   * refusal naming `/id` alone, for a well-formed id that an endpoint now has,
+   * is that one: a 409 (RFC 9110 §15.5.10), as the loser of two concurrent
+   * creates gets too. Nothing of the existing endpoint is shown.
+   */
+  async function takenIdConflict(err: unknown, input: unknown): Promise<unknown> {
+    const id = (input as { id?: unknown } | null | undefined)?.id;
+    if (
+      !(err instanceof ValidationError) ||
+      err.errors.length !== 1 ||
+      err.errors[0]!.pointer !== '/id' ||
+      typeof id !== 'string' ||
+      !ID_PATTERN.test(id)
+    )
+      return err;
+    try {
+      await endpoints.get(id);
+    } catch {
+      return err;
+    }
+    return new RestwellError('conflict', 409, 'Conflict', {
+      detail: 'Another endpoint has this id; choose another, or leave id out to have one drawn.',
+      extensions: { endpointId: id },
+    });
   }
 
   async function listEndpoints(ctx: Context): Promise<void> {
@@ -601,14 +645,43 @@ export function webhookAdmin(
       (name, detail) => issues.push({ pointer: `/${name}`, detail, in: 'body' }),
     );
     fail(issues);
-    const result = await delivery.replay({
+    await endpoints.get(id);
+    const filter = {
       endpointId: id,
       ...(types === undefined ? {} : { types }),
-      ...(eventIds === undefined ? {} : { eventIds }),
       ...range,
-    });
-    audit(ctx, 'replayed dead letters', { endpointId: id, replayed: result.replayed });
-    reply(ctx, 202, { replayed: result.replayed, deliveryIds: result.deliveryIds });
+    };
+    // One request re-queues at most `maxReplay` events' dead letters: a body that names
+    // nothing (the whole queue) or a wide range would otherwise re-queue, in one request, a
+    // backlog of any size at once. The batch is chosen here and replayed by its event ids,
+    // so that dead letters arriving meanwhile are not swept in.
+    const batch = new Set<string>();
+    let hasMore = false;
+    let cursor: string | undefined;
+    do {
+      const page = await delivery.log.queryDeliveries({
+        ...filter,
+        status: 'dead',
+        ...(eventIds === undefined ? {} : { eventIds }),
+        limit: 500,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      for (const d of page.items) {
+        if (batch.has(d.eventId)) continue;
+        if (batch.size === maxReplay) {
+          hasMore = true;
+          break;
+        }
+        batch.add(d.eventId);
+      }
+      cursor = page.nextCursor;
+    } while (cursor !== undefined && !hasMore);
+    const result =
+      batch.size === 0
+        ? { replayed: 0, deliveryIds: [] as readonly string[] }
+        : await delivery.replay({ ...filter, eventIds: [...batch] });
+    audit(ctx, 'replayed dead letters', { endpointId: id, replayed: result.replayed, hasMore });
+    reply(ctx, 202, { replayed: result.replayed, deliveryIds: result.deliveryIds, hasMore });
   }
 
   async function resend(ctx: Context, id: string, eventId: string): Promise<void> {
@@ -634,6 +707,20 @@ export function webhookAdmin(
     await endpoints.get(id);
     if (eventId === undefined || !ID_PATTERN.test(eventId))
       throw new WebhookEventNotFoundError(shown(raw));
+    // Sent *again*: only an event this endpoint had a delivery of. Any kept event would
+    // otherwise go to any endpoint, one of another tenant or one not subscribed to its type.
+    const had = await delivery.log.queryDeliveries({
+      endpointId: id,
+      eventIds: [eventId],
+      limit: 1,
+    });
+    if (had.items.length === 0) {
+      throw new RestwellError('webhook-event-not-found', 404, 'Webhook event not found', {
+        detail:
+          'This endpoint has no delivery of an event of this id: it never had, or it is past retention.',
+        extensions: { eventId },
+      });
+    }
     await resend(ctx, id, eventId);
   }
 

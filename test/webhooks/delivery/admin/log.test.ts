@@ -234,13 +234,13 @@ describe.each(adapters)('the admin API for the delivery log on $name', (adapter)
       .set(ADMIN)
       .send({ types: ['c.nothing'] })
       .expect(202);
-    expect(none.body).toEqual({ replayed: 0, deliveryIds: [] });
+    expect(none.body).toEqual({ replayed: 0, deliveryIds: [], hasMore: false });
     const byType = await request(s.app)
       .post(`${BASE}/${s.id}/replay`)
       .set(ADMIN)
       .send({ types: ['a.one', 'a.two'], to: new Date(START + 60_000).toISOString() })
       .expect(202);
-    expect(byType.body).toEqual({ replayed: 1, deliveryIds: [sent[0]!.id] });
+    expect(byType.body).toEqual({ replayed: 1, deliveryIds: [sent[0]!.id], hasMore: false });
     await until(
       async () => (await s.delivery.log.getDelivery(sent[0]!.id))?.status === 'delivered',
     );
