@@ -1,7 +1,7 @@
 /** Starts the Koa example: `npm run start:koa` (PORT, default 3000; REDIS_URL switches to Redis). */
 import { createServer } from 'node:http';
 import { hardenServer } from 'restwell';
-import { createAuditLog } from '../shared/audit.js';
+import { auditDatabase, createAuditLog } from '../shared/audit.js';
 import { credentialsFromEnv } from '../shared/auth.js';
 import { createDelivery, registerSelf } from '../shared/delivery.js';
 import { webhookSecretFromEnv } from '../shared/webhooks.js';
@@ -10,7 +10,9 @@ import { createApp } from './app.js';
 
 const port = Number(process.env.PORT ?? 3000);
 const stores = await createStores();
-const auditLog = createAuditLog(stores);
+// The audit log: stdout, or PostgreSQL when DATABASE_URL is set, or Redis on Redis.
+const auditPool = await auditDatabase();
+const auditLog = createAuditLog({ ...stores, ...(auditPool ? { pool: auditPool } : {}) });
 const webhookSecret = webhookSecretFromEnv();
 // Outgoing webhooks: payments emit events; the worker runs in this process.
 const outgoing = await createDelivery({ ...(stores.redis ? { redis: stores.redis } : {}) });
@@ -48,6 +50,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
         void outgoing.delivery
           .stop()
           .then(() => auditLog.close())
+          .then(() => auditPool?.end())
           .then(() => stores.close())
           .then(() => process.exit(0)),
     );

@@ -9,11 +9,13 @@ import { PassThrough } from 'node:stream';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createApp as createExpressApp } from '../../examples/express/app.js';
-import { createAuditLog } from '../../examples/shared/audit.js';
+import { randomUUID } from 'node:crypto';
+import { auditDatabase, createAuditLog } from '../../examples/shared/audit.js';
 import { verifyAuditLog } from '../../src/audit/index.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
 import { ADMIN_KEY, asClient, EXAMPLE_CREDENTIALS } from '../helpers/example-client.js';
+import { services } from '../helpers/services.js';
 
 function lines(stream: PassThrough): string[] {
   const text = (stream.read() as Buffer | null)?.toString('utf8') ?? '';
@@ -60,5 +62,58 @@ describe('the example audit log', () => {
       ok: false,
       defect: expect.objectContaining({ kind: 'truncated' }),
     });
+  });
+});
+
+describe.runIf(services.postgres)('the example audit log on PostgreSQL (DATABASE_URL)', () => {
+  it('appends to one chain in the audit table, verified with its checkpoints', async () => {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const env = {
+      DATABASE_URL: services.databaseUrl,
+      AUDIT_KEY: 'an-audit-chain-key-of-32-bytes-or-more',
+      AUDIT_SIGNING_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      AUDIT_LOG: `example-test-${randomUUID()}`,
+    };
+    const pool = await auditDatabase(env);
+    expect(pool).toBeDefined();
+    const checkpoints = new PassThrough();
+    try {
+      const auditLog = createAuditLog({ pool: pool! }, env, {
+        records: new PassThrough(),
+        checkpoints,
+      });
+      const app = asClient(
+        createExpressApp({
+          counters: new MemoryStore(),
+          records: new MemoryStore({ evict: false }),
+          logger: silentLogger,
+          credentials: EXAMPLE_CREDENTIALS,
+          auditLog,
+        }) as unknown as RequestListener,
+        ADMIN_KEY,
+      );
+      await request(app).post('/v1/users').send({ email: 'p@example.com', name: 'P' }).expect(201);
+      await request(app).delete('/v1/users/usr_alan').expect(204);
+      await auditLog.close();
+      const { rows } = await pool!.query<{ record: string }>(
+        'SELECT record FROM restwell_audit WHERE log = $1 ORDER BY seq',
+        [env.AUDIT_LOG],
+      );
+      expect(rows.map((r) => JSON.parse(r.record).method)).toEqual(['POST', 'DELETE']);
+      const signed = lines(checkpoints).map((l) => JSON.parse(l));
+      expect(
+        verifyAuditLog(
+          rows.map((r) => r.record),
+          {
+            key: env.AUDIT_KEY,
+            checkpoints: signed,
+            publicKey: createPublicKey(privateKey),
+          },
+        ),
+      ).toMatchObject({ ok: true });
+    } finally {
+      await pool!.query('DELETE FROM restwell_audit WHERE log = $1', [env.AUDIT_LOG]);
+      await pool!.end();
+    }
   });
 });
