@@ -14,6 +14,7 @@
  *
  * pg is an optional peer dependency: this file only uses the pool it is given.
  */
+import { createHash } from 'node:crypto';
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { checkOptions, invalidOption, StoreUnavailableError } from '../../core/errors.js';
 import { bounded } from '../../stores/types.js';
@@ -35,6 +36,7 @@ const PREFIX_NAME = /^[a-zA-Z_][a-zA-Z0-9_]{0,29}$/;
 
 /** The qualified names of the tables, and the outbox's notification channel. */
 export interface WebhookDeliveryTables {
+  /** The schema as SQL: quoted, in lower case. */
   readonly schema?: string;
   readonly prefix: string;
   readonly events: string;
@@ -43,7 +45,10 @@ export interface WebhookDeliveryTables {
   readonly endpoints: string;
   readonly outbox: string;
   readonly meta: string;
-  /** The channel `NOTIFY` wakes outbox relays on (lower case: `LISTEN` folds it so). */
+  /**
+   * The channel `NOTIFY` wakes outbox relays on: `<schema>_<prefix>_outbox` in lower case
+   * (`LISTEN` folds it so), or a digest of it when that is too long for a channel name.
+   */
   readonly channel: string;
 }
 
@@ -62,9 +67,16 @@ export function webhookDeliveryTables(
       'a table name prefix (letters, digits, _; at most 30 characters)',
       prefix,
     );
-  const q = (name: string) => `${schema === undefined ? '' : `${schema}.`}${prefix}_${name}`;
+  // The schema is quoted, as a name of identifier characters may still be a reserved word
+  // (`user`, `select`), and folded to lower case first, as PostgreSQL folds an unquoted name: a
+  // schema given as `Ops` is the `ops` it always was. A table name is `<prefix>_<table>`, which
+  // no reserved word is, and folds the same quoted or not.
+  const schemaName = schema === undefined ? undefined : `"${schema.toLowerCase()}"`;
+  const q = (name: string) =>
+    `${schemaName === undefined ? '' : `${schemaName}.`}${prefix}_${name}`;
+  const channel = `${schema === undefined ? '' : `${schema}_`}${prefix}_outbox`.toLowerCase();
   return {
-    ...(schema === undefined ? {} : { schema }),
+    ...(schemaName === undefined ? {} : { schema: schemaName }),
     prefix,
     events: q('events'),
     deliveries: q('deliveries'),
@@ -72,7 +84,12 @@ export function webhookDeliveryTables(
     endpoints: q('endpoints'),
     outbox: q('outbox'),
     meta: q('meta'),
-    channel: `${schema === undefined ? '' : `${schema}_`}${prefix}_outbox`.toLowerCase(),
+    // pg_notify() refuses a channel of 64 bytes or more (NAMEDATALEN), which would fail the
+    // application's own transaction in writeOutboxEvent: a long one is a digest of the name.
+    channel:
+      channel.length < 64
+        ? channel
+        : `rw_outbox_${createHash('sha256').update(channel).digest('hex').slice(0, 40)}`,
   };
 }
 
