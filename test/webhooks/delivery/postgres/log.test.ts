@@ -122,6 +122,47 @@ describe.each(cases)('$name delivery log: the contract', ({ enabled, make }) => 
   });
 
   it.runIf(enabled)(
+    'keeps every dead reason and attempt failure, payload and aborted among them, and selects them',
+    async () => {
+      const log = await make();
+      const reasons = ['exhausted', 'fast-failure', 'payload'] as const;
+      for (const [n, deadReason] of reasons.entries())
+        await log.insertDelivery(
+          delivery(`evt_${n}/ep_1`, {
+            status: 'dead',
+            deadReason,
+            lastFailure: deadReason === 'payload' ? 'payload' : 'http-status',
+          }),
+        );
+      const failures = ['payload', 'aborted', 'timeout', 'connection-refused', 'dns', 'tls'];
+      for (const [n, failure] of failures.entries()) {
+        const { status: _status, ...unanswered } = attempt(2 * n + 1, START + n, { failure });
+        await log.recordAttempt(unanswered);
+      }
+      const dead = await log.queryDeliveries({ status: 'dead' });
+      expect(dead.items.map((d) => d.deadReason).sort()).toEqual([...reasons].sort());
+      expect((await log.getDelivery('evt_2/ep_1'))?.deadReason).toBe('payload');
+      const page = await log.queryAttempts({ ok: false });
+      expect(page.items.map((a) => a.failure).sort()).toEqual([...failures].sort());
+      expect(page.items.every((a) => !('status' in a))).toBe(true);
+      expect((await log.endpointStats('ep_1', 0)).dead).toBe(3);
+    },
+  );
+
+  it.runIf(enabled)(
+    'reads an id that is not a string (a malformed job) as no record, not a fault',
+    async () => {
+      const log = await make();
+      const bad = [undefined, null, 42, {}] as unknown as string[];
+      for (const id of bad) {
+        expect(await log.getDelivery(id)).toBeUndefined();
+        expect(await log.getEvent(id)).toBeUndefined();
+        expect(await log.updateDelivery(id, (d) => d)).toBeUndefined();
+      }
+    },
+  );
+
+  it.runIf(enabled)(
     'updates a delivery from its current state; none for an unknown id',
     async () => {
       const log = await make();
