@@ -41,6 +41,7 @@ import { createEvent, type EventInput, type WebhookEvent } from './events.js';
 import {
   checkPool,
   checkTimeout,
+  connectWithin,
   storable,
   storeError,
   type WebhookDeliveryTables,
@@ -217,9 +218,7 @@ export class OutboxRelay {
    */
   async runOnce(): Promise<number> {
     const t = this.tables.outbox;
-    const client = await this.pool.connect().catch((err: unknown) => {
-      throw storeError('outboxRelay', err);
-    });
+    const client = await connectWithin(this.pool, this.timeoutMs, 'outboxRelay');
     let broken: Error | undefined;
     const onError = (err: Error): void => {
       broken ??= err;

@@ -202,11 +202,51 @@ export function checkPool(module: string, pool: unknown): Pool {
   return pool as Pool;
 }
 
-/** Checks a `timeoutMs` option. */
+/** The largest `statement_timeout` PostgreSQL takes, in ms (an int). */
+const MAX_SERVER_TIMEOUT_MS = 2_147_483_647;
+
+/** Checks a `timeoutMs` option: it becomes the server's `statement_timeout`, an int of ms. */
 export function checkTimeout(module: string, timeoutMs: unknown): number {
-  if (!Number.isSafeInteger(timeoutMs) || (timeoutMs as number) <= 0)
-    invalidOption(module, 'timeoutMs', 'a positive integer of ms', timeoutMs);
+  if (
+    !Number.isSafeInteger(timeoutMs) ||
+    (timeoutMs as number) <= 0 ||
+    (timeoutMs as number) > MAX_SERVER_TIMEOUT_MS
+  )
+    invalidOption(
+      module,
+      'timeoutMs',
+      `a positive integer of ms, at most ${MAX_SERVER_TIMEOUT_MS}`,
+      timeoutMs,
+    );
   return timeoutMs as number;
+}
+
+/**
+ * Checks a client out of the pool within `timeoutMs` (a 503 past it). A
+ * checkout given up on is still pending in the pool: the client it yields
+ * later goes straight back, or every timeout under a saturated pool would
+ * keep one of its clients for good.
+ */
+export async function connectWithin(
+  pool: Pool,
+  timeoutMs: number,
+  operation: string,
+): Promise<PoolClient> {
+  const pending = pool.connect();
+  try {
+    return await bounded(
+      operation,
+      timeoutMs,
+      () => pending,
+      (err) => storeError(operation, err),
+    );
+  } catch (err) {
+    pending.then(
+      (client) => client.release(),
+      () => {},
+    );
+    throw err;
+  }
 }
 
 /** The driver's error as the store's 503, naming the migration when a table is missing. */
@@ -262,12 +302,7 @@ export async function inTransaction<T>(
   operation: string,
   fn: (client: PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = await bounded(
-    operation,
-    timeoutMs,
-    () => pool.connect(),
-    (err) => storeError(operation, err),
-  );
+  const client = await connectWithin(pool, timeoutMs, operation);
   let broken: Error | undefined;
   // A checked-out client's 'error' events are ours: unheard, a dying connection ends the process.
   const onError = (err: Error): void => {

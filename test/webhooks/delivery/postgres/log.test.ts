@@ -531,9 +531,33 @@ describe.runIf(services.postgres)('PostgresDeliveryLog', () => {
     expect(() => new PostgresDeliveryLog({ pool: db.pool, prefix: 'x; DROP' })).toThrow(/"prefix"/);
     expect(() => new PostgresDeliveryLog({ pool: db.pool, schema: '1x' })).toThrow(/"schema"/);
     expect(() => new PostgresDeliveryLog({ pool: db.pool, timeoutMs: 0 })).toThrow(/"timeoutMs"/);
+    // It is the server's statement_timeout, an int: a larger one would fail every transaction.
+    expect(() => new PostgresDeliveryLog({ pool: db.pool, timeoutMs: 2 ** 31 })).toThrow(
+      /"timeoutMs"/,
+    );
     expect(
       () => new PostgresDeliveryLog({ pool: db.pool, retentionMs: DAY, deadRetentionMs: 1 }),
     ).toThrow(/deadRetentionMs/);
     expect(() => new PostgresDeliveryLog({ pool: db.pool, tabel: 'x' } as never)).toThrow(/tabel/);
+  });
+
+  it('a checkout that timed out on a saturated pool gives its client back when it comes', async () => {
+    const log = await pgLog();
+    await log.insertDelivery(delivery('evt_1/ep_1'));
+    const small = db.newPool(1);
+    const tight = new PostgresDeliveryLog({
+      pool: small,
+      schema: db.schema,
+      prefix: log.tables.prefix,
+      timeoutMs: 200,
+    });
+    const held = await small.connect();
+    const err = await tight.updateDelivery('evt_1/ep_1', (d) => d).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 503 });
+    held.release();
+    // The timed-out checkout got the client on release, and gave it back: the pool still serves.
+    const updated = await tight.updateDelivery('evt_1/ep_1', (d) => ({ ...d, attempts: 1 }));
+    expect(updated?.attempts).toBe(1);
+    expect(small.totalCount - small.idleCount).toBe(0);
   });
 });
