@@ -17,6 +17,12 @@
  * - A job that stalls more than `maxStalledCount` times (a delivery that
  *   kills its worker each time) goes to BullMQ's failed set, counted by
  *   `counts().failed`, and runs again on `retryFailed()`.
+ * - A job whose data is no delivery job (another version wrote it) goes to
+ *   the failed set at once, logged: the engine would take it for a fault of
+ *   its own and retry it forever.
+ * - `add` and `counts` wait for Redis at most `timeoutMs` (a 503 past it):
+ *   the queue's commands wait for a reconnect, and a request that dispatches
+ *   must not wait as long as Redis is down.
  * - Dedupe by job id: BullMQ ignores an add whose id it holds (waiting,
  *   delayed, running or failed); a finished job is removed at once, so the
  *   same id can be queued again later.
