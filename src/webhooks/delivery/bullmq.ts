@@ -17,6 +17,12 @@
  * - A job that stalls more than `maxStalledCount` times (a delivery that
  *   kills its worker each time) goes to BullMQ's failed set, counted by
  *   `counts().failed`, and runs again on `retryFailed()`.
+ * - A job whose data is no delivery job (another version wrote it) goes to
+ *   the failed set at once, logged: the engine would take it for a fault of
+ *   its own and retry it forever.
+ * - `add` and `counts` wait for Redis at most `timeoutMs` (a 503 past it):
+ *   the queue's commands wait for a reconnect, and a request that dispatches
+ *   must not wait as long as Redis is down.
  * - Dedupe by job id: BullMQ ignores an add whose id it holds (waiting,
  *   delayed, running or failed); a finished job is removed at once, so the
  *   same id can be queued again later.
@@ -26,8 +32,9 @@
  */
 import type { Job, Queue, Worker } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
-import { checkOptions, invalidOption } from '../../core/errors.js';
+import { checkOptions, invalidOption, StoreUnavailableError } from '../../core/errors.js';
 import { defaultLogger, type Logger } from '../../core/logger.js';
+import { bounded } from '../../stores/types.js';
 import type { DeliveryJob, DeliveryQueue, JobOutcome, JobProcessor, QueueCounts } from './queue.js';
 
 type BullMq = typeof import('bullmq');
@@ -96,6 +103,13 @@ export interface BullMqDeliveryQueueOptions {
    * move (Redis down) back off from it too. @default 1000
    */
   faultDelayMs?: number;
+  /**
+   * Longest wait for Redis when adding a job or counting them: past it,
+   * `add` (and so `dispatch`) rejects with a 503 `store-timeout` instead of
+   * waiting for a Redis that is down (the queue's commands wait for a
+   * reconnect, as BullMQ needs). @default 5000
+   */
+  timeoutMs?: number;
   /** The worker's name in BullMQ (shown on the jobs it runs). @default none */
   workerName?: string;
   /** Where faults, stalls and Redis errors are logged. @default the JSON stderr logger */
@@ -116,6 +130,7 @@ const OPTIONS = [
   'stalledIntervalMs',
   'maxStalledCount',
   'faultDelayMs',
+  'timeoutMs',
   'workerName',
   'logger',
 ] as const;
@@ -143,6 +158,39 @@ function isClient(value: unknown): value is Redis | Cluster {
   );
 }
 
+/**
+ * Whether a job's data is a {@link DeliveryJob}. Redis holds jobs across
+ * deploys: one written by another version, or by hand, may not be.
+ */
+function isDeliveryJob(data: unknown): data is DeliveryJob {
+  if (data === null || typeof data !== 'object') return false;
+  const d = data as Record<string, unknown>;
+  const text = (v: unknown) => typeof v === 'string' && v !== '';
+  const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  return (
+    text(d.id) &&
+    text(d.deliveryId) &&
+    text(d.eventId) &&
+    text(d.endpointId) &&
+    (d.version === undefined || text(d.version)) &&
+    count(d.attempts) &&
+    count(d.generation)
+  );
+}
+
+/**
+ * Whether every key of the queue, `<prefix>:<name>:…`, has a Redis Cluster
+ * hash tag: the first `{` followed, later, by a `}` with something between
+ * (Redis Cluster specification, "Hash tags"). Without one, a queue's keys
+ * spread over slots and BullMQ's scripts fail with CROSSSLOT.
+ */
+function hasHashTag(key: string): boolean {
+  const open = key.indexOf('{');
+  if (open === -1) return false;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1;
+}
+
 /** A job as JSON, for comparing the job a processor returns with the one it got. */
 function sameJob(a: DeliveryJob, b: DeliveryJob): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -157,6 +205,7 @@ export class BullMqDeliveryQueue implements DeliveryQueue {
   private readonly stalledIntervalMs: number;
   private readonly maxStalledCount: number;
   private readonly faultDelayMs: number;
+  private readonly timeoutMs: number;
   private readonly workerName: string | undefined;
   private readonly logger: Logger;
   /** The client the queue opened from a URL, closed with it. */
@@ -202,6 +251,11 @@ export class BullMqDeliveryQueue implements DeliveryQueue {
     this.stalledIntervalMs = positiveInt('stalledIntervalMs', options.stalledIntervalMs, 30_000);
     this.maxStalledCount = positiveInt('maxStalledCount', options.maxStalledCount, 5);
     this.faultDelayMs = positiveInt('faultDelayMs', options.faultDelayMs, 1000);
+    this.timeoutMs = positiveInt('timeoutMs', options.timeoutMs, 5000);
+    if ((connection as Cluster).isCluster === true && !hasHashTag(`${prefix}:${name}:`))
+      throw new TypeError(
+        `restwell/webhooks: option "prefix" must hold a hash tag on a Redis Cluster, as "{${prefix}}" does, so that the queue's keys share one slot; got "${prefix}".`,
+      );
     if (options.workerName !== undefined && typeof options.workerName !== 'string')
       invalidOption('webhooks', 'workerName', 'a string', options.workerName);
     this.workerName = options.workerName;
@@ -220,17 +274,39 @@ export class BullMqDeliveryQueue implements DeliveryQueue {
       throw new TypeError(
         'restwell/webhooks: a delivery job id must be a non-empty string without ":".',
       );
-    const { queue } = await this.open();
+    if (`${Number.parseInt(job.id, 10)}` === job.id)
+      // BullMQ keeps integer ids for the ones it numbers itself.
+      throw new TypeError('restwell/webhooks: a delivery job id must not be an integer.');
     const delay = Math.max(0, Math.ceil(options.delayMs ?? 0));
-    await queue.add(JOB_NAME, job, {
-      jobId: job.id,
-      ...(delay > 0 ? { delay } : {}),
-      attempts: BULL_ATTEMPTS,
-      backoff: { type: 'exponential', delay: this.faultDelayMs },
-      // Removed when done, so that its id can be queued again; kept when BullMQ gives up.
-      removeOnComplete: true,
-      removeOnFail: false,
+    await this.bounded('deliveryQueueAdd', async () => {
+      const { queue } = await this.open();
+      await queue.add(JOB_NAME, job, {
+        jobId: job.id,
+        ...(delay > 0 ? { delay } : {}),
+        attempts: BULL_ATTEMPTS,
+        backoff: { type: 'exponential', delay: this.faultDelayMs },
+        // Removed when done, so that its id can be queued again; kept when BullMQ gives up.
+        removeOnComplete: true,
+        removeOnFail: false,
+      });
     });
+  }
+
+  /**
+   * Runs a Redis operation within `timeoutMs`. Its commands wait for a
+   * reconnect (BullMQ's `maxRetriesPerRequest: null`), so a Redis that is down
+   * would hold the caller, an API request among them, for as long as it is
+   * down: a 503 instead. The command may still run once Redis is back, which
+   * adding a job by its id makes harmless.
+   */
+  private bounded<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    return bounded(operation, this.timeoutMs, run, (err) =>
+      err instanceof Error && err.message.startsWith('restwell/')
+        ? err
+        : new StoreUnavailableError('Redis did not take the delivery queue operation.', {
+            cause: err,
+          }),
+    );
   }
 
   process(processor: JobProcessor, options: { concurrency: number }): void {
@@ -262,8 +338,10 @@ export class BullMqDeliveryQueue implements DeliveryQueue {
   }
 
   async counts(): Promise<BullMqQueueCounts> {
-    const { queue } = await this.open();
-    const c = await queue.getJobCounts('wait', 'prioritized', 'delayed', 'active', 'failed');
+    const c = await this.bounded('deliveryQueueCounts', async () => {
+      const { queue } = await this.open();
+      return queue.getJobCounts('wait', 'prioritized', 'delayed', 'active', 'failed');
+    });
     return {
       waiting: (c.wait ?? 0) + (c.prioritized ?? 0),
       delayed: c.delayed ?? 0,
@@ -315,7 +393,16 @@ export class BullMqDeliveryQueue implements DeliveryQueue {
     const faultDelayMs = this.faultDelayMs;
     const logger = this.logger;
     const run = async (job: Job<DeliveryJob>, token?: string): Promise<void> => {
-      const current = job.data;
+      const current: unknown = job.data;
+      if (!isDeliveryJob(current)) {
+        // No retry mends it, and the engine would take it for a fault and retry it forever:
+        // moved to the failed set at once, kept there to be looked at (or removed).
+        logger.error(
+          'restwell/webhooks: a delivery job holds no delivery job (written by another version?); moved to failed',
+          { jobId: job.id },
+        );
+        throw new bull.UnrecoverableError('restwell/webhooks: malformed delivery job data.');
+      }
       let outcome: JobOutcome;
       try {
         outcome = await processor(current);

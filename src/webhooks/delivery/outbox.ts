@@ -20,6 +20,12 @@
  * has a deterministic id, and the queue ignores a job id it holds), so the
  * second dispatch queues nothing twice. A dispatch that fails (the log or
  * the queue unavailable) leaves its row for a later pass, after a backoff.
+ * A row `dispatch` refuses outright (a 4xx problem: an event written by an
+ * older version, or larger than the engine's `maxEventBytes`) would fail
+ * every pass alike: it is logged and parked (`available_at = 'infinity'`,
+ * the error in `last_error`), and the rows after it go on. Look parked rows
+ * up with `WHERE available_at = 'infinity'`; set `available_at = now()` to
+ * relay one again once the cause is fixed.
  *
  * Rows are claimed in the order they were written, but two relays dispatch
  * side by side: receivers order by the event's `sequence`, not by arrival.
@@ -28,13 +34,14 @@
  * clients it is given.
  */
 import type { Notification, Pool, PoolClient } from 'pg';
-import { checkOptions, invalidOption } from '../../core/errors.js';
+import { checkOptions, invalidOption, RestwellError } from '../../core/errors.js';
 import { defaultLogger, type Logger } from '../../core/logger.js';
 import type { WebhookDelivery } from './delivery.js';
 import { createEvent, type EventInput, type WebhookEvent } from './events.js';
 import {
   checkPool,
   checkTimeout,
+  connectWithin,
   storable,
   storeError,
   type WebhookDeliveryTables,
@@ -132,6 +139,20 @@ export interface OutboxRelayOptions extends WebhookDeliveryTablesOptions {
 
 const MAX_RETRY_DELAY_MS = 5 * 60 * 1000;
 
+/**
+ * A refusal of the event by `dispatch` (a 4xx problem: `validation-failed`,
+ * an event too large), as opposed to a fault that passes (the log, the queue
+ * or the engine unavailable: 503s, and errors that are not problems).
+ */
+function isRefusal(err: unknown): boolean {
+  return err instanceof RestwellError && err.status >= 400 && err.status < 500;
+}
+
+/** The id of a row's event, for the log, whatever the row holds. */
+function eventIdOf(event: unknown): unknown {
+  return event !== null && typeof event === 'object' ? (event as { id?: unknown }).id : undefined;
+}
+
 /** Relays committed outbox rows to `delivery.dispatch`; see the module comment. */
 export class OutboxRelay {
   readonly tables: WebhookDeliveryTables;
@@ -191,13 +212,13 @@ export class OutboxRelay {
    * each, deletes the dispatched ones and commits. Resolves the number
    * dispatched. A row whose dispatch fails is kept, with a backoff, and ends
    * the pass (the rest wait for the next one: a store that is down fails them
-   * all alike).
+   * all alike). A row whose event `dispatch` refuses (a 4xx) is parked: kept,
+   * with the error in `last_error`, its `available_at` set to `infinity`, and
+   * the pass goes on with the rest.
    */
   async runOnce(): Promise<number> {
     const t = this.tables.outbox;
-    const client = await this.pool.connect().catch((err: unknown) => {
-      throw storeError('outboxRelay', err);
-    });
+    const client = await connectWithin(this.pool, this.timeoutMs, 'outboxRelay');
     let broken: Error | undefined;
     const onError = (err: Error): void => {
       broken ??= err;
@@ -214,22 +235,39 @@ export class OutboxRelay {
           [this.batchSize],
         );
         const done: string[] = [];
+        let parked = 0;
         for (const row of rows) {
           try {
             await this.delivery.dispatch(row.event);
             done.push(row.seq);
           } catch (err) {
+            const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+            if (isRefusal(err)) {
+              // The engine refused the event itself (a 4xx: a row an older version wrote, an
+              // event over the engine's maxEventBytes): no retry mends it, and retrying it
+              // would spend every pass on it. Parked, never claimed again, kept to be looked at.
+              this.logger.error(
+                'restwell/webhooks: an outbox event was refused by dispatch; it is parked, not retried',
+                { eventId: eventIdOf(row.event), seq: row.seq, err },
+              );
+              await client.query(
+                `UPDATE ${t} SET attempts = attempts + 1, last_error = $2, available_at = 'infinity'
+                  WHERE seq = $1`,
+                [row.seq, storable(message.slice(0, 1000))],
+              );
+              parked++;
+              continue;
+            }
             const delay = Math.min(
               this.retryDelayMs * 2 ** Math.min(row.attempts, 30),
               MAX_RETRY_DELAY_MS,
             );
             this.logger.error('restwell/webhooks: an outbox event could not be dispatched', {
-              eventId: row.event?.id,
+              eventId: eventIdOf(row.event),
               attempts: row.attempts + 1,
               retryInMs: delay,
               err,
             });
-            const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
             await client.query(
               `UPDATE ${t} SET attempts = attempts + 1, last_error = $2,
                       available_at = now() + ($3::double precision * interval '1 millisecond')
@@ -243,7 +281,8 @@ export class OutboxRelay {
           await client.query(`DELETE FROM ${t} WHERE seq = ANY($1::bigint[])`, [done]);
         await client.query('COMMIT');
         // A full batch: there may be more waiting.
-        if (rows.length === this.batchSize && done.length === rows.length) this.again = true;
+        if (rows.length === this.batchSize && done.length + parked === rows.length)
+          this.again = true;
         return done.length;
       } catch (err) {
         await client.query('ROLLBACK').catch((e: Error) => {

@@ -128,6 +128,13 @@ const DELIVERY_COLUMNS =
 const ATTEMPT_COLUMNS =
   'delivery_id, event_id, event_type, endpoint_id, version, generation, attempt, at, duration_ms, ok, status, failure, message, response_excerpt, test';
 
+/**
+ * An id a row can have: a string without U+0000 (which a `text` column
+ * refuses). Anything else (a job written by another version, a NUL from a
+ * client) is no record, as in MemoryDeliveryLog, never a driver's error.
+ */
+const storableId = (id: unknown): id is string => typeof id === 'string' && !id.includes('\u0000');
+
 const date = (value: number | undefined) => (value === undefined ? null : new Date(value));
 
 function deliveryValues(d: DeliveryRecord): unknown[] {
@@ -324,7 +331,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
   }
 
   async getEvent(id: string): Promise<WebhookEvent | undefined> {
-    if (id.includes('\u0000')) return undefined;
+    if (!storableId(id)) return undefined;
     const { rows } = await this.run<{ event: WebhookEvent }>(
       'deliveryLogGetEvent',
       `SELECT event FROM ${this.tables.events} WHERE id = $1`,
@@ -346,7 +353,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
   }
 
   async getDelivery(id: string): Promise<DeliveryRecord | undefined> {
-    if (id.includes('\u0000')) return undefined;
+    if (!storableId(id)) return undefined;
     const { rows } = await this.run<DeliveryRow>(
       'deliveryLogGetDelivery',
       `SELECT ${DELIVERY_COLUMNS} FROM ${this.tables.deliveries} WHERE id = $1`,
@@ -359,7 +366,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
     id: string,
     change: (current: DeliveryRecord) => DeliveryRecord,
   ): Promise<DeliveryRecord | undefined> {
-    if (id.includes('\u0000')) return undefined;
+    if (!storableId(id)) return undefined;
     const t = this.tables.deliveries;
     return inTransaction(this.pool, this.timeoutMs, 'deliveryLogUpdateDelivery', async (tx) => {
       const { rows } = await tx.query<DeliveryRow>(
@@ -544,8 +551,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
   }
 
   async endpointStats(endpointId: string, since: number): Promise<EndpointLogStats> {
-    if (endpointId.includes('\u0000'))
-      return { attempts: 0, succeeded: 0, dead: 0, held: 0, pending: 0 };
+    if (!storableId(endpointId)) return { attempts: 0, succeeded: 0, dead: 0, held: 0, pending: 0 };
     const { rows } = await this.run<{
       attempts: number;
       succeeded: number;

@@ -14,6 +14,7 @@
  *
  * pg is an optional peer dependency: this file only uses the pool it is given.
  */
+import { createHash } from 'node:crypto';
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { checkOptions, invalidOption, StoreUnavailableError } from '../../core/errors.js';
 import { bounded } from '../../stores/types.js';
@@ -35,6 +36,7 @@ const PREFIX_NAME = /^[a-zA-Z_][a-zA-Z0-9_]{0,29}$/;
 
 /** The qualified names of the tables, and the outbox's notification channel. */
 export interface WebhookDeliveryTables {
+  /** The schema as SQL: quoted, in lower case. */
   readonly schema?: string;
   readonly prefix: string;
   readonly events: string;
@@ -43,7 +45,10 @@ export interface WebhookDeliveryTables {
   readonly endpoints: string;
   readonly outbox: string;
   readonly meta: string;
-  /** The channel `NOTIFY` wakes outbox relays on (lower case: `LISTEN` folds it so). */
+  /**
+   * The channel `NOTIFY` wakes outbox relays on: `<schema>_<prefix>_outbox` in lower case
+   * (`LISTEN` folds it so), or a digest of it when that is too long for a channel name.
+   */
   readonly channel: string;
 }
 
@@ -62,9 +67,16 @@ export function webhookDeliveryTables(
       'a table name prefix (letters, digits, _; at most 30 characters)',
       prefix,
     );
-  const q = (name: string) => `${schema === undefined ? '' : `${schema}.`}${prefix}_${name}`;
+  // The schema is quoted, as a name of identifier characters may still be a reserved word
+  // (`user`, `select`), and folded to lower case first, as PostgreSQL folds an unquoted name: a
+  // schema given as `Ops` is the `ops` it always was. A table name is `<prefix>_<table>`, which
+  // no reserved word is, and folds the same quoted or not.
+  const schemaName = schema === undefined ? undefined : `"${schema.toLowerCase()}"`;
+  const q = (name: string) =>
+    `${schemaName === undefined ? '' : `${schemaName}.`}${prefix}_${name}`;
+  const channel = `${schema === undefined ? '' : `${schema}_`}${prefix}_outbox`.toLowerCase();
   return {
-    ...(schema === undefined ? {} : { schema }),
+    ...(schemaName === undefined ? {} : { schema: schemaName }),
     prefix,
     events: q('events'),
     deliveries: q('deliveries'),
@@ -72,7 +84,12 @@ export function webhookDeliveryTables(
     endpoints: q('endpoints'),
     outbox: q('outbox'),
     meta: q('meta'),
-    channel: `${schema === undefined ? '' : `${schema}_`}${prefix}_outbox`.toLowerCase(),
+    // pg_notify() refuses a channel of 64 bytes or more (NAMEDATALEN), which would fail the
+    // application's own transaction in writeOutboxEvent: a long one is a digest of the name.
+    channel:
+      channel.length < 64
+        ? channel
+        : `rw_outbox_${createHash('sha256').update(channel).digest('hex').slice(0, 40)}`,
   };
 }
 
@@ -185,11 +202,51 @@ export function checkPool(module: string, pool: unknown): Pool {
   return pool as Pool;
 }
 
-/** Checks a `timeoutMs` option. */
+/** The largest `statement_timeout` PostgreSQL takes, in ms (an int). */
+const MAX_SERVER_TIMEOUT_MS = 2_147_483_647;
+
+/** Checks a `timeoutMs` option: it becomes the server's `statement_timeout`, an int of ms. */
 export function checkTimeout(module: string, timeoutMs: unknown): number {
-  if (!Number.isSafeInteger(timeoutMs) || (timeoutMs as number) <= 0)
-    invalidOption(module, 'timeoutMs', 'a positive integer of ms', timeoutMs);
+  if (
+    !Number.isSafeInteger(timeoutMs) ||
+    (timeoutMs as number) <= 0 ||
+    (timeoutMs as number) > MAX_SERVER_TIMEOUT_MS
+  )
+    invalidOption(
+      module,
+      'timeoutMs',
+      `a positive integer of ms, at most ${MAX_SERVER_TIMEOUT_MS}`,
+      timeoutMs,
+    );
   return timeoutMs as number;
+}
+
+/**
+ * Checks a client out of the pool within `timeoutMs` (a 503 past it). A
+ * checkout given up on is still pending in the pool: the client it yields
+ * later goes straight back, or every timeout under a saturated pool would
+ * keep one of its clients for good.
+ */
+export async function connectWithin(
+  pool: Pool,
+  timeoutMs: number,
+  operation: string,
+): Promise<PoolClient> {
+  const pending = pool.connect();
+  try {
+    return await bounded(
+      operation,
+      timeoutMs,
+      () => pending,
+      (err) => storeError(operation, err),
+    );
+  } catch (err) {
+    pending.then(
+      (client) => client.release(),
+      () => {},
+    );
+    throw err;
+  }
 }
 
 /** The driver's error as the store's 503, naming the migration when a table is missing. */
@@ -245,12 +302,7 @@ export async function inTransaction<T>(
   operation: string,
   fn: (client: PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = await bounded(
-    operation,
-    timeoutMs,
-    () => pool.connect(),
-    (err) => storeError(operation, err),
-  );
+  const client = await connectWithin(pool, timeoutMs, operation);
   let broken: Error | undefined;
   // A checked-out client's 'error' events are ours: unheard, a dying connection ends the process.
   const onError = (err: Error): void => {

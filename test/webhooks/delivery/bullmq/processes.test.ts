@@ -10,9 +10,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../../src/core/logger.js';
 import { webhookDelivery } from '../../../../src/webhooks/delivery/delivery.js';
+import type { DeliveryLog, DeliveryRecord } from '../../../../src/webhooks/delivery/log.js';
+import { PostgresDeliveryLog } from '../../../../src/webhooks/delivery/postgres-log.js';
+import { PostgresEndpointStore } from '../../../../src/webhooks/delivery/postgres-endpoints.js';
+import { migrateWebhookDelivery } from '../../../../src/webhooks/delivery/postgres-schema.js';
 import { ssrfGuard } from '../../../../src/webhooks/delivery/ssrf.js';
 import { services } from '../../../helpers/services.js';
 import { receiver } from '../engine/helpers.js';
@@ -38,7 +43,12 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function startWorker(prefix: string, name: string, concurrency = 8): Promise<WorkerChild> {
+async function startWorker(
+  prefix: string,
+  name: string,
+  concurrency = 8,
+  schema?: string,
+): Promise<WorkerChild> {
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     env: {
       ...process.env,
@@ -46,6 +56,7 @@ async function startWorker(prefix: string, name: string, concurrency = 8): Promi
       PREFIX: prefix,
       WORKER_NAME: name,
       CONCURRENCY: String(concurrency),
+      ...(schema === undefined ? {} : { SCHEMA: schema, DATABASE_URL: services.databaseUrl }),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -69,19 +80,54 @@ async function startWorker(prefix: string, name: string, concurrency = 8): Promi
   return { child, lines };
 }
 
-/** The API process's side: an engine on the shared queue and stores that never starts a worker. */
-async function api(label: string) {
+/** Every delivery in the log, all pages. */
+async function allDeliveries(log: DeliveryLog): Promise<DeliveryRecord[]> {
+  const out: DeliveryRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await log.queryDeliveries({ limit: 500, ...(cursor ? { cursor } : {}) });
+    out.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return out;
+}
+
+/**
+ * The API process's side: an engine on the shared queue and stores that never
+ * starts a worker. `postgres`: PostgresDeliveryLog and PostgresEndpointStore on
+ * a schema of its own (dropped after), the durable stack a deployment runs.
+ */
+async function api(label: string, stores: 'redis' | 'postgres' = 'redis') {
   const q = queues(label);
   cleanups.push(() => q.cleanup());
-  const stores = redis();
-  cleanups.push(async () => {
-    await stores.quit();
-  });
-  const log = new RedisTestDeliveryLog(stores, q.prefix);
+  let log: DeliveryLog & { deliveries(): Promise<DeliveryRecord[]> };
+  let endpointStore: PostgresEndpointStore | RedisTestEndpointStore;
+  let schema: string | undefined;
+  if (stores === 'postgres') {
+    schema = `restwell_wh_proc_${Math.random().toString(36).slice(2, 8)}`;
+    const pool = new pg.Pool({ connectionString: services.databaseUrl, max: 5 });
+    pool.on('error', () => {});
+    const where = schema;
+    cleanups.push(async () => {
+      await pool.query(`DROP SCHEMA IF EXISTS ${where} CASCADE`);
+      await pool.end();
+    });
+    await migrateWebhookDelivery(pool, { schema });
+    const pgLog = new PostgresDeliveryLog({ pool, schema });
+    log = Object.assign(pgLog, { deliveries: () => allDeliveries(pgLog) });
+    endpointStore = new PostgresEndpointStore({ pool, schema });
+  } else {
+    const client = redis();
+    cleanups.push(async () => {
+      await client.quit();
+    });
+    log = new RedisTestDeliveryLog(client, q.prefix);
+    endpointStore = new RedisTestEndpointStore(client, q.prefix);
+  }
   const delivery = webhookDelivery({
     queue: q.open({ logger: silentLogger }),
     log,
-    endpointStore: new RedisTestEndpointStore(stores, q.prefix),
+    endpointStore,
     guard: ssrfGuard({ allowLoopback: true }),
     allowHttp: true,
     logger: silentLogger,
@@ -89,7 +135,7 @@ async function api(label: string) {
   cleanups.push(() => delivery.stop());
   const hooks = await receiver();
   cleanups.push(() => hooks.close());
-  return { prefix: q.prefix, delivery, log, hooks };
+  return { prefix: q.prefix, schema, delivery, log, hooks };
 }
 
 /** Answers seen per event id: every request, and those answered 2xx. */
@@ -140,64 +186,72 @@ describe.runIf(services.redis)('delivery worker processes sharing one BullMQ que
     expect(hooks.requests).toHaveLength(1);
   });
 
-  it('at least once across a worker killed mid-delivery: none lost, duplicates counted', async () => {
-    const { prefix, delivery, hooks, log } = await api('kill');
-    const acked = new Map<string, number>();
-    let hang = false;
-    const answer = (req: { json: Record<string, unknown> }, n: number) => {
-      // The first 10 are answered; then every request hangs, so the kill lands mid-delivery.
-      if (hang || n > 10) {
-        hang = true;
-        return 'hang' as const;
+  it.each(['redis', 'postgres'] as const)(
+    'at least once across a worker killed mid-delivery (%s log and endpoints): none lost, duplicates counted',
+    async (stores) => {
+      if (stores === 'postgres' && !services.postgres) {
+        if (process.env.CI) throw new Error('PostgreSQL is needed for the durable stack');
+        return;
       }
-      const id = req.json.id as string;
-      acked.set(id, (acked.get(id) ?? 0) + 1);
-      return 200;
-    };
-    hooks.answer(answer);
-    await delivery.endpoints.create({ url: hooks.url, concurrency: 50 });
-    const first = await startWorker(prefix, 'first', 8);
-    const ids: string[] = [];
-    for (let i = 0; i < 40; i++) {
-      const { event } = await delivery.dispatch({ type: 'payment.succeeded', data: { i } });
-      ids.push(event.id);
-    }
-    // Eight attempts in flight, hanging at the receiver: kill the worker now.
-    await until(() => hooks.requests.length >= 18);
-    const inFlight = hooks.requests.slice(10).map((r) => r.json.id as string);
-    first.child.kill('SIGKILL');
-    await once(first.child, 'exit');
-    hang = false;
-    hooks.answer((req) => {
-      const id = req.json.id as string;
-      acked.set(id, (acked.get(id) ?? 0) + 1);
-      return 200;
-    });
-    const second = await startWorker(prefix, 'second', 8);
-    await until(
-      async () => (await log.deliveries()).every((d) => d.status === 'delivered'),
-      20_000,
-    );
-    const { arrived, duplicates } = tally(hooks.requests, acked);
-    const lost = ids.filter((id) => (acked.get(id) ?? 0) === 0);
-    const records = await log.deliveries();
-    console.info(
-      `[at-least-once] events ${ids.length}, requests ${hooks.requests.length}, ` +
-        `cut by the kill ${inFlight.length}, acknowledged twice or more ${duplicates}, lost ${lost.length}`,
-    );
-    expect(lost).toEqual([]);
-    expect(records).toHaveLength(ids.length);
-    expect(records.every((d) => d.status === 'delivered')).toBe(true);
-    // The deliveries the kill cut short were made again, by the new worker.
-    expect(inFlight).toHaveLength(8);
-    for (const id of inFlight) {
-      expect(arrived.get(id)).toBeGreaterThanOrEqual(2);
-      expect(acked.get(id)).toBe(1);
-    }
-    const again = hooks.requests.filter(
-      (r) => r.headers['user-agent'] === 'restwell-webhooks second',
-    );
-    expect(again.length).toBeGreaterThanOrEqual(inFlight.length);
-    expect(second.lines.some((l) => /lost its worker/.test(l.message))).toBe(true);
-  }, 40_000);
+      const { prefix, schema, delivery, hooks, log } = await api(`kill-${stores}`, stores);
+      const acked = new Map<string, number>();
+      let hang = false;
+      const answer = (req: { json: Record<string, unknown> }, n: number) => {
+        // The first 10 are answered; then every request hangs, so the kill lands mid-delivery.
+        if (hang || n > 10) {
+          hang = true;
+          return 'hang' as const;
+        }
+        const id = req.json.id as string;
+        acked.set(id, (acked.get(id) ?? 0) + 1);
+        return 200;
+      };
+      hooks.answer(answer);
+      await delivery.endpoints.create({ url: hooks.url, concurrency: 50 });
+      const first = await startWorker(prefix, 'first', 8, schema);
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        const { event } = await delivery.dispatch({ type: 'payment.succeeded', data: { i } });
+        ids.push(event.id);
+      }
+      // Eight attempts in flight, hanging at the receiver: kill the worker now.
+      await until(() => hooks.requests.length >= 18);
+      const inFlight = hooks.requests.slice(10).map((r) => r.json.id as string);
+      first.child.kill('SIGKILL');
+      await once(first.child, 'exit');
+      hang = false;
+      hooks.answer((req) => {
+        const id = req.json.id as string;
+        acked.set(id, (acked.get(id) ?? 0) + 1);
+        return 200;
+      });
+      const second = await startWorker(prefix, 'second', 8, schema);
+      await until(
+        async () => (await log.deliveries()).every((d) => d.status === 'delivered'),
+        20_000,
+      );
+      const { arrived, duplicates } = tally(hooks.requests, acked);
+      const lost = ids.filter((id) => (acked.get(id) ?? 0) === 0);
+      const records = await log.deliveries();
+      console.info(
+        `[at-least-once, ${stores}] events ${ids.length}, requests ${hooks.requests.length}, ` +
+          `cut by the kill ${inFlight.length}, acknowledged twice or more ${duplicates}, lost ${lost.length}`,
+      );
+      expect(lost).toEqual([]);
+      expect(records).toHaveLength(ids.length);
+      expect(records.every((d) => d.status === 'delivered')).toBe(true);
+      // The deliveries the kill cut short were made again, by the new worker.
+      expect(inFlight).toHaveLength(8);
+      for (const id of inFlight) {
+        expect(arrived.get(id)).toBeGreaterThanOrEqual(2);
+        expect(acked.get(id)).toBe(1);
+      }
+      const again = hooks.requests.filter(
+        (r) => r.headers['user-agent'] === 'restwell-webhooks second',
+      );
+      expect(again.length).toBeGreaterThanOrEqual(inFlight.length);
+      expect(second.lines.some((l) => /lost its worker/.test(l.message))).toBe(true);
+    },
+    40_000,
+  );
 });

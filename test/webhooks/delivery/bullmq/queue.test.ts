@@ -6,7 +6,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Queue } from 'bullmq';
+import { Cluster, Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../../src/core/logger.js';
 import { BullMqDeliveryQueue } from '../../../../src/webhooks/delivery/bullmq.js';
@@ -208,6 +209,64 @@ describe.runIf(services.redis)('BullMqDeliveryQueue: the DeliveryQueue contract 
     expect(await q.counts()).toMatchObject({ failed: 0, delayed: 0, waiting: 0 });
   });
 
+  it('moves a job whose data is no delivery job to failed at once, logged, and runs the others', async () => {
+    const s = setup('malformed');
+    const { logger, lines } = recordingLogger();
+    const q = s.open({ logger });
+    const seen: string[] = [];
+    q.process(
+      async (j) => {
+        seen.push(j.id);
+        return { type: 'done' };
+      },
+      { concurrency: 2 },
+    );
+    await q.ready();
+    // Jobs as another version, or a hand, may have written them.
+    const raw = new Queue('webhook-deliveries', { connection: s.client, prefix: s.prefix });
+    await raw.add('delivery', { id: 'evt_old/ep_1', attempt: 3 }, { jobId: 'evt_old/ep_1' });
+    await raw.add('delivery', 'a string', { jobId: 'evt_str/ep_1' });
+    await raw.add(
+      'delivery',
+      { ...job('evt_neg/ep_1'), attempts: -1 },
+      { jobId: 'evt_neg/ep_1', attempts: 10 },
+    );
+    await raw.close();
+    await q.add(job('evt_ok/ep_1'));
+    await until(async () => (await q.counts()).failed === 3 && seen.length === 1);
+    expect(seen).toEqual(['evt_ok/ep_1']);
+    // Not retried by BullMQ (UnrecoverableError spends no more of its attempts).
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await q.counts()).toMatchObject({ failed: 3, waiting: 0, delayed: 0, active: 0 });
+    const logged = lines.filter((l) => /holds no delivery job/.test(l.message));
+    expect(logged.map((l) => l.fields?.jobId).sort()).toEqual([
+      'evt_neg/ep_1',
+      'evt_old/ep_1',
+      'evt_str/ep_1',
+    ]);
+  });
+
+  it('a healthy attempt far longer than the lock is not taken for stalled: it runs once', async () => {
+    const { logger, lines } = recordingLogger();
+    // The lock is renewed every half of it while the attempt runs: an attempt of six lock
+    // durations (the engine's 5 s attempt against a 1 s lock, scaled down) keeps its job.
+    const q = setup('long').open({ logger, lockDurationMs: 500, stalledIntervalMs: 100 });
+    let runs = 0;
+    q.process(
+      async () => {
+        runs++;
+        await new Promise((r) => setTimeout(r, 3000));
+        return { type: 'done' };
+      },
+      { concurrency: 1 },
+    );
+    await q.add(job('evt_long/ep_1'));
+    await until(async () => runs === 1 && (await q.counts()).active === 0, 10_000);
+    expect(runs).toBe(1);
+    expect(lines.filter((l) => /lost its worker/.test(l.message))).toEqual([]);
+    expect(await q.counts()).toMatchObject({ waiting: 0, delayed: 0, failed: 0 });
+  });
+
   it('shares one queue between two instances: both take jobs', async () => {
     const s = setup('share');
     const a = s.open({ logger: silentLogger });
@@ -296,6 +355,30 @@ describe('BullMqDeliveryQueue: configuration errors are loud and safe', () => {
     expect(() => new BullMqDeliveryQueue({ connection: 'redis://x', maxStalledCount: 0 })).toThrow(
       /maxStalledCount/,
     );
+  });
+
+  it('on a Redis Cluster, needs a hash tag in the prefix (or the queue name)', async () => {
+    const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true });
+    try {
+      expect(() => new BullMqDeliveryQueue({ connection: cluster, prefix: 'restwell' })).toThrow(
+        /"prefix" must hold a hash tag.*\{restwell\}/,
+      );
+      expect(() => new BullMqDeliveryQueue({ connection: cluster, prefix: 'a{}b' })).toThrow(
+        /hash tag/,
+      );
+      expect(() => new BullMqDeliveryQueue({ connection: cluster })).toThrow(/hash tag/);
+      new BullMqDeliveryQueue({ connection: cluster, prefix: '{restwell}' });
+      new BullMqDeliveryQueue({ connection: cluster, prefix: 'app', queueName: '{hooks}' });
+    } finally {
+      cluster.disconnect();
+    }
+  });
+
+  it('refuses a job id BullMQ would refuse, before any Redis command', async () => {
+    const q = new BullMqDeliveryQueue({ connection: 'redis://127.0.0.1:1', logger: silentLogger });
+    await expect(q.add(job('12345'))).rejects.toThrow(/integer/);
+    await expect(q.add(job(''))).rejects.toThrow(/non-empty/);
+    await q.close();
   });
 
   it('refuses a client with an ioredis keyPrefix', () => {

@@ -122,6 +122,47 @@ describe.each(cases)('$name delivery log: the contract', ({ enabled, make }) => 
   });
 
   it.runIf(enabled)(
+    'keeps every dead reason and attempt failure, payload and aborted among them, and selects them',
+    async () => {
+      const log = await make();
+      const reasons = ['exhausted', 'fast-failure', 'payload'] as const;
+      for (const [n, deadReason] of reasons.entries())
+        await log.insertDelivery(
+          delivery(`evt_${n}/ep_1`, {
+            status: 'dead',
+            deadReason,
+            lastFailure: deadReason === 'payload' ? 'payload' : 'http-status',
+          }),
+        );
+      const failures = ['payload', 'aborted', 'timeout', 'connection-refused', 'dns', 'tls'];
+      for (const [n, failure] of failures.entries()) {
+        const { status: _status, ...unanswered } = attempt(2 * n + 1, START + n, { failure });
+        await log.recordAttempt(unanswered);
+      }
+      const dead = await log.queryDeliveries({ status: 'dead' });
+      expect(dead.items.map((d) => d.deadReason).sort()).toEqual([...reasons].sort());
+      expect((await log.getDelivery('evt_2/ep_1'))?.deadReason).toBe('payload');
+      const page = await log.queryAttempts({ ok: false });
+      expect(page.items.map((a) => a.failure).sort()).toEqual([...failures].sort());
+      expect(page.items.every((a) => !('status' in a))).toBe(true);
+      expect((await log.endpointStats('ep_1', 0)).dead).toBe(3);
+    },
+  );
+
+  it.runIf(enabled)(
+    'reads an id that is not a string (a malformed job) as no record, not a fault',
+    async () => {
+      const log = await make();
+      const bad = [undefined, null, 42, {}] as unknown as string[];
+      for (const id of bad) {
+        expect(await log.getDelivery(id)).toBeUndefined();
+        expect(await log.getEvent(id)).toBeUndefined();
+        expect(await log.updateDelivery(id, (d) => d)).toBeUndefined();
+      }
+    },
+  );
+
+  it.runIf(enabled)(
     'updates a delivery from its current state; none for an unknown id',
     async () => {
       const log = await make();
@@ -490,9 +531,33 @@ describe.runIf(services.postgres)('PostgresDeliveryLog', () => {
     expect(() => new PostgresDeliveryLog({ pool: db.pool, prefix: 'x; DROP' })).toThrow(/"prefix"/);
     expect(() => new PostgresDeliveryLog({ pool: db.pool, schema: '1x' })).toThrow(/"schema"/);
     expect(() => new PostgresDeliveryLog({ pool: db.pool, timeoutMs: 0 })).toThrow(/"timeoutMs"/);
+    // It is the server's statement_timeout, an int: a larger one would fail every transaction.
+    expect(() => new PostgresDeliveryLog({ pool: db.pool, timeoutMs: 2 ** 31 })).toThrow(
+      /"timeoutMs"/,
+    );
     expect(
       () => new PostgresDeliveryLog({ pool: db.pool, retentionMs: DAY, deadRetentionMs: 1 }),
     ).toThrow(/deadRetentionMs/);
     expect(() => new PostgresDeliveryLog({ pool: db.pool, tabel: 'x' } as never)).toThrow(/tabel/);
+  });
+
+  it('a checkout that timed out on a saturated pool gives its client back when it comes', async () => {
+    const log = await pgLog();
+    await log.insertDelivery(delivery('evt_1/ep_1'));
+    const small = db.newPool(1);
+    const tight = new PostgresDeliveryLog({
+      pool: small,
+      schema: db.schema,
+      prefix: log.tables.prefix,
+      timeoutMs: 200,
+    });
+    const held = await small.connect();
+    const err = await tight.updateDelivery('evt_1/ep_1', (d) => d).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 503 });
+    held.release();
+    // The timed-out checkout got the client on release, and gave it back: the pool still serves.
+    const updated = await tight.updateDelivery('evt_1/ep_1', (d) => ({ ...d, attempts: 1 }));
+    expect(updated?.attempts).toBe(1);
+    expect(small.totalCount - small.idleCount).toBe(0);
   });
 });

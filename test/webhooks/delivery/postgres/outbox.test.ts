@@ -8,6 +8,8 @@
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../../src/core/logger.js';
+import { webhookDeliveryTables } from '../../../../src/webhooks/delivery/postgres-schema.js';
+import { recordingLogger } from '../bullmq/helpers.js';
 import type { EventInput, WebhookEvent } from '../../../../src/webhooks/delivery/events.js';
 import {
   OutboxRelay,
@@ -192,7 +194,7 @@ describe.runIf(services.postgres)('the outbox', () => {
               `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                 WHERE datname = current_database() AND pid <> pg_backend_pid()
                   AND state = 'idle in transaction' AND query LIKE $1`,
-              [`%${db.schema}.crash_outbox%SKIP LOCKED%`],
+              [`%crash_outbox%SKIP LOCKED%`],
             );
             crashed = true;
             return result;
@@ -266,5 +268,108 @@ describe.runIf(services.postgres)('the outbox', () => {
     expect(
       () => new OutboxRelay({ pool: db.pool, delivery: recorder().delivery, batchSize: 0 }),
     ).toThrow(/"batchSize"/);
+  });
+
+  it('parks a row dispatch refuses (a 4xx) and relays the rows after it in the same pass', async () => {
+    const where = await tablesOf('poison');
+    const log = new PostgresDeliveryLog({ pool: db.pool, ...where });
+    const endpointStore = new PostgresEndpointStore({ pool: db.pool, ...where });
+    // The engine takes events up to 2 KiB; the outbox took a larger one, which it always refuses.
+    const { delivery } = engine({ log, endpointStore, maxEventBytes: 2048 });
+    const { logger, lines } = recordingLogger();
+    try {
+      const first = await pay(db.pool, where, 'pay_1');
+      const client = await db.pool.connect();
+      let big: WebhookEvent;
+      try {
+        await client.query('BEGIN');
+        big = await writeOutboxEvent(
+          client,
+          { type: 'payment.created', data: { memo: 'x'.repeat(5000) } },
+          where,
+        );
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+      const third = await pay(db.pool, where, 'pay_3');
+      const relay = new OutboxRelay({
+        pool: db.pool,
+        delivery,
+        listen: false,
+        logger,
+        ...where,
+      });
+      // One pass: the refused row does not stop the one after it.
+      expect(await relay.runOnce()).toBe(2);
+      expect(await log.getEvent(first.id)).toBeDefined();
+      expect(await log.getEvent(third.id)).toBeDefined();
+      expect(await log.getEvent(big.id)).toBeUndefined();
+      const { rows } = await db.pool.query(
+        `SELECT event_id, attempts, last_error, available_at = 'infinity' AS parked
+           FROM ${webhookDeliveryTables('test', where).outbox}`,
+      );
+      expect(rows).toEqual([
+        {
+          event_id: big.id,
+          attempts: 1,
+          last_error: expect.stringMatching(/^ValidationError/),
+          parked: true,
+        },
+      ]);
+      expect(lines).toContainEqual(
+        expect.objectContaining({
+          level: 'error',
+          message: expect.stringMatching(/parked/),
+          fields: expect.objectContaining({ eventId: big.id }),
+        }),
+      );
+      // Never claimed again.
+      expect(await relay.runOnce()).toBe(0);
+      expect((await outboxRows(where))[0]).toMatchObject({ attempts: 1 });
+    } finally {
+      await delivery.stop();
+    }
+  });
+
+  it('a long schema name still notifies: the channel fits pg_notify, and the relay wakes on it', async () => {
+    const schema = `${db.schema}_${'l'.repeat(30)}`;
+    const where = { schema, prefix: 'restwell_webhook_delivery' };
+    await migrateWebhookDelivery(db.pool, where);
+    try {
+      const tables = webhookDeliveryTables('test', where);
+      expect(Buffer.byteLength(tables.channel)).toBeLessThan(64);
+      const r = recorder();
+      const relay = startOutboxRelay({
+        pool: db.newPool(3),
+        delivery: r.delivery,
+        intervalMs: 600_000,
+        ...where,
+      });
+      try {
+        await until(async () => {
+          const { rows } = await db.pool.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = $1`,
+            [`LISTEN "${tables.channel}"`],
+          );
+          return rows[0].n > 0;
+        });
+        const client = await db.pool.connect();
+        let event: WebhookEvent;
+        try {
+          await client.query('BEGIN');
+          event = await writeOutboxEvent(client, { type: 'payment.created', data: {} }, where);
+          await client.query('COMMIT');
+        } finally {
+          client.release();
+        }
+        await until(() => r.got.length === 1, 5000);
+        expect(r.got[0]?.id).toBe(event.id);
+      } finally {
+        await relay.stop();
+      }
+    } finally {
+      await db.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    }
   });
 });

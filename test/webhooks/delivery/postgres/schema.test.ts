@@ -6,6 +6,7 @@ import {
   webhookDeliveryTableSql,
   webhookDeliveryTables,
 } from '../../../../src/webhooks/delivery/postgres-schema.js';
+import { PostgresDeliveryLog } from '../../../../src/webhooks/delivery/postgres-log.js';
 import { services, testSchema } from './pg.js';
 
 const db = testSchema('schema');
@@ -54,5 +55,35 @@ describe.runIf(services.postgres)('migrateWebhookDelivery', () => {
         .flatMap((t) => [`other_${t}`, `restwell_webhook_delivery_${t}`])
         .sort(),
     );
+  });
+
+  it('takes a schema named as a reserved word, and folds a mixed-case one as PostgreSQL folds it', async () => {
+    // Identifier characters only, yet `table` is reserved: unquoted, every statement would fail.
+    const reserved = { schema: 'table', prefix: `rw_${Math.random().toString(36).slice(2, 8)}` };
+    const mixed = `${db.schema}_Mixed`;
+    try {
+      await migrateWebhookDelivery(db.pool, reserved);
+      const log = new PostgresDeliveryLog({ pool: db.pool, ...reserved });
+      await log.putEvent({
+        id: 'evt_1',
+        type: 'payment.created',
+        createdAt: new Date(0).toISOString(),
+        data: {},
+      } as never);
+      expect(await log.getEvent('evt_1')).toMatchObject({ id: 'evt_1' });
+      await migrateWebhookDelivery(db.pool, { schema: mixed });
+      const { rows } = await db.pool.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1',
+        [mixed.toLowerCase()],
+      );
+      expect(rows[0]!.n).toBe(6);
+    } finally {
+      await db.pool.query(
+        `DROP TABLE IF EXISTS ${['events', 'deliveries', 'attempts', 'endpoints', 'outbox', 'meta'].map((t) => `"table".${reserved.prefix}_${t}`).join(', ')}`,
+      );
+      // Dropped once empty: without CASCADE, so that nothing but this test's tables goes.
+      await db.pool.query('DROP SCHEMA IF EXISTS "table"').catch(() => {});
+      await db.pool.query(`DROP SCHEMA IF EXISTS "${mixed.toLowerCase()}" CASCADE`);
+    }
   });
 });
