@@ -535,9 +535,10 @@ export function webhookAdmin(
     const issues: ValidationIssue[] = [];
     checkQueryNames(
       query,
-      ['outcome', 'httpStatus', 'eventId', 'deliveryId', 'from', 'to', 'limit', 'cursor'],
+      ['outcome', 'httpStatus', 'eventId', 'deliveryId', 'type', 'from', 'to', 'limit', 'cursor'],
       issues,
     );
+    const types = readTypes(query, issues);
     const outcome = single(query, 'outcome', issues);
     if (outcome !== undefined && outcome !== 'succeeded' && outcome !== 'failed')
       issues.push({
@@ -567,6 +568,7 @@ export function webhookAdmin(
       ...(httpStatus === undefined ? {} : { status: httpStatus }),
       ...(eventId === undefined ? {} : { eventId }),
       ...(deliveryRaw === undefined ? {} : { deliveryId: deliveryRaw }),
+      ...(types === undefined ? {} : { types }),
       ...range,
       limit,
       ...(cursor === undefined ? {} : { cursor }),

@@ -99,6 +99,8 @@ export interface AttemptQuery {
   endpointId?: string;
   eventId?: string;
   deliveryId?: string;
+  /** Only attempts of events of these types. */
+  types?: readonly string[];
   /** Only successes (`true`) or failures (`false`). */
   ok?: boolean;
   /** Only attempts answered with this HTTP status. */
@@ -281,6 +283,7 @@ export class MemoryDeliveryLog implements DeliveryLog {
       (query.endpointId === undefined || a.endpointId === query.endpointId) &&
       (query.eventId === undefined || a.eventId === query.eventId) &&
       (query.deliveryId === undefined || a.deliveryId === query.deliveryId) &&
+      (query.types === undefined || query.types.includes(a.eventType)) &&
       (query.ok === undefined || a.ok === query.ok) &&
       (query.status === undefined || a.status === query.status) &&
       (query.from === undefined || a.at >= query.from) &&

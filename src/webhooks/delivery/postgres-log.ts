@@ -417,7 +417,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
 
   async queryAttempts(query: AttemptQuery = {}): Promise<LogPage<AttemptRecord>> {
     const q = query as Record<string, unknown>;
-    const limit = checkQuery(q, ['endpointId', 'eventId', 'deliveryId', 'cursor'], []);
+    const limit = checkQuery(q, ['endpointId', 'eventId', 'deliveryId', 'cursor'], ['types']);
     const issues: ValidationIssue[] = [];
     if (query.ok !== undefined && typeof query.ok !== 'boolean')
       issues.push({ pointer: '/ok', detail: 'must be true or false', in: 'query' });
@@ -437,6 +437,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
     if (query.endpointId !== undefined) add('endpoint_id = ?', query.endpointId);
     if (query.eventId !== undefined) add('event_id = ?', query.eventId);
     if (query.deliveryId !== undefined) add('delivery_id = ?', query.deliveryId);
+    if (query.types !== undefined) add('event_type = ANY(?::text[])', [...query.types]);
     if (query.ok !== undefined) add('ok = ?', query.ok);
     if (query.status !== undefined) add('status = ?', query.status);
     if (query.from !== undefined) add('at >= ?', new Date(query.from));

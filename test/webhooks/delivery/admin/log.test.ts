@@ -96,6 +96,13 @@ describe.each(adapters)('the admin API for the delivery log on $name', (adapter)
       .set(ADMIN)
       .expect(200);
     expect(ofDelivery.body.data).toHaveLength(1);
+    const attemptsByType = await request(s.app)
+      .get(`${BASE}/${s.id}/attempts?type=payment.created,refund.created`)
+      .set(ADMIN)
+      .expect(200);
+    expect(
+      attemptsByType.body.data.map((a: { deliveryId: string }) => a.deliveryId).sort(),
+    ).toEqual([ids[0], ids[2]].sort());
   });
 
   it('refuses bad filters all at once and forged or foreign cursors with 400', async () => {

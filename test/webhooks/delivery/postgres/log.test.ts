@@ -214,6 +214,32 @@ describe.each(cases)('$name delivery log: the contract', ({ enabled, make }) => 
   });
 
   it.runIf(enabled)(
+    'selects attempts by event type, and binds the types to the cursor',
+    async () => {
+      const log = await make();
+      for (let n = 1; n <= 6; n++) {
+        await log.recordAttempt(
+          attempt(n, START + n, { eventType: n <= 4 ? 'payment.created' : 'refund.created' }),
+        );
+      }
+      const created = await log.queryAttempts({ types: ['payment.created'], limit: 3 });
+      expect(created.items.map((a) => a.eventId)).toEqual(['evt_4', 'evt_3', 'evt_2']);
+      const rest = await log.queryAttempts({
+        types: ['payment.created'],
+        limit: 3,
+        cursor: created.nextCursor!,
+      });
+      expect(rest.items.map((a) => a.eventId)).toEqual(['evt_1']);
+      const both = await log.queryAttempts({ types: ['payment.created', 'refund.created'] });
+      expect(both.items).toHaveLength(6);
+      // A cursor of one selection is no cursor of another.
+      await expect(
+        log.queryAttempts({ types: ['refund.created'], limit: 3, cursor: created.nextCursor! }),
+      ).rejects.toMatchObject({ status: 400 });
+    },
+  );
+
+  it.runIf(enabled)(
     'pages deliveries by endpoint, event, type, status, time and test',
     async () => {
       const log = await make();
