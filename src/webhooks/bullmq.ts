@@ -6,8 +6,11 @@
  * - {@link BullMqDeliveryQueue}: the `DeliveryQueue` of `webhookDelivery()` on Redis, shared by
  *   every process on the same Redis; a job whose worker died runs again (at least once).
  * - {@link runDeliveryWorker}: a worker in a process of its own, draining on SIGTERM.
+ * - {@link redisEndpointLimiter}: per-endpoint concurrency and rate limits shared by every
+ *   worker on the same Redis (the engine's `limiter`).
  *
  * See docs/webhook-delivery.md, "Durable delivery on BullMQ".
  */
 export * from './delivery/bullmq.js';
 export * from './delivery/worker-process.js';
+export * from './delivery/redis-limiter.js';

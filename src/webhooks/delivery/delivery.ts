@@ -767,7 +767,9 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
       await finish(current, { status: 'canceled', lastFailure: 'event-expired' });
       return { type: 'done' };
     }
-    const slot = limiter.tryAcquire(record.id, record, now());
+    // A limiter that fails (its store down) throws here, before any attempt: the queue runs the
+    // job again after its faultDelayMs, logged, and nothing counts against the receiver.
+    const slot = await limiter.tryAcquire(record.id, record, now());
     if (!slot.ok) return delay(current, slot.retryInMs);
     let result: AttemptResult;
     let unbuilt: { readonly err: unknown } | undefined;
@@ -818,7 +820,15 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
         else breaker?.record(result.ok);
       }
     } finally {
-      limiter.release(record.id, now());
+      // Never thrown: the attempt is made and must be recorded; a lease not given back expires.
+      await Promise.resolve()
+        .then(() => limiter.release(record.id, now(), slot.lease))
+        .catch((err: unknown) =>
+          logger.error('restwell/webhooks: the endpoint limiter could not release a slot', {
+            endpointId: record.id,
+            err,
+          }),
+        );
     }
     if (unbuilt !== undefined) return payloadFailure(current, delivery, event, record, unbuilt.err);
     if (result.failure !== 'aborted') health?.record(record.id, result.ok);

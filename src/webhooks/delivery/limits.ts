@@ -5,8 +5,9 @@
  * its endpoint saturated is not run: it goes back to the queue, delayed, so
  * that it holds none of the worker's slots, which other endpoints' jobs take.
  *
- * These counters live in the worker's process: with several workers each
- * applies its own limits (a Redis-backed limiter shares them; next step).
+ * {@link memoryEndpointLimiter} keeps its counters in the worker's process:
+ * with several workers each applies its own limits. `redisEndpointLimiter()`
+ * (`restwell/webhooks/bullmq`) keeps them in Redis, shared by every worker.
  */
 
 /** Limits of one endpoint. */
@@ -15,16 +16,39 @@ export interface EndpointLimits {
   readonly rateLimitPerSecond?: number;
 }
 
-/** The answer of {@link EndpointLimiter.tryAcquire}. */
-export type Acquired = { readonly ok: true } | { readonly ok: false; readonly retryInMs: number };
+/**
+ * The answer of {@link EndpointLimiter.tryAcquire}: a slot, with the `lease`
+ * that names it when the limiter hands out leases (hand it back to
+ * `release`), or when to look again.
+ */
+export type Acquired =
+  | { readonly ok: true; readonly lease?: string }
+  | { readonly ok: false; readonly retryInMs: number };
 
-/** Counts attempts in flight and started per endpoint. */
+/**
+ * Counts attempts in flight and started per endpoint. An implementation may
+ * answer synchronously (in process) or with promises (a shared store); the
+ * engine awaits both. A `tryAcquire` that throws or rejects is a fault of the
+ * limiter, not of the receiver: the engine makes no attempt, and the queue
+ * runs the job again after its `faultDelayMs`, logged.
+ */
 export interface EndpointLimiter {
   /** Takes a slot (and a token) for an attempt to `endpointId` at `now`, or says when to retry. */
-  tryAcquire(endpointId: string, limits: EndpointLimits, now: number): Acquired;
-  /** Gives the slot back when the attempt has finished (at `now`, to learn how long attempts take). */
-  release(endpointId: string, now?: number): void;
+  tryAcquire(endpointId: string, limits: EndpointLimits, now: number): Acquired | Promise<Acquired>;
+  /**
+   * Gives the slot back when the attempt has finished (at `now`, to learn how
+   * long attempts take); `lease` is the one `tryAcquire` returned, if any.
+   * Releasing a slot twice frees it once.
+   */
+  release(endpointId: string, now?: number, lease?: string): void | Promise<void>;
   /** Attempts in flight to `endpointId`. */
+  inFlight(endpointId: string): number | Promise<number>;
+}
+
+/** The in-process {@link EndpointLimiter}, whose answers are synchronous. */
+export interface MemoryEndpointLimiter extends EndpointLimiter {
+  tryAcquire(endpointId: string, limits: EndpointLimits, now: number): Acquired;
+  release(endpointId: string, now?: number): void;
   inFlight(endpointId: string): number;
 }
 
@@ -54,7 +78,9 @@ interface State {
  * to seventeen times higher, bench/README.md). `busyRetryMs` is the shortest
  * delay given.
  */
-export function memoryEndpointLimiter(options: { busyRetryMs?: number } = {}): EndpointLimiter {
+export function memoryEndpointLimiter(
+  options: { busyRetryMs?: number } = {},
+): MemoryEndpointLimiter {
   const busyRetryMs = options.busyRetryMs ?? 100;
   const states = new Map<string, State>();
   return {
