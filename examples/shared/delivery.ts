@@ -19,6 +19,7 @@ import type { Middleware } from 'restwell';
 import { requireRole } from 'restwell/auth';
 import {
   type DeliveryQueue,
+  type EndpointLimiter,
   ssrfGuard,
   type WebhookDelivery,
   webhookAdmin,
@@ -39,26 +40,28 @@ export async function createDelivery(
 ): Promise<ExampleDelivery> {
   const env = options.env ?? process.env;
   let queue: DeliveryQueue | undefined;
+  let limiter: EndpointLimiter | undefined;
   if (options.redis !== undefined) {
     // bullmq is an optional peer dependency: loaded only when the example runs on Redis.
-    const { BullMqDeliveryQueue } = await import('restwell/webhooks/bullmq');
-    queue = new BullMqDeliveryQueue({
-      connection: options.redis,
-      prefix: `{${env.REDIS_PREFIX ?? 'restwell-example:'}webhooks}`,
-    });
+    const { BullMqDeliveryQueue, redisEndpointLimiter } = await import('restwell/webhooks/bullmq');
+    const prefix = env.REDIS_PREFIX ?? 'restwell-example:';
+    queue = new BullMqDeliveryQueue({ connection: options.redis, prefix: `{${prefix}webhooks}` });
+    // Every worker on this Redis keeps each endpoint's concurrency and rate limits together.
+    limiter = redisEndpointLimiter({ client: options.redis, prefix: `${prefix}endpoint-limits` });
   }
   if (options.quiet !== true) {
     console.error(
       'restwell example: webhook endpoints may be on loopback and plain HTTP (a development setting)',
     );
   }
-  return deliveryOf(localDelivery(queue));
+  return deliveryOf(localDelivery(queue, limiter));
 }
 
 /** An engine that may deliver to this machine (loopback, plain HTTP): for development only. */
-export function localDelivery(queue?: DeliveryQueue): WebhookDelivery {
+export function localDelivery(queue?: DeliveryQueue, limiter?: EndpointLimiter): WebhookDelivery {
   return webhookDelivery({
     ...(queue === undefined ? {} : { queue }),
+    ...(limiter === undefined ? {} : { limiter }),
     guard: ssrfGuard({ allowLoopback: true }),
     allowHttp: true,
   });

@@ -99,6 +99,7 @@ export {
 export {
   type Acquired,
   type EndpointLimiter,
+  type MemoryEndpointLimiter,
   type EndpointLimits,
   memoryEndpointLimiter,
 } from './limits.js';
