@@ -394,6 +394,16 @@ export function webhookAdmin(
             : value !== null && typeof value === 'object' && !Array.isArray(value)
               ? mergePatch(current.metadata ?? {}, value)
               : value;
+      } else if (key === 'versions' && value !== null) {
+        // The name the endpoint's representation shows (RFC 7396 patches what GET gave);
+        // `version` is the name creation takes. One of the two, not both.
+        if (Object.hasOwn(patch, 'version'))
+          issues.push({
+            pointer: '/versions',
+            detail: 'give versions or version, not both',
+            in: 'body',
+          });
+        else input.version = value;
       } else if (!MUTABLE.has(key)) {
         issues.push({
           pointer: pointerOf(key),
@@ -800,6 +810,7 @@ const MUTABLE = new Set([
   'description',
   'eventTypes',
   'version',
+  'versions',
   'payload',
   'concurrency',
   'rateLimitPerSecond',
@@ -808,7 +819,6 @@ const MUTABLE = new Set([
 /** Members of the representation that a patch cannot change. */
 const SHOWN = new Set([
   'id',
-  'versions',
   'disabled',
   'rotationEndsAt',
   'createdAt',
