@@ -54,6 +54,7 @@
  */
 
 import { checkOptions } from '../core/errors.js';
+import { instantOf } from './params.js';
 
 /** The direction of one sort column. */
 export type SortDirection = 'asc' | 'desc';
@@ -95,8 +96,12 @@ export interface SortColumn {
    * `'bigint'`: integers given as strings, numbers or bigints (`pg` returns
    * int8 as strings) compared exactly; any other value in a position or a row
    * throws a TypeError.
+   * `'timestamp'`: instants given as Dates, RFC 3339 strings or PostgreSQL's
+   * text form, compared as instants to the microsecond, whatever their
+   * offsets (`2026-01-01T01:00:00+01:00` equals `2026-01-01T00:00:00Z`), as a
+   * `timestamptz` column orders them; anything else throws a TypeError.
    */
-  type?: 'auto' | 'bigint';
+  type?: 'auto' | 'bigint' | 'timestamp';
 }
 
 /** One resolved column of a `KeysetSort`: every default applied. */
@@ -106,7 +111,7 @@ export interface ResolvedSortColumn {
   readonly nulls: NullsOrder;
   readonly nullable: boolean;
   readonly key: string;
-  readonly type: 'auto' | 'bigint';
+  readonly type: 'auto' | 'bigint' | 'timestamp';
 }
 
 /** A validated sort whose last column is unique: build it with `keysetSort`. */
@@ -197,7 +202,8 @@ function resolveColumn(input: SortColumn, where: string, unique: boolean): Resol
   const key = input.key ?? column.slice(column.lastIndexOf('.') + 1);
   if (typeof key !== 'string' || key === '') fail(`${where}.key must be a non-empty string.`);
   const type = input.type ?? 'auto';
-  if (type !== 'auto' && type !== 'bigint') fail(`${where}.type must be auto or bigint.`);
+  if (type !== 'auto' && type !== 'bigint' && type !== 'timestamp')
+    fail(`${where}.type must be auto, bigint or timestamp.`);
   return Object.freeze({ column, direction, nulls, nullable, key, type });
 }
 
@@ -285,13 +291,21 @@ function isScalar(v: unknown): boolean {
   }
 }
 
+const EXPECTED_VALUE = {
+  auto: 'a string, number, bigint, boolean or valid Date',
+  bigint: "an integer (type: 'bigint')",
+  timestamp: "an instant: a valid Date, an RFC 3339 string or PostgreSQL's text form (type: 'timestamp')",
+} as const;
+
 function checkValue(c: ResolvedSortColumn, v: unknown, what: string): void {
   if (v === null) return;
-  if (c.type === 'bigint' ? !isInteger(v) : !isScalar(v)) {
-    fail(
-      `${what} for "${c.column}" must be ${c.type === 'bigint' ? "an integer (type: 'bigint')" : 'a string, number, bigint, boolean or valid Date'}.`,
-    );
-  }
+  const ok =
+    c.type === 'bigint'
+      ? isInteger(v)
+      : c.type === 'timestamp'
+        ? instantOf(v) !== undefined
+        : isScalar(v);
+  if (!ok) fail(`${what} for "${c.column}" must be ${EXPECTED_VALUE[c.type]}.`);
 }
 
 function checkPosition(sort: KeysetSort, position: readonly unknown[]): void {
@@ -461,6 +475,11 @@ function compareValues(c: ResolvedSortColumn, a: unknown, b: unknown): number {
   if (c.type === 'bigint') {
     const x = BigInt(a as string | number | bigint);
     const y = BigInt(b as string | number | bigint);
+    r = x < y ? -1 : x > y ? 1 : 0;
+  } else if (c.type === 'timestamp') {
+    // Checked instants (checkValue): exact microseconds, offsets applied.
+    const x = instantOf(a) as bigint;
+    const y = instantOf(b) as bigint;
     r = x < y ? -1 : x > y ? 1 : 0;
   } else if (typeof a === 'string' && typeof b === 'string') {
     r = codePointCompare(a, b);
