@@ -20,6 +20,12 @@
  *   against the current validators *before* the handler runs: a stale
  *   `If-Match` gets 412 and the write never happens. With `load` on a GET, a
  *   matching `If-None-Match` answers 304 without running the handler.
+ * - **Labels.** A module mounted inside whose representations differ in more
+ *   than the body (`versioning()` under the header and media-type strategies)
+ *   calls `varyEntityTag(ctx, label)`; the tag hashed for that response mixes
+ *   the label in, and the request's preconditions are compared with it. Tags
+ *   the application states (an `ETag` it set, validators from `load`) are left
+ *   alone.
  *
  * Mount it inside `compression()` (compression first in the chain): it must see
  * and hash the identity body.
@@ -61,6 +67,7 @@ import {
   setReplacedRepresentation,
 } from './encoding.js';
 import { CONDITIONS, SUPPLIED } from './conditions-read.js';
+import { entityTagLabels } from './tag-labels.js';
 import { PreconditionFailedError, PreconditionRequiredError } from './errors.js';
 import { parseEntityTag, toEntityTag } from './etag-list.js';
 import { formatHttpDate, parseHttpDate } from './http-date.js';
@@ -73,6 +80,7 @@ import {
 
 export { type ConditionsRead, conditionsRead } from './conditions-read.js';
 export * from './errors.js';
+export { entityTagLabels, varyEntityTag } from './tag-labels.js';
 export {
   type EntityTag,
   type ETagList,
@@ -423,7 +431,7 @@ export function conditional(options: ConditionalOptions = {}): Middleware {
       }
       if (!streaming && !bodyless) {
         bytes = body === null ? EMPTY : bodyBuffer(ctx, body as string | Uint8Array);
-        tag = entityTag(bytes, weak);
+        tag = entityTag(bytes, weak, entityTagLabels(ctx));
         headers.set('ETag', tag);
       }
     }
@@ -474,12 +482,32 @@ const oneShot = (
  * koa-etag use, so that tags stay the same for applications moving over.
  * SHA-1 is a change detector here, not a security boundary; the length prefix
  * keeps bodies of different sizes apart.
+ *
+ * With `labels` (see `varyEntityTag()`) the hash covers them too, framed
+ * before the body (their count, then each one's byte length and bytes), so that
+ * no two sets of labels frame alike. The tag keeps its shape, the length still
+ * the body's: a labelled tag never equals the unlabelled tag of another body,
+ * whose length would be the framed input's. No label is ever written into the
+ * tag, so none can break its quoting (RFC 9110 §8.8.3 `etagc`) or pass for a
+ * coding suffix.
  */
-export function entityTag(bytes: Buffer, weak = false): string {
-  const digest =
-    oneShot === undefined
-      ? crypto.createHash('sha1').update(bytes).digest('base64')
-      : oneShot('sha1', bytes, 'base64');
+export function entityTag(bytes: Buffer, weak = false, labels: readonly string[] = []): string {
+  let digest: string;
+  if (labels.length > 0) {
+    const hash = crypto.createHash('sha1');
+    hash.update(`restwell-labels:${labels.length}:`);
+    for (const label of labels) {
+      const encoded = Buffer.from(label, 'utf8');
+      hash.update(`${encoded.length}:`);
+      hash.update(encoded);
+    }
+    digest = hash.update(bytes).digest('base64');
+  } else {
+    digest =
+      oneShot === undefined
+        ? crypto.createHash('sha1').update(bytes).digest('base64')
+        : oneShot('sha1', bytes, 'base64');
+  }
   const tag = `"${bytes.length.toString(16)}-${digest.slice(0, 27)}"`;
   return weak ? `W/${tag}` : tag;
 }

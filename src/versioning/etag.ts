@@ -22,8 +22,18 @@
  * A label goes before the tag, so that compression's coding suffix
  * (`"v1~abc-br"`) is added after it and removed first by `conditional()`.
  *
+ * A tag that does not exist yet when `versioning()` returns (a hashing
+ * `conditional()` mounted outside computes it afterwards) cannot be labelled
+ * here: `versioning()` records the version with `varyEntityTag()` instead, and
+ * that `conditional()` mixes it into the hash and compares the request's tags,
+ * as it read them before `versioning()` rewrote them, with the result. Such a
+ * tag carries no visible label and needs none: the outer `conditional()` is the
+ * only one that validates it.
+ *
  * Under the URI strategy each version's resource has its own URI, and
- * validators are per resource: tags are left as they are.
+ * validators are per resource: tags are left as they are, whichever side the
+ * `conditional()` is on. A cache keys what it stores by URI (RFC 9111 §4), so
+ * two versions' equal tags never meet there.
  *
  * @module
  */

@@ -14,10 +14,12 @@
  * read the parsed body), after authentication when pins are used (the
  * principal picks the pin), and, under the header and media-type strategies,
  * outside a `conditional({ load })` (so that the validators it loads are
- * compared with the tags the client holds for its version), and outside a
- * `conditional()` that hashes bodies too (inside, every version's tag is
- * labelled; outside, versions with byte-identical bodies share one tag).
- * See docs/versioning.md.
+ * compared with the tags the client holds for its version). A `conditional()`
+ * that hashes bodies works on either side: inside, `versioning()` labels the
+ * tag it finds (`"v1~..."`); outside, it records the version with
+ * `varyEntityTag()` and the tag hashed after it returns mixes the version in,
+ * so that an older version's tag differs from every other version's even where
+ * no migration changed the body. See docs/versioning.md.
  *
  * @example
  * ```ts
@@ -64,6 +66,7 @@ import {
 } from '../core/problem.js';
 import type { Store } from '../stores/types.js';
 import { conditionsRead } from '../conditional/conditions-read.js';
+import { varyEntityTag } from '../conditional/tag-labels.js';
 import { vary } from '../conditional/vary.js';
 import { type ApiVersion, ApiVersions } from './api.js';
 import type { MessageHeaders } from './changes.js';
@@ -790,8 +793,14 @@ export function versioning(
     }
     if (version !== api.newest) {
       migrateResponse(ctx, version, routedPath);
-      const etag = labels ? headers.get('etag') : undefined;
-      if (etag !== undefined) headers.set('ETag', labelETag(etag, version.name));
+      if (labels) {
+        const etag = headers.get('etag');
+        if (etag !== undefined) headers.set('ETag', labelETag(etag, version.name));
+        // No tag yet: a hashing conditional() outside computes it after this returns, and
+        // mixes the version in, so that a body no migration changed still gets this
+        // version's own tag (RFC 9110 §8.8.1: the headers differ, so the validator must).
+        else varyEntityTag(ctx, version.name);
+      }
     }
     if (strategy === 'media-type') {
       const contentType = headers.get('content-type');
