@@ -294,7 +294,8 @@ function isScalar(v: unknown): boolean {
 const EXPECTED_VALUE = {
   auto: 'a string, number, bigint, boolean or valid Date',
   bigint: "an integer (type: 'bigint')",
-  timestamp: "an instant: a valid Date, an RFC 3339 string or PostgreSQL's text form (type: 'timestamp')",
+  timestamp:
+    "an instant: a valid Date, an RFC 3339 string or PostgreSQL's text form (type: 'timestamp')",
 } as const;
 
 function checkValue(c: ResolvedSortColumn, v: unknown, what: string): void {

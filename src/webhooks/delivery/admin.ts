@@ -817,14 +817,7 @@ const MUTABLE = new Set([
   'metadata',
 ]);
 /** Members of the representation that a patch cannot change. */
-const SHOWN = new Set([
-  'id',
-  'disabled',
-  'rotationEndsAt',
-  'createdAt',
-  'updatedAt',
-  'secret',
-]);
+const SHOWN = new Set(['id', 'disabled', 'rotationEndsAt', 'createdAt', 'updatedAt', 'secret']);
 /** Fields whose `null` in a merge patch would remove them, which the engine does not do yet. */
 const REMOVABLE = new Set(['description', 'rateLimitPerSecond']);
 
