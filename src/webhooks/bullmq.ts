@@ -8,9 +8,12 @@
  * - {@link runDeliveryWorker}: a worker in a process of its own, draining on SIGTERM.
  * - {@link redisEndpointLimiter}: per-endpoint concurrency and rate limits shared by every
  *   worker on the same Redis (the engine's `limiter`).
+ * - {@link redisEndpointBreakers}: one circuit breaker per endpoint shared by every worker on the
+ *   same Redis (the engine's `breakers`).
  *
  * See docs/webhook-delivery.md, "Durable delivery on BullMQ".
  */
 export * from './delivery/bullmq.js';
 export * from './delivery/worker-process.js';
+export * from './delivery/redis-breaker.js';
 export * from './delivery/redis-limiter.js';

@@ -16,7 +16,9 @@
 import { checkOptions, describeValue, invalidOption } from '../../core/errors.js';
 
 const MODULE = 'webhooks';
-const BUCKETS = 10;
+/** Buckets of a window: a tenth of it each (the Redis breakers use as many). */
+export const BREAKER_BUCKETS = 10;
+const BUCKETS = BREAKER_BUCKETS;
 
 /** The three states of a circuit. */
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -76,6 +78,40 @@ function checkPositive(option: string, value: unknown, integer: boolean, fallbac
   return value;
 }
 
+/** The numbers of a circuit, checked, with their defaults. */
+export interface ResolvedCircuitOptions {
+  readonly windowMs: number;
+  readonly failureRatio: number;
+  readonly minimumRequests: number;
+  readonly openMs: number;
+  readonly halfOpenProbes: number;
+}
+
+/** Checks a circuit's numbers and fills in the defaults (shared with the Redis breakers). */
+export function resolveCircuitOptions(
+  options: Pick<
+    CircuitBreakerOptions,
+    'windowMs' | 'failureRatio' | 'minimumRequests' | 'openMs' | 'halfOpenProbes'
+  >,
+): ResolvedCircuitOptions {
+  const windowMs = checkPositive('windowMs', options.windowMs, false, 60_000);
+  const ratio = options.failureRatio ?? 0.5;
+  if (typeof ratio !== 'number')
+    invalidOption(MODULE, 'failureRatio', 'a number above 0, at most 1', ratio);
+  if (!(ratio > 0 && ratio <= 1)) {
+    throw new RangeError(
+      `restwell/${MODULE}: option "failureRatio" must be a number above 0, at most 1, got ${describeValue(ratio)}.`,
+    );
+  }
+  return {
+    windowMs,
+    failureRatio: ratio,
+    minimumRequests: checkPositive('minimumRequests', options.minimumRequests, true, 10),
+    openMs: checkPositive('openMs', options.openMs, false, 30_000),
+    halfOpenProbes: checkPositive('halfOpenProbes', options.halfOpenProbes, true, 1),
+  };
+}
+
 /**
  * One endpoint's circuit. Before an attempt, `tryAcquire()`; after it,
  * `record(success)`. While open, `nextAttemptAt()` says when to reschedule
@@ -127,20 +163,13 @@ export class CircuitBreaker {
       'now',
       'onStateChange',
     ]);
-    this.windowMs = checkPositive('windowMs', options.windowMs, false, 60_000);
+    const resolved = resolveCircuitOptions(options);
+    this.windowMs = resolved.windowMs;
     this.bucketMs = this.windowMs / BUCKETS;
-    const ratio = options.failureRatio ?? 0.5;
-    if (typeof ratio !== 'number')
-      invalidOption(MODULE, 'failureRatio', 'a number above 0, at most 1', ratio);
-    if (!(ratio > 0 && ratio <= 1)) {
-      throw new RangeError(
-        `restwell/${MODULE}: option "failureRatio" must be a number above 0, at most 1, got ${describeValue(ratio)}.`,
-      );
-    }
-    this.failureRatio = ratio;
-    this.minimumRequests = checkPositive('minimumRequests', options.minimumRequests, true, 10);
-    this.openMs = checkPositive('openMs', options.openMs, false, 30_000);
-    this.halfOpenProbes = checkPositive('halfOpenProbes', options.halfOpenProbes, true, 1);
+    this.failureRatio = resolved.failureRatio;
+    this.minimumRequests = resolved.minimumRequests;
+    this.openMs = resolved.openMs;
+    this.halfOpenProbes = resolved.halfOpenProbes;
     const now = options.now ?? Date.now;
     if (typeof now !== 'function')
       invalidOption(MODULE, 'now', 'a function returning milliseconds since the epoch', now);
@@ -305,4 +334,131 @@ export class CircuitBreaker {
       bucket.successes = 0;
     }
   }
+}
+
+/**
+ * The answer of {@link EndpointBreakers.tryAcquire}: the attempt may go
+ * (with the `probe` that names it when it is a half-open probe the store
+ * tracks: hand it back to `record` or `release`), or when to look again.
+ */
+export type BreakerPermit =
+  | { readonly ok: true; readonly probe?: string }
+  | { readonly ok: false; readonly state: 'open' | 'half-open'; readonly retryAt: number };
+
+/** Told of each change of an endpoint's circuit, once, by the call that made it. */
+export type BreakerStateListener = (
+  endpointId: string,
+  state: BreakerState,
+  previous: BreakerState,
+) => void;
+
+/**
+ * The circuit breakers of every endpoint, as the engine uses them. An
+ * implementation may answer synchronously (in process) or with promises (a
+ * shared store); the engine awaits both. A `tryAcquire` that throws or
+ * rejects is a fault of the store, not of the receiver: the engine makes no
+ * attempt, and the queue runs the job again after its `faultDelayMs`, logged.
+ * A `record` or `release` that fails is logged; the attempt stands, and a
+ * probe it held is given up after `openMs`.
+ *
+ * `now` is the engine's clock; a shared store may keep its own (Redis time).
+ */
+export interface EndpointBreakers {
+  /** Whether an attempt to `endpointId` may go now; see {@link CircuitBreaker.tryAcquire}. */
+  tryAcquire(endpointId: string, now: number): BreakerPermit | Promise<BreakerPermit>;
+  /** An attempt's outcome; `probe` is the one `tryAcquire` returned, if any. */
+  record(endpointId: string, success: boolean, now: number, probe?: string): void | Promise<void>;
+  /** Gives back a permit whose attempt says nothing about the receiver (never sent, aborted). */
+  release(endpointId: string, now: number, probe?: string): void | Promise<void>;
+  /** The circuit's state now (`closed` for an endpoint never seen). */
+  state(endpointId: string, now: number): BreakerState | Promise<BreakerState>;
+  /** When the next attempt may go, epoch ms; see {@link CircuitBreaker.nextAttemptAt}. */
+  nextAttemptAt(endpointId: string, now: number): number | Promise<number>;
+  /**
+   * Adds a listener of state changes; returns what removes it. A shared
+   * store tells only the listeners of the process whose call made the change,
+   * so that each change is told once over every worker.
+   */
+  onStateChange?(listener: BreakerStateListener): () => void;
+}
+
+/** The in-process {@link EndpointBreakers}, whose answers are synchronous. */
+export interface MemoryEndpointBreakers extends EndpointBreakers {
+  tryAcquire(endpointId: string, now?: number): BreakerPermit;
+  record(endpointId: string, success: boolean, now?: number): void;
+  release(endpointId: string, now?: number): void;
+  state(endpointId: string, now?: number): BreakerState;
+  nextAttemptAt(endpointId: string, now?: number): number;
+  onStateChange(listener: BreakerStateListener): () => void;
+  /** The endpoint's circuit, for its snapshot; `undefined` for an endpoint never seen. */
+  get(endpointId: string): CircuitBreaker | undefined;
+}
+
+/** Options of {@link memoryEndpointBreakers}: every circuit's. */
+export type MemoryEndpointBreakersOptions = Omit<CircuitBreakerOptions, 'onStateChange'>;
+
+const MEMORY_OPTIONS = [
+  'windowMs',
+  'failureRatio',
+  'minimumRequests',
+  'openMs',
+  'halfOpenProbes',
+  'now',
+] as const;
+
+/**
+ * The in-process {@link EndpointBreakers}: one {@link CircuitBreaker} per
+ * endpoint, in this process's memory (the engine's default). With several
+ * workers each judges from its own attempts; `redisEndpointBreakers()`
+ * (`restwell/webhooks/bullmq`) shares one circuit per endpoint over all of
+ * them. The `now` arguments are not used: each circuit reads the `now` option.
+ */
+export function memoryEndpointBreakers(
+  options: MemoryEndpointBreakersOptions = {},
+): MemoryEndpointBreakers {
+  checkOptions(MODULE, options, MEMORY_OPTIONS);
+  // Checked now, loudly, rather than at the first attempt to the first endpoint.
+  new CircuitBreaker(options);
+  const breakers = new Map<string, CircuitBreaker>();
+  const listeners = new Set<BreakerStateListener>();
+  const breakerOf = (endpointId: string): CircuitBreaker => {
+    let breaker = breakers.get(endpointId);
+    if (breaker === undefined) {
+      breaker = new CircuitBreaker({
+        ...options,
+        onStateChange: (state, previous) => {
+          for (const listener of [...listeners]) listener(endpointId, state, previous);
+        },
+      });
+      breakers.set(endpointId, breaker);
+    }
+    return breaker;
+  };
+  return {
+    tryAcquire(endpointId) {
+      const breaker = breakerOf(endpointId);
+      if (breaker.tryAcquire()) return { ok: true };
+      const state = breaker.state === 'half-open' ? 'half-open' : 'open';
+      return { ok: false, state, retryAt: breaker.nextAttemptAt() };
+    },
+    record(endpointId, success) {
+      breakerOf(endpointId).record(success);
+    },
+    release(endpointId) {
+      breakers.get(endpointId)?.release();
+    },
+    state(endpointId) {
+      return breakers.get(endpointId)?.state ?? 'closed';
+    },
+    nextAttemptAt(endpointId) {
+      return breakers.get(endpointId)?.nextAttemptAt() ?? 0;
+    },
+    onStateChange(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+    get(endpointId) {
+      return breakers.get(endpointId);
+    },
+  };
 }

@@ -18,7 +18,13 @@ import type { ApiVersions } from '../../versioning/api.js';
 import { hmacSigner } from '../hmac.js';
 import { standardWebhooksSigner } from '../standard.js';
 import { type AttemptRequest, type AttemptResult, sendAttempt } from './attempt.js';
-import { type BreakerState, CircuitBreaker, type CircuitBreakerOptions } from './breaker.js';
+import {
+  type BreakerPermit,
+  type BreakerState,
+  type CircuitBreakerOptions,
+  type EndpointBreakers,
+  memoryEndpointBreakers,
+} from './breaker.js';
 import { type DeliveryClock, systemClock } from './clock.js';
 import {
   type EndpointRecord,
@@ -126,8 +132,18 @@ export interface WebhookDeliveryOptions {
    * one with a 400. It is stored once and sent on every attempt. @default 1 MiB
    */
   maxEventBytes?: number;
-  /** Per-endpoint circuit breakers; `false` for none. @default 50% failures over 60 s, 10 attempts at least, open 30 s */
+  /**
+   * The numbers of the in-process circuit breakers; `false` for none.
+   * @default 50% failures over 60 s, 10 attempts at least, open 30 s
+   */
   breaker?: Omit<CircuitBreakerOptions, 'now' | 'onStateChange'> | false;
+  /**
+   * Where the circuits live, instead of `breaker`'s in-process ones:
+   * `redisEndpointBreakers()` (`restwell/webhooks/bullmq`) shares one per
+   * endpoint over every worker. Not with `breaker`: its numbers are given to it.
+   * @default memoryEndpointBreakers(breaker)
+   */
+  breakers?: EndpointBreakers;
   /** Alerts and auto-disable of failing endpoints; `false` for none. @default 90% over an hour, 20 attempts at least, disabled 24 h after */
   health?: EndpointHealthOptions | false;
   /** Per-endpoint concurrency and rate. @default the in-process limiter */
@@ -239,6 +255,7 @@ const OPTIONS = [
   'maxResponseBytes',
   'maxEventBytes',
   'breaker',
+  'breakers',
   'health',
   'limiter',
   'send',
@@ -260,6 +277,32 @@ const HALF_OPEN_RECHECK_MS = 1000;
 const FAST_FAILURE = new Set([400, 401, 403]);
 /** Statuses whose `Retry-After` is honoured (RFC 9110 §10.2.3, RFC 6585 §4). */
 const RETRY_AFTER = new Set([429, 503]);
+
+/** The engine's breakers: the ones given, the in-process ones of `breaker`, or none. */
+function breakersOf(
+  options: WebhookDeliveryOptions,
+  now: () => number,
+): EndpointBreakers | undefined {
+  const given = options.breakers;
+  if (given !== undefined) {
+    if (
+      given === null ||
+      typeof given !== 'object' ||
+      typeof given.tryAcquire !== 'function' ||
+      typeof given.record !== 'function' ||
+      typeof given.release !== 'function' ||
+      typeof given.state !== 'function'
+    )
+      invalidOption('webhooks', 'breakers', 'an EndpointBreakers (redisEndpointBreakers())', given);
+    if (options.breaker !== undefined)
+      throw new TypeError(
+        'restwell/webhooks: options "breaker" and "breakers" exclude each other: give the circuit\'s numbers to the breakers (redisEndpointBreakers({ client, minimumRequests, ... })).',
+      );
+    return given;
+  }
+  if (options.breaker === false) return undefined;
+  return memoryEndpointBreakers({ ...options.breaker, now });
+}
 
 /** The id of the delivery of `eventId` to `endpoint` in `version`'s shape. */
 export function deliveryIdOf(
@@ -402,27 +445,26 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
     },
   });
 
-  const breakers = new Map<string, CircuitBreaker>();
-  const breakerOptions = options.breaker;
-  function breakerOf(endpointId: string): CircuitBreaker | undefined {
-    if (breakerOptions === false) return undefined;
-    let breaker = breakers.get(endpointId);
-    if (breaker === undefined) {
-      breaker = new CircuitBreaker({
-        ...breakerOptions,
-        now,
-        onStateChange: (state, previous) => {
-          logger.info('restwell/webhooks: circuit breaker state changed', {
-            endpointId,
-            state,
-            previous,
-          });
-          options.onBreakerStateChange?.(endpointId, state, previous);
-        },
+  const breakers = breakersOf(options, now);
+  const unlistenBreakers = breakers?.onStateChange?.((endpointId, state, previous) => {
+    logger.info('restwell/webhooks: circuit breaker state changed', {
+      endpointId,
+      state,
+      previous,
+    });
+    hook('onBreakerStateChange', options.onBreakerStateChange, endpointId, state, previous);
+  });
+  /** Gives back a permit whose attempt says nothing about the receiver; never thrown. */
+  async function releasePermit(endpointId: string, permit: BreakerPermit | undefined) {
+    if (breakers === undefined || permit === undefined || !permit.ok) return;
+    try {
+      await breakers.release(endpointId, now(), permit.probe);
+    } catch (err) {
+      logger.error('restwell/webhooks: the circuit breaker could not give back a permit', {
+        endpointId,
+        err,
       });
-      breakers.set(endpointId, breaker);
     }
-    return breaker;
   }
 
   const healthTimers = new Set<unknown>();
@@ -774,15 +816,18 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
     let result: AttemptResult;
     let unbuilt: { readonly err: unknown } | undefined;
     try {
-      const breaker = breakerOf(record.id);
+      // A breaker that fails (its store down) throws here, before any attempt, as the limiter
+      // does: the queue runs the job again after its faultDelayMs, and the slot is given back.
+      const permit =
+        breakers === undefined ? undefined : await breakers.tryAcquire(record.id, now());
       // An open circuit: wait for it without spending an attempt.
-      if (breaker !== undefined && !breaker.tryAcquire()) {
-        // Half-open with the probe out: look again soon, as the probe's success closes the
-        // circuit long before the breaker would give the probe up.
+      if (permit !== undefined && !permit.ok) {
+        // Half-open with the probes out: look again soon, as their success closes the
+        // circuit long before the breaker would give them up.
         const at =
-          breaker.state === 'half-open'
-            ? Math.min(breaker.nextAttemptAt(), now() + HALF_OPEN_RECHECK_MS)
-            : breaker.nextAttemptAt();
+          permit.state === 'half-open'
+            ? Math.min(permit.retryAt, now() + HALF_OPEN_RECHECK_MS)
+            : permit.retryAt;
         return { type: 'delay', at: Math.max(at, now() + 1), job: current };
       }
       let built: { body: string; headers: Record<string, string> } | undefined;
@@ -791,7 +836,7 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
       } catch (err) {
         // The sender's own fault (a migration that throws, a version no longer served):
         // nothing was sent, so the breaker counts nothing, and no retry would mend it.
-        breaker?.release();
+        await releasePermit(record.id, permit);
         unbuilt = { err };
       }
       if (built === undefined) {
@@ -812,12 +857,26 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
         } catch (err) {
           // Only the engine's own faults land here (the transport never throws): a probe is
           // given back, and nothing is counted against the receiver.
-          breaker?.release();
+          await releasePermit(record.id, permit);
           throw err;
         }
         // An attempt aborted by stop() says nothing about the receiver.
-        if (result.failure === 'aborted') breaker?.release();
-        else breaker?.record(result.ok);
+        if (result.failure === 'aborted') await releasePermit(record.id, permit);
+        else if (breakers !== undefined && permit !== undefined) {
+          // Never thrown: the attempt was made and must be logged; a probe not recorded is
+          // given up after openMs.
+          const outcome = result.ok;
+          await Promise.resolve()
+            .then(() =>
+              breakers.record(record.id, outcome, now(), permit.ok ? permit.probe : undefined),
+            )
+            .catch((err: unknown) =>
+              logger.error('restwell/webhooks: the circuit breaker could not record an attempt', {
+                endpointId: record.id,
+                err,
+              }),
+            );
+        }
       }
     } finally {
       // Never thrown: the attempt is made and must be recorded; a lease not given back expires.
@@ -986,6 +1045,7 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
       if (sweepTimer !== undefined) clock.clearTimeout(sweepTimer);
       for (const timer of healthTimers) clock.clearTimeout(timer);
       healthTimers.clear();
+      unlistenBreakers?.();
       // The queue stops taking jobs first, so that only the attempts in flight are aborted.
       const closing = queue.close();
       if (stopOptions.abort === true) shutdown.abort();
@@ -1084,7 +1144,7 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
         ...(s.attempts === 0 ? {} : { successRate: s.succeeded / s.attempts }),
         ...(s.p50Ms === undefined ? {} : { p50Ms: s.p50Ms }),
         ...(s.p99Ms === undefined ? {} : { p99Ms: s.p99Ms }),
-        breaker: breakers.get(endpointId)?.state ?? 'closed',
+        breaker: breakers === undefined ? 'closed' : await breakers.state(endpointId, now()),
         dlq: s.dead,
         held: s.held,
         pending: s.pending,

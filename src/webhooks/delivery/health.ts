@@ -7,8 +7,9 @@
  * before then (the share falls back to the threshold or below), the alert is
  * withdrawn; otherwise it is disabled, its events then held for replay.
  *
- * The counts live in the worker's process (like the breaker's), so each
- * worker judges from the attempts it made.
+ * The counts live in the worker's process, so each worker judges from the
+ * attempts it made and may raise its own alert (the breakers can be shared
+ * through Redis, `redisEndpointBreakers`; health cannot yet).
  */
 
 /** Options of the health monitor. */
