@@ -73,6 +73,7 @@ describe('restwell/webhooks', () => {
         'isEventType',
         'manualClock',
         'matchesFilters',
+        'memoryEndpointBreakers',
         'memoryEndpointLimiter',
         'memorySequencer',
         'parseHttpDate',

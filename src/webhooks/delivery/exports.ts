@@ -32,10 +32,16 @@ export {
   sendAttempt,
 } from './attempt.js';
 export {
+  type BreakerPermit,
   type BreakerState,
+  type BreakerStateListener,
   CircuitBreaker,
   type CircuitBreakerOptions,
   type CircuitBreakerSnapshot,
+  type EndpointBreakers,
+  type MemoryEndpointBreakers,
+  type MemoryEndpointBreakersOptions,
+  memoryEndpointBreakers,
 } from './breaker.js';
 export {
   type DeliveryClock,
