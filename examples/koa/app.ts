@@ -15,13 +15,14 @@ import {
 import { compression } from 'restwell/compression';
 import { conditional } from 'restwell/conditional';
 import { idempotency } from 'restwell/idempotency';
-import { cors, hsts, httpsOnly, requestHygiene, securityHeaders } from 'restwell/security';
+import { hsts, httpsOnly, requestHygiene, securityHeaders } from 'restwell/security';
 import { generateWebhookSecret, webhookOf } from 'restwell/webhooks';
 import { contextOf, koaAdapter } from 'restwell/koa';
-import { createAuth, type ExampleCredentials } from '../shared/auth.js';
+import { createAuth, type ExampleCredentials, principalScope } from '../shared/auth.js';
+import { exampleCors } from '../shared/cors.js';
 import { deliveryOf, type ExampleDelivery, localDelivery } from '../shared/delivery.js';
 import { userETag, userValidators } from '../shared/caching.js';
-import { apiRateLimit, type ExampleLimits } from '../shared/rate-limits.js';
+import { apiRateLimit, type ExampleLimits, unverifiedRateLimit } from '../shared/rate-limits.js';
 import { createPaginators, oneFilter, pageOf } from '../shared/pagination.js';
 import {
   paymentsVersions,
@@ -160,7 +161,7 @@ export function createApp({
     const context = contextOf(ctx);
     const payments = repo.listPayments(oneFilter(context, 'userId'));
     ctx.body = pageOf(pages.payments, context, payments, (p) =>
-      paymentRepresentation(p, userExists),
+      toPayment(paymentRepresentation(p, userExists)),
     );
   });
   // A retried POST must never charge twice: the key is required, and a retry replays the first answer.
@@ -170,7 +171,12 @@ export function createApp({
       idempotency({
         store: records,
         required: true,
-        // Keys are scoped to the principal: one client's key never replays another's answer.
+        // Keys are scoped to the principal, as its verifier named it: one client's key never
+        // replays another's answer, not even a token's whose subject reads like a key's.
+        scope: principalScope,
+        // A 5xx once the payment may have been made (its events failed to queue) is kept and
+        // replayed: a retry with the same key must never charge again; a new key tries afresh.
+        onServerError: 'record',
       }),
       validate({ body: CreatePayment }),
     ),
@@ -227,11 +233,14 @@ export function createApp({
       hsts(),
       securityHeaders(),
       // Before anything that refuses a request, so browser scripts can read those problems too.
-      cors({ origins: corsOrigins }),
+      exampleCors(corsOrigins),
       // Malformed targets and headers refused before anything downstream reads them.
       requestHygiene(),
+      // Every request counted per IP before its credential is checked, so that a flood of forged
+      // keys or tokens (each answered 401 below) is limited too; a counter is all it costs.
+      unverifiedRateLimit(counters, limits),
       // Who is calling (an API key or a JWT), then the route table, failing closed: before the
-      // rate limit and every body read, so an unauthenticated request costs nothing further.
+      // other limits and every body read, so an unauthenticated request costs nothing further.
       auth.authenticate,
       auth.authorization,
       compression(),

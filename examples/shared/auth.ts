@@ -13,7 +13,7 @@
  * credentialsFromEnv} draws demo credentials and prints them at start, with a demo token.
  */
 import { randomBytes } from 'node:crypto';
-import type { Middleware } from 'restwell';
+import type { Context, Middleware } from 'restwell';
 import {
   allowAnonymous,
   apiKeyRecordFor,
@@ -24,6 +24,8 @@ import {
   createApiKey,
   jwtVerifier,
   MemoryApiKeyStore,
+  parseApiKey,
+  principalOf,
   requireRole,
 } from 'restwell/auth';
 
@@ -84,6 +86,17 @@ export function credentialsFromEnv(env: NodeJS.ProcessEnv = process.env): Exampl
   return { apiKeys, jwtSecret };
 }
 
+/**
+ * Whose request it is, for idempotency keys and the per-client rate limit: the principal's id
+ * qualified by how it was verified. A token's `sub` is the issuer's text, so a token whose
+ * subject reads like one of our API keys' principals (`key:...`) must never share that key's
+ * idempotency records; `authentication` is set by the verifier, never by the credential.
+ */
+export function principalScope(ctx: Context): string | undefined {
+  const principal = principalOf(ctx);
+  return principal === undefined ? undefined : `${principal.authentication}:${principal.id}`;
+}
+
 export interface ExampleAuth {
   /** Reads the credential and sets the principal; anonymous requests go on, for the table. */
   authenticate: Middleware;
@@ -94,8 +107,13 @@ export interface ExampleAuth {
 export function createAuth({ apiKeys, jwtSecret }: ExampleCredentials): ExampleAuth {
   const store = new MemoryApiKeyStore();
   for (const { key, role } of apiKeys) {
+    // Each key is a principal of its own, named by the key's public id: two keys with one role
+    // are two clients, with their own idempotency keys, rate-limit budget and audit trail.
+    // (A key not in the key format has no id: apiKeyRecordFor refuses it, naming the format.)
+    const parsed = parseApiKey(key);
+    const subject = parsed === undefined ? {} : { subject: `key:${parsed.id}` };
     // The memory store keeps a record as soon as create() is called; a key given twice is kept once.
-    void store.create(apiKeyRecordFor(key, { subject: `key:${role}`, roles: [role] }));
+    void store.create(apiKeyRecordFor(key, { ...subject, roles: [role] }));
   }
   return {
     authenticate: authenticate({

@@ -21,6 +21,8 @@ export function createPaginators(cursorSecret: string = randomBytes(32).toString
     sortable: {
       createdAt: { column: 'created_at', key: 'createdAt' },
       name: { column: 'name' },
+      // The same field as v2 names it: a v2 client sorts by the member it reads (`fullName`).
+      fullName: { column: 'name', key: 'name' },
       email: { column: 'email' },
     },
     unique: 'id',

@@ -51,12 +51,17 @@ export const fullName = versionChange({
     },
   },
   response: [
+    // Told apart by the patterns, which match as the router does: `/V1/Users` and `/v1/users/`
+    // reach the list handler too, and a test of `res.path` against '/users' would miss them.
     {
-      paths: ['/users', '/users/:id'],
+      paths: ['GET /users'],
       migrate: (res) => {
-        const users = res.path === '/users' && res.method !== 'POST' ? '/data/*' : '';
-        for (const user of objectsAt(res.body, users)) renameField(user, 'fullName', 'name');
+        for (const user of objectsAt(res.body, '/data/*')) renameField(user, 'fullName', 'name');
       },
+    },
+    {
+      paths: ['POST /users', '/users/:id'],
+      migrate: (res) => renameField(res.body, 'fullName', 'name'),
     },
     {
       // A v1 client's validation errors name the member it sent.
@@ -92,17 +97,23 @@ export const usersBase = (ctx: Context): string =>
 
 export const createdSeconds = versionChange({
   description: 'Payments: `createdAt` (an ISO 8601 string) becomes `created` (epoch seconds).',
-  response: {
-    paths: ['/payments', '/payments/:id'],
-    migrate: (res) => {
-      const payments = res.path === '/payments' && res.method !== 'POST' ? '/data/*' : '';
-      for (const payment of objectsAt(res.body, payments)) {
-        transformField(payment, 'created', (s) => new Date(Number(s) * 1000).toISOString());
-        renameField(payment, 'created', 'createdAt');
-      }
+  // The list and one payment told apart by pattern, as for users.
+  response: [
+    {
+      paths: ['GET /payments'],
+      migrate: (res) => {
+        for (const payment of objectsAt(res.body, '/data/*')) toCreatedAt(payment);
+      },
     },
-  },
+    { paths: ['POST /payments', '/payments/:id'], migrate: (res) => toCreatedAt(res.body) },
+  ],
 });
+
+/** A payment of 2025-06-01 made one of 2024-11-20: `created` back to `createdAt`. */
+function toCreatedAt(payment: unknown): void {
+  transformField(payment, 'created', (s) => new Date(Number(s) * 1000).toISOString());
+  renameField(payment, 'created', 'createdAt');
+}
 
 export const paymentsApi = defineVersions({
   versions: [{ version: '2024-11-20' }, { version: '2025-06-01', changes: [createdSeconds] }],

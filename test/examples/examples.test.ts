@@ -4,6 +4,7 @@ import request from 'supertest';
 import { parseLinkHeader } from 'restwell';
 import { audit, callbackSink, type ChainedRecord, verifyAuditLog } from 'restwell/audit';
 import { generateWebhookSecret, hmacSigner } from 'restwell/webhooks';
+import { parseApiKey } from 'restwell/auth';
 import { SignJWT } from 'jose';
 import { JWT_AUDIENCE, JWT_ISSUER } from '../../examples/shared/auth.js';
 import { describe, expect, it } from 'vitest';
@@ -559,10 +560,11 @@ describe.each([
       ['POST', 201, 1],
       ['DELETE', 204, 2],
     ]);
-    // The principal the API key names is on every record; the key itself is on none.
+    // The principal the API key names (its public id) is on every record; its secret is on none.
+    const adminId = `key:${parseApiKey(ADMIN_KEY)!.id}`;
     expect(records.map((r) => (r.principal as { id?: string } | undefined)?.id)).toEqual([
-      'key:admin',
-      'key:admin',
+      adminId,
+      adminId,
     ]);
     expect(JSON.stringify(records)).not.toContain(ADMIN_KEY);
     expect(verifyAuditLog(records, { key: 'example-audit-key-'.repeat(2) }).ok).toBe(true);
