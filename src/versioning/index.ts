@@ -814,6 +814,13 @@ export function versioning(
               ctx.request.header('accept'),
             );
       if (versioned !== undefined) headers.set('Content-Type', versioned);
+      // One version may be answered in more than one type (its vendor type, or plain JSON for
+      // a client that accepts only that): a tag hashed after this returns must tell them apart
+      // too (RFC 9110 §8.8.1), as it tells versions apart.
+      const answered = headers.get('content-type');
+      if (answered !== undefined && headers.get('etag') === undefined) {
+        varyEntityTag(ctx, `type:${answered.toLowerCase()}`);
+      }
     }
   } as VersioningMiddleware;
 

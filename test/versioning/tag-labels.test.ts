@@ -200,3 +200,36 @@ describe.each(adapters)('conditional() outside versioning() on $name', (adapter)
       .expect(304);
   });
 });
+
+describe.each(adapters)('conditional() outside versioning() by media type on $name', (adapter) => {
+  it('gives one version answered in two types two tags, each revalidating only itself', async () => {
+    const server = buildUsersApp(adapter, {
+      versions: usersVersioning({ strategy: 'media-type', vendor: 'acme' }),
+      before: [conditional()],
+      extraRoutes,
+    });
+    const vendor = await request(server)
+      .get('/status')
+      .set('Accept', 'application/vnd.acme.v3+json')
+      .expect(200);
+    const plain = await request(server)
+      .get('/status')
+      .set('Accept', 'application/json')
+      .expect(200);
+    expect(vendor.headers['content-type']).toMatch(/^application\/vnd\.acme\.v3\+json/);
+    expect(plain.headers['content-type']).toMatch(/^application\/json/);
+    expect(vendor.headers.etag).toMatch(SHAPE);
+    expect(plain.headers.etag).toMatch(SHAPE);
+    expect(vendor.headers.etag).not.toBe(plain.headers.etag);
+    await request(server)
+      .get('/status')
+      .set('Accept', 'application/json')
+      .set('If-None-Match', vendor.headers.etag)
+      .expect(200);
+    await request(server)
+      .get('/status')
+      .set('Accept', 'application/json')
+      .set('If-None-Match', plain.headers.etag)
+      .expect(304);
+  });
+});
