@@ -199,11 +199,14 @@ export function createApp({
   });
 
   // Deprecated (Deprecation, Sunset, a successor-version link): the payment itself carries its status.
-  router.get('/v1/payments/:id/status', rw(statusRouteDeprecation()), (ctx) => {
+  const statusDeprecation = rw(statusRouteDeprecation());
+  router.get('/v1/payments/:id/status', statusDeprecation, (ctx) => {
     const payment = repo.payments.get(ctx.params.id!);
     if (payment === undefined) throw new NotFoundError(`No payment ${ctx.params.id}.`);
     ctx.body = { status: payment.status };
   });
+  // Every answer says so, a 405 included: the route answers the other methods itself.
+  router.all('/v1/payments/:id/status', statusDeprecation, rw.methodNotAllowed());
 
   // Webhooks from the payment provider: authenticated by their signature, not by an API key.
   // The global jsonBody() keeps the exact bytes, which the receiver verifies.

@@ -8,6 +8,8 @@
  * restwell context onto Koa's. Mount it first: errors thrown below it are
  * rendered as RFC 9457 problem details, and a request no route answered (Koa's
  * empty 404, or @koa/router's empty 405 with `Allow`) becomes a problem too.
+ * A route whose 405 must pass through its own middleware answers it itself
+ * with `rw.methodNotAllowed()`.
  *
  * @example
  * ```ts
@@ -19,6 +21,7 @@
  * const rw = koaAdapter({ trustProxy: 'loopback' });
  * const router = new Router();
  * router.post('/v1/payments', rw(idempotency({ store, required: true })), createPayment);
+ * router.all('/v1/payments', rw.methodNotAllowed()); // optional: the route's own 405
  * app.use(rw(jsonBody(), rateLimit({ ... })));
  * app.use(router.routes()).use(router.allowedMethods());
  * ```
@@ -26,7 +29,7 @@
  * Handlers and Koa middleware reach the context with {@link contextOf}; its
  * `state` is Koa's own `ctx.state`.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, METHODS, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
 import { compose } from '../../core/compose.js';
@@ -112,14 +115,26 @@ export interface KoaAdapterOptions extends AdapterOptions {
   principal?: (ctx: KoaContext) => Principal | undefined;
 }
 
-/**
- * Mounts restwell middlewares as one Koa middleware. When one of them is a
- * `validate()` with a body schema, the handlers after it see
- * `ctx.request.body` typed with the schema's output.
- */
-export type KoaAdapter = <const M extends readonly Middleware[]>(
-  ...middlewares: M
-) => KoaMiddleware<ValidatedBy<M>>;
+/** What {@link koaAdapter} returns: the mount function and its helper. */
+export interface KoaAdapter {
+  /**
+   * Mounts restwell middlewares as one Koa middleware. When one of them is a
+   * `validate()` with a body schema, the handlers after it see
+   * `ctx.request.body` typed with the schema's output.
+   */
+  <const M extends readonly Middleware[]>(...middlewares: M): KoaMiddleware<ValidatedBy<M>>;
+  /**
+   * A @koa/router route's answer to the methods it does not route, after the
+   * route's own middleware: `router.all(path, rw(deprecated(...)), rw.methodNotAllowed())`.
+   * A 405 problem with `Allow` listing the methods the router routes for the
+   * path (RFC 9110 §15.5.6), and OPTIONS answered with `Allow` and no content
+   * (RFC 9110 §9.3.7): the answers `router.allowedMethods()` gets from the
+   * adapter, and `rw.methodNotAllowed()` on Express. A method the router does
+   * route for the path is passed on, so it may be mounted before the route's
+   * methods too.
+   */
+  methodNotAllowed(): KoaMiddleware;
+}
 
 const STATE = Symbol.for('restwell.koa.context');
 type WithState = KoaContext & { [STATE]?: NodeContext };
@@ -316,7 +331,7 @@ export function koaAdapter(options: KoaAdapterOptions = {}): KoaAdapter {
     return ctx;
   }
 
-  return function mount(...middlewares: Middleware[]): KoaMiddleware {
+  const adapter = function mount(...middlewares: Middleware[]): KoaMiddleware {
     const run = compose(middlewares);
     return async function restwell(k, next) {
       const existing = (k as WithState)[STATE];
@@ -357,6 +372,74 @@ export function koaAdapter(options: KoaAdapterOptions = {}): KoaAdapter {
       view.decided = true;
     };
   } as KoaAdapter;
+
+  adapter.methodNotAllowed = methodNotAllowed;
+  return adapter;
+}
+
+/** The middlewares `rw.methodNotAllowed()` made: a layer holding one names no method of its own. */
+const answersOtherMethods = new WeakSet<object>();
+
+/** What one @koa/router layer says the path supports, per layer (layers outlive requests). */
+const layerMethods = new WeakMap<object, readonly string[]>();
+
+/**
+ * The methods a @koa/router layer routes, as `Allow` names them. A layer made
+ * by `router.all()` (every method Node knows) or holding `rw.methodNotAllowed()`
+ * accepts any method to answer it, so it names none: counting it would list
+ * every method in `Allow`. A `router.use()` layer has no methods.
+ */
+function methodsOf(layer: unknown): readonly string[] {
+  if (layer === null || typeof layer !== 'object') return [];
+  const cached = layerMethods.get(layer);
+  if (cached !== undefined) return cached;
+  const { methods, stack } = layer as { methods?: unknown; stack?: unknown };
+  let named: readonly string[] = [];
+  if (Array.isArray(methods)) {
+    const own = methods.filter((m): m is string => typeof m === 'string');
+    const upper = new Set(own.map((m) => m.toUpperCase()));
+    const anyMethod = METHODS.every((m) => upper.has(m));
+    const answers = Array.isArray(stack) && stack.some((fn) => answersOtherMethods.has(fn));
+    if (!anyMethod && !answers) named = own;
+  }
+  layerMethods.set(layer, named);
+  return named;
+}
+
+function methodNotAllowed(): KoaMiddleware {
+  const middleware: KoaMiddleware = async function restwellMethodNotAllowed(k, next) {
+    // What @koa/router matched for this path, all of it (the layers before and after this one):
+    // what its allowedMethods() reads, so that both give the same `Allow`.
+    const matched = (k as { matched?: unknown }).matched;
+    if (!Array.isArray(matched)) {
+      throw new TypeError(
+        'restwell/koa: methodNotAllowed() found no @koa/router match on this request; mount it in a route: router.all(path, rw.methodNotAllowed()).',
+      );
+    }
+    const routed = new Set<string>();
+    for (const layer of matched) for (const m of methodsOf(layer)) routed.add(m.toUpperCase());
+    const method = (k.req.method ?? 'GET').toUpperCase();
+    const allow = canonicalAllow(routed);
+    if (method === 'OPTIONS') {
+      // As allowedMethods() answers it: 200, `Allow`, no content (RFC 9110 §9.3.7); the outermost
+      // mount's routerAnswer() drops the text/plain Koa gives '', as it does for that answer.
+      k.status = 200;
+      k.body = '';
+      k.res.setHeader('allow', allow.join(', '));
+      // A route that routes OPTIONS itself still runs: answered already, so that allowedMethods()
+      // leaves it alone (it would count this all() layer and list every method Node knows).
+      if (routed.has('OPTIONS')) await next();
+      return;
+    }
+    // HEAD follows GET (RFC 9110 §9.3.2): @koa/router routes HEAD with every GET.
+    if (routed.has(method) || (method === 'HEAD' && routed.has('GET'))) {
+      await next();
+      return;
+    }
+    throw new MethodNotAllowedError(method, allow);
+  };
+  answersOtherMethods.add(middleware);
+  return middleware;
 }
 
 /**
