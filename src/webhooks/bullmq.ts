@@ -10,10 +10,13 @@
  *   worker on the same Redis (the engine's `limiter`).
  * - {@link redisEndpointBreakers}: one circuit breaker per endpoint shared by every worker on the
  *   same Redis (the engine's `breakers`).
+ * - {@link redisEndpointHealth}: endpoint health (alerts, recovery, auto-disable) judged over every
+ *   worker on the same Redis, each transition made once (the engine's `healthStore`).
  *
  * See docs/webhook-delivery.md, "Durable delivery on BullMQ".
  */
 export * from './delivery/bullmq.js';
 export * from './delivery/worker-process.js';
 export * from './delivery/redis-breaker.js';
+export * from './delivery/redis-health.js';
 export * from './delivery/redis-limiter.js';

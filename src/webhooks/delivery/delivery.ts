@@ -44,10 +44,11 @@ import {
   type WebhookEvent,
 } from './events.js';
 import {
-  EndpointHealth,
   type EndpointHealthAlert,
   type EndpointHealthOptions,
   type EndpointHealthState,
+  type EndpointHealthStore,
+  memoryEndpointHealth,
 } from './health.js';
 import { type EndpointLimiter, memoryEndpointLimiter } from './limits.js';
 import {
@@ -144,8 +145,20 @@ export interface WebhookDeliveryOptions {
    * @default memoryEndpointBreakers(breaker)
    */
   breakers?: EndpointBreakers;
-  /** Alerts and auto-disable of failing endpoints; `false` for none. @default 90% over an hour, 20 attempts at least, disabled 24 h after */
+  /**
+   * The thresholds of the in-process health monitor (alerts and auto-disable
+   * of failing endpoints); `false` for none.
+   * @default 90% over an hour, 20 attempts at least, disabled 24 h after
+   */
   health?: EndpointHealthOptions | false;
+  /**
+   * Where endpoint health lives, instead of `health`'s in-process monitor:
+   * `redisEndpointHealth()` (`restwell/webhooks/bullmq`) judges every
+   * worker's attempts together and raises each alert, recovery and disable
+   * once over all of them. Not with `health`: its thresholds are given to it.
+   * @default memoryEndpointHealth(health)
+   */
+  healthStore?: EndpointHealthStore;
   /** Per-endpoint concurrency and rate. @default the in-process limiter */
   limiter?: EndpointLimiter;
   /** Makes one HTTP attempt. @default sendAttempt */
@@ -257,6 +270,7 @@ const OPTIONS = [
   'breaker',
   'breakers',
   'health',
+  'healthStore',
   'limiter',
   'send',
   'userAgent',
@@ -302,6 +316,38 @@ function breakersOf(
   }
   if (options.breaker === false) return undefined;
   return memoryEndpointBreakers({ ...options.breaker, now });
+}
+
+/** The engine's health: the store given, the in-process one of `health`, or none. */
+function healthOf(
+  options: WebhookDeliveryOptions,
+  now: () => number,
+): EndpointHealthStore | undefined {
+  const given = options.healthStore;
+  if (given !== undefined) {
+    if (
+      given === null ||
+      typeof given !== 'object' ||
+      typeof given.record !== 'function' ||
+      typeof given.check !== 'function' ||
+      typeof given.forget !== 'function' ||
+      typeof given.state !== 'function' ||
+      typeof given.onTransition !== 'function'
+    )
+      invalidOption(
+        'webhooks',
+        'healthStore',
+        'an EndpointHealthStore (redisEndpointHealth())',
+        given,
+      );
+    if (options.health !== undefined)
+      throw new TypeError(
+        'restwell/webhooks: options "health" and "healthStore" exclude each other: give the thresholds to the store (redisEndpointHealth({ client, minimumAttempts, ... })).',
+      );
+    return given;
+  }
+  if (options.health === false) return undefined;
+  return memoryEndpointHealth({ ...options.health, now });
 }
 
 /** The id of the delivery of `eventId` to `endpoint` in `version`'s shape. */
@@ -440,7 +486,17 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
     ...(versions === undefined ? {} : { defaultVersion: versions.newest.name }),
     now,
     onEnable: async (endpoint) => {
-      health?.forget(endpoint.id);
+      // A fresh start: the counts and alert of before the disable are history. A store that
+      // fails to forget is logged; the endpoint is enabled all the same.
+      if (health !== undefined)
+        await Promise.resolve()
+          .then(() => health.forget(endpoint.id))
+          .catch((err: unknown) =>
+            logger.error('restwell/webhooks: the endpoint health could not forget an endpoint', {
+              endpointId: endpoint.id,
+              err,
+            }),
+          );
       await requeue({ endpointId: endpoint.id, status: 'held' });
     },
   });
@@ -472,36 +528,69 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
   // Each attempt in flight listens for the shutdown, and takes its listener off when it ends:
   // as many as the worker's concurrency at once, which is no leak (Node warns past 10).
   setMaxListeners(0, shutdown.signal);
-  const health =
-    options.health === false
-      ? undefined
-      : new EndpointHealth(options.health ?? {}, {
-          now,
-          onAlert(alert) {
-            logger.warn('restwell/webhooks: endpoint failing most deliveries', { ...alert });
-            // Disabled when its time comes, not at the next sweep (up to sweepIntervalMs late)
-            // nor at its next attempt, which an open breaker or a quiet endpoint may not make.
-            if (alert.disableAt !== undefined) {
-              const timer = clock.setTimeout(
-                () => {
-                  healthTimers.delete(timer);
-                  health?.check();
-                },
-                Math.max(0, alert.disableAt - now()),
-              );
-              healthTimers.add(timer);
-            }
-            hook('onAlert', options.onAlert, alert);
-          },
-          onRecover(endpointId) {
-            logger.info('restwell/webhooks: endpoint recovered', { endpointId });
-            hook('onRecover', options.onRecover, endpointId);
-          },
-          onDisable(alert) {
-            const reason = `Disabled after failing ${Math.round(alert.failureRatio * 100)}% of deliveries since ${new Date(alert.since).toISOString()}.`;
-            void disableBy(alert.endpointId, 'health', reason, alert);
-          },
-        });
+  const health = healthOf(options, now);
+  /** Judges health again (one endpoint, or every one due); never thrown, a failure logged. */
+  async function checkHealth(endpointId?: string): Promise<void> {
+    if (health === undefined) return;
+    try {
+      await health.check(now(), endpointId);
+    } catch (err) {
+      logger.error('restwell/webhooks: the endpoint health could not be checked', {
+        ...(endpointId === undefined ? {} : { endpointId }),
+        err,
+      });
+    }
+  }
+  /**
+   * Disables the alerted endpoint when its time comes, not at the next sweep (up to
+   * sweepIntervalMs late) nor at its next attempt, which an open breaker or a quiet endpoint
+   * may not make. A shared store keeps its own time, which may run a little ahead of this
+   * clock: while the same alert still stands, the timer is armed again.
+   */
+  function armDisable(alert: EndpointHealthAlert): void {
+    if (alert.disableAt === undefined || !working) return;
+    const timer = clock.setTimeout(
+      async () => {
+        healthTimers.delete(timer);
+        await checkHealth(alert.endpointId);
+        if (health === undefined || !working) return;
+        try {
+          const still = (await health.state(alert.endpointId, now())).alert;
+          if (still !== undefined && still.since === alert.since)
+            armDisable({ ...still, disableAt: Math.max(still.disableAt ?? 0, now() + 100) });
+        } catch (err) {
+          // The sweep looks again, and so does the endpoint's next attempt.
+          logger.error('restwell/webhooks: the endpoint health could not be read', {
+            endpointId: alert.endpointId,
+            err,
+          });
+        }
+      },
+      Math.max(0, alert.disableAt - now()),
+    );
+    healthTimers.add(timer);
+  }
+  // Each transition is told once, to the process whose call made it (with a shared store, one
+  // worker of all): that process logs it, calls the hook, and disables the endpoint.
+  const unlistenHealth = health?.onTransition((transition) => {
+    const { alert } = transition;
+    switch (transition.type) {
+      case 'alert':
+        logger.warn('restwell/webhooks: endpoint failing most deliveries', { ...alert });
+        armDisable(alert);
+        hook('onAlert', options.onAlert, alert);
+        return;
+      case 'recover':
+        logger.info('restwell/webhooks: endpoint recovered', { endpointId: alert.endpointId });
+        hook('onRecover', options.onRecover, alert.endpointId);
+        return;
+      case 'disable': {
+        const reason = `Disabled after failing ${Math.round(alert.failureRatio * 100)}% of deliveries since ${new Date(alert.since).toISOString()}.`;
+        void disableBy(alert.endpointId, 'health', reason, alert);
+        return;
+      }
+    }
+  });
 
   async function disableBy(
     endpointId: string,
@@ -890,7 +979,19 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
         );
     }
     if (unbuilt !== undefined) return payloadFailure(current, delivery, event, record, unbuilt.err);
-    if (result.failure !== 'aborted') health?.record(record.id, result.ok);
+    if (result.failure !== 'aborted' && health !== undefined) {
+      // Never thrown: the attempt was made and must be logged and settled; a store that cannot
+      // count it is logged, and the outcome is missing from the share.
+      const outcome = result.ok;
+      await Promise.resolve()
+        .then(() => health.record(record.id, outcome, now()))
+        .catch((err: unknown) =>
+          logger.error('restwell/webhooks: the endpoint health could not record an attempt', {
+            endpointId: record.id,
+            err,
+          }),
+        );
+    }
     const attempt: AttemptRecord = {
       deliveryId: delivery.id,
       eventId: event.id,
@@ -998,8 +1099,8 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
   let sweepTimer: unknown;
   function armSweep(): void {
     sweepTimer = clock.setTimeout(async () => {
+      await checkHealth();
       try {
-        health?.check();
         await log.sweep(now());
       } catch (err) {
         logger.error('restwell/webhooks: the delivery log sweep failed', { err });
@@ -1046,6 +1147,7 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
       for (const timer of healthTimers) clock.clearTimeout(timer);
       healthTimers.clear();
       unlistenBreakers?.();
+      unlistenHealth?.();
       // The queue stops taking jobs first, so that only the attempts in flight are aborted.
       const closing = queue.close();
       if (stopOptions.abort === true) shutdown.abort();
@@ -1148,7 +1250,10 @@ export function webhookDelivery(options: WebhookDeliveryOptions): WebhookDeliver
         dlq: s.dead,
         held: s.held,
         pending: s.pending,
-        health: health?.state(endpointId) ?? { attempts: 0, failures: 0, failureRatio: undefined },
+        health:
+          health === undefined
+            ? { attempts: 0, failures: 0, failureRatio: undefined }
+            : await health.state(endpointId, now()),
       };
     },
   };

@@ -7,10 +7,14 @@
  * before then (the share falls back to the threshold or below), the alert is
  * withdrawn; otherwise it is disabled, its events then held for replay.
  *
- * The counts live in the worker's process, so each worker judges from the
- * attempts it made and may raise its own alert (the breakers can be shared
- * through Redis, `redisEndpointBreakers`; health cannot yet).
+ * Where the counts live is the {@link EndpointHealthStore}: by default this
+ * process's memory ({@link memoryEndpointHealth}, wrapping
+ * {@link EndpointHealth}), where each worker judges from the attempts it made
+ * and may raise its own alert; `redisEndpointHealth()`
+ * (`restwell/webhooks/bullmq`) judges every worker's attempts together and
+ * makes each transition once over all of them.
  */
+import { checkOptions, invalidOption } from '../../core/errors.js';
 
 /** Options of the health monitor. */
 export interface EndpointHealthOptions {
@@ -124,9 +128,17 @@ export class EndpointHealth {
     this.evaluate(endpointId, tracked, now);
   }
 
-  /** Disables endpoints whose alert has run out: for a periodic timer, as failing endpoints may go quiet. */
-  check(): void {
+  /**
+   * Disables endpoints whose alert has run out: for a periodic timer, as
+   * failing endpoints may go quiet. `endpointId`: that endpoint only.
+   */
+  check(endpointId?: string): void {
     const now = this.hooks.now();
+    if (endpointId !== undefined) {
+      const tracked = this.endpoints.get(endpointId);
+      if (tracked !== undefined) this.evaluate(endpointId, tracked, now);
+      return;
+    }
     for (const [id, tracked] of this.endpoints) this.evaluate(id, tracked, now);
   }
 
@@ -201,4 +213,116 @@ export class EndpointHealth {
       });
     }
   }
+}
+
+/**
+ * A change of an endpoint's health: an alert raised, an alert withdrawn (the
+ * endpoint recovered), or the alert run out (the endpoint is to be disabled;
+ * its `failureRatio`, `attempts` and `failures` are the window's at that
+ * moment). Each is made once, by one call, and told to the listeners of the
+ * process that made it.
+ */
+export type EndpointHealthTransition =
+  | { readonly type: 'alert'; readonly alert: EndpointHealthAlert }
+  | { readonly type: 'recover'; readonly alert: EndpointHealthAlert }
+  | { readonly type: 'disable'; readonly alert: EndpointHealthAlert };
+
+/** Told of each health transition, once, by the call that made it. */
+export type EndpointHealthListener = (transition: EndpointHealthTransition) => void;
+
+/**
+ * Where the engine keeps endpoint health, and judges it. An implementation
+ * may answer synchronously (in process) or with promises (a shared store);
+ * the engine awaits both. A call that throws or rejects is a fault of the
+ * store, never of the receiver: the engine logs it, and the attempt stands
+ * (it was made, and is logged and settled as usual).
+ *
+ * Transitions are told through `onTransition`: the engine logs an alert and
+ * calls `onAlert`, arms a timer for `disableAt`, logs a recovery and calls
+ * `onRecover`, and disables the endpoint on `disable`. A shared store tells
+ * only the listeners of the process whose call made the transition, so that
+ * each is acted on once over every worker.
+ *
+ * `now` is the engine's clock; a shared store may keep its own (Redis time).
+ */
+export interface EndpointHealthStore {
+  /** Counts one attempt's outcome and judges the new share. */
+  record(endpointId: string, ok: boolean, now: number): void | Promise<void>;
+  /**
+   * Judges again without an attempt, so that an endpoint whose alert has run
+   * out is disabled though it went quiet: `endpointId`, or every endpoint
+   * whose `disableAt` may have come.
+   */
+  check(now: number, endpointId?: string): void | Promise<void>;
+  /** Forgets an endpoint's counts and alert (it was enabled again, or deleted). */
+  forget(endpointId: string): void | Promise<void>;
+  /** The endpoint's counts and alert now. */
+  state(endpointId: string, now: number): EndpointHealthState | Promise<EndpointHealthState>;
+  /** Adds a listener of transitions; returns what removes it. */
+  onTransition(listener: EndpointHealthListener): () => void;
+}
+
+/** The in-process {@link EndpointHealthStore}, whose answers are synchronous. */
+export interface MemoryEndpointHealth extends EndpointHealthStore {
+  record(endpointId: string, ok: boolean, now?: number): void;
+  check(now?: number, endpointId?: string): void;
+  forget(endpointId: string): void;
+  state(endpointId: string, now?: number): EndpointHealthState;
+}
+
+/** Options of {@link memoryEndpointHealth}: the thresholds, and the clock. */
+export interface MemoryEndpointHealthOptions extends EndpointHealthOptions {
+  /** The clock, in milliseconds since the epoch. @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * The in-process {@link EndpointHealthStore} (the engine's default): an
+ * {@link EndpointHealth} in this process's memory. With several workers each
+ * judges from its own attempts, and each may alert and disable;
+ * `redisEndpointHealth()` (`restwell/webhooks/bullmq`) judges them together.
+ * The `now` arguments are not used: the monitor reads the `now` option.
+ */
+export function memoryEndpointHealth(
+  options: MemoryEndpointHealthOptions = {},
+): MemoryEndpointHealth {
+  checkOptions('webhooks', options, [
+    'windowMs',
+    'failureRatio',
+    'minimumAttempts',
+    'disableAfterMs',
+    'now',
+  ]);
+  const now = options.now ?? Date.now;
+  if (typeof now !== 'function')
+    invalidOption('webhooks', 'now', 'a function returning milliseconds since the epoch', now);
+  const listeners = new Set<EndpointHealthListener>();
+  const tell = (transition: EndpointHealthTransition): void => {
+    for (const listener of [...listeners]) listener(transition);
+  };
+  const { now: _, ...thresholds } = options;
+  const monitor = new EndpointHealth(thresholds, {
+    now,
+    onAlert: (alert) => tell({ type: 'alert', alert }),
+    onRecover: (_id, alert) => tell({ type: 'recover', alert }),
+    onDisable: (alert) => tell({ type: 'disable', alert }),
+  });
+  return {
+    record(endpointId, ok) {
+      monitor.record(endpointId, ok);
+    },
+    check(_now, endpointId) {
+      monitor.check(endpointId);
+    },
+    forget(endpointId) {
+      monitor.forget(endpointId);
+    },
+    state(endpointId) {
+      return monitor.state(endpointId);
+    },
+    onTransition(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+  };
 }
