@@ -18,8 +18,7 @@ import type { Redis } from 'ioredis';
 import type { Middleware } from 'restwell';
 import { requireRole } from 'restwell/auth';
 import {
-  type DeliveryQueue,
-  type EndpointLimiter,
+  type WebhookDeliveryOptions,
   ssrfGuard,
   type WebhookDelivery,
   webhookAdmin,
@@ -39,29 +38,41 @@ export async function createDelivery(
   options: { redis?: Redis; env?: NodeJS.ProcessEnv; quiet?: boolean } = {},
 ): Promise<ExampleDelivery> {
   const env = options.env ?? process.env;
-  let queue: DeliveryQueue | undefined;
-  let limiter: EndpointLimiter | undefined;
+  let shared: SharedState | undefined;
   if (options.redis !== undefined) {
     // bullmq is an optional peer dependency: loaded only when the example runs on Redis.
-    const { BullMqDeliveryQueue, redisEndpointLimiter } = await import('restwell/webhooks/bullmq');
+    const {
+      BullMqDeliveryQueue,
+      redisEndpointBreakers,
+      redisEndpointHealth,
+      redisEndpointLimiter,
+    } = await import('restwell/webhooks/bullmq');
+    const client = options.redis;
     const prefix = env.REDIS_PREFIX ?? 'restwell-example:';
-    queue = new BullMqDeliveryQueue({ connection: options.redis, prefix: `{${prefix}webhooks}` });
-    // Every worker on this Redis keeps each endpoint's concurrency and rate limits together.
-    limiter = redisEndpointLimiter({ client: options.redis, prefix: `${prefix}endpoint-limits` });
+    // Every worker on this Redis shares one queue, and one view of each endpoint: its
+    // concurrency and rate limits, its circuit breaker and its health.
+    shared = {
+      queue: new BullMqDeliveryQueue({ connection: client, prefix: `{${prefix}webhooks}` }),
+      limiter: redisEndpointLimiter({ client, prefix: `${prefix}endpoint-limits` }),
+      breakers: redisEndpointBreakers({ client, prefix: `${prefix}endpoint-breakers` }),
+      healthStore: redisEndpointHealth({ client, prefix: `${prefix}endpoint-health` }),
+    };
   }
   if (options.quiet !== true) {
     console.error(
       'restwell example: webhook endpoints may be on loopback and plain HTTP (a development setting)',
     );
   }
-  return deliveryOf(localDelivery(queue, limiter));
+  return deliveryOf(localDelivery(shared));
 }
 
+/** What several workers on one Redis share (see createDelivery). */
+type SharedState = Pick<WebhookDeliveryOptions, 'queue' | 'limiter' | 'breakers' | 'healthStore'>;
+
 /** An engine that may deliver to this machine (loopback, plain HTTP): for development only. */
-export function localDelivery(queue?: DeliveryQueue, limiter?: EndpointLimiter): WebhookDelivery {
+export function localDelivery(shared: SharedState = {}): WebhookDelivery {
   return webhookDelivery({
-    ...(queue === undefined ? {} : { queue }),
-    ...(limiter === undefined ? {} : { limiter }),
+    ...shared,
     guard: ssrfGuard({ allowLoopback: true }),
     allowHttp: true,
   });

@@ -74,6 +74,7 @@ describe('restwell/webhooks', () => {
         'manualClock',
         'matchesFilters',
         'memoryEndpointBreakers',
+        'memoryEndpointHealth',
         'memoryEndpointLimiter',
         'memorySequencer',
         'parseHttpDate',

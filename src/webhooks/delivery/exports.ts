@@ -99,8 +99,14 @@ export {
 export {
   EndpointHealth,
   type EndpointHealthAlert,
+  type EndpointHealthListener,
   type EndpointHealthOptions,
   type EndpointHealthState,
+  type EndpointHealthStore,
+  type EndpointHealthTransition,
+  type MemoryEndpointHealth,
+  type MemoryEndpointHealthOptions,
+  memoryEndpointHealth,
 } from './health.js';
 export {
   type Acquired,
