@@ -37,7 +37,12 @@ import type { Notification, Pool, PoolClient } from 'pg';
 import { checkOptions, invalidOption, RestwellError } from '../../core/errors.js';
 import { defaultLogger, type Logger } from '../../core/logger.js';
 import type { WebhookDelivery } from './delivery.js';
-import { createEvent, type EventInput, type WebhookEvent } from './events.js';
+import {
+  createEvent,
+  DEFAULT_MAX_EVENT_BYTES,
+  type EventInput,
+  type WebhookEvent,
+} from './events.js';
 import {
   checkPool,
   checkTimeout,
@@ -55,6 +60,12 @@ export interface WriteOutboxEventOptions extends WebhookDeliveryTablesOptions {
   now?: () => number;
   /** Wake listening relays when the transaction commits. @default true */
   notify?: boolean;
+  /**
+   * Most bytes of the event's `data` as JSON: give the engine's `maxEventBytes` when you lowered
+   * it, so that an event the engine would refuse is refused here, inside the business
+   * transaction, rather than parked by the relay later. @default 1 MiB, the engine's default
+   */
+  maxEventBytes?: number;
 }
 
 /**
@@ -86,11 +97,14 @@ export async function writeOutboxEvent<T>(
   input: EventInput<T>,
   options: WriteOutboxEventOptions = {},
 ): Promise<WebhookEvent<T>> {
-  checkOptions('webhooks', options, ['schema', 'prefix', 'now', 'notify']);
+  checkOptions('webhooks', options, ['schema', 'prefix', 'now', 'notify', 'maxEventBytes']);
+  const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+  if (!Number.isSafeInteger(maxEventBytes) || maxEventBytes < 1)
+    invalidOption('webhooks', 'maxEventBytes', 'a positive integer of bytes', maxEventBytes);
   if (client === null || typeof client !== 'object' || typeof client.query !== 'function')
     invalidOption('webhooks', 'client', 'a pg client (PoolClient) in your transaction', client);
   const t = webhookDeliveryTables('webhooks', options);
-  const event = createEvent(input, options.now ?? Date.now);
+  const event = createEvent(input, options.now ?? Date.now, maxEventBytes);
   const text = JSON.stringify(event);
   try {
     // One round trip. NOTIFY is transactional: sent at commit, dropped at rollback.

@@ -270,6 +270,39 @@ describe.runIf(services.postgres)('the outbox', () => {
     ).toThrow(/"batchSize"/);
   });
 
+  it('refuses, inside the transaction, an event larger than the engine takes', async () => {
+    const where = await tablesOf();
+    const client = await db.pool.connect();
+    try {
+      const data = { note: 'x'.repeat(2048) };
+      const refused = await writeOutboxEvent(
+        client,
+        { type: 'payment.created', data },
+        { ...where, maxEventBytes: 1024 },
+      ).catch((e: unknown) => e);
+      expect(refused).toMatchObject({ status: 400 });
+      expect(
+        (refused as { errors: Array<{ pointer: string }> }).errors.map((e) => e.pointer),
+      ).toEqual(['/data']);
+      expect(await outboxRows(where)).toEqual([]);
+      // Under the same bound, it is written.
+      await writeOutboxEvent(
+        client,
+        { type: 'payment.created', data: { ok: 1 } },
+        {
+          ...where,
+          maxEventBytes: 1024,
+        },
+      );
+      expect(await outboxRows(where)).toHaveLength(1);
+      await expect(
+        writeOutboxEvent(client, { type: 'a.b', data: {} }, { ...where, maxEventBytes: 0 }),
+      ).rejects.toThrow(/"maxEventBytes"/);
+    } finally {
+      client.release();
+    }
+  });
+
   it('parks a row dispatch refuses (a 4xx) and relays the rows after it in the same pass', async () => {
     const where = await tablesOf('poison');
     const log = new PostgresDeliveryLog({ pool: db.pool, ...where });
