@@ -1,9 +1,11 @@
 /**
- * Real outages for store tests: a Redis client pointed at a closed port, and
- * a TCP server that accepts connections and never answers.
+ * Real outages for store tests: a Redis client pointed at a closed port, a
+ * TCP server that accepts connections and never answers, and a port where the
+ * shared Redis "comes back" through a proxy.
  */
 import net from 'node:net';
 import { Redis } from 'ioredis';
+import { services } from './services.js';
 
 /** A TCP server that accepts connections and never answers: the worst kind of outage. */
 export async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
@@ -47,4 +49,35 @@ export function hangingRedis(port: number): Redis {
   });
   client.on('error', () => {});
   return client;
+}
+
+/** A loopback port nothing listens on (taken, then given back). */
+export async function closedPort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise<void>((r) => probe.close(() => r()));
+  return port;
+}
+
+/** A TCP proxy from `port` to the shared Redis: Redis "comes back" on that port. */
+export async function proxyTo(port: number): Promise<() => Promise<void>> {
+  const target = new URL(services.redisUrl);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 6379), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => s.destroy());
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return () =>
+    new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    });
 }

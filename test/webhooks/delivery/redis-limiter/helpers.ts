@@ -1,29 +1,17 @@
-import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
-import { services } from '../../../helpers/services.js';
+import type { Redis } from 'ioredis';
+import { cleanKeys, uniquePrefixOf } from '../redis-keys.js';
+
+export { closedPort, proxyTo } from '../../../helpers/outage.js';
+export { redis } from '../redis-keys.js';
 
 /** A limiter key prefix no other run or suite uses. */
-export function uniquePrefix(label: string): string {
-  return `rw-test-limiter-${label}-${randomBytes(4).toString('hex')}`;
-}
-
-export function redis(): Redis {
-  return new Redis(services.redisUrl, { maxRetriesPerRequest: null });
-}
+export const uniquePrefix = (label: string): string => uniquePrefixOf('limiter', label);
 
 /** Deletes every limiter key under `prefix` (`{<prefix>:…}:…`; SCAN, never FLUSH). */
-export async function cleanLimiterKeys(client: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let removed = 0;
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `{${prefix}:*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) removed += await client.del(...keys);
-  } while (cursor !== '0');
-  return removed;
-}
+export const cleanLimiterKeys = (client: Redis, prefix: string): Promise<number> =>
+  cleanKeys(client, prefix);
 
 /**
  * A real HTTP receiver that holds each request `holdMs` before answering 200,

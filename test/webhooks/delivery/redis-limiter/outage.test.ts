@@ -5,7 +5,6 @@
  * log, health and breaker untouched), and once Redis answers (a proxy opens on
  * that port) every delivery goes out once. On the memory queue and on BullMQ.
  */
-import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { webhookDelivery } from '../../../../src/webhooks/delivery/delivery.js';
@@ -17,43 +16,12 @@ import { ssrfGuard } from '../../../../src/webhooks/delivery/ssrf.js';
 import { services } from '../../../helpers/services.js';
 import { queues, recordingLogger } from '../bullmq/helpers.js';
 import { receiver, until } from '../engine/helpers.js';
-import { cleanLimiterKeys, redis, uniquePrefix } from './helpers.js';
+import { cleanLimiterKeys, closedPort, proxyTo, redis, uniquePrefix } from './helpers.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-/** A loopback port nothing listens on (taken, then given back). */
-async function closedPort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise<void>((r) => probe.close(() => r()));
-  return port;
-}
-
-/** A TCP proxy from `port` to the shared Redis: Redis "comes back" on that port. */
-async function proxyTo(port: number) {
-  const target = new URL(services.redisUrl);
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port || 6379), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => s.destroy());
-    }
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  return () =>
-    new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    });
-}
 
 const kinds = ['memory queue', 'BullMQ queue'] as const;
 
