@@ -13,17 +13,15 @@
  * `halfOpenProbes` over all processes with the shared breaker, more with the
  * per-process ones, which shows both measurements can fail.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../../src/core/logger.js';
 import { webhookDelivery } from '../../../../src/webhooks/delivery/delivery.js';
 import { ssrfGuard } from '../../../../src/webhooks/delivery/ssrf.js';
 import { services } from '../../../helpers/services.js';
+import { startWorker, stopWorkers } from '../worker-processes.js';
 import { queues, redis as bullRedis, until } from '../bullmq/helpers.js';
 import { RedisTestDeliveryLog, RedisTestEndpointStore } from '../bullmq/shared-stores.js';
 import { cleanBreakerKeys, redis, sleep, uniquePrefix } from './helpers.js';
@@ -37,15 +35,9 @@ const PROBES = 2;
 const CONCURRENCY = 4;
 const HOLD_MS = 800;
 
-const children: ChildProcess[] = [];
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-    }
-  }
+  await stopWorkers();
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
@@ -53,23 +45,6 @@ interface Change {
   name: string;
   state: string;
   previous: string;
-}
-
-async function startWorker(env: Record<string, string>, name: string, changes: Change[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    env: { ...process.env, ...env, REDIS_URL: services.redisUrl, WORKER_NAME: name },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const lines: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => lines.push(line));
-  await new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line === 'ready') resolve();
-      else if (line.startsWith('{')) changes.push(JSON.parse(line) as Change);
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${lines}`)));
-  });
 }
 
 /** A receiver that fails every request: at once, then (`hold()`) after HOLD_MS. */
@@ -162,7 +137,9 @@ async function deliverThroughWorkers(breakers: 'redis' | 'memory') {
     PROBES: String(PROBES),
   };
   await Promise.all(
-    Array.from({ length: WORKERS }, (_, i) => startWorker(env, `${breakers}-${i}`, changes)),
+    Array.from({ length: WORKERS }, (_, i) =>
+      startWorker(script, env, `${breakers}-${i}`, changes),
+    ),
   );
   for (let i = 0; i < EVENTS; i++)
     await delivery.dispatch({ type: 'payment.succeeded', data: { i } });

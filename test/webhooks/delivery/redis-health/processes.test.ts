@@ -11,17 +11,15 @@
  * shows the count can fail. Either way the endpoint ends disabled by health
  * and its events held, none lost.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../../src/core/logger.js';
 import { webhookDelivery } from '../../../../src/webhooks/delivery/delivery.js';
 import { ssrfGuard } from '../../../../src/webhooks/delivery/ssrf.js';
 import { services } from '../../../helpers/services.js';
+import { startWorker, stopWorkers } from '../worker-processes.js';
 import { queues, redis as bullRedis, until } from '../bullmq/helpers.js';
 import { RedisTestDeliveryLog, RedisTestEndpointStore } from '../bullmq/shared-stores.js';
 import { cleanHealthKeys, redis, sleep, uniquePrefix } from './helpers.js';
@@ -32,15 +30,9 @@ const EVENTS = 30;
 const MINIMUM = 5;
 const DISABLE_AFTER_MS = 1500;
 
-const children: ChildProcess[] = [];
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-    }
-  }
+  await stopWorkers();
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
@@ -48,23 +40,6 @@ interface Told {
   name: string;
   what: string;
   endpointId: string;
-}
-
-async function startWorker(env: Record<string, string>, name: string, told: Told[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    env: { ...process.env, ...env, REDIS_URL: services.redisUrl, WORKER_NAME: name },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const lines: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => lines.push(line));
-  await new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line === 'ready') resolve();
-      else if (line.startsWith('{')) told.push(JSON.parse(line) as Told);
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${lines}`)));
-  });
 }
 
 /** A receiver that fails every request, and counts them per worker (by User-Agent). */
@@ -123,7 +98,7 @@ async function deliverThroughWorkers(health: 'redis' | 'memory') {
     DISABLE_AFTER_MS: String(DISABLE_AFTER_MS),
   };
   await Promise.all(
-    Array.from({ length: WORKERS }, (_, i) => startWorker(env, `${health}-${i}`, told)),
+    Array.from({ length: WORKERS }, (_, i) => startWorker(script, env, `${health}-${i}`, told)),
   );
   for (let i = 0; i < EVENTS; i++)
     await delivery.dispatch({ type: 'payment.succeeded', data: { i } });

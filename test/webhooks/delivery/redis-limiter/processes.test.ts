@@ -6,15 +6,13 @@
  * with each worker's own memoryEndpointLimiter it does not (the same setup
  * opens up to 3 × 2), which shows the measurement can fail.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../../src/core/logger.js';
 import { webhookDelivery } from '../../../../src/webhooks/delivery/delivery.js';
 import { ssrfGuard } from '../../../../src/webhooks/delivery/ssrf.js';
 import { services } from '../../../helpers/services.js';
+import { startWorker, stopWorkers } from '../worker-processes.js';
 import { queues, redis as bullRedis, until } from '../bullmq/helpers.js';
 import { RedisTestDeliveryLog, RedisTestEndpointStore } from '../bullmq/shared-stores.js';
 import { cleanLimiterKeys, holdingReceiver, redis, uniquePrefix } from './helpers.js';
@@ -25,36 +23,11 @@ const EVENTS = 24;
 const HOLD_MS = 200;
 const CONCURRENCY = 2;
 
-const children: ChildProcess[] = [];
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-    }
-  }
+  await stopWorkers();
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function startWorker(
-  env: { PREFIX: string; LIMITER: 'redis' | 'memory'; LIMITER_PREFIX: string },
-  name: string,
-): Promise<void> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    env: { ...process.env, ...env, REDIS_URL: services.redisUrl, WORKER_NAME: name },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const lines: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => lines.push(line));
-  await new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line === 'ready') resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${lines}`)));
-  });
-}
 
 /** Runs the whole setup with one kind of limiter; resolves what the receiver measured. */
 async function deliverThroughWorkers(limiter: 'redis' | 'memory') {
@@ -83,7 +56,9 @@ async function deliverThroughWorkers(limiter: 'redis' | 'memory') {
   cleanups.push(() => hooks.close());
   await delivery.endpoints.create({ url: hooks.url, concurrency: CONCURRENCY });
   const env = { PREFIX: q.prefix, LIMITER: limiter, LIMITER_PREFIX: limiterPrefix };
-  await Promise.all(Array.from({ length: WORKERS }, (_, i) => startWorker(env, `${limiter}-${i}`)));
+  await Promise.all(
+    Array.from({ length: WORKERS }, (_, i) => startWorker(script, env, `${limiter}-${i}`)),
+  );
   for (let i = 0; i < EVENTS; i++)
     await delivery.dispatch({ type: 'payment.succeeded', data: { i } });
   await until(async () => (await log.deliveries()).every((d) => d.status === 'delivered'), 30_000);
