@@ -256,6 +256,43 @@ describe.runIf(services.redis)('redisEndpointHealth shared by instances', () => 
     expect(types(told)).toEqual(['disable:ep_orphan']);
   });
 
+  it('an index on a node whose clock runs ahead keeps a standing alert listed (Cluster)', async () => {
+    // On a Cluster the due index and the endpoint's hash live on two nodes, each with its own
+    // TIME: the index's node may find an entry due while the hash's node finds it not yet.
+    const { prefix } = shared();
+    const ahead = redis();
+    try {
+      const skewed = redisEndpointHealth({ client: ahead, prefix, ...numbers });
+      const index = `{${prefix}}:health-due`;
+      Object.assign(ahead, {
+        restwellHealthDue: async (key: string, limit: number) =>
+          ahead.zrangebyscore(
+            key,
+            '-inf',
+            (await redisNow(ahead)) + 60_000,
+            'WITHSCORES',
+            'LIMIT',
+            0,
+            limit,
+          ),
+      });
+      await fail(skewed, 'ep_skew', 5);
+      const disableAt = (await skewed.state('ep_skew')).alert?.disableAt;
+      expect(disableAt).toBeGreaterThan(0);
+      await skewed.check();
+      expect(Number(await ahead.zscore(index, 'ep_skew'))).toBe(disableAt);
+      // The worker that raised it is gone: another's sweep still runs it out.
+      const { health: other } = shared({}, prefix);
+      const told: EndpointHealthTransition[] = [];
+      other.onTransition((t) => void told.push(t));
+      await sleep(DISABLE_AFTER_MS + 50);
+      await other.check();
+      expect(types(told)).toEqual(['disable:ep_skew']);
+    } finally {
+      await ahead.quit();
+    }
+  });
+
   it('keeps one hash per endpoint under a hash tag, with TTLs, and the due index in step', async () => {
     const { health, prefix } = shared();
     const keys = client!;
