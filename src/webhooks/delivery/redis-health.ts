@@ -282,12 +282,17 @@ export function redisEndpointHealth(options: RedisEndpointHealthOptions): RedisE
   const timeoutMs = options.timeoutMs ?? 1000;
   if (typeof timeoutMs !== 'number' || !Number.isSafeInteger(timeoutMs) || timeoutMs < 1)
     invalidOption('webhooks', 'timeoutMs', 'a positive integer', timeoutMs);
-  const { windowMs, failureRatio, minimumAttempts, disableAfterMs } = resolveHealthOptions({
-    ...(options.windowMs === undefined ? {} : { windowMs: options.windowMs }),
-    ...(options.failureRatio === undefined ? {} : { failureRatio: options.failureRatio }),
-    ...(options.minimumAttempts === undefined ? {} : { minimumAttempts: options.minimumAttempts }),
-    ...(options.disableAfterMs === undefined ? {} : { disableAfterMs: options.disableAfterMs }),
-  });
+  const { windowMs, failureRatio, minimumAttempts, disableAfterMs } = resolveHealthOptions(
+    {
+      ...(options.windowMs === undefined ? {} : { windowMs: options.windowMs }),
+      ...(options.failureRatio === undefined ? {} : { failureRatio: options.failureRatio }),
+      ...(options.minimumAttempts === undefined
+        ? {}
+        : { minimumAttempts: options.minimumAttempts }),
+      ...(options.disableAfterMs === undefined ? {} : { disableAfterMs: options.disableAfterMs }),
+    },
+    '',
+  );
   const thresholds: Thresholds = [
     Math.floor(windowMs / BUCKETS),
     windowMs,

@@ -350,8 +350,19 @@ describe.runIf(services.redis)('redisEndpointHealth shared by instances', () => 
     expect(() => redisEndpointHealth({ client: {} as never })).toThrow(/client/);
     expect(() => redisEndpointHealth({ client: client!, prefix: '' })).toThrow(/prefix/);
     expect(() => redisEndpointHealth({ client: client!, timeoutMs: 0 })).toThrow(/timeoutMs/);
-    expect(() => redisEndpointHealth({ client: client!, failureRatio: 2 })).toThrow(/failureRatio/);
-    expect(() => redisEndpointHealth({ client: client!, windowMs: 10 })).toThrow(/windowMs/);
+    // Named as the options are given here, not as the engine's `health.<name>`.
+    for (const failureRatio of [2, 0, 1, -0.5, Number.NaN])
+      expect(() => redisEndpointHealth({ client: client!, failureRatio })).toThrow(
+        /option "failureRatio"/,
+      );
+    for (const windowMs of [10, 0, 1.5])
+      expect(() => redisEndpointHealth({ client: client!, windowMs })).toThrow(/option "windowMs"/);
+    expect(() => redisEndpointHealth({ client: client!, minimumAttempts: 0 })).toThrow(
+      /option "minimumAttempts"/,
+    );
+    expect(() => redisEndpointHealth({ client: client!, disableAfterMs: -1 })).toThrow(
+      /option "disableAfterMs"/,
+    );
     expect(() => redisEndpointHealth({ client: client!, minimumAttemps: 1 } as never)).toThrow(
       /minimumAttemps/,
     );
