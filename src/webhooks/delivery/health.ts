@@ -71,9 +71,14 @@ export interface EndpointHealthHooks {
   onDisable: (alert: EndpointHealthAlert) => void;
 }
 
-/** Resolved options, checked. */
+/**
+ * Resolved options, checked. `scope` starts each option's name in a message:
+ * the engine's `health.`, or none where the thresholds are options of their own
+ * (`redisEndpointHealth({ windowMs })`).
+ */
 export function resolveHealthOptions(
   options: EndpointHealthOptions = {},
+  scope = 'health.',
 ): Required<EndpointHealthOptions> {
   const windowMs = options.windowMs ?? HOUR;
   const failureRatio = options.failureRatio ?? 0.9;
@@ -81,17 +86,19 @@ export function resolveHealthOptions(
   const disableAfterMs = options.disableAfterMs ?? 24 * HOUR;
   if (!Number.isSafeInteger(windowMs) || windowMs < BUCKETS)
     throw new TypeError(
-      `restwell/webhooks: option "health.windowMs" must be an integer of at least ${BUCKETS} ms.`,
+      `restwell/webhooks: option "${scope}windowMs" must be an integer of at least ${BUCKETS} ms.`,
     );
   if (typeof failureRatio !== 'number' || !(failureRatio > 0 && failureRatio < 1))
-    throw new TypeError('restwell/webhooks: option "health.failureRatio" must be between 0 and 1.');
+    throw new TypeError(
+      `restwell/webhooks: option "${scope}failureRatio" must be between 0 and 1.`,
+    );
   if (!Number.isSafeInteger(minimumAttempts) || minimumAttempts < 1)
     throw new TypeError(
-      'restwell/webhooks: option "health.minimumAttempts" must be a positive integer.',
+      `restwell/webhooks: option "${scope}minimumAttempts" must be a positive integer.`,
     );
   if (disableAfterMs !== false && (!Number.isSafeInteger(disableAfterMs) || disableAfterMs < 0))
     throw new TypeError(
-      'restwell/webhooks: option "health.disableAfterMs" must be an integer of ms, or false.',
+      `restwell/webhooks: option "${scope}disableAfterMs" must be an integer of ms, or false.`,
     );
   return { windowMs, failureRatio, minimumAttempts, disableAfterMs };
 }

@@ -282,12 +282,17 @@ export function redisEndpointHealth(options: RedisEndpointHealthOptions): RedisE
   const timeoutMs = options.timeoutMs ?? 1000;
   if (typeof timeoutMs !== 'number' || !Number.isSafeInteger(timeoutMs) || timeoutMs < 1)
     invalidOption('webhooks', 'timeoutMs', 'a positive integer', timeoutMs);
-  const { windowMs, failureRatio, minimumAttempts, disableAfterMs } = resolveHealthOptions({
-    ...(options.windowMs === undefined ? {} : { windowMs: options.windowMs }),
-    ...(options.failureRatio === undefined ? {} : { failureRatio: options.failureRatio }),
-    ...(options.minimumAttempts === undefined ? {} : { minimumAttempts: options.minimumAttempts }),
-    ...(options.disableAfterMs === undefined ? {} : { disableAfterMs: options.disableAfterMs }),
-  });
+  const { windowMs, failureRatio, minimumAttempts, disableAfterMs } = resolveHealthOptions(
+    {
+      ...(options.windowMs === undefined ? {} : { windowMs: options.windowMs }),
+      ...(options.failureRatio === undefined ? {} : { failureRatio: options.failureRatio }),
+      ...(options.minimumAttempts === undefined
+        ? {}
+        : { minimumAttempts: options.minimumAttempts }),
+      ...(options.disableAfterMs === undefined ? {} : { disableAfterMs: options.disableAfterMs }),
+    },
+    '',
+  );
   const thresholds: Thresholds = [
     Math.floor(windowMs / BUCKETS),
     windowMs,
@@ -388,18 +393,23 @@ export function redisEndpointHealth(options: RedisEndpointHealthOptions): RedisE
       }
       for (let batch = 0; batch < DUE_BATCHES; batch++) {
         const due = await run('due', () => redis.restwellHealthDue(index, DUE_BATCH));
+        let kept = 0;
         for (let i = 0; i + 1 < due.length; i += 2) {
           const id = String(due[i]);
           const score = Number(due[i + 1]);
           const { kind, disableAt } = await checkOne(id);
-          if (kind === 'alerted' && disableAt >= 0 && disableAt !== score)
-            // An entry of an earlier alert: the one standing runs out later.
-            await run('index', () => redis.zadd(index, disableAt, id));
-          else if (kind === 'none' || kind === 'alerted')
+          if (kind === 'alerted' && disableAt >= 0) {
+            // An alert stands that has not run out by its hash's TIME. Its entry stays (or is
+            // re-scored, when it is an earlier alert's): on a Cluster the index lives on another
+            // node, whose clock may run ahead of the hash's, so "due" here is not yet due there.
+            kept++;
+            if (disableAt !== score) await run('index', () => redis.zadd(index, disableAt, id));
+          } else if (kind === 'none' || kind === 'alerted')
             // The endpoint's hash has no alert to run out (gone, recovered, or one that never will).
             await run('index', () => redis.restwellHealthUnindex(index, id, score));
         }
-        if (due.length < 2 * DUE_BATCH) return;
+        // A full batch of entries left in place would be read again: the next sweep looks.
+        if (due.length < 2 * DUE_BATCH || kept === due.length / 2) return;
       }
     },
     async forget(endpointId) {

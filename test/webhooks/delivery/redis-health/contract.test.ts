@@ -256,6 +256,43 @@ describe.runIf(services.redis)('redisEndpointHealth shared by instances', () => 
     expect(types(told)).toEqual(['disable:ep_orphan']);
   });
 
+  it('an index on a node whose clock runs ahead keeps a standing alert listed (Cluster)', async () => {
+    // On a Cluster the due index and the endpoint's hash live on two nodes, each with its own
+    // TIME: the index's node may find an entry due while the hash's node finds it not yet.
+    const { prefix } = shared();
+    const ahead = redis();
+    try {
+      const skewed = redisEndpointHealth({ client: ahead, prefix, ...numbers });
+      const index = `{${prefix}}:health-due`;
+      Object.assign(ahead, {
+        restwellHealthDue: async (key: string, limit: number) =>
+          ahead.zrangebyscore(
+            key,
+            '-inf',
+            (await redisNow(ahead)) + 60_000,
+            'WITHSCORES',
+            'LIMIT',
+            0,
+            limit,
+          ),
+      });
+      await fail(skewed, 'ep_skew', 5);
+      const disableAt = (await skewed.state('ep_skew')).alert?.disableAt;
+      expect(disableAt).toBeGreaterThan(0);
+      await skewed.check();
+      expect(Number(await ahead.zscore(index, 'ep_skew'))).toBe(disableAt);
+      // The worker that raised it is gone: another's sweep still runs it out.
+      const { health: other } = shared({}, prefix);
+      const told: EndpointHealthTransition[] = [];
+      other.onTransition((t) => void told.push(t));
+      await sleep(DISABLE_AFTER_MS + 50);
+      await other.check();
+      expect(types(told)).toEqual(['disable:ep_skew']);
+    } finally {
+      await ahead.quit();
+    }
+  });
+
   it('keeps one hash per endpoint under a hash tag, with TTLs, and the due index in step', async () => {
     const { health, prefix } = shared();
     const keys = client!;
@@ -313,8 +350,19 @@ describe.runIf(services.redis)('redisEndpointHealth shared by instances', () => 
     expect(() => redisEndpointHealth({ client: {} as never })).toThrow(/client/);
     expect(() => redisEndpointHealth({ client: client!, prefix: '' })).toThrow(/prefix/);
     expect(() => redisEndpointHealth({ client: client!, timeoutMs: 0 })).toThrow(/timeoutMs/);
-    expect(() => redisEndpointHealth({ client: client!, failureRatio: 2 })).toThrow(/failureRatio/);
-    expect(() => redisEndpointHealth({ client: client!, windowMs: 10 })).toThrow(/windowMs/);
+    // Named as the options are given here, not as the engine's `health.<name>`.
+    for (const failureRatio of [2, 0, 1, -0.5, Number.NaN])
+      expect(() => redisEndpointHealth({ client: client!, failureRatio })).toThrow(
+        /option "failureRatio"/,
+      );
+    for (const windowMs of [10, 0, 1.5])
+      expect(() => redisEndpointHealth({ client: client!, windowMs })).toThrow(/option "windowMs"/);
+    expect(() => redisEndpointHealth({ client: client!, minimumAttempts: 0 })).toThrow(
+      /option "minimumAttempts"/,
+    );
+    expect(() => redisEndpointHealth({ client: client!, disableAfterMs: -1 })).toThrow(
+      /option "disableAfterMs"/,
+    );
     expect(() => redisEndpointHealth({ client: client!, minimumAttemps: 1 } as never)).toThrow(
       /minimumAttemps/,
     );
