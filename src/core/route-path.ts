@@ -22,8 +22,12 @@
 const UNRESERVED_ESCAPE =
   /%(4[1-9A-Fa-f]|5[0-9Aa]|6[1-9A-Fa-f]|7[0-9Aa]|3[0-9]|2[Dd]|2[Ee]|5[Ff]|7[Ee])/g;
 
-/** The path the routers match (see the module comment): lower-case, no trailing `/` except for the root. */
-export function normalisedPath(target: string): string {
+/**
+ * The path with every spelling the routers treat alike made one, its case kept (parameters, such
+ * as ids, are case-sensitive): absolute form reduced to the path, the query cut, unreserved
+ * escapes decoded, runs of `/` made one, one trailing `/` dropped. Other escapes (`%2F`) stay.
+ */
+export function equivalentPath(target: string): string {
   let path = target;
   // Absolute form: `scheme://authority/path`. The routers' parseurl keeps only the path.
   if (path.charCodeAt(0) !== 47 /* / */) {
@@ -39,5 +43,10 @@ export function normalisedPath(target: string): string {
   }
   if (path.includes('//')) path = path.replace(/\/{2,}/g, '/');
   if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
-  return path.toLowerCase();
+  return path;
+}
+
+/** The path the routers match (see the module comment): lower-case, no trailing `/` except for the root. */
+export function normalisedPath(target: string): string {
+  return equivalentPath(target).toLowerCase();
 }

@@ -1,6 +1,6 @@
 /**
  * The admin API's routing: which of its routes a request path names, matched
- * the way the routers match (see rate-limit's `normalisedPath`), never by a
+ * the way the routers match (the core's `equivalentPath`), never by a
  * raw string compare a client can spell another way.
  *
  * A path is split on its raw `/` first and each segment decoded afterwards,
@@ -13,10 +13,8 @@
  * are case-sensitive.
  */
 import { invalidOption } from '../../core/errors.js';
+import { equivalentPath } from '../../core/route-path.js';
 
-/** RFC 3986 §2.3 unreserved characters, percent-encoded: `%41`-`%5A`, `%61`-`%7A`, digits, `-` `.` `_` `~`. */
-const UNRESERVED_ESCAPE =
-  /%(4[1-9A-Fa-f]|5[0-9Aa]|6[1-9A-Fa-f]|7[0-9Aa]|3[0-9]|2[Dd]|2[Ee]|5[Ff]|7[Ee])/g;
 const LITERAL = /^[A-Za-z0-9\-._~]+$/;
 /** Longest path looked at: longer ones are no route of the admin API. */
 const MAX_PATH = 4096;
@@ -26,16 +24,7 @@ const MAX_PATH = 4096;
  * made one, one trailing `/` dropped. Still percent-encoded otherwise.
  */
 export function pathSegments(path: string): string[] {
-  let p = path.length > MAX_PATH ? path.slice(0, MAX_PATH) : path;
-  const end = p.search(/[?#]/);
-  if (end >= 0) p = p.slice(0, end);
-  if (p.includes('%')) {
-    p = p.replace(UNRESERVED_ESCAPE, (_, hex: string) =>
-      String.fromCharCode(Number.parseInt(hex, 16)),
-    );
-  }
-  if (p.includes('//')) p = p.replace(/\/{2,}/g, '/');
-  if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  const p = equivalentPath(path.length > MAX_PATH ? path.slice(0, MAX_PATH) : path);
   if (p === '/' || p === '') return [];
   return (p.startsWith('/') ? p.slice(1) : p).split('/');
 }
